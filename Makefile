@@ -1,0 +1,41 @@
+# The two commands a newcomer needs (README.md):
+#   make demo   set up .venv and run the main job on the embedded defaults
+#   make test   set up .venv, lint, and run the whole test suite
+# Both are idempotent: the install step re-runs only when pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= outputs
+
+.PHONY: install demo test lint bench-speed clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, exactly this spec: it takes the local CPU build (no CUDA wheels).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,crosscheck]"
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/causal-envs dataset generate nav2d/empirical
+	$(VENV)/bin/causal-envs dataset info nav2d/empirical
+	$(VENV)/bin/causal-envs dataset plot nav2d/empirical --out $(OUT)/nav2d-empirical.png
+	@echo "Dataset plot written to $(OUT)/nav2d-empirical.png"
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench-speed: install
+	$(VENV)/bin/causal-envs bench env-speed
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""MoCoDA: model-based counterfactual data augmentation over an env's CausalStructure."""

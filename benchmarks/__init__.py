@@ -1,0 +1,1 @@
+"""Paper experiments and speed benchmarks; ``causal-envs bench NAME`` runs one."""

@@ -1,0 +1,55 @@
+"""Input checks shared by every environment: clear errors instead of silent garbage."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["as_batch", "check_action_array"]
+
+
+def _float_array(x: ArrayLike, name: str, expected: str) -> NDArray[np.floating]:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be {expected}; could not convert it: {err}") from None
+    if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
+        raise TypeError(f"{name} must be {expected}, got dtype {arr.dtype}")
+    return arr
+
+
+def as_batch(x: ArrayLike, dim: int, name: str) -> tuple[NDArray[np.float64], bool]:
+    """Return ``x`` as a float64 ``(batch, dim)`` array and whether it was a single vector.
+
+    Accepts ``(dim,)`` (returned as a batch of one, flagged) or ``(batch, dim)`` arrays of any
+    real numeric dtype. Raises ``ValueError`` naming ``name`` for a wrong shape or a non-finite
+    value, ``TypeError`` for a non-numeric dtype.
+    """
+    expected = f"a real array of shape (batch, {dim}) or ({dim},)"
+    arr = _float_array(x, name, expected)
+    single = arr.ndim == 1
+    if single:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        raise ValueError(f"{name} must be {expected}, got shape {np.shape(x)}")
+    if not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+        raise ValueError(f"{name} contains NaN or inf in rows {bad[:10].tolist()}")
+    return arr.astype(np.float64, copy=False), single
+
+
+def check_action_array(action: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.floating]:
+    """Validate one environment action (or a vector env's batch) of floating dtype.
+
+    Integer, boolean or object arrays, a wrong shape, NaN or inf raise an error that states the
+    expected form. Finite out-of-range values are the environment's business (clipped there).
+    """
+    expected = f"a float array of shape {shape}"
+    arr = np.asarray(action) if not isinstance(action, np.ndarray) else action
+    if arr.dtype.kind != "f":
+        raise TypeError(f"action must be {expected}, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        raise ValueError(f"action must be {expected}, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"action must be finite, got {arr!r}")
+    return arr
