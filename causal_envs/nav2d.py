@@ -114,7 +114,12 @@ class Nav2DTask:
         return rng.uniform(self.start_low, self.start_high, size=(n, 2)).astype(np.float32)
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """JSON-native description (pairs as lists), stored in dataset metadata."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
 
 
 class _Nav2DCausalAPI:
@@ -253,8 +258,10 @@ class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         if options and "state" in options:
             start = np.asarray(options["state"], dtype=np.float64)
-            if start.shape != (2,) or not np.isfinite(start).all() or not (
-                (start >= 0).all() and (start <= 1).all()
+            if (
+                start.shape != (2,)
+                or not np.isfinite(start).all()
+                or not ((start >= 0).all() and (start <= 1).all())
             ):
                 raise ValueError(f"options['state'] must be (x, y) in [0, 1]^2, got {start!r}")
             start = start.astype(np.float32)
@@ -403,7 +410,9 @@ _COLOURS = {
 }
 
 
-def _box_pixels(size: int, low: tuple[float, float], high: tuple[float, float]) -> tuple[slice, slice]:
+def _box_pixels(
+    size: int, low: tuple[float, float], high: tuple[float, float]
+) -> tuple[slice, slice]:
     """Rows and columns of the pixels inside an axis-aligned box (y grows upwards)."""
     c0, c1 = round(low[0] * (size - 1)), round(high[0] * (size - 1))
     r0, r1 = round((1 - high[1]) * (size - 1)), round((1 - low[1]) * (size - 1))
@@ -431,7 +440,9 @@ def render_arena(task: Nav2DTask, trail: np.ndarray, size: int = 256) -> np.ndar
         cols = np.round(pts[:, 0] * (size - 1)).astype(int)
         rows = np.round((1 - pts[:, 1]) * (size - 1)).astype(int)
         for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            img[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = _COLOURS["trail"]
+            img[np.clip(rows + dr, 0, size - 1), np.clip(cols + dc, 0, size - 1)] = _COLOURS[
+                "trail"
+            ]
         radius = max(3, size // 50)
         yy, xx = np.ogrid[:size, :size]
         head_r, head_c = rows[len(trail) - 1], cols[len(trail) - 1]

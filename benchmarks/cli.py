@@ -1,0 +1,65 @@
+"""The ``causal-envs`` console script: data verbs from :mod:`causal_envs.cli` plus ``bench``.
+
+causal-envs list
+causal-envs dataset generate|info|plot|list ...
+causal-envs bench env-speed [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from causal_envs import __version__
+from causal_envs.cli import USER_ERRORS
+from causal_envs.cli import register as register_data_verbs
+
+__all__ = ["build_parser", "main"]
+
+
+def _bench_env_speed(args: argparse.Namespace) -> None:
+    from benchmarks import env_speed
+
+    env_speed.main(quick=args.quick)
+
+
+BENCHMARKS = {
+    "env-speed": (_bench_env_speed, "steps/s of the envs beside Gymnasium's CartPole-v1"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="causal-envs",
+        description="Causal RL environments, their datasets, MoCoDA and the papers' benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"causal-envs {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_data_verbs(sub)
+    bench = sub.add_parser("bench", help="run a benchmark")
+    names = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    for name, (func, helptext) in BENCHMARKS.items():
+        b = names.add_parser(name, help=helptext)
+        b.add_argument("--quick", action="store_true", help="a short run (seconds)")
+        b.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except USER_ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

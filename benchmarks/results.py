@@ -1,0 +1,32 @@
+"""Where benchmarks write their results: ``$CAUSAL_ENVS_OUTPUT_DIR`` or ``./outputs``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["output_dir", "write_json"]
+
+
+def output_dir() -> Path:
+    """The results directory (created on demand)."""
+    path = Path(os.environ.get("CAUSAL_ENVS_OUTPUT_DIR", "outputs")) / "benchmarks"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``<output_dir>/<name>.json`` atomically; return the path."""
+    path = output_dir() / f"{name}.json"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

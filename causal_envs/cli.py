@@ -1,0 +1,208 @@
+"""The ``list`` and ``dataset`` verbs of the ``causal-envs`` command.
+
+The console script itself is composed in :mod:`benchmarks.cli`, which adds the verbs of the
+packages above this one (``bench``; later ``augment``), so dependencies keep pointing one way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import causal_envs
+from causal_envs.core import CausalEnv
+from causal_envs.datasets import (
+    DATASETS,
+    DatasetError,
+    data_root,
+    generate_dataset,
+    get_spec,
+    load_dataset,
+)
+
+__all__ = ["CLIError", "register"]
+
+
+class CLIError(RuntimeError):
+    """A user-facing error: printed as ``error: ...`` with exit status 1."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``list`` and ``dataset`` verbs to a parser's subcommands."""
+    p = subparsers.add_parser("list", help="list the environments, their spaces and masks")
+    p.set_defaults(func=cmd_list)
+
+    p = subparsers.add_parser("render", help="save a strip of frames of a random-policy episode")
+    p.add_argument(
+        "env_id",
+        choices=causal_envs.ENV_IDS,
+        metavar="ENV_ID",
+        help=f"one of {list(causal_envs.ENV_IDS)}",
+    )
+    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--frames", type=int, default=4, help="frames in the strip (4)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (0)")
+    p.set_defaults(func=cmd_render)
+
+    data = subparsers.add_parser("dataset", help="generate, inspect and plot offline datasets")
+    data.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="cache root (default: $CAUSAL_ENVS_DATA_DIR, $MINARI_DATASETS_PATH or "
+        "~/.minari/datasets)",
+    )
+    verbs = data.add_subparsers(dest="verb", required=True, metavar="VERB")
+    names = sorted(DATASETS)
+
+    v = verbs.add_parser("list", help="the named datasets and whether they are cached")
+    v.set_defaults(func=cmd_dataset_list)
+    for verb, helptext, func in (
+        ("generate", "generate a dataset into the cache", cmd_dataset_generate),
+        ("info", "summarise a cached dataset", cmd_dataset_info),
+        ("plot", "plot a dataset (generating it if needed)", cmd_dataset_plot),
+    ):
+        v = verbs.add_parser(verb, help=helptext)
+        v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
+        v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+        v.set_defaults(func=func)
+        if verb == "generate":
+            v.add_argument("--force", action="store_true", help="regenerate even if cached")
+        if verb == "plot":
+            v.add_argument("--out", type=Path, required=True, help="PNG file to write")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    rows = [("id", "observation", "action", "mask", "vector env")]
+    for env_id in causal_envs.ENV_IDS:
+        env = gym.make(env_id)
+        spec = gym.spec(env_id)
+        rows.append(
+            (
+                env_id,
+                _space(env.observation_space),
+                _space(env.action_space),
+                "yes" if isinstance(env.unwrapped, CausalEnv) else "no",
+                "native" if spec.vector_entry_point else "sync/async",
+            )
+        )
+        env.close()
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from causal_envs.datasets.plots import save_png
+
+    if args.frames < 1:
+        raise CLIError(f"--frames must be at least 1, got {args.frames}")
+    env = gym.make(args.env_id, render_mode="rgb_array")
+    env.reset(seed=args.seed)
+    env.action_space.seed(args.seed)
+    frames = [env.render()]
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        done = terminated or truncated
+        frames.append(env.render())
+    env.close()
+    pick = np.linspace(0, len(frames) - 1, args.frames).round().astype(int)
+    gap = np.full((frames[0].shape[0], 4, 3), 255, np.uint8)
+    strip = np.concatenate([x for i in pick for x in (frames[i], gap)][:-1], axis=1)
+    save_png(strip, args.out)
+    print(f"wrote {args.out} ({args.frames} of {len(frames)} frames)")
+
+
+def _space(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Box):
+        lo, hi = np.unique(space.low), np.unique(space.high)
+        bounds = f"[{lo[0]:g}, {hi[0]:g}]" if len(lo) == len(hi) == 1 else "[...]"
+        return f"Box{bounds}^{space.shape} {space.dtype}"
+    return str(space)
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> None:
+    root = data_root(args.data_dir)
+    print(f"cache: {root}")
+    for name, spec in sorted(DATASETS.items()):
+        cached = (root / spec.dataset_id()).exists()
+        print(f"{name:20s} {spec.dataset_id():40s} {'cached' if cached else 'not cached'}")
+        print(f"{'':20s} {spec.description}")
+
+
+def cmd_dataset_generate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    spec = get_spec(args.name)
+    root = data_root(args.data_dir)
+    start = time.perf_counter()
+    with tqdm(total=1, desc=f"generating {spec.dataset_id(args.seed)}", unit="dataset") as bar:
+        path = generate_dataset(args.name, args.seed, force=args.force, root=root)
+        bar.update(1)
+    print(f"{spec.dataset_id(args.seed)} at {path} ({time.perf_counter() - start:.2f} s)")
+
+
+def _load(args: argparse.Namespace, generate: bool):
+    spec = get_spec(args.name)
+    root = data_root(args.data_dir)
+    if not generate and not (root / spec.dataset_id(args.seed)).exists():
+        raise CLIError(
+            f"{spec.dataset_id(args.seed)} is not cached under {root}; "
+            f"create it with: causal-envs dataset generate {args.name} --seed {args.seed}"
+        )
+    return spec, root, load_dataset(args.name, args.seed, root=root)
+
+
+def cmd_dataset_info(args: argparse.Namespace) -> None:
+    spec, root, data = _load(args, generate=False)
+    path = root / spec.dataset_id(args.seed)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    lengths = np.diff(data.episode_bounds(), axis=1).ravel()
+    print(f"dataset      {spec.dataset_id(args.seed)}")
+    print(f"path         {path} ({size / 1e6:.1f} MB)")
+    print(f"env          {spec.env_id}")
+    print(f"transitions  {len(data)}")
+    print(
+        f"episodes     {data.n_episodes} (length {lengths.min()}-{lengths.max()}, "
+        f"mean {lengths.mean():.1f})"
+    )
+    print(f"terminals    {int(data.terminals.sum())} ({100 * data.terminals.mean():.2f}%)")
+    print(f"timeouts     {int(data.timeouts.sum())}")
+    print(
+        f"reward       mean {data.rewards.mean():.4f}, min {data.rewards.min():g}, "
+        f"max {data.rewards.max():g}"
+    )
+    for name in ("observations", "actions"):
+        arr = getattr(data, name)
+        print(
+            f"{name:12s} min {np.round(arr.min(0), 3).tolist()} "
+            f"max {np.round(arr.max(0), 3).tolist()}"
+        )
+    for key, value in data.metadata.items():
+        print(f"meta.{key:7s} {value}")
+
+
+def cmd_dataset_plot(args: argparse.Namespace) -> None:
+    spec, _, data = _load(args, generate=True)
+    if spec.plot is None:
+        raise CLIError(f"dataset {args.name} has no plot")
+    spec.plot(data, args.out)
+    print(f"wrote {args.out}")
+
+
+USER_ERRORS = (CLIError, DatasetError, KeyError, ValueError, FileNotFoundError)

@@ -1,0 +1,38 @@
+"""Offline datasets: generators, Minari storage, the local cache.
+
+>>> from causal_envs.datasets import load_dataset
+>>> data = load_dataset("nav2d/empirical")      # generated and cached on first use
+>>> d4rl = data.to_d4rl()                       # observations, actions, rewards, ...
+"""
+
+from causal_envs.datasets.registry import (
+    DATASETS,
+    DatasetSpec,
+    data_root,
+    generate_dataset,
+    get_spec,
+    load_dataset,
+)
+from causal_envs.datasets.storage import (
+    FORMAT_VERSION,
+    DatasetError,
+    load_minari,
+    save_minari,
+    transitions_from_minari,
+)
+from causal_envs.datasets.transitions import TransitionDataset
+
+__all__ = [
+    "DATASETS",
+    "FORMAT_VERSION",
+    "DatasetError",
+    "DatasetSpec",
+    "TransitionDataset",
+    "data_root",
+    "generate_dataset",
+    "get_spec",
+    "load_dataset",
+    "load_minari",
+    "save_minari",
+    "transitions_from_minari",
+]

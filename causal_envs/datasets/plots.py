@@ -1,0 +1,149 @@
+"""Pictures of datasets over the 2D Navigation arena (MoCoDA's Figure 8 layout)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.nav2d import Nav2DTask
+
+__all__ = ["draw_nav2d_arena", "plot_nav2d_dataset", "save_figure", "save_png"]
+
+
+def draw_nav2d_arena(ax: Any, task: Nav2DTask | None = None) -> None:
+    """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``."""
+    from matplotlib.patches import Rectangle
+
+    task = task or Nav2DTask()
+    q = task.quadrant
+    ax.add_patch(
+        Rectangle(
+            (q, q), 1 - q, 1 - q, color="tab:orange", alpha=0.15, lw=0, label="entangled quadrant"
+        )
+    )
+    (sx0, sy0), (sx1, sy1) = task.start_low, task.start_high
+    ax.add_patch(
+        Rectangle(
+            (sx0, sy0),
+            sx1 - sx0,
+            sy1 - sy0,
+            color="tab:blue",
+            alpha=0.15,
+            lw=0,
+            label="target start",
+        )
+    )
+    (gx0, gy0), (gx1, gy1) = task.goal_low, task.goal_high
+    ax.add_patch(
+        Rectangle(
+            (gx0, gy0), gx1 - gx0, gy1 - gy0, fill=False, ec="tab:green", lw=2, label="target goal"
+        )
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def save_figure(fig: Any, path: str | os.PathLike) -> Path:
+    """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an RGB ``uint8`` image ``(H, W, 3)`` as PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        plt.imsave(tmp, image)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def plot_nav2d_dataset(
+    data: TransitionDataset,
+    path: str | os.PathLike,
+    *,
+    n_trajectories: int = 15,
+    n_transitions: int = 600,
+    seed: int = 0,
+) -> Path:
+    """Figure 8 of MoCoDA: sample bottom-to-top and left-to-right trajectories, and transitions.
+
+    Episodes are told apart by their main direction of travel. Terminal transitions (target
+    goal reached) are drawn in green in the right panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    bounds = data.episode_bounds()
+    travel = data.next_observations[bounds[:, 1] - 1] - data.observations[bounds[:, 0]]
+    upward = travel[:, 1] > travel[:, 0]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    for ax, chosen, title in (
+        (axes[0], upward, "bottom-to-top trajectories"),
+        (axes[1], ~upward, "left-to-right trajectories"),
+    ):
+        draw_nav2d_arena(ax)
+        idx = np.flatnonzero(chosen)
+        for e in rng.choice(idx, size=min(n_trajectories, len(idx)), replace=False):
+            start, stop = bounds[e]
+            path_xy = np.concatenate(
+                [data.observations[start:stop], data.next_observations[stop - 1 : stop]]
+            )
+            ax.plot(path_xy[:, 0], path_xy[:, 1], "-", lw=1, alpha=0.8)
+            ax.plot(*path_xy[0], "k.", ms=4)
+        ax.set_title(f"{title} ({chosen.sum()} episodes)")
+    ax = axes[2]
+    draw_nav2d_arena(ax)
+    pick = rng.choice(len(data), size=min(n_transitions, len(data)), replace=False)
+    s, d = data.observations[pick], data.next_observations[pick] - data.observations[pick]
+    colours = np.where(data.terminals[pick], "tab:green", "tab:blue")
+    ax.quiver(
+        s[:, 0],
+        s[:, 1],
+        d[:, 0],
+        d[:, 1],
+        color=colours,
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=0.003,
+        alpha=0.7,
+    )
+    ax.set_title(f"{len(pick)} random transitions of {len(data)} (green: terminal)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"{data.metadata.get('generator', 'dataset')} (seed {data.metadata.get('seed')})")
+    return save_figure(fig, path)

@@ -1,0 +1,155 @@
+"""Named datasets, the local cache, and the generate-or-load entry points.
+
+The cache root is, in order: ``$CAUSAL_ENVS_DATA_DIR``, ``$MINARI_DATASETS_PATH``, or Minari's
+default ``~/.minari/datasets``, so cached datasets are also visible to ``minari list local``.
+A dataset named ``nav2d/empirical`` with seed 0 has Minari id
+``causal-envs/nav2d/empirical-v0``; another seed ``s`` gives
+``causal-envs/nav2d/empirical-seed{s}-v0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from causal_envs.datasets.storage import DatasetError, load_minari, save_minari
+from causal_envs.datasets.transitions import TransitionDataset
+
+__all__ = [
+    "DATASETS",
+    "DatasetSpec",
+    "data_root",
+    "generate_dataset",
+    "get_spec",
+    "load_dataset",
+]
+
+DATA_DIR_ENV = "CAUSAL_ENVS_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to make one named dataset.
+
+    ``generate(seed)`` returns the data; ``plot(data, path)`` draws it; ``env_id`` is the env
+    the data belongs to (stored so Minari can recover it).
+    """
+
+    name: str
+    env_id: str
+    description: str
+    generate: Callable[[int], TransitionDataset]
+    plot: Callable[[TransitionDataset, Path], None] | None = None
+
+    def dataset_id(self, seed: int = 0) -> str:
+        seed_part = "" if seed == 0 else f"-seed{seed}"
+        return f"causal-envs/{self.name}{seed_part}-v0"
+
+    def regenerate_hint(self, seed: int = 0) -> str:
+        seed_part = "" if seed == 0 else f" --seed {seed}"
+        return f"causal-envs dataset generate {self.name}{seed_part} --force"
+
+
+def _nav2d_empirical(seed: int) -> TransitionDataset:
+    from causal_envs.datasets.nav2d import generate_nav2d_empirical
+
+    return generate_nav2d_empirical(seed)
+
+
+def _nav2d_plot(data: TransitionDataset, path: Path) -> None:
+    from causal_envs.datasets.plots import plot_nav2d_dataset
+
+    plot_nav2d_dataset(data, path)
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            name="nav2d/empirical",
+            env_id="CausalNav2D-v0",
+            description=(
+                "MoCoDA 2D Navigation empirical data: 20,000 bottom-to-top and 20,000 "
+                "left-to-right transitions, rewards and terminals labelled for the "
+                "bottom-left to top-right target task."
+            ),
+            generate=_nav2d_empirical,
+            plot=_nav2d_plot,
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registered dataset ``name``, or a ``KeyError`` listing the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}") from None
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The cache directory (created on demand)."""
+    if root is None:
+        root = os.environ.get(DATA_DIR_ENV) or os.environ.get("MINARI_DATASETS_PATH")
+    if root is None:
+        root = Path.home() / ".minari" / "datasets"
+    return Path(root).expanduser()
+
+
+def _check_seed(seed: int) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def generate_dataset(
+    name: str, seed: int = 0, *, force: bool = False, root: str | os.PathLike | None = None
+) -> Path:
+    """Generate dataset ``name`` with ``seed`` into the cache; return its directory.
+
+    Does nothing if it is already cached, unless ``force``.
+    """
+    spec, seed = get_spec(name), _check_seed(seed)
+    base = data_root(root)
+    path = base / spec.dataset_id(seed)
+    if path.exists() and not force:
+        return path
+    data = spec.generate(seed)
+    return save_minari(
+        data,
+        spec.dataset_id(seed),
+        base,
+        env_id=spec.env_id,
+        description=spec.description,
+        overwrite=True,
+    )
+
+
+def load_dataset(
+    name: str,
+    seed: int = 0,
+    *,
+    regenerate: bool = False,
+    root: str | os.PathLike | None = None,
+) -> TransitionDataset:
+    """Load dataset ``name`` from the cache, generating it first if it is not there.
+
+    Raises :class:`DatasetError` (with the command that rebuilds it) if the cached copy is
+    corrupt, from an incompatible version, or not the one asked for.
+    """
+    spec, seed = get_spec(name), _check_seed(seed)
+    base = data_root(root)
+    dataset_id = spec.dataset_id(seed)
+    if regenerate or not (base / dataset_id).exists():
+        generate_dataset(name, seed, force=True, root=base)
+    data = load_minari(dataset_id, base, regenerate_hint=spec.regenerate_hint(seed))
+    if data.metadata.get("generator") != name or data.metadata.get("seed") != seed:
+        raise DatasetError(
+            f"cached {dataset_id} says generator={data.metadata.get('generator')!r}, "
+            f"seed={data.metadata.get('seed')!r}; expected {name!r}, {seed}. "
+            f"Regenerate it with: {spec.regenerate_hint(seed)}"
+        )
+    return data

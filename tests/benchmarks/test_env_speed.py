@@ -1,0 +1,62 @@
+"""The speed benchmark runs and reports ratios (tiny budgets: this checks the code, not speed)."""
+
+import json
+
+from benchmarks import env_speed
+from benchmarks.cli import main
+
+
+def test_rates_are_measured():
+    rates = env_speed._interleaved(
+        {
+            "single": env_speed.single_env_timer("CausalNav2D-v0", steps=300),
+            "vector": env_speed.vector_env_timer(
+                "CausalNav2D-v0", 64, steps=5, include_mask_in_info=True
+            ),
+        },
+        repeats=2,
+    )
+    assert rates["single"] > 0 and rates["vector"] > 0
+    times = env_speed.dataset_times(repeats=1)
+    assert 0 < times["generate_s"] < times["generate_and_cache_s"]
+
+
+def test_report_names_the_peer_and_targets():
+    r = {
+        "profile": "quick",
+        "machine": "test",
+        "single": {"CartPole-v1": 100.0, "CausalNav2D-v0": 250.0, "CausalNav2D-v0+mask": 200.0},
+        "vector_4096": {"CartPole-v1": 1e7, "CausalNav2D-v0": 2e7, "CausalNav2D-v0+mask": 5e6},
+        "dataset_nav2d_40k": {
+            "generate_s": 0.03,
+            "generate_and_cache_s": 2.5,
+            "load_cached_s": 0.005,
+        },
+    }
+    text = env_speed.report(r)
+    assert "vs CartPole-v1" in text and "2.50x" in text and "0.50x" in text
+    assert "single env >= 1.0x CartPole-v1         2.50x   met" in text
+    assert "MISSED" in text  # the vector target (5e6 < 1e7) is reported as missed
+
+
+def test_cli_quick_run_writes_results(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(
+        env_speed,
+        "run",
+        lambda quick: {
+            "profile": "quick",
+            "machine": "m",
+            "single": {"CartPole-v1": 1.0, "CausalNav2D-v0": 2.0, "CausalNav2D-v0+mask": 2.0},
+            "vector_4096": {"CartPole-v1": 1.0, "CausalNav2D-v0": 2e7, "CausalNav2D-v0+mask": 2e7},
+            "dataset_nav2d_40k": {
+                "generate_s": 0.1,
+                "generate_and_cache_s": 1.0,
+                "load_cached_s": 0.01,
+            },
+        },
+    )
+    assert main(["bench", "env-speed", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "results written to" in out
+    path = out.strip().split("results written to ")[-1]
+    assert json.loads(open(path).read())["profile"] == "quick"

@@ -1,0 +1,64 @@
+"""The data verbs of the console script, driven through ``benchmarks.cli.main``."""
+
+import numpy as np
+import pytest
+
+from benchmarks.cli import main
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "CausalNav2D-v0" in out and "native" in out and "yes" in out
+
+
+def test_generate_info_plot(tmp_path, capsys):
+    root = ["dataset", "--data-dir", str(tmp_path)]
+    assert main([*root, "info", "nav2d/empirical", "--seed", "4"]) == 1
+    assert "not cached" in capsys.readouterr().err
+    assert main([*root, "generate", "nav2d/empirical", "--seed", "4"]) == 0
+    assert (tmp_path / "causal-envs/nav2d/empirical-seed4-v0").is_dir()
+    assert main([*root, "info", "nav2d/empirical", "--seed", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "transitions  40000" in out and "meta.seed    4" in out
+    png = tmp_path / "plot.png"
+    assert main([*root, "plot", "nav2d/empirical", "--seed", "4", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    assert main([*root, "list"]) == 0
+    assert "cached" in capsys.readouterr().out
+
+
+def test_render_strip(tmp_path):
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "strip.png"
+    assert main(["render", "CausalNav2D-v0", "--out", str(out), "--frames", "3"]) == 0
+    img = plt.imread(out)
+    assert img.shape[0] == 256 and img.shape[1] == 3 * 256 + 2 * 4
+    assert np.unique(img.reshape(-1, img.shape[-1]), axis=0).shape[0] > 5
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["dataset"],
+        ["dataset", "generate", "nav3d/empirical"],
+        ["dataset", "generate", "nav2d/empirical", "--seed", "-1"],
+        ["dataset", "plot", "nav2d/empirical"],  # --out is required
+        ["render", "NoSuchEnv-v0", "--out", "x.png"],
+        ["bench", "no-such-benchmark"],
+    ],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_user_errors_exit_1(tmp_path, capsys):
+    assert (
+        main(["render", "CausalNav2D-v0", "--out", str(tmp_path / "x.png"), "--frames", "0"]) == 1
+    )
+    assert "--frames must be at least 1" in capsys.readouterr().err

@@ -1,0 +1,19 @@
+"""Shared fixtures: never touch the user's dataset cache or working directory from tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def session_data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A dataset cache shared by the whole session (the 40k dataset is written once)."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(monkeypatch: pytest.MonkeyPatch, session_data_dir, tmp_path):
+    monkeypatch.setenv("CAUSAL_ENVS_DATA_DIR", str(session_data_dir))
+    monkeypatch.setenv("CAUSAL_ENVS_OUTPUT_DIR", str(tmp_path / "outputs"))
+    monkeypatch.delenv("MINARI_DATASETS_PATH", raising=False)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
