@@ -1,0 +1,133 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import causal_envs  # noqa: F401
+from augment.dynamics import DynamicsConfig, FactoredEnsemble
+from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.nav2d import NAV2D_STRUCTURE, Nav2DTask
+
+MASK = gym.make("CausalNav2D-v0").unwrapped.local_mask
+
+
+def model(arch, **kw):
+    cfg = DynamicsConfig(architecture=arch, hidden=(32, 32), embed_dim=16, **kw)
+    return FactoredEnsemble(NAV2D_STRUCTURE, cfg, MASK, "CausalNav2D-v0")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate_nav2d_empirical(seed=0, n_per_behaviour=1500)
+
+
+def inputs(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 1, (n, 2)), rng.uniform(-1, 1, (n, 2))
+
+
+@pytest.mark.parametrize("arch", ["global", "local"])
+def test_masked_out_roots_cannot_change_a_child(arch):
+    m = model(arch)
+    s, a = inputs()
+    s[:, 0] = np.where(np.arange(len(s)) % 2, 0.2, 0.8)  # half in the quadrant (local)
+    s[:, 1] = np.where(np.arange(len(s)) % 2, 0.3, 0.9)
+    mask = MASK(s, a) if arch == "local" else np.broadcast_to(NAV2D_STRUCTURE.graph, (len(s), 4, 2))
+    base, _ = m.predict_all(s, a)
+    for root in range(4):
+        s2, a2 = s.copy(), a.copy()
+        (s2 if root < 2 else a2)[:, root % 2] += 0.05
+        # stay on the same side of the quadrant border
+        moved, _ = m.predict_all(s2, a2)
+        changed = np.abs(moved - base).max(axis=0) > 1e-6  # (B, child)
+        assert not (changed & ~mask[:, root, :]).any()
+        assert changed[mask[:, root, :]].all()
+
+
+def test_gradient_of_a_child_wrt_masked_roots_is_zero():
+    m = model("local")
+    s, a = inputs(64)
+    x = torch.tensor(np.concatenate([s, a], 1), dtype=torch.float32, requires_grad=True)
+    masks = m.node_masks(s, a)
+    mean, _ = m(x.expand(5, -1, -1), masks.expand(5, -1, -1, -1))
+    mean[..., 0].sum().backward()  # child x'
+    grad = x.grad.numpy()
+    allowed = MASK(s, a)[:, :, 0]
+    assert np.all(grad[~allowed] == 0) and np.all(np.abs(grad[allowed]) > 0)
+
+
+def test_unfactored_reads_everything():
+    m = model("unfactored")
+    s, a = inputs(32)
+    base, _ = m.predict_all(s, a)
+    a2 = a.copy()
+    a2[:, 1] += 0.1
+    assert (np.abs(m.predict_all(s, a2)[0] - base)[..., 0] > 1e-6).all()  # dy -> x' everywhere
+
+
+def test_members_differ_and_training_learns(data):
+    m = model("local", epochs=15, lr=2e-3, batch_size=256)
+    log = m.fit(data.observations, data.actions, data.next_observations)
+    assert len(log.val_nll) == 15 and np.isfinite(log.train_nll).all()
+    assert log.val_nll[log.best_epoch] == min(log.val_nll) < log.val_nll[0]
+    mean, std = m.predict_all(data.observations[:500], data.actions[:500])
+    assert mean.shape == (5, 500, 2) and (std > 0).all()
+    assert np.abs(mean[0] - mean[1]).mean() > 1e-5  # members differ
+    err = np.abs(mean.mean(0) - data.next_observations[:500]).mean()
+    assert err < 0.01  # about a fifth of one step (0.05)
+
+
+def test_same_seed_same_model_and_samples(data, tmp_path):
+    kw = dict(epochs=2, batch_size=256)
+    a, b = model("local", **kw), model("local", **kw)
+    a.fit(data.observations, data.actions, data.next_observations)
+    b.fit(data.observations, data.actions, data.next_observations)
+    s, act = inputs(100)
+    sa = a.sample(s, act, np.random.default_rng(1))
+    assert np.array_equal(sa, b.sample(s, act, np.random.default_rng(1)))
+    # save / load round trip (the local mask is rebuilt from the stored env id)
+    path = a.save(tmp_path / "m.pt")
+    c = FactoredEnsemble.load(path)
+    assert np.array_equal(sa, c.sample(s, act, np.random.default_rng(1)))
+    assert c.log.val_nll == a.log.val_nll
+
+
+def test_sample_uses_one_member_per_row_with_std_divided():
+    m = model("global", std_divisor=3.0)
+    s, a = inputs(4000)
+    s[:] = 0.3
+    a[:] = 0.2
+    mean, std = m.predict_all(s[:1], a[:1])
+    out = m.sample(s, a, np.random.default_rng(0))
+    # a mixture of the 5 members' Gaussians with std / 3
+    expected = mean[:, 0].mean(0)
+    spread = np.sqrt((std[:, 0] ** 2 / 9 + mean[:, 0] ** 2).mean(0) - expected**2)
+    np.testing.assert_allclose(out.mean(0), expected, atol=3 * spread.max() / np.sqrt(4000) + 1e-4)
+    np.testing.assert_allclose(out.std(0), spread, rtol=0.1)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="architecture"):
+        DynamicsConfig(architecture="dense")
+    with pytest.raises(ValueError, match="needs mask_fn"):
+        FactoredEnsemble(NAV2D_STRUCTURE, DynamicsConfig(architecture="local"))
+    m = model("global")
+    s, a = inputs(10)
+    with pytest.raises(ValueError, match=r"states must be a real array of shape \(batch, 2\)"):
+        m.predict_all(np.zeros((10, 3)), a)
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(np.full((10, 2), np.nan), a, s)
+    with pytest.raises(ValueError, match="differ in length"):
+        m.fit(s, a[:5], s)
+    bad = FactoredEnsemble(
+        NAV2D_STRUCTURE, DynamicsConfig(), lambda s, a: np.ones((len(s), 2, 2), bool)
+    )
+    with pytest.raises(ValueError, match=r"mask_fn must return bool \(10, 4, 2\)"):
+        bad.predict_all(s, a)
+
+
+def test_true_dynamics_are_in_reach():
+    """Sanity of the task the models learn: one step is at most 0.05 + 0.02 per coordinate."""
+    s, a = inputs(1000)
+    step = np.abs(Nav2DTask().dynamics(s, a) - s)
+    assert step.max() <= 0.0701
