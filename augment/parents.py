@@ -112,12 +112,16 @@ class _ConditionalPlan:
     ) -> NDArray[np.float64]:
         """Draw the new dims for each row of ``x_given`` (B, g)."""
         gmm, b = self.gmm, len(x_given)
-        logits = np.broadcast_to(log_weights, (b, len(log_weights)))
+        u = rng.random(b)
         if len(self.given):
-            logits = logits + gmm.marginal_logpdf(x_given, self.given)
-        logits = logits - logsumexp(logits, axis=1, keepdims=True)
-        # Gumbel-max draws one component per row from its posterior.
-        k = np.argmax(logits + rng.gumbel(size=logits.shape), axis=1)
+            # Posterior component weights given each row's drawn dims; inverse-CDF draw.
+            logits = log_weights[None] + gmm.marginal_logpdf(x_given, self.given)
+            probs = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+            k = (np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1)
+        else:
+            cdf = np.cumsum(np.exp(log_weights - logsumexp(log_weights)))
+            k = np.searchsorted(cdf, u, side="right")
+        k = np.minimum(k, len(log_weights) - 1)  # guard against rounding in the last bin
         mean = gmm.means[k][:, self.new]
         if len(self.given):
             diff = x_given - gmm.means[k][:, self.given]
@@ -224,11 +228,17 @@ class ParentSetSampler:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         n_sets = len(self.set_dims)
         out = np.full((n, self.structure.input_dim), np.nan)
-        orders = np.argsort(rng.random((n, n_sets)), axis=1)
-        perms, group = np.unique(orders, axis=0, return_inverse=True)
-        group = group.ravel()
+        if n_sets <= 5:  # at most 120 orders: draw an index into them
+            perms = np.array(list(itertools.permutations(range(n_sets))))
+            group = rng.integers(0, len(perms), size=n)
+        else:
+            orders = np.argsort(rng.random((n, n_sets)), axis=1)
+            perms, group = np.unique(orders, axis=0, return_inverse=True)
+            group = group.ravel()
         for g, perm in enumerate(perms):
             rows = np.flatnonzero(group == g)
+            if len(rows) == 0:
+                continue
             drawn: set[int] = set()
             for s in perm:
                 dims = self.set_dims[s]

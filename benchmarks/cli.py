@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from augment.cli import register as register_augment_verb
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS
 from causal_envs.cli import register as register_data_verbs
@@ -24,8 +25,34 @@ def _bench_env_speed(args: argparse.Namespace) -> None:
     env_speed.main(quick=args.quick)
 
 
+def _bench_model_error(args: argparse.Namespace) -> None:
+    from benchmarks import mocoda_model_error
+
+    mocoda_model_error.main(profile=args.profile, fresh=args.fresh)
+
+
+def _profile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--profile",
+        choices=("quick", "paper"),
+        default="quick",
+        help="quick: minutes on 2 CPU cores; paper: the papers' budgets",
+    )
+    p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
+
+
+def _quick_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="a short run (seconds)")
+
+
+#: name -> (run, add its arguments, help)
 BENCHMARKS = {
-    "env-speed": (_bench_env_speed, "steps/s of the envs beside Gymnasium's CartPole-v1"),
+    "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
+    "mocoda-model-error": (
+        _bench_model_error,
+        _profile_args,
+        "MoCoDA's model-error table on 2D Navigation, with the pipeline's timings",
+    ),
 }
 
 
@@ -37,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"causal-envs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_data_verbs(sub)
+    register_augment_verb(sub)
     bench = sub.add_parser("bench", help="run a benchmark")
     names = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    for name, (func, helptext) in BENCHMARKS.items():
+    for name, (func, add_args, helptext) in BENCHMARKS.items():
         b = names.add_parser(name, help=helptext)
-        b.add_argument("--quick", action="store_true", help="a short run (seconds)")
+        add_args(b)
         b.set_defaults(func=func)
     return parser
 

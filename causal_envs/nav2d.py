@@ -136,6 +136,14 @@ class _Nav2DCausalAPI:
             raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
         return self.task.local_mask(s)
 
+    def transition_fn(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.float32]:
+        """Ground-truth next states of a batch, float32 ``(batch, 2)`` (the simulator itself)."""
+        s, _ = as_batch(states, 2, "states")
+        a, _ = as_batch(actions, 2, "actions")
+        if len(s) != len(a):
+            raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
+        return self.task.dynamics(s, a)
+
     def reward_fn(
         self, states: ArrayLike, actions: ArrayLike, next_states: ArrayLike
     ) -> NDArray[np.float32]:
@@ -158,16 +166,31 @@ class _Nav2DCausalAPI:
         env's goal, so a custom ``goal_low``/``goal_high`` gets matching labels. Keys:
         ``observations, actions, rewards, next_observations, terminals, timeouts``.
         """
-        if not self.task.same_dynamics(Nav2DTask()):
-            raise ValueError(
-                "the stored Nav2D dataset was generated with the default dynamics "
-                f"(step_size, entanglement, quadrant) = (0.05, 0.02, 0.5); this env uses "
-                f"{(self.task.step_size, self.task.entanglement, self.task.quadrant)}"
-            )
+        self._check_default_dynamics()
         from causal_envs.datasets import load_dataset
 
         data = load_dataset("nav2d/empirical", seed=seed, regenerate=regenerate)
         return data.relabel(self.reward_fn, self.termination_fn).to_d4rl()
+
+    def get_augmented_dataset(self, method: str, seed: int = 0) -> dict[str, np.ndarray]:
+        """A MoCoDA-augmented dataset (``emp, dyn, mocoda, mocoda-u, rand``) as a D4RL dict.
+
+        Made once by ``causal-envs augment nav2d/empirical --methods METHOD`` (it trains
+        dynamics models, so it is never made implicitly); relabelled for this env's goal.
+        """
+        self._check_default_dynamics()
+        from causal_envs.datasets import load_augmented
+
+        data = load_augmented("nav2d/empirical", method, seed)
+        return data.relabel(self.reward_fn, self.termination_fn).to_d4rl()
+
+    def _check_default_dynamics(self) -> None:
+        if not self.task.same_dynamics(Nav2DTask()):
+            raise ValueError(
+                "the stored Nav2D datasets were generated with the default dynamics "
+                f"(step_size, entanglement, quadrant) = (0.05, 0.02, 0.5); this env uses "
+                f"{(self.task.step_size, self.task.entanglement, self.task.quadrant)}"
+            )
 
 
 class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):

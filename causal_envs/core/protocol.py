@@ -5,6 +5,8 @@ Every causal environment exposes, on ``env.unwrapped``:
 - ``causal_structure``: a :class:`~causal_envs.core.CausalStructure`;
 - ``local_mask(states, actions)`` -> bool ``(batch, n_inputs, n_outputs)``: the ground-truth local
   causal graph of each transition, computed without a Python loop over the batch;
+- optionally ``transition_fn(states, actions)`` -> next states ``(batch, state_dim)``: the
+  simulator's ground truth for any batch of states (used to score learned models);
 - ``reward_fn(states, actions, next_states)`` -> float32 ``(batch,)`` and
   ``termination_fn(states, actions, next_states)`` -> bool ``(batch,)``: the task's labels, so that
   generated transitions can be labelled exactly as the environment would.
@@ -77,3 +79,7 @@ def check_causal_env(env: gym.Env, batch: int = 64, seed: int = 0) -> None:
     assert r.shape == (batch,) and r.dtype == np.float32, (r.shape, r.dtype)
     d = base.termination_fn(s, a, s2)
     assert d.shape == (batch,) and d.dtype == np.bool_, (d.shape, d.dtype)
+    if hasattr(base, "transition_fn"):
+        nxt = base.transition_fn(s, a)
+        assert nxt.shape == (batch, structure.state_dim), nxt.shape
+        assert obs_space.contains(nxt[0].astype(obs_space.dtype)), "transition left the space"

@@ -6,33 +6,41 @@
 """
 
 from causal_envs.datasets.registry import (
+    AUGMENT_METHODS,
     DATASETS,
     DatasetSpec,
+    augmented_id,
     data_root,
     generate_dataset,
     get_spec,
+    load_augmented,
     load_dataset,
 )
 from causal_envs.datasets.storage import (
     FORMAT_VERSION,
     DatasetError,
-    load_minari,
+    load_stored,
+    save_flat,
     save_minari,
     transitions_from_minari,
 )
 from causal_envs.datasets.transitions import TransitionDataset
 
 __all__ = [
+    "AUGMENT_METHODS",
     "DATASETS",
     "FORMAT_VERSION",
     "DatasetError",
     "DatasetSpec",
     "TransitionDataset",
+    "augmented_id",
     "data_root",
     "generate_dataset",
     "get_spec",
+    "load_augmented",
     "load_dataset",
-    "load_minari",
+    "load_stored",
+    "save_flat",
     "save_minari",
     "transitions_from_minari",
 ]

@@ -14,17 +14,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from causal_envs.datasets.storage import DatasetError, load_minari, save_minari
+from causal_envs.datasets.storage import DatasetError, load_stored, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
 
 __all__ = [
     "DATASETS",
     "DatasetSpec",
+    "augmented_id",
     "data_root",
     "generate_dataset",
     "get_spec",
+    "load_augmented",
     "load_dataset",
 ]
+
+#: the augmentation methods of MoCoDA (``augment.METHODS``; named here so loading needs no augment)
+AUGMENT_METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
 
 DATA_DIR_ENV = "CAUSAL_ENVS_DATA_DIR"
 
@@ -145,11 +150,37 @@ def load_dataset(
     dataset_id = spec.dataset_id(seed)
     if regenerate or not (base / dataset_id).exists():
         generate_dataset(name, seed, force=True, root=base)
-    data = load_minari(dataset_id, base, regenerate_hint=spec.regenerate_hint(seed))
+    data = load_stored(dataset_id, base, regenerate_hint=spec.regenerate_hint(seed))
     if data.metadata.get("generator") != name or data.metadata.get("seed") != seed:
         raise DatasetError(
             f"cached {dataset_id} says generator={data.metadata.get('generator')!r}, "
             f"seed={data.metadata.get('seed')!r}; expected {name!r}, {seed}. "
             f"Regenerate it with: {spec.regenerate_hint(seed)}"
+        )
+    return data
+
+
+def augmented_id(source: str, method: str, seed: int = 0) -> str:
+    """Cache id of the ``method`` augmentation of dataset ``source`` made with ``seed``."""
+    spec = get_spec(source)
+    if method not in AUGMENT_METHODS:
+        raise ValueError(f"method must be one of {AUGMENT_METHODS}, got {method!r}")
+    family = spec.name.split("/")[0]
+    seed_part = "" if _check_seed(seed) == 0 else f"-seed{seed}"
+    return f"causal-envs/{family}/aug-{method}{seed_part}-v0"
+
+
+def load_augmented(
+    source: str, method: str, seed: int = 0, *, root: str | os.PathLike | None = None
+) -> TransitionDataset:
+    """Load an augmented dataset made by ``causal-envs augment`` (it is never made implicitly:
+    that trains models for minutes)."""
+    dataset_id = augmented_id(source, method, seed)
+    hint = f"causal-envs augment {source} --methods {method}" + (f" --seed {seed}" if seed else "")
+    data = load_stored(dataset_id, data_root(root), regenerate_hint=hint)
+    if data.metadata.get("method") != method or data.metadata.get("seed") != seed:
+        raise DatasetError(
+            f"cached {dataset_id} says method={data.metadata.get('method')!r}, "
+            f"seed={data.metadata.get('seed')!r}; expected {method!r}, {seed}. Rebuild: {hint}"
         )
     return data

@@ -3,7 +3,7 @@
 A dataset lives at ``<root>/<dataset_id>`` in Minari's own layout, plus one file of ours,
 ``data/transitions.npz``: the same transitions as flat arrays, whose SHA-256 is kept in the
 metadata. Minari's per-episode HDF5 groups cost about a millisecond per episode to read; the flat
-file loads 40,000 transitions in milliseconds and is what :func:`load_minari` reads. With
+file loads 40,000 transitions in milliseconds and is what :func:`load_stored` reads. With
 ``MINARI_DATASETS_PATH=<root>`` (the default root *is* Minari's) ``minari.load_dataset(id)``
 opens it directly and ``dataset.recover_environment()`` makes the env. Writes go to a temporary
 directory under ``root`` and are renamed into place, so an interrupted write leaves nothing
@@ -29,7 +29,8 @@ from causal_envs.datasets.transitions import TransitionDataset
 __all__ = [
     "FORMAT_VERSION",
     "DatasetError",
-    "load_minari",
+    "load_stored",
+    "save_flat",
     "save_minari",
     "transitions_from_minari",
 ]
@@ -142,14 +143,7 @@ def save_minari(
                     }
                 }
             )
-        final.parent.mkdir(parents=True, exist_ok=True)
-        trash = None
-        if final.exists():
-            trash = Path(tempfile.mkdtemp(prefix=".old-", dir=root))
-            os.replace(final, trash / "dataset")
-        os.replace(tmp / dataset_id, final)
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)
+        _move_into_place(tmp / dataset_id, final, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -189,8 +183,58 @@ def transitions_from_minari(ds: Any) -> TransitionDataset:
     )
 
 
-def load_minari(dataset_id: str, root: Path, *, regenerate_hint: str) -> TransitionDataset:
-    """Read dataset ``dataset_id`` under ``root`` (written by :func:`save_minari`).
+def save_flat(
+    data: TransitionDataset, dataset_id: str, root: Path, *, overwrite: bool = False
+) -> Path:
+    """Write ``data`` in the same directory layout as :func:`save_minari`, without Minari's HDF5.
+
+    For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
+    per-episode groups would cost a group per transition. :func:`load_stored` reads both.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / dataset_id
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    try:
+        data_dir = tmp / dataset_id / "data"
+        data_dir.mkdir(parents=True)
+        arrays = {name: getattr(data, name) for name in _FLAT_FIELDS}
+        np.savez(data_dir / _FLAT_FILE, **arrays)
+        meta = {
+            "dataset_id": dataset_id,
+            "total_steps": len(data),
+            "total_episodes": data.n_episodes,
+            _META_KEY: {
+                **data.metadata,
+                "format_version": FORMAT_VERSION,
+                "sha256": _digest(arrays),
+            },
+        }
+        with open(data_dir / "metadata.json", "w") as f:
+            json.dump(meta, f)
+        _move_into_place(tmp / dataset_id, final, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _move_into_place(src: Path, final: Path, root: Path) -> None:
+    """Rename ``src`` to ``final``, replacing an existing ``final`` (two renames)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    trash = None
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=".old-", dir=root))
+        os.replace(final, trash / "dataset")
+    os.replace(src, final)
+    if trash is not None:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> TransitionDataset:
+    """Read dataset ``dataset_id`` under ``root`` (written by :func:`save_minari` or
+    :func:`save_flat`).
 
     Reads the flat ``transitions.npz`` beside Minari's files and checks it against the digest
     and step count in the metadata. Raises :class:`DatasetError` naming ``regenerate_hint``

@@ -295,3 +295,13 @@ def test_render_draws_arena_goal_and_agent():
     # goal box centre (0.85, 0.85) is green; the agent at (0.35, 0.35) is red
     assert tuple(frame[round(0.15 * 255), round(0.85 * 255)]) == (140, 210, 140)
     assert tuple(frame[round(0.65 * 255), round(0.35 * 255)]) == (215, 50, 50)
+
+
+def test_transition_fn_is_the_simulator():
+    env = make()
+    obs, _ = env.reset(seed=4, options={"state": (0.45, 0.7)})
+    a = np.array([0.8, -0.3], np.float32)
+    nxt, *_ = env.step(a)
+    assert np.array_equal(env.unwrapped.transition_fn(obs[None], a[None])[0], nxt)
+    with pytest.raises(ValueError, match="batch size"):
+        env.unwrapped.transition_fn(np.zeros((2, 2)), np.zeros((3, 2)))

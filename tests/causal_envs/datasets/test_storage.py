@@ -13,7 +13,7 @@ from causal_envs.datasets import (
     data_root,
     generate_dataset,
     load_dataset,
-    load_minari,
+    load_stored,
     save_minari,
     transitions_from_minari,
 )
@@ -35,7 +35,7 @@ def save(data, root, **kw):
 def test_roundtrip_through_minari(small, tmp_path):
     path = save(small, tmp_path)
     assert path == tmp_path / ID
-    loaded = load_minari(ID, tmp_path, regenerate_hint="HINT")
+    loaded = load_stored(ID, tmp_path, regenerate_hint="HINT")
     assert loaded.equals(small)
     assert loaded.metadata == small.metadata
     # Minari itself reads it and recovers the env
@@ -57,7 +57,7 @@ def test_existing_dataset_needs_overwrite(small, tmp_path):
         save(small, tmp_path)
     other = generate_nav2d_empirical(seed=6, n_per_behaviour=200)
     save(other, tmp_path, overwrite=True)
-    assert load_minari(ID, tmp_path, regenerate_hint="H").equals(other)
+    assert load_stored(ID, tmp_path, regenerate_hint="H").equals(other)
 
 
 @pytest.mark.parametrize("failure", [RuntimeError("disk full"), KeyboardInterrupt()])
@@ -81,7 +81,7 @@ def test_interrupted_overwrite_keeps_the_old_dataset(small, tmp_path, monkeypatc
     monkeypatch.setattr(storage_module.np, "savez", boom)
     with pytest.raises(KeyboardInterrupt):
         save(generate_nav2d_empirical(seed=9, n_per_behaviour=100), tmp_path, overwrite=True)
-    assert load_minari(ID, tmp_path, regenerate_hint="H").equals(small)
+    assert load_stored(ID, tmp_path, regenerate_hint="H").equals(small)
 
 
 def test_corrupt_files_give_a_clear_error(small, tmp_path):
@@ -89,7 +89,7 @@ def test_corrupt_files_give_a_clear_error(small, tmp_path):
     flat = path / "data" / "transitions.npz"
     flat.write_bytes(flat.read_bytes()[:100])
     with pytest.raises(DatasetError, match=r"corrupt or unreadable.*regenerate it with: HINT"):
-        load_minari(ID, tmp_path, regenerate_hint="HINT")
+        load_stored(ID, tmp_path, regenerate_hint="HINT")
 
 
 def test_modified_data_fails_the_digest(small, tmp_path):
@@ -98,7 +98,7 @@ def test_modified_data_fails_the_digest(small, tmp_path):
     arrays["rewards"] = arrays["rewards"] * 0
     np.savez(path / "data" / "transitions.npz", **arrays)
     with pytest.raises(DatasetError, match="does not match the digest"):
-        load_minari(ID, tmp_path, regenerate_hint="H")
+        load_stored(ID, tmp_path, regenerate_hint="H")
 
 
 def test_incompatible_version_gives_a_clear_error(small, tmp_path):
@@ -108,12 +108,12 @@ def test_incompatible_version_gives_a_clear_error(small, tmp_path):
     meta["causal_envs"]["format_version"] = 999
     meta_file.write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match=r"format 999.*reads format 1.*HINT"):
-        load_minari(ID, tmp_path, regenerate_hint="HINT")
+        load_stored(ID, tmp_path, regenerate_hint="HINT")
 
 
 def test_missing_dataset(tmp_path):
     with pytest.raises(DatasetError, match=r"no dataset .* create it with: HINT"):
-        load_minari(ID, tmp_path, regenerate_hint="HINT")
+        load_stored(ID, tmp_path, regenerate_hint="HINT")
 
 
 def test_transition_dataset_validates():

@@ -1,0 +1,317 @@
+"""The MoCoDA pipeline: fit on a dataset and an env's causal structure, generate augmented data.
+
+    >>> from augment import MoCoDA
+    >>> from causal_envs.datasets import load_dataset
+    >>> mocoda = MoCoDA("CausalNav2D-v0").fit(load_dataset("nav2d/empirical"))
+    >>> data = mocoda.generate("mocoda-u")          # 40k empirical + 160k generated
+
+Methods (MoCoDA section 5 and appendix C.1; ``total_size`` 200k, ``n_empirical`` the data):
+
+- ``emp``: the empirical transitions, repeated (and resampled) up to ``total_size``.
+- ``dyn``: the data plus rollouts of the *unfactored* model from empirical states with uniform
+  random actions, each rollout 1-4 steps deep.
+- ``mocoda``: the data plus the *locally factored* model applied to parent-model samples.
+- ``mocoda-u``: the same on parent samples re-weighted to be uniform over a feature map (the
+  state by default) by KDE rejection.
+- ``rand``: the data plus the locally factored model on uniform ``(s, a)`` from the spaces.
+
+Parent samples outside the env's observation or action space are rejected (the authors' code
+labels them anyway). Generated next states are clipped to the observation space (the env's
+walls), and every generated transition is labelled with the env's batched ``reward_fn`` and
+``termination_fn``. Each generated transition is its own episode, except ``dyn`` rollouts,
+which are episodes of their depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.typing import NDArray
+
+import causal_envs  # noqa: F401  (registers the envs)
+from augment.dynamics import DynamicsConfig, FactoredEnsemble
+from augment.parents import ParentSetSampler
+from augment.rejection import UniformRejection
+from causal_envs.core import CausalEnv
+from causal_envs.datasets import TransitionDataset
+
+__all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
+
+METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
+MODEL_FOR_METHOD = {"dyn": "unfactored", "mocoda": "local", "mocoda-u": "local", "rand": "local"}
+
+
+@dataclass
+class MoCoDAConfig:
+    """Pipeline settings (defaults: MoCoDA's 2D Navigation)."""
+
+    total_size: int = 200_000
+    n_components: int = 32
+    parent_weights: str = "fitted"
+    truncate: float | None = None
+    #: hyperparameters of every dynamics model; the architecture is set per use
+    dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    val_size: int = 5_000
+    dyn_depth: tuple[int, int] = (1, 4)
+    uniform_keep_fraction: float = 0.12
+    uniform_bandwidth: float = 0.05
+    uniform_floor: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.total_size, int) or self.total_size < 1:
+            raise ValueError(f"total_size must be a positive integer, got {self.total_size!r}")
+        lo, hi = self.dyn_depth
+        if not 1 <= lo <= hi:
+            raise ValueError(
+                f"dyn_depth must be (low, high) with 1 <= low <= high, got {self.dyn_depth}"
+            )
+
+
+class MoCoDA:
+    """Model-based counterfactual data augmentation for any env exposing the causal contract.
+
+    Args:
+        env_id: a registered env whose ``unwrapped`` has ``causal_structure``, ``local_mask``,
+            ``reward_fn`` and ``termination_fn`` (see :mod:`causal_envs.core`).
+        config: pipeline settings.
+        uniform_features: feature map for ``mocoda-u`` (rows of ``[s, a]`` -> features);
+            default: the state.
+        prefilter: optional row filter applied before the uniform re-weighting (MOCODA-P).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        config: MoCoDAConfig | None = None,
+        *,
+        uniform_features: Callable[[NDArray], NDArray] | None = None,
+        prefilter: Callable[[NDArray], NDArray] | None = None,
+    ) -> None:
+        self.env_id = env_id
+        self.env = gym.make(env_id).unwrapped
+        if not isinstance(self.env, CausalEnv):
+            raise TypeError(f"{env_id} does not expose the causal contract (causal_envs.core)")
+        self.config = config or MoCoDAConfig()
+        self.structure = self.env.causal_structure
+        obs, act = self.env.observation_space, self.env.action_space
+        self.low = np.concatenate([obs.low, act.low]).astype(np.float64)
+        self.high = np.concatenate([obs.high, act.high]).astype(np.float64)
+        sd = self.structure.state_dim
+        self.uniform_features = uniform_features or (lambda x: x[:, :sd])
+        self.prefilter = prefilter
+        self.data: TransitionDataset | None = None
+        self.parent_sampler: ParentSetSampler | None = None
+        self.models: dict[str, FactoredEnsemble] = {}
+        self.train_rows: NDArray | None = None
+        self.val_rows: NDArray | None = None
+
+    # ----------------------------------------------------------------- fitting
+    def fit(
+        self,
+        data: TransitionDataset,
+        *,
+        models: tuple[str, ...] = ("local",),
+        progress: bool = False,
+    ) -> MoCoDA:
+        """Fit the parent model and train the dynamics ``models`` on ``data``'s training split.
+
+        ``val_size`` rows (chosen with the seed) are held out from the parent model; the
+        dynamics models split the training rows again for early stopping.
+        """
+        st = self.structure
+        if data.observations.shape[1] != st.state_dim or data.actions.shape[1] != st.action_dim:
+            raise ValueError(
+                f"data has state dim {data.observations.shape[1]} and action dim "
+                f"{data.actions.shape[1]}; {self.env_id} has {st.state_dim} and {st.action_dim}"
+            )
+        cfg = self.config
+        if len(data) <= cfg.val_size:
+            raise ValueError(f"data has {len(data)} rows, not more than val_size={cfg.val_size}")
+        self.data = data
+        perm = np.random.default_rng(cfg.seed).permutation(len(data))
+        self.val_rows, self.train_rows = perm[: cfg.val_size], perm[cfg.val_size :]
+        inputs = np.concatenate([data.observations, data.actions], axis=1)[self.train_rows]
+        self.parent_sampler = ParentSetSampler(
+            st,
+            cfg.n_components,
+            weights=cfg.parent_weights,
+            truncate=cfg.truncate,
+            seed=cfg.seed,
+        ).fit(inputs)
+        for arch in models:
+            self.train_model(arch, progress=progress)
+        return self
+
+    def train_model(self, architecture: str, *, progress: bool = False) -> FactoredEnsemble:
+        """Train (or return the trained) dynamics ensemble of one architecture."""
+        if self.data is None:
+            raise RuntimeError("call fit() first")
+        if architecture not in self.models:
+            cfg = DynamicsConfig(**{**asdict(self.config.dynamics), "architecture": architecture})
+            model = FactoredEnsemble(self.structure, cfg, self.env.local_mask, self.env_id)
+            d, rows = self.data, self.train_rows
+            model.fit(
+                d.observations[rows], d.actions[rows], d.next_observations[rows], progress=progress
+            )
+            self.models[architecture] = model
+        return self.models[architecture]
+
+    # ----------------------------------------------------------------- sampling
+    def _split(self, rows: NDArray) -> tuple[NDArray, NDArray]:
+        sd = self.structure.state_dim
+        return rows[:, :sd].astype(np.float32), rows[:, sd:].astype(np.float32)
+
+    def _valid(self, rows: NDArray) -> NDArray[np.bool_]:
+        return ((rows >= self.low) & (rows <= self.high)).all(axis=1)
+
+    def sample_parents(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+        """``n`` parent rows ``[s, a]`` from the parent model, all inside the env's spaces."""
+        if self.parent_sampler is None:
+            raise RuntimeError("call fit() first")
+        kept: list[NDArray] = []
+        have = 0
+        for _ in range(100):
+            if have >= n:
+                break
+            draw = self.parent_sampler.sample(int(1.2 * (n - have)) + 64, rng)
+            draw = draw[self._valid(draw)]
+            kept.append(draw)
+            have += len(draw)
+        if have < n:
+            raise RuntimeError(f"only {have} of {n} parent samples fell inside the env's spaces")
+        return np.concatenate(kept)[:n]
+
+    def sample_uniform_parents(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+        """``n`` parent rows re-weighted toward uniform over ``uniform_features`` (MOCODA-U)."""
+        cfg = self.config
+        rejection = UniformRejection(
+            self.uniform_features,
+            bandwidth=cfg.uniform_bandwidth,
+            floor=cfg.uniform_floor,
+            keep_fraction=cfg.uniform_keep_fraction,
+            prefilter=self.prefilter,
+        )
+        return rejection.sample(lambda m: self.sample_parents(m, rng), n, rng)
+
+    def _label(self, s: NDArray, a: NDArray, s2: NDArray, ends: NDArray) -> TransitionDataset:
+        obs = self.env.observation_space
+        s2 = np.clip(s2, obs.low, obs.high).astype(np.float32)
+        return TransitionDataset(
+            observations=s.astype(np.float32),
+            actions=a.astype(np.float32),
+            rewards=np.asarray(self.env.reward_fn(s, a, s2), dtype=np.float32),
+            next_observations=s2,
+            terminals=np.asarray(self.env.termination_fn(s, a, s2), dtype=np.bool_),
+            episode_ends=ends,
+        )
+
+    def _model_transitions(self, arch: str, parents: NDArray, rng) -> TransitionDataset:
+        s, a = self._split(parents)
+        s2 = self.train_model(arch).sample(s, a, rng)
+        return self._label(s, a, s2, np.ones(len(s), np.bool_))
+
+    def _dyn_rollouts(self, n: int, rng: np.random.Generator) -> TransitionDataset:
+        """Rollouts of the unfactored model from empirical states, uniform random actions."""
+        model = self.train_model("unfactored")
+        lo, hi = self.config.dyn_depth
+        act = self.env.action_space
+        depth = rng.integers(lo, hi + 1, size=n // lo + 1)
+        depth = depth[: np.searchsorted(np.cumsum(depth), n) + 1]
+        chains = len(depth)
+        state = self.data.observations[
+            self.train_rows[rng.integers(0, len(self.train_rows), chains)]
+        ]
+        parts_s, parts_a, parts_n, alive = [], [], [], []
+        for t in range(hi):
+            a = rng.uniform(act.low, act.high, size=(chains, act.shape[0])).astype(np.float32)
+            s2 = np.clip(
+                model.sample(state, a, rng),
+                self.env.observation_space.low,
+                self.env.observation_space.high,
+            )
+            parts_s.append(state)
+            parts_a.append(a)
+            parts_n.append(s2)
+            alive.append(t < depth)
+            state = s2.astype(np.float32)
+        alive_m = np.stack(alive, axis=1)  # (chains, hi)
+        keep = alive_m.reshape(-1)
+
+        def chain_major(xs: list[NDArray]) -> NDArray:
+            return np.stack(xs, axis=1).reshape(chains * hi, -1)[keep]
+
+        ends = np.zeros((chains, hi), np.bool_)
+        ends[np.arange(chains), depth - 1] = True
+        data = self._label(
+            chain_major(parts_s), chain_major(parts_a), chain_major(parts_n), ends.reshape(-1)[keep]
+        )
+        return data.head(n)
+
+    def generate(self, method: str, seed: int | None = None) -> TransitionDataset:
+        """The augmented dataset of ``method``: the empirical data plus generated transitions."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if self.data is None:
+            raise RuntimeError("call fit() first")
+        seed = self.config.seed if seed is None else seed
+        rng = np.random.default_rng([seed, METHODS.index(method)])
+        data, total = self.data, self.config.total_size
+        n_new = total - len(data)
+        if n_new < 0:
+            raise ValueError(f"total_size={total} is smaller than the data ({len(data)} rows)")
+        if method == "emp":
+            reps = total // len(data)
+            parts = [data] * reps
+            if total % len(data):
+                rows = np.sort(rng.choice(len(data), total % len(data), replace=False))
+                parts.append(_take(data, rows))
+            generated = None
+            out = TransitionDataset.concatenate(parts)
+        else:
+            if method == "dyn":
+                generated = self._dyn_rollouts(n_new, rng)
+            elif method == "mocoda":
+                generated = self._model_transitions("local", self.sample_parents(n_new, rng), rng)
+            elif method == "mocoda-u":
+                generated = self._model_transitions(
+                    "local", self.sample_uniform_parents(n_new, rng), rng
+                )
+            else:  # rand
+                parents = rng.uniform(self.low, self.high, size=(n_new, len(self.low)))
+                generated = self._model_transitions("local", parents, rng)
+            out = TransitionDataset.concatenate([data, generated])
+        meta: dict[str, Any] = {
+            "generator": f"mocoda/{method}",
+            "method": method,
+            "env_id": self.env_id,
+            "seed": seed,
+            "model": MODEL_FOR_METHOD.get(method),
+            "n_empirical": len(data),
+            "n_generated": 0 if generated is None else len(generated),
+            "source": data.metadata,
+            "config": _jsonable(asdict(self.config)),
+        }
+        return TransitionDataset(**{k: getattr(out, k) for k in _ARRAYS}, metadata=meta)
+
+
+_ARRAYS = ("observations", "actions", "rewards", "next_observations", "terminals", "episode_ends")
+
+
+def _take(data: TransitionDataset, rows: NDArray) -> TransitionDataset:
+    """Single transitions ``rows`` of ``data``, each its own episode."""
+    arrays = {k: getattr(data, k)[rows] for k in _ARRAYS}
+    arrays["episode_ends"] = np.ones(len(rows), np.bool_)
+    return TransitionDataset(**arrays, metadata=dict(data.metadata))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

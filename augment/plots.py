@@ -1,0 +1,92 @@
+"""Pictures of augmented Nav2D data and of model errors over the arena (MoCoDA Figure 3 idea)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from causal_envs.datasets import TransitionDataset
+from causal_envs.datasets.plots import draw_nav2d_arena, save_figure
+
+__all__ = ["plot_augmented_nav2d", "plot_error_maps_nav2d"]
+
+
+def plot_augmented_nav2d(
+    datasets: Mapping[str, TransitionDataset],
+    path: str | os.PathLike,
+    *,
+    n_arrows: int = 800,
+    seed: int = 0,
+) -> Path:
+    """One panel per method: a random sample of its *generated* transitions as arrows.
+
+    For ``emp`` (nothing generated) the empirical transitions are drawn. Terminal transitions
+    (target goal reached) are green.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 4.6), squeeze=False)
+    for ax, (name, data) in zip(axes[0], datasets.items(), strict=True):
+        draw_nav2d_arena(ax)
+        start = data.metadata.get("n_empirical", 0) if data.metadata.get("n_generated") else 0
+        pool = np.arange(start, len(data))
+        pick = rng.choice(pool, size=min(n_arrows, len(pool)), replace=False)
+        s = data.observations[pick]
+        d = data.next_observations[pick] - s
+        colours = np.where(data.terminals[pick], "tab:green", "tab:blue")
+        ax.quiver(
+            s[:, 0],
+            s[:, 1],
+            d[:, 0],
+            d[:, 1],
+            color=colours,
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            width=0.004,
+            alpha=0.6,
+        )
+        what = "generated" if start else "empirical"
+        ax.set_title(f"{name.upper()}: {len(pool):,} {what}", fontsize=10)
+    return save_figure(fig, path)
+
+
+def plot_error_maps_nav2d(
+    states: NDArray,
+    errors: Mapping[str, NDArray],
+    path: str | os.PathLike,
+    *,
+    bins: int = 20,
+    title: str = "",
+) -> Path:
+    """Mean model error (x100) binned over the arena by the state ``(x, y)``, one panel per
+    model, on a shared colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    edges = np.linspace(0, 1, bins + 1)
+    count, _, _ = np.histogram2d(states[:, 0], states[:, 1], bins=[edges, edges])
+    maps = {}
+    for name, err in errors.items():
+        total, _, _ = np.histogram2d(states[:, 0], states[:, 1], bins=[edges, edges], weights=err)
+        maps[name] = np.where(count > 0, 100 * total / np.maximum(count, 1), np.nan)
+    vmax = max(np.nanmax(m) for m in maps.values())
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps), 4.4), squeeze=False)
+    for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
+        im = ax.imshow(m.T, origin="lower", extent=(0, 1, 0, 1), vmin=0, vmax=vmax, cmap="viridis")
+        draw_nav2d_arena(ax)
+        ax.set_title(f"{name}: mean {100 * np.mean(errors[name]):.2f}", fontsize=10)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="L2 error x100")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
