@@ -131,3 +131,17 @@ def test_true_dynamics_are_in_reach():
     s, a = inputs(1000)
     step = np.abs(Nav2DTask().dynamics(s, a) - s)
     assert step.max() <= 0.0701
+
+
+def test_zero_tiny_removes_would_be_denormals(data):
+    from augment.dynamics import zero_tiny_
+
+    t = torch.tensor([1e-35, -1e-31, 1e-20, 0.5, -2.0], dtype=torch.float64)
+    zero_tiny_([t])
+    assert t.tolist() == [0.0, 0.0, 1e-20, 0.5, -2.0]
+    m = model("global", epochs=2, batch_size=256)
+    with torch.no_grad():
+        m.hidden_w[0][0, 0, :, 0] = 1e-33  # a would-be denormal row
+    m.fit(data.observations, data.actions, data.next_observations)
+    for p in m.parameters():
+        assert not ((p.abs() < 1e-30) & (p != 0)).any()

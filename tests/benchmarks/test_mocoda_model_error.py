@@ -1,0 +1,37 @@
+"""The model-error benchmark end to end on its smoke profile (one epoch), and its resume."""
+
+import json
+
+from benchmarks import mocoda_model_error as bench
+from benchmarks.results import output_dir
+
+
+def test_smoke_run_reports_the_table_and_resumes(capsys, monkeypatch):
+    payload = bench.main("smoke", fresh=True)
+    out = capsys.readouterr().out
+    for name in (
+        "unfactored",
+        "global",
+        "local",
+        "mocoda-u",
+        "uniform",
+        "600 epochs would take",
+        "binned KDE vs scikit-learn",
+        "paper's claim",
+    ):
+        assert name in out
+    table = payload["errors_x100_mean_std"]
+    assert set(table) == {"unfactored", "global", "local"}
+    assert all(0 < v[0] < 20 for arch in table.values() for v in arch.values())
+    saved = json.loads((output_dir() / "mocoda_model_error_smoke.json").read_text())
+    assert saved["seeds"][0]["seed"] == 0
+    assert (output_dir() / "mocoda_nav2d_distributions.png").stat().st_size > 10_000
+    assert (output_dir() / "mocoda_nav2d_model_error_map.png").stat().st_size > 10_000
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished seed was recomputed")
+
+    monkeypatch.setattr(bench, "run_seed", must_not_run)
+    again = bench.main("smoke")
+    assert "resuming: seeds ['0']" in capsys.readouterr().out
+    assert again["errors_x100_mean_std"] == table
