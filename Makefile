@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= outputs
 
-.PHONY: install demo test lint bench-speed clean
+.PHONY: install demo test lint bench-speed bench-model-error clean
 
 install: $(STAMP)
 
@@ -22,9 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(VENV)/bin/causal-envs dataset generate nav2d/empirical
-	$(VENV)/bin/causal-envs dataset info nav2d/empirical
 	$(VENV)/bin/causal-envs dataset plot nav2d/empirical --out $(OUT)/nav2d-empirical.png
-	@echo "Dataset plot written to $(OUT)/nav2d-empirical.png"
+	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench mocoda-nav2d --profile quick
 
 test: install
 	$(VENV)/bin/ruff check .
@@ -36,6 +35,9 @@ lint: install
 
 bench-speed: install
 	$(VENV)/bin/causal-envs bench env-speed
+
+bench-model-error: install
+	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench mocoda-model-error --profile quick
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

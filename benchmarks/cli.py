@@ -1,8 +1,12 @@
 """The ``causal-envs`` console script: data verbs from :mod:`causal_envs.cli` plus ``bench``.
 
 causal-envs list
+causal-envs render ENV_ID --out strip.png
 causal-envs dataset generate|info|plot|list ...
+causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
+causal-envs bench mocoda-model-error [--profile quick|paper]
+causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ def _bench_model_error(args: argparse.Namespace) -> None:
     mocoda_model_error.main(profile=args.profile, fresh=args.fresh)
 
 
+def _bench_nav2d(args: argparse.Namespace) -> None:
+    from benchmarks import mocoda_nav2d
+
+    mocoda_nav2d.main(profile=args.profile, fresh=args.fresh, crosscheck=not args.no_crosscheck)
+
+
+def _nav2d_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p)
+    p.add_argument(
+        "--no-crosscheck", action="store_true", help="skip the d3rlpy TD3+BC cross-check"
+    )
+
+
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile",
@@ -48,6 +65,11 @@ def _quick_arg(p: argparse.ArgumentParser) -> None:
 #: name -> (run, add its arguments, help)
 BENCHMARKS = {
     "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
+    "mocoda-nav2d": (
+        _bench_nav2d,
+        _nav2d_args,
+        "MoCoDA's 2D Navigation experiment: TD3-BC/BCQ/CQL on EMP/DYN/MOCODA/MOCODA-U/RAND",
+    ),
     "mocoda-model-error": (
         _bench_model_error,
         _profile_args,

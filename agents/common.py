@@ -1,0 +1,345 @@
+"""What the offline agents truly share: networks, a tensor replay sampler, the training loop with
+evaluation and logs, and checkpoints. Each algorithm's losses live in its own file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "EvalResult",
+    "OfflineAgent",
+    "OfflineConfig",
+    "ReplayBuffer",
+    "evaluate",
+    "mlp",
+    "polyak_",
+]
+
+
+def mlp(n_in: int, n_out: int, hidden: tuple[int, ...], out_act: nn.Module | None = None):
+    """A ReLU MLP ``n_in -> hidden... -> n_out`` (optionally with an output activation)."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(n_in, h), nn.ReLU()]
+        n_in = h
+    layers.append(nn.Linear(n_in, n_out))
+    if out_act is not None:
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def polyak_(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """``target <- (1 - tau) target + tau source``, in place."""
+    for t, s in zip(target.parameters(), source.parameters(), strict=True):
+        t.lerp_(s, tau)
+
+
+_KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
+
+
+class ReplayBuffer:
+    """An offline dataset held as torch tensors on the training device; uniform mini-batches.
+
+    Takes a D4RL-style dict (or anything with those attributes, e.g. a ``TransitionDataset``):
+    ``observations, actions, rewards, next_observations, terminals``. ``timeouts`` are not
+    terminals: bootstrapping continues through them.
+    """
+
+    def __init__(self, data: Any, device: str | torch.device = "cpu") -> None:
+        arrays = {}
+        for key in _KEYS:
+            value = data.get(key) if isinstance(data, Mapping) else getattr(data, key, None)
+            if value is None:
+                raise ValueError(f"dataset lacks {key!r}; needs {', '.join(_KEYS)}")
+            arrays[key] = np.asarray(value)
+        n = len(arrays["observations"])
+        if n == 0 or any(len(v) != n for v in arrays.values()):
+            raise ValueError(
+                f"dataset arrays must be non-empty and of one length, got "
+                f"{ {k: len(v) for k, v in arrays.items()} }"
+            )
+        for key in ("observations", "actions", "rewards", "next_observations"):
+            if not np.isfinite(arrays[key]).all():
+                raise ValueError(f"dataset {key} contains NaN or inf")
+        self.device = torch.device(device)
+        self.obs = torch.as_tensor(arrays["observations"], dtype=torch.float32, device=device)
+        self.act = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=device)
+        self.rew = torch.as_tensor(arrays["rewards"], dtype=torch.float32, device=device).reshape(
+            -1
+        )
+        self.next_obs = torch.as_tensor(
+            arrays["next_observations"], dtype=torch.float32, device=device
+        )
+        self.done = torch.as_tensor(
+            arrays["terminals"], dtype=torch.float32, device=device
+        ).reshape(-1)
+        if self.obs.ndim != 2 or self.act.ndim != 2 or self.next_obs.shape != self.obs.shape:
+            raise ValueError("observations, next_observations and actions must be 2-D arrays")
+
+    def __len__(self) -> int:
+        return len(self.obs)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.obs.shape[1]
+
+    @property
+    def act_dim(self) -> int:
+        return self.act.shape[1]
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """``(obs, act, rew, next_obs, done)`` of ``batch_size`` rows drawn with replacement."""
+        idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.device)
+        return self.obs[idx], self.act[idx], self.rew[idx], self.next_obs[idx], self.done[idx]
+
+
+@dataclass
+class EvalResult:
+    """Evaluation of a policy on ``n`` episodes: steps to goal (``max_steps`` on failure)."""
+
+    success_rate: float
+    mean_steps: float
+    mean_return: float
+    steps: list[int]
+    trajectories: list[np.ndarray]
+
+
+def evaluate(
+    act: Callable[[np.ndarray], np.ndarray],
+    env_id: str,
+    n_episodes: int = 50,
+    seed: int = 0,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Run ``n_episodes`` first episodes in parallel (one batched policy call per step).
+
+    Uses the env's vector env (native where registered); each sub-env's first episode counts.
+    ``act`` maps a batch of observations to a batch of actions.
+    """
+    envs = gym.make_vec(env_id, num_envs=n_episodes, **dict(env_kwargs or {}))
+    obs, _ = envs.reset(seed=seed)
+    max_steps = gym.spec(env_id).max_episode_steps or 1000
+    alive = np.ones(n_episodes, bool)
+    success = np.zeros(n_episodes, bool)
+    steps = np.full(n_episodes, max_steps)
+    returns = np.zeros(n_episodes)
+    paths = [[o.copy()] for o in obs]
+    for t in range(max_steps):
+        actions = np.asarray(act(obs), dtype=np.float32)
+        obs, reward, terminated, truncated, _ = envs.step(actions)
+        returns[alive] += reward[alive]
+        for i in np.flatnonzero(alive):
+            paths[i].append(obs[i].copy())
+        done_now = alive & (terminated | truncated)
+        success |= alive & terminated
+        steps[alive & terminated] = t + 1
+        alive &= ~done_now
+        if not alive.any():
+            break
+    envs.close()
+    return EvalResult(
+        success_rate=float(success.mean()),
+        mean_steps=float(steps.mean()),
+        mean_return=float(returns.mean()),
+        steps=steps.tolist(),
+        trajectories=[np.array(p) for p in paths],
+    )
+
+
+@dataclass
+class OfflineConfig:
+    """Settings shared by the offline agents (defaults: MoCoDA's 2D Navigation agents)."""
+
+    hidden: tuple[int, ...] = (512, 512)
+    gamma: float = 0.98
+    batch_size: int = 500
+    lr: float = 1e-3
+    #: Q targets are clipped to this range (the return range of -1/0 rewards); None: no clip
+    target_clip: tuple[float, float] | None = (-50.0, 0.0)
+    seed: int = 0
+    device: str = "cpu"
+
+
+class OfflineAgent:
+    """Base of the offline agents: ``fit(dataset, n_updates)``, ``act(obs)``, save and load.
+
+    Subclasses build their networks in ``_build(obs_dim, act_dim)``, do one gradient step in
+    ``_update(batch) -> dict of scalars`` and act greedily in ``_policy(obs_tensor)``.
+    """
+
+    name = "agent"
+    config_class: type[OfflineConfig] = OfflineConfig
+    config: OfflineConfig
+
+    def __init__(self, config: OfflineConfig) -> None:
+        self.config = config
+        self.device = torch.device(config.device)
+        self.obs_dim: int | None = None
+        self.act_dim: int | None = None
+        self.n_updates = 0
+        #: scalar logs: name -> list of (update, value)
+        self.logs: dict[str, list[tuple[int, float]]] = {}
+        self._gen = torch.Generator(device=self.device).manual_seed(config.seed)
+
+    # ----------------------------------------------------------------- subclass hooks
+    def _build(self, obs_dim: int, act_dim: int) -> None:
+        raise NotImplementedError
+
+    def _update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def _policy(self, obs: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- shared
+    def _ensure_built(self, obs_dim: int, act_dim: int) -> None:
+        if self.obs_dim is None:
+            torch.manual_seed(self.config.seed)
+            self.obs_dim, self.act_dim = obs_dim, act_dim
+            self._build(obs_dim, act_dim)
+        elif (self.obs_dim, self.act_dim) != (obs_dim, act_dim):
+            raise ValueError(
+                f"agent was built for obs/act dims {(self.obs_dim, self.act_dim)}, "
+                f"data has {(obs_dim, act_dim)}"
+            )
+
+    def clip_target(self, q: torch.Tensor) -> torch.Tensor:
+        lim = self.config.target_clip
+        return q if lim is None else q.clamp(lim[0], lim[1])
+
+    def fit(
+        self,
+        dataset: Any,
+        n_updates: int,
+        *,
+        eval_env: str | None = None,
+        eval_every: int = 0,
+        eval_episodes: int = 20,
+        log_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> dict[str, list[tuple[int, float]]]:
+        """Train for ``n_updates`` gradient steps on ``dataset`` (a dict, ``TransitionDataset``
+        or :class:`ReplayBuffer`); evaluate on ``eval_env`` every ``eval_every`` updates.
+
+        Scalars go to ``self.logs`` and, with ``log_dir``, to TensorBoard event files.
+        """
+        from tqdm import tqdm
+
+        if not isinstance(n_updates, int) or n_updates < 0:
+            raise ValueError(f"n_updates must be a non-negative integer, got {n_updates!r}")
+        buffer = (
+            dataset if isinstance(dataset, ReplayBuffer) else ReplayBuffer(dataset, self.device)
+        )
+        self._ensure_built(buffer.obs_dim, buffer.act_dim)
+        writer = None
+        if log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(log_dir))
+        start = time.perf_counter()
+        bar = tqdm(range(n_updates), desc=self.name, disable=not progress, mininterval=1.0)
+        for _ in bar:
+            scalars = self._update(buffer.sample(self.config.batch_size, self._gen))
+            self.n_updates += 1
+            if self.n_updates % 100 == 0 or self.n_updates == 1:
+                self._log(scalars, writer)
+            if eval_env and eval_every and self.n_updates % eval_every == 0:
+                result = evaluate(self.act, eval_env, eval_episodes, seed=10_000 + self.n_updates)
+                self._log(
+                    {
+                        "eval/success_rate": result.success_rate,
+                        "eval/mean_steps": result.mean_steps,
+                    },
+                    writer,
+                )
+                bar.set_postfix(
+                    success=f"{result.success_rate:.2f}", steps=f"{result.mean_steps:.1f}"
+                )
+        self._log(
+            {"time/updates_per_s": n_updates / max(time.perf_counter() - start, 1e-9)}, writer
+        )
+        if writer is not None:
+            writer.close()
+        return self.logs
+
+    def _log(self, scalars: Mapping[str, float], writer: Any) -> None:
+        for key, value in scalars.items():
+            self.logs.setdefault(key, []).append((self.n_updates, float(value)))
+            if writer is not None:
+                writer.add_scalar(key, float(value), self.n_updates)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions for one observation ``(obs_dim,)`` or a batch ``(B, obs_dim)``."""
+        if self.obs_dim is None:
+            raise RuntimeError("the agent has not been trained or loaded")
+        o = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
+        single = o.ndim == 1
+        if single:
+            o = o[None]
+        if o.ndim != 2 or o.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"obs must be ({self.obs_dim},) or (B, {self.obs_dim}), got {tuple(o.shape)}"
+            )
+        a = self._policy(o).cpu().numpy()
+        return a[0] if single else a
+
+    # ----------------------------------------------------------------- checkpoints
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write config, dims, update count, logs and every module/optimizer state (atomic)."""
+        if self.obs_dim is None:
+            raise RuntimeError("nothing to save: the agent has not been built")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "agent": self.name,
+            "config": asdict(self.config),
+            "dims": (self.obs_dim, self.act_dim),
+            "n_updates": self.n_updates,
+            "logs": self.logs,
+            "generator": self._gen.get_state(),
+            "state": {k: m.state_dict() for k, m in self._modules().items()},
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None):
+        """Rebuild an agent saved by :meth:`save` (training can continue where it stopped)."""
+        payload = torch.load(path, map_location=device or "cpu", weights_only=False)
+        if payload.get("agent") != cls.name:
+            raise ValueError(f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}")
+        config = payload["config"]
+        if device is not None:
+            config["device"] = device
+        agent = cls(cls.config_class(**config))
+        agent._ensure_built(*payload["dims"])
+        for key, module in agent._modules().items():
+            module.load_state_dict(payload["state"][key])
+        agent.n_updates = payload["n_updates"]
+        agent.logs = payload["logs"]
+        agent._gen.set_state(payload["generator"])
+        return agent

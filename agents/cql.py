@@ -1,0 +1,121 @@
+"""CQL as MoCoDA's code defines it: SAC with a conservative penalty toward the target range.
+
+SAC: a tanh-Gaussian actor, twin critics with soft clipped double-Q targets, fixed entropy
+coefficient 0.2, Polyak targets (0.005). The conservative term (weight 0.1) pulls the mean Q of
+uniformly random actions down to the low end of the target range and the mean Q of the data's
+actions up to the high end: ``0.1 * (|mean Q(s, a~U[-1,1]) - low| + |mean Q(s, a_data) - high|)``
+with ``(low, high) = target_clip = (-50, 0)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.common import OfflineAgent, OfflineConfig, mlp, polyak_
+
+__all__ = ["CQL", "CQLConfig"]
+
+
+@dataclass
+class CQLConfig(OfflineConfig):
+    alpha: float = 0.2
+    cql_weight: float = 0.1
+    tau: float = 0.005
+    log_std_range: tuple[float, float] = (-5.0, 2.0)
+
+
+class _TanhGaussian(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], log_std_range):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden)
+        self.act_dim = act_dim
+        self.lo, self.hi = log_std_range
+
+    def forward(self, obs: torch.Tensor, generator: torch.Generator | None = None):
+        mean, log_std = self.net(obs).split(self.act_dim, dim=1)
+        log_std = log_std.clamp(self.lo, self.hi)
+        std = log_std.exp()
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device)
+        pre = mean + std * eps
+        act = torch.tanh(pre)
+        log_prob = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(1)
+        log_prob = log_prob - (2 * (math.log(2) - pre - F.softplus(-2 * pre))).sum(1)
+        return act, log_prob, torch.tanh(mean)
+
+
+class CQL(OfflineAgent):
+    """Soft actor-critic with MoCoDA's conservative Q penalty."""
+
+    name = "cql"
+    config_class = CQLConfig
+
+    def __init__(self, config: CQLConfig | None = None) -> None:
+        super().__init__(config or CQLConfig())
+
+    def _build(self, obs_dim: int, act_dim: int) -> None:
+        c = self.config
+        self.actor = _TanhGaussian(obs_dim, act_dim, tuple(c.hidden), c.log_std_range).to(
+            self.device
+        )
+        self.q1 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.q2 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
+        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
+        self.critic_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.lr)
+
+    def _modules(self):
+        return {
+            "actor": self.actor,
+            "q1": self.q1,
+            "q2": self.q2,
+            "q1_target": self.q1_target,
+            "q2_target": self.q2_target,
+            "actor_opt": self.actor_opt,
+            "critic_opt": self.critic_opt,
+        }
+
+    def _update(self, batch):
+        c = self.config
+        obs, act, rew, next_obs, done = batch
+        with torch.no_grad():
+            next_act, next_logp, _ = self.actor(next_obs, self._gen)
+            sa2 = torch.cat([next_obs, next_act], 1)
+            q_next = torch.min(self.q1_target(sa2), self.q2_target(sa2)).squeeze(1)
+            target = self.clip_target(rew + c.gamma * (1.0 - done) * (q_next - c.alpha * next_logp))
+        sa = torch.cat([obs, act], 1)
+        q1, q2 = self.q1(sa).squeeze(1), self.q2(sa).squeeze(1)
+        rand = torch.rand(act.shape, generator=self._gen, device=self.device) * 2 - 1
+        sa_rand = torch.cat([obs, rand], 1)
+        low, high = c.target_clip if c.target_clip is not None else (-50.0, 0.0)
+        penalty = sum(
+            (q(sa_rand).mean() - low).abs() + (q_data.mean() - high).abs()
+            for q, q_data in ((self.q1, q1), (self.q2, q2))
+        )
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + c.cql_weight * penalty
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        pi, logp, _ = self.actor(obs, self._gen)
+        sa_pi = torch.cat([obs, pi], 1)
+        actor_loss = (c.alpha * logp - torch.min(self.q1(sa_pi), self.q2(sa_pi)).squeeze(1)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        polyak_(self.q1_target, self.q1, c.tau)
+        polyak_(self.q2_target, self.q2, c.tau)
+        return {
+            "loss/critic": critic_loss.item(),
+            "loss/actor": actor_loss.item(),
+            "loss/cql_penalty": penalty.item(),
+            "q/mean": q1.mean().item(),
+        }
+
+    def _policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)[2]

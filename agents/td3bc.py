@@ -1,0 +1,97 @@
+"""TD3-BC (Fujimoto & Gu, 2021) as MoCoDA's code uses it.
+
+Twin critics with clipped double-Q targets, target-policy smoothing (noise 0.2, clipped at 0.5),
+a deterministic tanh actor updated every second step with
+``loss = -min(Q1, Q2)(s, pi(s)) + bc_weight * MSE(pi(s), a_data)`` (``bc_weight`` 1.0, no Q
+normalisation), Polyak-averaged targets (0.005), and Q targets clipped to (-50, 0).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.common import OfflineAgent, OfflineConfig, mlp, polyak_
+
+__all__ = ["TD3BC", "TD3BCConfig"]
+
+
+@dataclass
+class TD3BCConfig(OfflineConfig):
+    bc_weight: float = 1.0
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    tau: float = 0.005
+
+
+class TD3BC(OfflineAgent):
+    """TD3 with a behaviour-cloning term in the actor loss."""
+
+    name = "td3bc"
+    config_class = TD3BCConfig
+
+    def __init__(self, config: TD3BCConfig | None = None) -> None:
+        super().__init__(config or TD3BCConfig())
+
+    def _build(self, obs_dim: int, act_dim: int) -> None:
+        c = self.config
+        self.actor = mlp(obs_dim, act_dim, tuple(c.hidden), nn.Tanh()).to(self.device)
+        self.q1 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.q2 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
+        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
+        self.critic_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.lr)
+
+    def _modules(self):
+        return {
+            "actor": self.actor,
+            "q1": self.q1,
+            "q2": self.q2,
+            "actor_target": self.actor_target,
+            "q1_target": self.q1_target,
+            "q2_target": self.q2_target,
+            "actor_opt": self.actor_opt,
+            "critic_opt": self.critic_opt,
+        }
+
+    def _update(self, batch):
+        c = self.config
+        obs, act, rew, next_obs, done = batch
+        with torch.no_grad():
+            noise = torch.randn(act.shape, generator=self._gen, device=self.device)
+            noise = (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+            next_act = (self.actor_target(next_obs) + noise).clamp(-1.0, 1.0)
+            sa2 = torch.cat([next_obs, next_act], 1)
+            q_next = torch.min(self.q1_target(sa2), self.q2_target(sa2)).squeeze(1)
+            target = self.clip_target(rew + c.gamma * (1.0 - done) * q_next)
+        sa = torch.cat([obs, act], 1)
+        q1, q2 = self.q1(sa).squeeze(1), self.q2(sa).squeeze(1)
+        critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        out = {"loss/critic": critic_loss.item(), "q/mean": q1.mean().item()}
+        if self.n_updates % c.policy_delay == 0:
+            pi = self.actor(obs)
+            sa_pi = torch.cat([obs, pi], 1)
+            q_pi = torch.min(self.q1(sa_pi), self.q2(sa_pi))
+            bc = F.mse_loss(pi, act)
+            actor_loss = -q_pi.mean() + c.bc_weight * bc
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+            self.actor_opt.step()
+            polyak_(self.actor_target, self.actor, c.tau)
+            polyak_(self.q1_target, self.q1, c.tau)
+            polyak_(self.q2_target, self.q2, c.tau)
+            out |= {"loss/actor": actor_loss.item(), "loss/bc": bc.item()}
+        return out
+
+    def _policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(obs)

@@ -1,0 +1,369 @@
+"""MoCoDA's 2D Navigation experiment: offline agents on empirical and augmented datasets.
+
+    causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~10 min)
+    causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, SPEC models
+
+For each seed the MoCoDA pipeline (``augment``) makes the five datasets EMP, DYN, MOCODA,
+MOCODA-U and RAND (200k transitions each) from the seed's empirical data; TD3-BC, BCQ and CQL
+are trained on each and evaluated on the target task (start in the bottom-left box, reach the
+goal box near the top-right corner within 70 steps). The metric is the number of steps to the
+goal (70 on failure), averaged over evaluation episodes, mean ± std over seeds, with the
+success rate. The paper's claim: on MOCODA and MOCODA-U data the agents take the direct
+diagonal path (about 16-20 steps); on EMP data they do not.
+
+Every finished (seed, dataset, agent) cell is written to the results file at once; a re-run
+skips finished cells and reuses the generated datasets, so an interrupted run resumes. With
+d3rlpy installed (the ``crosscheck`` extra) the run ends with d3rlpy's TD3+BC on the same
+MOCODA-U data, beside ours: result and updates/s measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents import AGENTS, evaluate
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from benchmarks.results import output_dir, write_json
+from causal_envs.datasets import DatasetError, load_stored, save_flat
+from causal_envs.datasets.nav2d import generate_nav2d_empirical
+
+__all__ = ["PROFILES", "Profile", "main"]
+
+ENV_ID = "CausalNav2D-v0"
+DATASETS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
+
+
+@dataclass(frozen=True)
+class Profile:
+    seeds: tuple[int, ...]
+    model_epochs: int
+    model_lr: float
+    n_updates: int
+    eval_every: int
+    eval_episodes: int
+    total_size: int
+    agents: tuple[str, ...]
+    hidden: tuple[int, ...]
+    crosscheck_updates: int
+    note: str
+
+
+PROFILES = {
+    "quick": Profile(
+        (0,),
+        40,
+        1e-3,
+        3_000,
+        1_000,
+        100,
+        200_000,
+        ("td3bc", "bcq", "cql"),
+        (256, 256),
+        3_000,
+        "1 seed; agents 2x256, 3k updates; dynamics models 40 epochs at lr 1e-3",
+    ),
+    "paper": Profile(
+        (0, 1, 2, 3, 4),
+        600,
+        1e-4,
+        25_000,
+        2_500,
+        100,
+        200_000,
+        ("td3bc", "bcq", "cql"),
+        (512, 512),
+        25_000,
+        "5 seeds; agents 2x512, 25k updates; SPEC dynamics models",
+    ),
+    # for the test suite: seconds, checks the code, not the result
+    "smoke": Profile(
+        (0,), 1, 1e-3, 30, 15, 8, 50_000, ("td3bc", "bcq", "cql"), (32, 32), 30, "smoke test"
+    ),
+}
+
+
+def _agent(name: str, profile_name: str, seed: int):
+    cls = AGENTS[name]
+    kwargs: dict[str, Any] = {"seed": seed, "hidden": PROFILES[profile_name].hidden}
+    if profile_name == "smoke" and name == "bcq":
+        kwargs["mdn_steps"] = 20
+    return cls(cls.config_class(**kwargs))
+
+
+def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, Any]:
+    """The five datasets of one seed, from ``folder`` if made before, else made and stored."""
+    out, missing = {}, []
+    for method in DATASETS:
+        try:
+            out[method] = load_stored(f"seed{seed}/{method}", folder, regenerate_hint="re-run")
+        except DatasetError:
+            missing.append(method)
+    if missing:
+        cfg = MoCoDAConfig(
+            total_size=p.total_size,
+            dynamics=DynamicsConfig(epochs=p.model_epochs, lr=p.model_lr),
+            seed=seed,
+        )
+        models = tuple(
+            sorted({"unfactored" if m == "dyn" else "local" for m in missing if m != "emp"})
+        )
+        start = time.perf_counter()
+        mocoda = MoCoDA(ENV_ID, cfg).fit(
+            generate_nav2d_empirical(seed), models=models, progress=True
+        )
+        print(f"seed {seed}: fitted the MoCoDA models in {time.perf_counter() - start:.0f} s")
+        for method in missing:
+            data = mocoda.generate(method)
+            save_flat(data, f"seed{seed}/{method}", folder, overwrite=True)
+            out[method] = data
+    return out
+
+
+def _run_cell(
+    seed: int,
+    dataset_name: str,
+    data: Any,
+    agent_name: str,
+    p: Profile,
+    profile_name: str,
+    folder: Path,
+) -> dict[str, Any]:
+    torch.manual_seed(seed)
+    agent = _agent(agent_name, profile_name, seed)
+    start = time.perf_counter()
+    agent.fit(
+        data.to_d4rl(),
+        p.n_updates,
+        eval_env=ENV_ID,
+        eval_every=p.eval_every,
+        eval_episodes=p.eval_episodes // 2 or 1,
+        progress=True,
+    )
+    seconds = time.perf_counter() - start
+    result = evaluate(agent.act, ENV_ID, p.eval_episodes, seed=1_000 + seed)
+    np.savez_compressed(
+        folder / f"trajectories_seed{seed}_{dataset_name}_{agent_name}.npz",
+        *result.trajectories,
+    )
+    return {
+        "seed": seed,
+        "dataset": dataset_name,
+        "agent": agent_name,
+        "mean_steps": result.mean_steps,
+        "success_rate": result.success_rate,
+        "mean_return": result.mean_return,
+        "train_seconds": seconds,
+        "updates_per_s": agent.logs["time/updates_per_s"][-1][1],
+        "curve_steps": agent.logs.get("eval/mean_steps", []),
+        "curve_success": agent.logs.get("eval/success_rate", []),
+    }
+
+
+def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
+    """dataset -> agent -> mean/std of steps and success over seeds."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for d in DATASETS:
+        for a in agents:
+            rows = [c for c in cells if c["dataset"] == d and c["agent"] == a]
+            if rows:
+                steps = [c["mean_steps"] for c in rows]
+                succ = [c["success_rate"] for c in rows]
+                out.setdefault(d, {})[a] = {
+                    "steps_mean": float(np.mean(steps)),
+                    "steps_std": float(np.std(steps)),
+                    "success_mean": float(np.mean(succ)),
+                    "success_std": float(np.std(succ)),
+                    "seeds": len(rows),
+                }
+    return out
+
+
+def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str:
+    p = PROFILES[profile_name]
+    t = table(cells, p.agents)
+    lines = [
+        f"mocoda-nav2d ({profile_name} profile: {p.note})",
+        "average steps to the goal (70 = failure), mean ± std over seeds, (success rate)",
+        "",
+        f"{'dataset':10s}" + "".join(f"{a:>24s}" for a in p.agents),
+    ]
+    for d in DATASETS:
+        row = f"{d:10s}"
+        for a in p.agents:
+            c = t.get(d, {}).get(a)
+            if c is None:
+                row += f"{'-':>24s}"
+            else:
+                pct = 100 * c["success_mean"]
+                row += f"{c['steps_mean']:>9.1f} ± {c['steps_std']:<4.1f} ({pct:3.0f}%)"
+        lines.append(row)
+    if "emp" in t and "mocoda-u" in t:
+        lines.append("")
+        lines.append(
+            "paper's claim: MOCODA-U agents take the direct path (16-20 steps), EMP agents do not:"
+        )
+        for a in p.agents:
+            if a in t["emp"] and a in t["mocoda-u"]:
+                e, m = t["emp"][a]["steps_mean"], t["mocoda-u"][a]["steps_mean"]
+                verdict = "holds" if m <= 25 and m < e else "does NOT hold"
+                lines.append(
+                    f"  {a:6s} EMP {e:5.1f} steps, MOCODA-U {m:5.1f} steps "
+                    f"({e / m:.2f}x fewer): {verdict}"
+                )
+    if crosscheck:
+        c = crosscheck
+        lines += [
+            "",
+            f"cross-check on MOCODA-U (seed {c['seed']}, {c['n_updates']:,} updates each, "
+            f"networks {'x'.join(map(str, c['hidden']))}, d3rlpy {c['d3rlpy_version']}):",
+            f"  ours   TD3-BC  {c['ours_steps']:5.1f} steps ({100 * c['ours_success']:.0f}%), "
+            f"{c['ours_updates_per_s']:6.0f} updates/s",
+            f"  d3rlpy TD3+BC  {c['d3rlpy_steps']:5.1f} steps ({100 * c['d3rlpy_success']:.0f}%), "
+            f"{c['d3rlpy_updates_per_s']:6.0f} updates/s",
+            f"  ours / d3rlpy updates/s: "
+            f"{c['ours_updates_per_s'] / c['d3rlpy_updates_per_s']:.2f}x",
+        ]
+    return "\n".join(lines)
+
+
+def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
+    """Learning curves (steps to goal vs updates) and evaluation trajectories (seed 0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from causal_envs.datasets.plots import draw_nav2d_arena, save_figure
+
+    p = PROFILES[profile_name]
+    paths = []
+    fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)
+    for ax, agent in zip(axes[0], p.agents, strict=True):
+        for d in DATASETS:
+            curves = [c["curve_steps"] for c in cells if c["agent"] == agent and c["dataset"] == d]
+            if curves and curves[0]:
+                x = [u for u, _ in curves[0]]
+                y = np.mean([[v for _, v in cur] for cur in curves], axis=0)
+                ax.plot(x, y, marker="o", label=d.upper())
+        ax.set_title(agent)
+        ax.set_xlabel("updates")
+        ax.set_ylabel("steps to goal (70 = fail)")
+        ax.set_ylim(0, 72)
+        ax.legend(fontsize=8)
+    paths.append(save_figure(fig, folder.parent / f"mocoda_nav2d_{profile_name}_curves.png"))
+
+    seed = p.seeds[0]
+    fig, axes = plt.subplots(
+        len(p.agents),
+        len(DATASETS),
+        figsize=(3.2 * len(DATASETS), 3.2 * len(p.agents)),
+        squeeze=False,
+    )
+    for i, agent in enumerate(p.agents):
+        for j, d in enumerate(DATASETS):
+            ax = axes[i][j]
+            draw_nav2d_arena(ax)
+            f = folder / f"trajectories_seed{seed}_{d}_{agent}.npz"
+            if f.exists():
+                with np.load(f) as npz:
+                    for k in list(npz.keys())[:20]:
+                        path = npz[k]
+                        ax.plot(path[:, 0], path[:, 1], lw=0.8, alpha=0.7)
+            cell = next(
+                (
+                    c
+                    for c in cells
+                    if c["seed"] == seed and c["agent"] == agent and c["dataset"] == d
+                ),
+                None,
+            )
+            title = f"{d.upper()} / {agent}"
+            if cell:
+                title += f"\n{cell['mean_steps']:.1f} steps, {100 * cell['success_rate']:.0f}%"
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+    paths.append(save_figure(fig, folder.parent / f"mocoda_nav2d_{profile_name}_trajectories.png"))
+    return paths
+
+
+def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str) -> dict | None:
+    """d3rlpy's TD3+BC beside ours on the same data and settings, in this process."""
+    from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
+
+    p = PROFILES[profile_name]
+    n_updates, eval_episodes = p.crosscheck_updates, p.eval_episodes
+    ours = _agent("td3bc", profile_name, seed)
+    start = time.perf_counter()
+    ours.fit(data.to_d4rl(), n_updates, progress=True)
+    ours_rate = n_updates / (time.perf_counter() - start)
+    ours_eval = evaluate(ours.act, ENV_ID, eval_episodes, seed=2_000 + seed)
+    peer = train_d3rlpy_td3bc(data, n_updates, seed, hidden=p.hidden)
+    if peer is None:
+        return None
+    peer_eval = evaluate(peer["act"], ENV_ID, eval_episodes, seed=2_000 + seed)
+    return {
+        "seed": seed,
+        "n_updates": n_updates,
+        "ours_steps": ours_eval.mean_steps,
+        "ours_success": ours_eval.success_rate,
+        "ours_updates_per_s": ours_rate,
+        "d3rlpy_steps": peer_eval.mean_steps,
+        "d3rlpy_success": peer_eval.success_rate,
+        "d3rlpy_updates_per_s": peer["updates_per_s"],
+        "d3rlpy_version": peer["version"],
+        "hidden": list(p.hidden),
+    }
+
+
+def main(profile: str = "quick", fresh: bool = False, crosscheck: bool = True) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    p = PROFILES[profile]
+    name = f"mocoda_nav2d_{profile}"
+    folder = output_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = output_dir() / f"{name}.json"
+    state: dict[str, Any] = {"profile": profile, "config": asdict(p), "cells": {}}
+    if path.exists() and not fresh:
+        state = json.loads(path.read_text())
+        if state["cells"]:
+            print(f"resuming: {len(state['cells'])} finished cells in {path}")
+    elif fresh:
+        for f in folder.rglob("*"):
+            if f.is_file():
+                f.unlink()
+    for seed in p.seeds:
+        todo = [
+            (d, a) for d in DATASETS for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
+        ]
+        if not todo:
+            continue
+        datasets = _datasets(seed, p, folder)
+        for d, a in todo:
+            print(f"seed {seed}: {a} on {d.upper()}")
+            state["cells"][f"{seed}/{d}/{a}"] = _run_cell(
+                seed, d, datasets[d], a, p, profile, folder
+            )
+            write_json(name, state)
+    if crosscheck and "crosscheck" not in state:
+        seed = p.seeds[0]
+        data = _datasets(seed, p, folder)["mocoda-u"]
+        result = crosscheck_d3rlpy(data, seed, profile)
+        if result is not None:
+            state["crosscheck"] = result
+            write_json(name, state)
+    cells = list(state["cells"].values())
+    print(report(cells, profile, state.get("crosscheck")))
+    for f in plot(cells, profile, folder):
+        print(f"wrote {f}")
+    state["table"] = table(cells, p.agents)
+    print(f"results written to {write_json(name, state)}")
+    return state

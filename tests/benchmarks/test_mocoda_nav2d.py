@@ -1,0 +1,54 @@
+"""The Nav2D benchmark end to end on its smoke profile, its resume, and its cross-check."""
+
+import json
+
+from benchmarks import mocoda_nav2d as bench
+from benchmarks.results import output_dir
+
+
+def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
+    state = bench.main("smoke", fresh=True, crosscheck=True)
+    out = capsys.readouterr().out
+    assert len(state["cells"]) == 5 * 3
+    for d in bench.DATASETS:
+        for a in ("td3bc", "bcq", "cql"):
+            cell = state["cells"][f"0/{d}/{a}"]
+            assert 0 < cell["mean_steps"] <= 70 and 0 <= cell["success_rate"] <= 1
+            assert cell["curve_steps"], "no evaluation during training"
+    assert "average steps to the goal" in out and "paper's claim" in out
+    assert "d3rlpy TD3+BC" in out and state["crosscheck"]["d3rlpy_updates_per_s"] > 0
+    saved = json.loads((output_dir() / "mocoda_nav2d_smoke.json").read_text())
+    assert set(saved["table"]) == set(bench.DATASETS)
+    for name in ("curves", "trajectories"):
+        assert (output_dir() / f"mocoda_nav2d_smoke_{name}.png").stat().st_size > 10_000
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished cell was recomputed")
+
+    monkeypatch.setattr(bench, "_run_cell", must_not_run)
+    monkeypatch.setattr(bench, "crosscheck_d3rlpy", must_not_run)
+    again = bench.main("smoke")
+    assert "resuming: 15 finished cells" in capsys.readouterr().out
+    assert again["table"] == state["table"]
+
+
+def test_an_interrupted_run_keeps_finished_cells(monkeypatch):
+    calls = []
+    real = bench._run_cell
+
+    def flaky(*args, **kwargs):
+        calls.append(args[1:4:2])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "_run_cell", flaky)
+    try:
+        bench.main("smoke", fresh=True, crosscheck=False)
+    except KeyboardInterrupt:
+        pass
+    saved = json.loads((output_dir() / "mocoda_nav2d_smoke.json").read_text())
+    assert len(saved["cells"]) == 2
+    monkeypatch.setattr(bench, "_run_cell", real)
+    state = bench.main("smoke", crosscheck=False)
+    assert len(state["cells"]) == 15
