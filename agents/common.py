@@ -5,7 +5,6 @@ evaluation and logs, and checkpoints. Each algorithm's losses live in its own fi
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -17,11 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from causal_envs.core import atomic_path
+
 __all__ = [
     "EvalResult",
     "OfflineAgent",
     "OfflineConfig",
     "ReplayBuffer",
+    "TwinQ",
     "evaluate",
     "mlp",
     "polyak_",
@@ -38,6 +40,22 @@ def mlp(n_in: int, n_out: int, hidden: tuple[int, ...], out_act: nn.Module | Non
     if out_act is not None:
         layers.append(out_act)
     return nn.Sequential(*layers)
+
+
+class TwinQ(nn.Module):
+    """Two independent Q networks ``Q(s, a)`` (clipped double-Q learning)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.q1 = mlp(obs_dim + act_dim, 1, hidden)
+        self.q2 = mlp(obs_dim + act_dim, 1, hidden)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sa = torch.cat([obs, act], 1)
+        return self.q1(sa).squeeze(1), self.q2(sa).squeeze(1)
+
+    def min(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        return torch.min(*self(obs, act))
 
 
 @torch.no_grad()
@@ -306,7 +324,6 @@ class OfflineAgent:
         if self.obs_dim is None:
             raise RuntimeError("nothing to save: the agent has not been built")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "agent": self.name,
             "config": asdict(self.config),
@@ -316,14 +333,8 @@ class OfflineAgent:
             "generator": self._gen.get_state(),
             "state": {k: m.state_dict() for k, m in self._modules().items()},
         }
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
         return path
 
     @classmethod

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, mlp, polyak_
+from agents.common import OfflineAgent, OfflineConfig, TwinQ, mlp, polyak_
 
 __all__ = ["CQL", "CQLConfig"]
 
@@ -63,20 +63,16 @@ class CQL(OfflineAgent):
         self.actor = _TanhGaussian(obs_dim, act_dim, tuple(c.hidden), c.log_std_range).to(
             self.device
         )
-        self.q1 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
-        self.q2 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
-        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
-        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden)).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.critic_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
 
     def _modules(self):
         return {
             "actor": self.actor,
-            "q1": self.q1,
-            "q2": self.q2,
-            "q1_target": self.q1_target,
-            "q2_target": self.q2_target,
+            "critic": self.critic,
+            "critic_target": self.critic_target,
             "actor_opt": self.actor_opt,
             "critic_opt": self.critic_opt,
         }
@@ -86,30 +82,26 @@ class CQL(OfflineAgent):
         obs, act, rew, next_obs, done = batch
         with torch.no_grad():
             next_act, next_logp, _ = self.actor(next_obs, self._gen)
-            sa2 = torch.cat([next_obs, next_act], 1)
-            q_next = torch.min(self.q1_target(sa2), self.q2_target(sa2)).squeeze(1)
+            q_next = self.critic_target.min(next_obs, next_act)
             target = self.clip_target(rew + c.gamma * (1.0 - done) * (q_next - c.alpha * next_logp))
-        sa = torch.cat([obs, act], 1)
-        q1, q2 = self.q1(sa).squeeze(1), self.q2(sa).squeeze(1)
+        q1, q2 = self.critic(obs, act)
         rand = torch.rand(act.shape, generator=self._gen, device=self.device) * 2 - 1
-        sa_rand = torch.cat([obs, rand], 1)
+        r1, r2 = self.critic(obs, rand)
         low, high = c.target_clip if c.target_clip is not None else (-50.0, 0.0)
         penalty = sum(
-            (q(sa_rand).mean() - low).abs() + (q_data.mean() - high).abs()
-            for q, q_data in ((self.q1, q1), (self.q2, q2))
+            (q_rand.mean() - low).abs() + (q_data.mean() - high).abs()
+            for q_rand, q_data in ((r1, q1), (r2, q2))
         )
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + c.cql_weight * penalty
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
         pi, logp, _ = self.actor(obs, self._gen)
-        sa_pi = torch.cat([obs, pi], 1)
-        actor_loss = (c.alpha * logp - torch.min(self.q1(sa_pi), self.q2(sa_pi)).squeeze(1)).mean()
+        actor_loss = (c.alpha * logp - self.critic.min(obs, pi)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        polyak_(self.q1_target, self.q1, c.tau)
-        polyak_(self.q2_target, self.q2, c.tau)
+        polyak_(self.critic_target, self.critic, c.tau)
         return {
             "loss/critic": critic_loss.item(),
             "loss/actor": actor_loss.item(),

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, mlp, polyak_
+from agents.common import OfflineAgent, OfflineConfig, TwinQ, mlp, polyak_
 
 __all__ = ["TD3BC", "TD3BCConfig"]
 
@@ -41,22 +41,18 @@ class TD3BC(OfflineAgent):
     def _build(self, obs_dim: int, act_dim: int) -> None:
         c = self.config
         self.actor = mlp(obs_dim, act_dim, tuple(c.hidden), nn.Tanh()).to(self.device)
-        self.q1 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
-        self.q2 = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden)).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.q1_target = copy.deepcopy(self.q1).requires_grad_(False)
-        self.q2_target = copy.deepcopy(self.q2).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.critic_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
 
     def _modules(self):
         return {
             "actor": self.actor,
-            "q1": self.q1,
-            "q2": self.q2,
+            "critic": self.critic,
             "actor_target": self.actor_target,
-            "q1_target": self.q1_target,
-            "q2_target": self.q2_target,
+            "critic_target": self.critic_target,
             "actor_opt": self.actor_opt,
             "critic_opt": self.critic_opt,
         }
@@ -68,11 +64,9 @@ class TD3BC(OfflineAgent):
             noise = torch.randn(act.shape, generator=self._gen, device=self.device)
             noise = (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
             next_act = (self.actor_target(next_obs) + noise).clamp(-1.0, 1.0)
-            sa2 = torch.cat([next_obs, next_act], 1)
-            q_next = torch.min(self.q1_target(sa2), self.q2_target(sa2)).squeeze(1)
+            q_next = self.critic_target.min(next_obs, next_act)
             target = self.clip_target(rew + c.gamma * (1.0 - done) * q_next)
-        sa = torch.cat([obs, act], 1)
-        q1, q2 = self.q1(sa).squeeze(1), self.q2(sa).squeeze(1)
+        q1, q2 = self.critic(obs, act)
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -80,16 +74,14 @@ class TD3BC(OfflineAgent):
         out = {"loss/critic": critic_loss.item(), "q/mean": q1.mean().item()}
         if self.n_updates % c.policy_delay == 0:
             pi = self.actor(obs)
-            sa_pi = torch.cat([obs, pi], 1)
-            q_pi = torch.min(self.q1(sa_pi), self.q2(sa_pi))
+            q_pi = self.critic.min(obs, pi)
             bc = F.mse_loss(pi, act)
             actor_loss = -q_pi.mean() + c.bc_weight * bc
             self.actor_opt.zero_grad(set_to_none=True)
             actor_loss.backward()
             self.actor_opt.step()
             polyak_(self.actor_target, self.actor, c.tau)
-            polyak_(self.q1_target, self.q1, c.tau)
-            polyak_(self.q2_target, self.q2, c.tau)
+            polyak_(self.critic_target, self.critic, c.tau)
             out |= {"loss/actor": actor_loss.item(), "loss/bc": bc.item()}
         return out
 

@@ -30,7 +30,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from causal_envs.core import CausalStructure, as_batch
+from causal_envs.core import CausalStructure, as_batch, atomic_path
 
 __all__ = [
     "ARCHITECTURES",
@@ -381,11 +381,6 @@ class FactoredEnsemble(nn.Module):
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
         """Write weights, structure, config, env id and training log (atomically)."""
-        import os
-        import tempfile
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format_version": 1,
             "structure": self.structure.to_dict(),
@@ -394,15 +389,9 @@ class FactoredEnsemble(nn.Module):
             "state_dict": self.state_dict(),
             "log": asdict(self.log),
         }
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(payload, f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return path
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(payload, tmp)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, mask_fn: MaskFn | None = None) -> FactoredEnsemble:

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from causal_envs.datasets import TransitionDataset
-from causal_envs.datasets.plots import draw_nav2d_arena, save_figure
+from causal_envs.datasets.plots import draw_nav2d_arena, draw_transitions, save_figure
 
 __all__ = ["plot_augmented_nav2d", "plot_error_maps_nav2d"]
 
@@ -39,21 +39,7 @@ def plot_augmented_nav2d(
         start = data.metadata.get("n_empirical", 0) if data.metadata.get("n_generated") else 0
         pool = np.arange(start, len(data))
         pick = rng.choice(pool, size=min(n_arrows, len(pool)), replace=False)
-        s = data.observations[pick]
-        d = data.next_observations[pick] - s
-        colours = np.where(data.terminals[pick], "tab:green", "tab:blue")
-        ax.quiver(
-            s[:, 0],
-            s[:, 1],
-            d[:, 0],
-            d[:, 1],
-            color=colours,
-            angles="xy",
-            scale_units="xy",
-            scale=1,
-            width=0.004,
-            alpha=0.6,
-        )
+        draw_transitions(ax, data, pick, width=0.004)
         what = "generated" if start else "empirical"
         ax.set_title(f"{name.upper()}: {len(pool):,} {what}", fontsize=10)
     return save_figure(fig, path)

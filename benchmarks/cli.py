@@ -42,18 +42,19 @@ def _bench_nav2d(args: argparse.Namespace) -> None:
 
 
 def _nav2d_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p)
+    _profile_args(p, extra=("focus",))
     p.add_argument(
         "--no-crosscheck", action="store_true", help="skip the d3rlpy TD3+BC cross-check"
     )
 
 
-def _profile_args(p: argparse.ArgumentParser) -> None:
+def _profile_args(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
     p.add_argument(
         "--profile",
-        choices=("quick", "paper"),
+        choices=("quick", *extra, "paper"),
         default="quick",
-        help="quick: minutes on 2 CPU cores; paper: the papers' budgets",
+        help="quick: minutes on 2 CPU cores; paper: the papers' budgets"
+        + "".join(f"; {e}: see the benchmark's docstring" for e in extra),
     )
     p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
 

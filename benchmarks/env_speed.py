@@ -7,7 +7,9 @@ Each figure is the best of several rounds (steps per second of wall time, one pr
 the contenders run interleaved, one run each per round, so that drift hits peer and ours alike.
 Actions are drawn before timing, so the action sampler is not measured. Targets (2-core CPU):
 the Nav2D single env at least as fast as CartPole-v1; the Nav2D vector env at 4096 envs at
-least 1e7 env-steps/s with masks; the 40k empirical dataset generated in under 2 s.
+least 1e7 env-steps/s with masks; the 40k empirical dataset generated in under 2 s;
+CausalCartPole-v0 at least 0.8x CartPole-v1 single, 1e6 env-steps/s vectorised and 20k pixel
+frames/s; the Atari and CoinRun task wrappers within 10% of raw ALE / procgen.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 import causal_envs  # noqa: F401  (registers the envs)
 from benchmarks.results import write_json
@@ -76,6 +79,47 @@ def vector_env_timer(env_id: str, num_envs: int, steps: int, **kwargs: Any) -> C
     return once
 
 
+def wrapped_timer(make: Callable[[], Any], steps: int, n_actions: int) -> Callable[[], float]:
+    """Steps/s of an env made by ``make`` (random discrete actions, reset on episode end)."""
+    env = make()
+    actions = np.random.default_rng(0).integers(0, n_actions, size=1024).tolist()
+
+    def once() -> float:
+        env.reset(seed=0)
+        start = time.perf_counter()
+        for i in range(steps):
+            _, _, terminated, truncated, _ = env.step(actions[i & 1023])
+            if terminated or truncated:
+                env.reset()
+        return steps / (time.perf_counter() - start)
+
+    return once
+
+
+def procgen_raw_timer(steps: int) -> Callable[[], float]:
+    """Steps/s of procgen's own gym3 CoinRun (one game), the peer of our wrapper."""
+    from procgen import ProcgenGym3Env
+
+    game = ProcgenGym3Env(
+        num=1,
+        env_name="coinrun",
+        num_levels=500,
+        start_level=0,
+        distribution_mode="easy",
+        rand_seed=0,
+    )
+    actions = np.random.default_rng(0).integers(0, 15, size=(1024, 1))
+
+    def once() -> float:
+        start = time.perf_counter()
+        for i in range(steps):
+            game.act(actions[i & 1023])
+            game.observe()
+        return steps / (time.perf_counter() - start)
+
+    return once
+
+
 def dataset_times(repeats: int) -> dict[str, float]:
     """Seconds to generate the 40k Nav2D dataset in memory, and to write it to a cache."""
     from causal_envs.datasets import generate_dataset, load_dataset
@@ -107,12 +151,35 @@ def run(quick: bool = False) -> dict[str, Any]:
         "CausalNav2D-v0+mask": single_env_timer(
             "CausalNav2D-v0", single_steps, include_mask_in_info=True
         ),
+        "CausalCartPole-v0": single_env_timer("CausalCartPole-v0", single_steps),
+        "CausalCartPole-v0+friction": single_env_timer(
+            "CausalCartPole-v0", single_steps, friction_cart=(3e-4, 5e-4, 7e-4)
+        ),
     }
     vector = {
         "CartPole-v1": vector_env_timer("CartPole-v1", n, vec_steps),
         "CausalNav2D-v0": vector_env_timer("CausalNav2D-v0", n, vec_steps),
         "CausalNav2D-v0+mask": vector_env_timer(
             "CausalNav2D-v0", n, vec_steps, include_mask_in_info=True
+        ),
+        "CausalCartPole-v0": vector_env_timer("CausalCartPole-v0", n, vec_steps),
+        "CausalCartPole-v0 pixels 64x64": vector_env_timer(
+            "CausalCartPole-v0", n, max(2, vec_steps // 20), obs_type="pixels"
+        ),
+    }
+    wrapper_steps = 500 if quick else 3_000
+    from causal_envs.tasks import make_sequence
+
+    atari = make_sequence("atari/Pong")
+    coinrun = make_sequence("coinrun")
+    wrappers = {
+        "ALE Pong raw (gym.make, frameskip 4)": wrapped_timer(
+            lambda: gym.make("ALE/Pong-v5", **atari[0].kwargs), wrapper_steps, 6
+        ),
+        "ALE Pong task (+ 64x64 resize)": wrapped_timer(lambda: atari.make(0), wrapper_steps, 6),
+        "procgen CoinRun raw (gym3)": procgen_raw_timer(wrapper_steps),
+        "procgen CoinRun task (Gymnasium)": wrapped_timer(
+            lambda: coinrun.make(0), wrapper_steps, 15
         ),
     }
     machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
@@ -122,8 +189,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         "repeats": repeats,
         "single": _interleaved(single, repeats),
         "vector_4096": _interleaved(vector, repeats),
+        "wrappers": _interleaved(wrappers, repeats),
         "dataset_nav2d_40k": dataset_times(repeats),
     }
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
 
 
 def report(r: dict[str, Any]) -> str:
@@ -138,8 +210,22 @@ def report(r: dict[str, Any]) -> str:
         for name, rate in r[group].items():
             lines.append(f"  {name:42s} {rate:14,.0f} {rate / peer:14.2f}x")
         lines.append("")
+    w = r.get("wrappers", {})
+    if w:
+        lines.append(f"{'task-sequence wrappers':44s} {'steps/s':>14s} {'vs raw':>15s}")
+        pairs = (
+            ("ALE Pong raw (gym.make, frameskip 4)", "ALE Pong task (+ 64x64 resize)"),
+            ("procgen CoinRun raw (gym3)", "procgen CoinRun task (Gymnasium)"),
+        )
+        for raw, ours in pairs:
+            lines.append(f"  {raw:42s} {w[raw]:14,.0f} {1:14.2f}x")
+            lines.append(f"  {ours:42s} {w[ours]:14,.0f} {w[ours] / w[raw]:14.2f}x")
+        lines.append("")
     nav = r["single"]["CausalNav2D-v0"] / r["single"]["CartPole-v1"]
     vec = r["vector_4096"]["CausalNav2D-v0+mask"]
+    cp = r["single"].get("CausalCartPole-v0", 0) / r["single"]["CartPole-v1"]
+    cpv = r["vector_4096"].get("CausalCartPole-v0", 0)
+    pix = r["vector_4096"].get("CausalCartPole-v0 pixels 64x64", 0)
     d = r["dataset_nav2d_40k"]
     lines += [
         f"Nav2D 40k dataset: generated in {d['generate_s']:.3f} s; generated + written to the "
@@ -151,7 +237,17 @@ def report(r: dict[str, Any]) -> str:
         f"  vector env with masks >= 1e7 steps/s {vec:9.3g}   {'met' if vec >= 1e7 else 'MISSED'}",
         f"  40k dataset generated in < 2 s       {d['generate_s']:6.3f} s "
         f"{'met' if d['generate_s'] < 2 else 'MISSED'}",
+        f"  CausalCartPole single >= 0.8x CartPole-v1  {cp:5.2f}x  {_verdict(cp >= 0.8)}",
+        f"  CausalCartPole vector >= 1e6 steps/s  {cpv:9.3g}   {_verdict(cpv >= 1e6)}",
+        f"  CartPole pixels >= 20k frames/s       {pix:9.3g}   {_verdict(pix >= 2e4)}",
     ]
+    if w:
+        for raw, ours in pairs:
+            ratio = w[ours] / w[raw]
+            lines.append(
+                f"  {ours[:30]:30s} >= 0.9x raw  {ratio:5.2f}x  "
+                f"{'met' if ratio >= 0.9 else 'MISSED'}"
+            )
     return "\n".join(lines)
 
 

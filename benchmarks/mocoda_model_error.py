@@ -205,8 +205,9 @@ def report(results: list[dict], profile_name: str) -> str:
             f"would take {600 * spe[arch] / 60:.0f} min)"
         )
     for method in METHODS:
+        what = "40k empirical x5" if method == "emp" else "40k + 160k generated"
         lines.append(
-            f"  generate {method:9s} (200k, 160k new)        {t[f'generate_{method}_s']:8.2f} s"
+            f"  make the {method:8s} dataset ({what:20s}) {t[f'generate_{method}_s']:8.2f} s"
         )
     lines.append(
         f"  whole pipeline (parents + local ensemble + 160k MOCODA): {t['pipeline_local_s']:.0f} s"

@@ -1,6 +1,7 @@
 """MoCoDA's 2D Navigation experiment: offline agents on empirical and augmented datasets.
 
     causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~10 min)
+    causal-envs bench mocoda-nav2d --profile focus    # TD3-BC at 15k updates, EMP vs MOCODA(-U)
     causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, SPEC models
 
 For each seed the MoCoDA pipeline (``augment``) makes the five datasets EMP, DYN, MOCODA,
@@ -53,6 +54,7 @@ class Profile:
     hidden: tuple[int, ...]
     crosscheck_updates: int
     note: str
+    datasets: tuple[str, ...] = DATASETS
 
 
 PROFILES = {
@@ -68,6 +70,21 @@ PROFILES = {
         (256, 256),
         3_000,
         "1 seed; agents 2x256, 3k updates; dynamics models 40 epochs at lr 1e-3",
+    ),
+    # TD3-BC needs more updates than the quick profile gives it: EMP vs MOCODA(-U) at 15k
+    "focus": Profile(
+        (0,),
+        40,
+        1e-3,
+        15_000,
+        2_500,
+        100,
+        200_000,
+        ("td3bc",),
+        (256, 256),
+        0,
+        "1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
+        ("emp", "mocoda", "mocoda-u"),
     ),
     "paper": Profile(
         (0, 1, 2, 3, 4),
@@ -98,9 +115,9 @@ def _agent(name: str, profile_name: str, seed: int):
 
 
 def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, Any]:
-    """The five datasets of one seed, from ``folder`` if made before, else made and stored."""
+    """The profile's datasets of one seed, from ``folder`` if made before, else made and stored."""
     out, missing = {}, []
-    for method in DATASETS:
+    for method in p.datasets:
         try:
             out[method] = load_stored(f"seed{seed}/{method}", folder, regenerate_hint="re-run")
         except DatasetError:
@@ -246,7 +263,7 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
     paths = []
     fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)
     for ax, agent in zip(axes[0], p.agents, strict=True):
-        for d in DATASETS:
+        for d in p.datasets:
             curves = [c["curve_steps"] for c in cells if c["agent"] == agent and c["dataset"] == d]
             if curves and curves[0]:
                 x = [u for u, _ in curves[0]]
@@ -262,12 +279,12 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
     seed = p.seeds[0]
     fig, axes = plt.subplots(
         len(p.agents),
-        len(DATASETS),
-        figsize=(3.2 * len(DATASETS), 3.2 * len(p.agents)),
+        len(p.datasets),
+        figsize=(3.2 * len(p.datasets), 3.2 * len(p.agents)),
         squeeze=False,
     )
     for i, agent in enumerate(p.agents):
-        for j, d in enumerate(DATASETS):
+        for j, d in enumerate(p.datasets):
             ax = axes[i][j]
             draw_nav2d_arena(ax)
             f = folder / f"trajectories_seed{seed}_{d}_{agent}.npz"
@@ -342,7 +359,7 @@ def main(profile: str = "quick", fresh: bool = False, crosscheck: bool = True) -
                 f.unlink()
     for seed in p.seeds:
         todo = [
-            (d, a) for d in DATASETS for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
+            (d, a) for d in p.datasets for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
         ]
         if not todo:
             continue
@@ -353,7 +370,7 @@ def main(profile: str = "quick", fresh: bool = False, crosscheck: bool = True) -
                 seed, d, datasets[d], a, p, profile, folder
             )
             write_json(name, state)
-    if crosscheck and "crosscheck" not in state:
+    if crosscheck and p.crosscheck_updates and "crosscheck" not in state:
         seed = p.seeds[0]
         data = _datasets(seed, p, folder)["mocoda-u"]
         result = crosscheck_d3rlpy(data, seed, profile)

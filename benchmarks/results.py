@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from causal_envs.core import atomic_path
 
 __all__ = ["output_dir", "write_json"]
 
@@ -21,12 +22,6 @@ def output_dir() -> Path:
 def write_json(name: str, payload: dict[str, Any]) -> Path:
     """Write ``payload`` to ``<output_dir>/<name>.json`` atomically; return the path."""
     path = output_dir() / f"{name}.json"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     return path

@@ -48,6 +48,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (0)")
     p.set_defaults(func=cmd_render)
 
+    tasks = subparsers.add_parser("tasks", help="list task sequences or render their tasks")
+    tverbs = tasks.add_subparsers(dest="verb", required=True, metavar="VERB")
+    tv = tverbs.add_parser("list", help="the registered task sequences and what changes")
+    tv.add_argument("--seed", type=_non_negative_int, default=0)
+    tv.set_defaults(func=cmd_tasks_list)
+    tv = tverbs.add_parser("render", help="a grid of frames: one row per task")
+    tv.add_argument("name", metavar="SEQUENCE", help="e.g. cartpole, coinrun, atari/Pong")
+    tv.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    tv.add_argument("--frames", type=int, default=6, help="frames per task (6)")
+    tv.add_argument("--steps", type=int, default=60, help="random-policy steps per task (60)")
+    tv.add_argument("--seed", type=_non_negative_int, default=0)
+    tv.set_defaults(func=cmd_tasks_render)
+
     data = subparsers.add_parser("dataset", help="generate, inspect and plot offline datasets")
     data.add_argument(
         "--data-dir",
@@ -104,6 +117,60 @@ def cmd_list(args: argparse.Namespace) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def cmd_tasks_list(args: argparse.Namespace) -> None:
+    from causal_envs.tasks import SEQUENCES, make_sequence
+
+    for name in sorted(SEQUENCES):
+        seq = make_sequence(name, seed=args.seed)
+        print(f"{name} (seed {args.seed})")
+        for i, task in enumerate(seq.tasks):
+            if i == 0:
+                changes = "source"
+            else:
+                changes = ", ".join(sorted(task.changes)) or "no change (a repeat)"
+            print(f"  {i + 1}. {task.name:22s} {changes:40s} {task.description}")
+
+
+def _frame(env: gym.Env, obs: np.ndarray) -> np.ndarray:
+    if obs.ndim == 3 and obs.dtype == np.uint8:
+        return obs
+    frame = env.render() if env.render_mode == "rgb_array" else None
+    if frame is None:
+        raise CLIError(f"{env.spec.id if env.spec else env} has no pixel observations to render")
+    return frame
+
+
+def cmd_tasks_render(args: argparse.Namespace) -> None:
+    from causal_envs.datasets.plots import save_png
+    from causal_envs.tasks import make_sequence
+
+    if args.frames < 1 or args.steps < args.frames:
+        raise CLIError("--frames must be >= 1 and --steps >= --frames")
+    seq = make_sequence(args.name, seed=args.seed)
+    rows = []
+    for i in range(len(seq)):
+        env = seq.make(i)
+        env.action_space.seed(args.seed)
+        obs, _ = env.reset(seed=args.seed)
+        frames = [_frame(env, obs)]
+        for _ in range(args.steps):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            frames.append(_frame(env, obs))
+            if term or trunc:
+                obs, _ = env.reset()
+        env.close()
+        pick = np.linspace(0, len(frames) - 1, args.frames).round().astype(int)
+        size = frames[0].shape[0]
+        gap = np.full((size, 2, 3), 255, np.uint8)
+        rows.append(np.concatenate([x for k in pick for x in (frames[k], gap)][:-1], axis=1))
+    width = max(r.shape[1] for r in rows)
+    sep = np.full((2, width, 3), 255, np.uint8)
+    grid = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
+    grid = np.kron(grid, np.ones((3, 3, 1), np.uint8))  # 3x upscale for viewing
+    save_png(grid, args.out)
+    print(f"wrote {args.out}: {len(seq)} tasks x {args.frames} frames of {seq.name}")
 
 
 def cmd_render(args: argparse.Namespace) -> None:

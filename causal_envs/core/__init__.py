@@ -1,5 +1,6 @@
 """The causal core: structures, the env-side contract and input checks (no env imports here)."""
 
+from .io import atomic_path
 from .protocol import CausalEnv, check_causal_env
 from .structure import CausalStructure, Node, StructureError
 from .validation import as_batch, check_action_array
@@ -10,6 +11,7 @@ __all__ = [
     "Node",
     "StructureError",
     "as_batch",
+    "atomic_path",
     "check_action_array",
     "check_causal_env",
 ]

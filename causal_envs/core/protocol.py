@@ -59,13 +59,15 @@ def check_causal_env(env: gym.Env, batch: int = 64, seed: int = 0) -> None:
     assert obs_space.shape == (structure.state_dim,), (
         f"observation shape {obs_space.shape} != structure state_dim {structure.state_dim}"
     )
-    assert act_space.shape == (structure.action_dim,), (
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    expected = (1,) if discrete else act_space.shape  # a discrete action is one index
+    assert expected == (structure.action_dim,), (
         f"action shape {act_space.shape} != structure action_dim {structure.action_dim}"
     )
     obs_space.seed(seed)
     act_space.seed(seed + 1)
     s = np.stack([obs_space.sample() for _ in range(batch)])
-    a = np.stack([act_space.sample() for _ in range(batch)])
+    a = np.stack([act_space.sample() for _ in range(batch)]).reshape(batch, -1)
     s2 = np.stack([obs_space.sample() for _ in range(batch)])
 
     mask = base.local_mask(s, a)

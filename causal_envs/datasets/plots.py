@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from causal_envs.core import atomic_path
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.nav2d import Nav2DTask
 
-__all__ = ["draw_nav2d_arena", "plot_nav2d_dataset", "save_figure", "save_png"]
+__all__ = [
+    "draw_nav2d_arena",
+    "draw_transitions",
+    "plot_nav2d_dataset",
+    "save_figure",
+    "save_png",
+]
 
 
 def draw_nav2d_arena(ax: Any, task: Nav2DTask | None = None) -> None:
@@ -55,18 +61,12 @@ def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return Path(path)
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
@@ -76,17 +76,28 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         plt.imsave(tmp, image)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return Path(path)
+
+
+def draw_transitions(ax: Any, data: TransitionDataset, rows: np.ndarray, width: float) -> None:
+    """Arrows ``s -> s'`` of the chosen rows; terminal transitions (goal reached) in green."""
+    s = data.observations[rows]
+    d = data.next_observations[rows] - s
+    colours = np.where(data.terminals[rows], "tab:green", "tab:blue")
+    ax.quiver(
+        s[:, 0],
+        s[:, 1],
+        d[:, 0],
+        d[:, 1],
+        color=colours,
+        angles="xy",
+        scale_units="xy",
+        scale=1,
+        width=width,
+        alpha=0.65,
+    )
 
 
 def plot_nav2d_dataset(
@@ -129,20 +140,7 @@ def plot_nav2d_dataset(
     ax = axes[2]
     draw_nav2d_arena(ax)
     pick = rng.choice(len(data), size=min(n_transitions, len(data)), replace=False)
-    s, d = data.observations[pick], data.next_observations[pick] - data.observations[pick]
-    colours = np.where(data.terminals[pick], "tab:green", "tab:blue")
-    ax.quiver(
-        s[:, 0],
-        s[:, 1],
-        d[:, 0],
-        d[:, 1],
-        color=colours,
-        angles="xy",
-        scale_units="xy",
-        scale=1,
-        width=0.003,
-        alpha=0.7,
-    )
+    draw_transitions(ax, data, pick, width=0.003)
     ax.set_title(f"{len(pick)} random transitions of {len(data)} (green: terminal)")
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(f"{data.metadata.get('generator', 'dataset')} (seed {data.metadata.get('seed')})")

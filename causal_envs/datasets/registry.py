@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from causal_envs.datasets.storage import DatasetError, load_stored, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
@@ -47,6 +48,8 @@ class DatasetSpec:
     description: str
     generate: Callable[[int], TransitionDataset]
     plot: Callable[[TransitionDataset, Path], None] | None = None
+    #: the env (with its task's kwargs) stored with the data; default ``gym.make(env_id)``
+    make_env: Callable[[int], Any] | None = None
 
     def dataset_id(self, seed: int = 0) -> str:
         seed_part = "" if seed == 0 else f"-seed{seed}"
@@ -69,9 +72,43 @@ def _nav2d_plot(data: TransitionDataset, path: Path) -> None:
     plot_nav2d_dataset(data, path)
 
 
+def _rollouts(sequence: str, task: int, **kwargs):
+    def generate(seed: int) -> TransitionDataset:
+        from causal_envs.datasets.rollouts import generate_task_rollouts
+
+        return generate_task_rollouts(sequence, task, seed, **kwargs)
+
+    return generate
+
+
+def _task_env(sequence: str, task: int, **kwargs):
+    def make(seed: int):
+        from causal_envs.tasks import make_sequence
+
+        return make_sequence(sequence, seed=seed, **kwargs).make(task)
+
+    return make
+
+
+_ROLLOUT_SPECS = [
+    DatasetSpec(
+        name=f"{sequence}/task{task + 1}",
+        env_id=env_id,
+        description=f"{sequence} task {task + 1}: 100 random-policy episodes{extra}",
+        generate=_rollouts(sequence, task, **kwargs),
+        make_env=_task_env(sequence, task, **kwargs),
+    )
+    for sequence, env_id, kwargs, extra in (
+        ("synthetic", "SyntheticPOMDP-v0", {}, " x 256 steps"),
+        ("cartpole", "CausalCartPole-v0", {"obs_type": "state"}, " (state observations)"),
+    )
+    for task in range(4)
+]
+
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
+        *_ROLLOUT_SPECS,
         DatasetSpec(
             name="nav2d/empirical",
             env_id="CausalNav2D-v0",
@@ -127,7 +164,7 @@ def generate_dataset(
         data,
         spec.dataset_id(seed),
         base,
-        env_id=spec.env_id,
+        env=spec.make_env(seed) if spec.make_env is not None else spec.env_id,
         description=spec.description,
         overwrite=True,
     )

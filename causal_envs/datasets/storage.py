@@ -102,14 +102,16 @@ def save_minari(
     dataset_id: str,
     root: Path,
     *,
-    env_id: str,
+    env: Any,
     description: str,
     overwrite: bool = False,
 ) -> Path:
     """Write ``data`` as Minari dataset ``dataset_id`` under ``root``; return its directory.
 
     ``data.metadata`` is stored under the ``causal_envs`` key of Minari's metadata with the
-    format version. Raises ``FileExistsError`` if the dataset exists and ``overwrite`` is False.
+    format version. ``env`` is the env id or an env instance (whose spec, with its keyword
+    arguments, Minari stores). Raises ``FileExistsError`` if the dataset exists and
+    ``overwrite`` is False.
     """
     import minari
 
@@ -124,8 +126,8 @@ def save_minari(
             ds = minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=_episode_buffers(data),
-                env=env_id,
-                eval_env=env_id,
+                env=env,
+                eval_env=env,
                 algorithm_name=data.metadata.get("generator", "unknown"),
                 author="causal-envs",
                 author_email="causal-envs@users.noreply.github.com",

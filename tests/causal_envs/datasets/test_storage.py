@@ -29,7 +29,7 @@ def small():
 
 
 def save(data, root, **kw):
-    return save_minari(data, ID, root, env_id="CausalNav2D-v0", description="test", **kw)
+    return save_minari(data, ID, root, env="CausalNav2D-v0", description="test", **kw)
 
 
 def test_roundtrip_through_minari(small, tmp_path):

@@ -1,0 +1,473 @@
+"""CartPole with cart friction, changeable physics and actions (CSR, Yang et al. 2025, §4.1).
+
+The physics is Florian (2007) with cart friction ``mu_c`` and pole friction ``mu_p``, integrated
+by Euler steps as Gymnasium's CartPole. :class:`CartPolePhysics` holds every constant and steps a
+batch; :class:`CausalCartPoleEnv` (``CausalCartPole-v0``) and :class:`CausalCartPoleVectorEnv`
+share it, and :func:`render_pixels` draws 64x64 RGB frames of a whole batch with NumPy (no
+window, no display), the track's colour encoding the current cart friction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from numpy.typing import NDArray
+
+from causal_envs.core import CausalStructure, as_batch
+
+__all__ = [
+    "CartPolePhysics",
+    "CausalCartPoleEnv",
+    "CausalCartPoleVectorEnv",
+    "cartpole_structure",
+    "render_pixels",
+]
+
+X_LIMIT = 2.4
+THETA_LIMIT = 12 * 2 * math.pi / 360
+
+
+@dataclass(frozen=True)
+class CartPolePhysics:
+    """Constants of one CartPole task; ``step`` advances a batch by one Euler step.
+
+    Attributes:
+        gravity, masscart, masspole, length (half the pole), force_mag, tau: as Gymnasium's
+            CartPole (9.8, 1.0, 0.1, 0.5, 10.0, 0.02).
+        force_scales: the actions push with ``-s * force_mag`` (actions ``0..k-1``) or
+            ``+s * force_mag`` (actions ``k..2k-1``) for each scale ``s``; ``(1.0,)`` gives
+            CartPole's two actions, ``(0.5, 1.0, 1.5)`` the six of CSR's task 4.
+        friction_cart: the cart friction ``mu_c`` cycles through these values, changing every
+            ``friction_period`` steps; empty means no cart friction (and no friction observed).
+        friction_pole: the pole friction ``mu_p`` (2e-6).
+    """
+
+    gravity: float = 9.8
+    masscart: float = 1.0
+    masspole: float = 0.1
+    length: float = 0.5
+    force_mag: float = 10.0
+    tau: float = 0.02
+    force_scales: tuple[float, ...] = (1.0,)
+    friction_cart: tuple[float, ...] = ()
+    friction_period: int = 5
+    friction_pole: float = 2e-6
+
+    def __post_init__(self) -> None:
+        for name in ("gravity", "masscart", "masspole", "length", "force_mag", "tau"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        object.__setattr__(self, "force_scales", tuple(float(s) for s in self.force_scales))
+        object.__setattr__(self, "friction_cart", tuple(float(f) for f in self.friction_cart))
+        if not self.force_scales or any(s <= 0 for s in self.force_scales):
+            raise ValueError(f"force_scales must be positive numbers, got {self.force_scales}")
+        if any(f < 0 for f in self.friction_cart) or self.friction_pole < 0:
+            raise ValueError("frictions must be >= 0")
+        s = [sc * self.force_mag for sc in self.force_scales]
+        object.__setattr__(self, "_force_values", tuple([-f for f in s] + s))  # hot-path cache
+        if not isinstance(self.friction_period, int) or self.friction_period < 1:
+            raise ValueError(
+                f"friction_period must be a positive integer, got {self.friction_period!r}"
+            )
+
+    @property
+    def n_actions(self) -> int:
+        return 2 * len(self.force_scales)
+
+    @property
+    def has_friction(self) -> bool:
+        return bool(self.friction_cart)
+
+    @property
+    def forces(self) -> NDArray[np.float64]:
+        """Force of each action, ``(n_actions,)``."""
+        s = np.asarray(self.force_scales) * self.force_mag
+        return np.concatenate([-s, s])
+
+    def friction_at(self, steps: NDArray) -> NDArray[np.float64]:
+        """Cart friction in force at each step count (0 without a schedule)."""
+        if not self.friction_cart:
+            return np.zeros(np.shape(steps))
+        idx = (np.asarray(steps) // self.friction_period) % len(self.friction_cart)
+        return np.asarray(self.friction_cart)[idx]
+
+    def step(self, state: NDArray, actions: NDArray, friction: NDArray) -> NDArray[np.float64]:
+        """Next states ``(B, 4)`` from states ``(B, 4)``, action indices and cart frictions."""
+        x, x_dot, th, th_dot = np.asarray(state, dtype=np.float64).T
+        force = self.forces[np.asarray(actions)]
+        mp, mc, length, g = self.masspole, self.masscart, self.length, self.gravity
+        total = mp + mc
+        sin, cos = np.sin(th), np.cos(th)
+        temp = (force + mp * length * th_dot**2 * sin - friction * np.sign(x_dot)) / total
+        th_acc = (g * sin - cos * temp - self.friction_pole * th_dot / (mp * length)) / (
+            length * (4.0 / 3.0 - mp * cos**2 / total)
+        )
+        x_acc = temp - mp * length * th_acc * cos / total
+        t = self.tau
+        return np.stack([x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc], 1)
+
+    def step_one(self, state: tuple[float, ...], action: int, friction: float) -> tuple[float, ...]:
+        """Scalar twin of :meth:`step` for one state (the single env's fast path)."""
+        x, x_dot, th, th_dot = state
+        force = self._force_values[action]
+        mp, length = self.masspole, self.length
+        total = mp + self.masscart
+        sin, cos = math.sin(th), math.cos(th)
+        sign = (x_dot > 0) - (x_dot < 0)
+        temp = (force + mp * length * th_dot**2 * sin - friction * sign) / total
+        th_acc = (self.gravity * sin - cos * temp - self.friction_pole * th_dot / (mp * length)) / (
+            length * (4.0 / 3.0 - mp * cos**2 / total)
+        )
+        x_acc = temp - mp * length * th_acc * cos / total
+        t = self.tau
+        return (x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def cartpole_structure(with_friction: bool) -> CausalStructure:
+    """Ground-truth graph of one Euler step (sparsest: no friction, so ``x_dot -/-> th_dot'``).
+
+    ``x' <- x, x_dot``; ``x_dot' <- x_dot, theta, theta_dot, force``; ``theta' <- theta,
+    theta_dot``; ``theta_dot' <- theta, theta_dot, force``; with friction, ``friction`` is a
+    state node that drives ``x_dot'``, ``theta_dot'`` and itself (its schedule).
+    """
+    names = ["x", "x_dot", "theta", "theta_dot"] + (["friction"] if with_friction else [])
+    n = len(names)
+    graph = np.zeros((n + 1, n), dtype=int)
+    parents = {
+        "x": ["x", "x_dot"],
+        "x_dot": ["x_dot", "theta", "theta_dot", "force"],
+        "theta": ["theta", "theta_dot"],
+        "theta_dot": ["theta", "theta_dot", "force"],
+        "friction": ["friction"],
+    }
+    if with_friction:
+        parents["x_dot"].append("friction")
+        parents["theta_dot"].append("friction")
+    inputs = [*names, "force"]
+    for j, child in enumerate(names):
+        for p in parents[child]:
+            graph[inputs.index(p), j] = 1
+    return CausalStructure({k: [i] for i, k in enumerate(names)}, {"force": [0]}, graph)
+
+
+# --------------------------------------------------------------------------- pixels
+_SIZE = 64
+_TRACK_ROW = 46
+_SCALE = _SIZE / (2 * X_LIMIT)  # pixels per metre
+_FRICTION_COLOURS = np.array(
+    [[200, 60, 60], [230, 160, 40], [60, 170, 90], [60, 110, 210], [150, 80, 200]], np.uint8
+)
+
+
+def _track_colour(friction: float, schedule: tuple[float, ...]) -> NDArray[np.uint8]:
+    if friction == 0 or not schedule:
+        return np.array([90, 90, 90], np.uint8)
+    values = sorted(set(schedule))
+    return _FRICTION_COLOURS[values.index(friction) % len(_FRICTION_COLOURS)]
+
+
+def render_pixels(
+    states: NDArray, friction: NDArray, physics: CartPolePhysics
+) -> NDArray[np.uint8]:
+    """Frames ``(B, 64, 64, 3)``: sky, a dashed track coloured by the cart friction, the cart
+    and the pole (drawn 2 px wide at its true angle and length), all batched."""
+    s = np.asarray(states, dtype=np.float64)
+    b = len(s)
+    img = np.empty((b, _SIZE, _SIZE, 3), np.uint8)
+    img[:] = (235, 240, 250)
+    fr = np.broadcast_to(np.asarray(friction, dtype=np.float64), (b,))
+    colours = np.stack([_track_colour(float(f), physics.friction_cart) for f in np.unique(fr)])
+    which = np.searchsorted(np.unique(fr), fr)
+    # 4 px segments, alternately the friction colour and a darker shade of it
+    bright = colours[which]  # (B, 3)
+    dark = (bright * 0.6).astype(np.uint8)
+    dash = ((np.arange(_SIZE) // 4) % 2 == 0)[None, :, None]
+    img[:, _TRACK_ROW + 1 : _TRACK_ROW + 4] = np.where(dash, bright[:, None], dark[:, None])[
+        :, None
+    ]
+    # cart: 10 x 6 px centred on x
+    cx = np.clip(np.round((s[:, 0] + X_LIMIT) * _SCALE), 0, _SIZE - 1).astype(int)
+    cols = np.arange(_SIZE)
+    cart = (np.abs(cols[None] - cx[:, None]) <= 5)[:, None, :]  # (B, 1, 64)
+    band = img[:, _TRACK_ROW - 5 : _TRACK_ROW + 1]
+    band[np.broadcast_to(cart, band.shape[:3])] = (40, 40, 40)
+    # pole: from the pivot, length 2 * l metres, 24 samples, 2 px wide
+    t = np.linspace(0.0, 1.0, 24)
+    length_px = 2 * physics.length * _SCALE * 1.5
+    px = cx[:, None] + np.sin(s[:, 2])[:, None] * length_px * t
+    py = (_TRACK_ROW - 5) - np.cos(s[:, 2])[:, None] * length_px * t
+    rows = np.clip(np.round(py), 0, _SIZE - 1).astype(int)
+    cols_p = np.clip(np.round(px), 0, _SIZE - 1).astype(int)
+    bi = np.broadcast_to(np.arange(b)[:, None], rows.shape)
+    for dc in (0, 1):
+        img[bi, rows, np.clip(cols_p + dc, 0, _SIZE - 1)] = (200, 140, 60)
+    return img
+
+
+# --------------------------------------------------------------------------- environments
+class _CartPoleCausalAPI:
+    """Causal contract shared by the single and the vector env (state-vector semantics)."""
+
+    physics: CartPolePhysics
+
+    @property
+    def causal_structure(self) -> CausalStructure:
+        return cartpole_structure(self.physics.has_friction)
+
+    @property
+    def change_factors(self) -> dict[str, float]:
+        """The task-level parameters a distribution shift changes (CSR's theta)."""
+        return {"gravity": self.physics.gravity, "masscart": self.physics.masscart}
+
+    def _state_dim(self) -> int:
+        return 5 if self.physics.has_friction else 4
+
+    def local_mask(self, states: NDArray, actions: NDArray) -> NDArray[np.bool_]:
+        """The graph of each transition: with friction > 0 (and ``x_dot != 0``) the cart's
+        velocity also drives ``theta_dot'`` through the friction term."""
+        s, _ = as_batch(states, self._state_dim(), "states")
+        a, _ = as_batch(np.reshape(actions, (-1, 1)), 1, "actions")
+        if len(s) != len(a):
+            raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
+        g = self.causal_structure.graph
+        mask = np.broadcast_to(g, (len(s), *g.shape)).copy()
+        if self.physics.has_friction:
+            coupled = (s[:, 4] > 0) & (s[:, 1] != 0)
+            mask[:, 1, 3] = coupled
+            mask[:, 1, 1] = True
+        return mask
+
+    def reward_fn(self, states: NDArray, actions: NDArray, next_states: NDArray) -> NDArray:
+        """+1 for every step, the failing one included (as CartPole-v1)."""
+        s2, _ = as_batch(next_states, self._state_dim(), "next_states")
+        return np.ones(len(s2), np.float32)
+
+    def termination_fn(self, states: NDArray, actions: NDArray, next_states: NDArray) -> NDArray:
+        s2, _ = as_batch(next_states, self._state_dim(), "next_states")
+        return (np.abs(s2[:, 0]) > X_LIMIT) | (np.abs(s2[:, 2]) > THETA_LIMIT)
+
+
+def _physics_from_kwargs(kwargs: dict[str, Any]) -> CartPolePhysics:
+    physics = kwargs.pop("physics", None)
+    if physics is not None and kwargs:
+        raise ValueError("pass either physics= or individual constants, not both")
+    return physics if physics is not None else CartPolePhysics(**kwargs)
+
+
+def _observation_space(obs_type: str, physics: CartPolePhysics) -> spaces.Space:
+    if obs_type == "pixels":
+        return spaces.Box(0, 255, shape=(_SIZE, _SIZE, 3), dtype=np.uint8)
+    high = [X_LIMIT * 2, np.finfo(np.float32).max, THETA_LIMIT * 2, np.finfo(np.float32).max]
+    if physics.has_friction:
+        high.append(1.0)
+    high_arr = np.array(high, np.float32)
+    low = -high_arr
+    if physics.has_friction:
+        low[-1] = 0.0
+    return spaces.Box(low, high_arr, dtype=np.float32)
+
+
+class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
+    """## Description
+    Gymnasium's CartPole with the Florian (2007) equations including cart friction, every
+    physical constant a constructor argument, more actions on demand, and 64x64 RGB pixel
+    observations. It is the environment of CSR's CartPole task sequence (see
+    ``causal_envs.tasks``): default physics; new gravity and cart mass (distribution shift);
+    cart friction that appears and cycles (state-space expansion, visible as the track's
+    colour); six forces (action-space expansion).
+
+    ## Action Space
+    ``Discrete(2 * len(force_scales))``: actions ``0..k-1`` push left with ``s_i * force_mag``,
+    ``k..2k-1`` push right. With the default ``force_scales=(1.0,)``: 0 left, 1 right.
+
+    ## Observation Space
+    ``obs_type="state"``: ``[x, x_dot, theta, theta_dot]`` float32, plus the current cart
+    friction when a friction schedule is set. ``obs_type="pixels"``: ``Box(0, 255, (64, 64, 3),
+    uint8)``: the cart, the pole and a dashed track whose colour encodes the cart friction.
+
+    ## Transition
+    ``temp = (F + mp l th'^2 sin th - mu_c sgn(x')) / (mc + mp)``;
+    ``th'' = (g sin th - cos th temp - mu_p th' / (mp l)) / (l (4/3 - mp cos^2 th / (mc + mp)))``;
+    ``x'' = temp - mp l th'' cos th / (mc + mp)``; Euler with ``tau = 0.02``.
+
+    ## Rewards
+    +1 per step (the failing step included), as CartPole-v1.
+
+    ## Starting State
+    Each of the four state variables uniform in [-0.05, 0.05]; the friction schedule restarts.
+
+    ## Episode End
+    Terminates when ``|x| > 2.4`` or ``|theta| > 12 degrees``; truncated at 500 steps.
+
+    ## Causal Structure
+    Nodes ``x, x_dot, theta, theta_dot`` (+ ``friction``) and ``force``. See
+    :func:`cartpole_structure`. ``change_factors`` holds gravity and cart mass.
+
+    ## Arguments
+    ``gym.make("CausalCartPole-v0", obs_type="state", render_mode=None, gravity=9.8,
+    masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02, force_scales=(1.0,),
+    friction_cart=(), friction_period=5, friction_pole=2e-6)`` or ``physics=CartPolePhysics(...)``.
+
+    ## Version History
+    * v0: first version.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
+
+    def __init__(self, obs_type: str = "state", render_mode: str | None = None, **physics: Any):
+        if obs_type not in ("state", "pixels"):
+            raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.physics = _physics_from_kwargs(dict(physics))
+        self.obs_type = obs_type
+        self.render_mode = render_mode
+        self.action_space = spaces.Discrete(self.physics.n_actions)
+        self.observation_space = _observation_space(obs_type, self.physics)
+        self._state: tuple[float, ...] | None = None
+        self._steps = 0
+        self._n_actions = self.physics.n_actions
+
+    def _friction(self) -> float:
+        p = self.physics
+        if not p.friction_cart:
+            return 0.0
+        return p.friction_cart[(self._steps // p.friction_period) % len(p.friction_cart)]
+
+    def _pixels(self) -> np.ndarray:
+        state = np.array([self._state])
+        return render_pixels(state, np.array([self._friction()]), self.physics)[0]
+
+    def _obs(self) -> np.ndarray:
+        if self.obs_type == "pixels":
+            return self._pixels()
+        if self.physics.has_friction:
+            return np.array((*self._state, self._friction()), dtype=np.float32)
+        return np.array(self._state, dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._state = tuple(self.np_random.uniform(-0.05, 0.05, size=4).tolist())
+        self._steps = 0
+        self._n_actions = self.physics.n_actions
+        return self._obs(), {}
+
+    def step(self, action: Any):
+        if self._state is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if type(action) is not int:
+            if isinstance(action, np.integer) or (
+                isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu"
+            ):
+                action = int(action)
+            else:
+                raise ValueError(
+                    f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
+                )
+        if not 0 <= action < self._n_actions:
+            raise ValueError(f"action must be an integer in [0, {self._n_actions}), got {action}")
+        self._state = self.physics.step_one(self._state, action, self._friction())
+        self._steps += 1
+        x, _, th, _ = self._state
+        terminated = abs(x) > X_LIMIT or abs(th) > THETA_LIMIT
+        return self._obs(), 1.0, terminated, False, {}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        if self._state is None:
+            raise gym.error.ResetNeeded("call reset() before render()")
+        return self._pixels()
+
+
+class CausalCartPoleVectorEnv(_CartPoleCausalAPI, VectorEnv):
+    """``num_envs`` CartPoles stepped (and rendered, for pixels) as one batch; NEXT_STEP
+    autoreset as Gymnasium's vector envs. Takes the single env's arguments."""
+
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int = 500,
+        obs_type: str = "state",
+        render_mode: str | None = None,
+        **physics: Any,
+    ):
+        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if obs_type not in ("state", "pixels"):
+            raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
+        if render_mode is not None:
+            raise ValueError("CausalCartPoleVectorEnv does not render; use obs_type='pixels'")
+        self.physics = _physics_from_kwargs(dict(physics))
+        self.num_envs = int(num_envs)
+        self.max_episode_steps = int(max_episode_steps)
+        self.obs_type = obs_type
+        self.render_mode = None
+        self.single_action_space = spaces.Discrete(self.physics.n_actions)
+        self.single_observation_space = _observation_space(obs_type, self.physics)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self._state: NDArray | None = None
+        self._steps = np.zeros(self.num_envs, np.int64)
+        self._prev_done = np.zeros(self.num_envs, np.bool_)
+
+    def _obs(self) -> np.ndarray:
+        friction = self.physics.friction_at(self._steps)
+        if self.obs_type == "pixels":
+            return render_pixels(self._state, friction, self.physics)
+        obs = self._state.astype(np.float32)
+        if self.physics.has_friction:
+            obs = np.concatenate([obs, friction[:, None].astype(np.float32)], 1)
+        return obs
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._state = self.np_random.uniform(-0.05, 0.05, size=(self.num_envs, 4))
+        self._steps[:] = 0
+        self._prev_done[:] = False
+        return self._obs(), {}
+
+    def step(self, actions: Any):
+        if self._state is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        a = np.asarray(actions)
+        if a.shape != (self.num_envs,) or a.dtype.kind not in "iu":
+            raise ValueError(
+                f"actions must be integers of shape ({self.num_envs},), got {a.dtype} {a.shape}"
+            )
+        if (a < 0).any() or (a >= self.physics.n_actions).any():
+            raise ValueError(f"actions must lie in [0, {self.physics.n_actions})")
+        friction = self.physics.friction_at(self._steps)
+        self._state = self.physics.step(self._state, a, friction)
+        self._steps += 1
+        x, th = self._state[:, 0], self._state[:, 2]
+        terminated = (np.abs(x) > X_LIMIT) | (np.abs(th) > THETA_LIMIT)
+        truncated = self._steps >= self.max_episode_steps
+        reward = np.ones(self.num_envs, np.float32)
+        done = self._prev_done
+        if done.any():
+            self._state[done] = self.np_random.uniform(-0.05, 0.05, size=(int(done.sum()), 4))
+            self._steps[done] = 0
+            reward[done] = 0.0
+            terminated[done] = False
+            truncated[done] = False
+        self._prev_done = terminated | truncated
+        return self._obs(), reward, terminated, truncated, {}

@@ -1,0 +1,258 @@
+"""The synthetic POMDP of CSR (Yang et al. 2025, appendix D.3.1 and Table 4).
+
+A latent state ``s`` (4 dims) evolves as ``s_t = tanh(W [s_{t-1}, a_{t-1}, theta]) + N(0, 0.2^2)``
+with a task-level change factor ``theta ~ U[-1, 1]``; the agent sees ``o_t = W_o s_t`` (128 dims)
+and gets ``r_t = MLP_{128-64-1}(s_t)``. The weights of the transition and the observation
+networks are dropped with probability 0.5, fixed by a structure seed: the surviving weights are
+the ground-truth causal graph (s -> s', a -> s', theta -> s', s -> o). :meth:`SyntheticModel.grow`
+adds ``d'`` latent dimensions and keeps every old weight, which is CSR's state-space expansion.
+
+**Ours** (documented deviations): the reward network's first layer drops whole latent inputs
+(p = 0.5, at least one kept) so that ``s -> r`` is a sparse graph too; a latent whose incoming
+weights are all dropped keeps its self-weight, so no latent is parentless; ``s_1 ~ N(0, I)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+from causal_envs.core import CausalStructure
+
+__all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values"]
+
+N_ACTIONS = 33
+
+
+def action_values(n_actions: int = N_ACTIONS) -> NDArray[np.float64]:
+    """The authors' discrete actions: ``a = (k - 16) / 16`` for 33 actions, in [-1, 1]."""
+    half = (n_actions - 1) / 2
+    return (np.arange(n_actions) - half) / half
+
+
+def _glorot(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray:
+    bound = math.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-bound, bound, size=(n_in, n_out))
+
+
+def _he(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray:
+    bound = math.sqrt(6.0 / n_in)
+    return rng.uniform(-bound, bound, size=(n_in, n_out))
+
+
+@dataclass(frozen=True)
+class SyntheticModel:
+    """The fixed generating networks. ``w_s``: ``(d + 2, d)`` over inputs ``[s, a, theta]``;
+    ``w_o``: ``(d, obs_dim)``; the reward MLP ``r1 (d, 128), r2 (128, 64), r3 (64, 1)``; and the
+    boolean masks of the surviving weights."""
+
+    w_s: NDArray
+    mask_s: NDArray
+    w_o: NDArray
+    mask_o: NDArray
+    r1: NDArray
+    r2: NDArray
+    r3: NDArray
+    mask_r: NDArray
+
+    @property
+    def latent_dim(self) -> int:
+        return self.w_s.shape[1]
+
+    @property
+    def obs_dim(self) -> int:
+        return self.w_o.shape[1]
+
+    @classmethod
+    def create(cls, seed: int, latent_dim: int = 4, obs_dim: int = 128, drop: float = 0.5):
+        if latent_dim < 1 or obs_dim < 1 or not 0 <= drop < 1:
+            raise ValueError("latent_dim and obs_dim must be >= 1 and drop in [0, 1)")
+        rng = np.random.default_rng(seed)
+        d = latent_dim
+        mask_s = rng.random((d + 2, d)) >= drop
+        mask_s[np.arange(d), np.arange(d)] |= ~mask_s.any(axis=0)  # no parentless latent
+        mask_o = rng.random((d, obs_dim)) >= drop
+        mask_r = rng.random(d) >= drop
+        if not mask_r.any():
+            mask_r[rng.integers(d)] = True
+        return cls(
+            w_s=_glorot(rng, d + 2, d) * mask_s,
+            mask_s=mask_s,
+            w_o=_glorot(rng, d, obs_dim) * mask_o,
+            mask_o=mask_o,
+            r1=_he(rng, d, 128) * mask_r[:, None],
+            r2=_he(rng, 128, 64),
+            r3=_glorot(rng, 64, 1),
+            mask_r=mask_r,
+        )
+
+    def grow(self, extra: int, seed: int | list[int], drop: float = 0.5) -> SyntheticModel:
+        """``extra`` new latent dimensions; every existing weight (and mask entry) is kept.
+
+        New weights (into and out of the new dimensions) are drawn and dropped like the
+        originals; the reward ignores the new dimensions unless they survive its input mask.
+        """
+        if extra < 1:
+            raise ValueError(f"extra must be >= 1, got {extra}")
+        rng = np.random.default_rng(seed)
+        d, n = self.latent_dim, self.latent_dim + extra
+        # rows: [old s (d), new s (extra), a, theta]; columns: old then new latents
+        old_rows = np.r_[np.arange(d), d + extra, d + extra + 1]
+        mask_s = rng.random((n + 2, n)) >= drop
+        w_s = _glorot(rng, n + 2, n)
+        mask_s[np.ix_(old_rows, np.arange(d))] = self.mask_s
+        w_s[np.ix_(old_rows, np.arange(d))] = self.w_s
+        mask_s[np.arange(d, n), np.arange(d, n)] |= ~mask_s[:, d:].any(axis=0)
+        w_s = w_s * mask_s
+        mask_o = np.concatenate([self.mask_o, rng.random((extra, self.obs_dim)) >= drop])
+        w_o = np.concatenate([self.w_o, _glorot(rng, extra, self.obs_dim)]) * mask_o
+        mask_r = np.concatenate([self.mask_r, rng.random(extra) >= drop])
+        r1 = np.concatenate([self.r1, _he(rng, extra, 128)]) * mask_r[:, None]
+        return SyntheticModel(w_s, mask_s, w_o, mask_o, r1, self.r2, self.r3, mask_r)
+
+    def transition(self, s: NDArray, a: NDArray, theta: float, noise: NDArray) -> NDArray:
+        x = np.concatenate([s, a[:, None], np.full((len(s), 1), theta)], axis=1)
+        return np.tanh(x @ self.w_s) + noise
+
+    def observe(self, s: NDArray) -> NDArray[np.float32]:
+        return (s @ self.w_o).astype(np.float32)
+
+    def reward(self, s: NDArray) -> NDArray[np.float64]:
+        h = np.maximum(s @ self.r1, 0)
+        h = np.maximum(h @ self.r2, 0)
+        return (h @ self.r3)[:, 0]
+
+    def ground_truth(self) -> dict[str, NDArray[np.bool_]]:
+        """Masks ``s->s (d, d)``, ``a->s (1, d)``, ``theta->s (1, d)``, ``s->o (d, obs)``,
+        ``s->r (d, 1)``; entry ``[i, j]``: input ``i`` causes output ``j``."""
+        d = self.latent_dim
+        return {
+            "s->s": self.mask_s[:d].copy(),
+            "a->s": self.mask_s[d : d + 1].copy(),
+            "theta->s": self.mask_s[d + 1 :].copy(),
+            "s->o": self.mask_o.copy(),
+            "s->r": self.mask_r[:, None].copy(),
+        }
+
+    def latent_structure(self) -> CausalStructure:
+        """The latent transition graph as a :class:`CausalStructure` (theta left out)."""
+        d = self.latent_dim
+        return CausalStructure(
+            {f"s{i}": [i] for i in range(d)}, {"a": [0]}, self.mask_s[: d + 1].astype(int)
+        )
+
+
+class SyntheticPOMDPEnv(gym.Env):
+    """## Description
+    CSR's synthetic POMDP: a sparse random latent dynamical system seen through a random linear
+    observation (see the module docstring). A task is a structure seed (the networks), a change
+    factor ``theta`` and the latent expansions applied so far; ``causal_envs.tasks`` builds the
+    4-task sequence (source, new theta, grown latent, both).
+
+    ## Action Space
+    ``Discrete(33)``: action ``k`` applies ``a = (k - 16) / 16``.
+
+    ## Observation Space
+    ``Box(-inf, inf, (128,), float32)``: ``o_t = W_o s_t``.
+
+    ## Rewards
+    ``MLP_{128-64-1}(s_t)`` of the new latent state.
+
+    ## Starting State
+    ``s_1 ~ N(0, I)``.
+
+    ## Episode End
+    Never terminates; truncated after 256 steps (the paper's episode length).
+
+    ## Causal Structure
+    ``ground_truth`` holds the masks ``s->s, a->s, theta->s, s->o, s->r``; ``latent_structure``
+    the transition graph as a ``CausalStructure``; ``change_factors`` holds ``theta``.
+
+    ## Arguments
+    ``gym.make("SyntheticPOMDP-v0", structure_seed=0, theta=None, expansions=(), latent_dim=4,
+    obs_dim=128, noise_std=0.2)``: ``theta=None`` draws it from U[-1, 1] with the structure
+    seed; ``expansions=(5,)`` grows the latent by 5 dimensions (each expansion seeded from the
+    structure seed and its position).
+
+    ## Version History
+    * v0: first version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        structure_seed: int = 0,
+        theta: float | None = None,
+        expansions: tuple[int, ...] = (),
+        latent_dim: int = 4,
+        obs_dim: int = 128,
+        noise_std: float = 0.2,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError("SyntheticPOMDP has no rendering")
+        if not noise_std >= 0:
+            raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        model = SyntheticModel.create(structure_seed, latent_dim, obs_dim)
+        for i, extra in enumerate(expansions):
+            model = model.grow(int(extra), seed=[structure_seed, i + 1])
+        if theta is None:
+            theta = float(np.random.default_rng([structure_seed, 7]).uniform(-1, 1))
+        if not -1 <= theta <= 1:
+            raise ValueError(f"theta must lie in [-1, 1], got {theta}")
+        self.model = model
+        self.theta = float(theta)
+        self.noise_std = float(noise_std)
+        self.expansions = tuple(int(e) for e in expansions)
+        self.structure_seed = structure_seed
+        self.actions = action_values()
+        self.action_space = spaces.Discrete(N_ACTIONS)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32)
+        self._s: NDArray | None = None
+
+    @property
+    def ground_truth(self) -> dict[str, NDArray[np.bool_]]:
+        return self.model.ground_truth()
+
+    @property
+    def latent_structure(self) -> CausalStructure:
+        return self.model.latent_structure()
+
+    @property
+    def change_factors(self) -> dict[str, float]:
+        return {"theta": self.theta}
+
+    @property
+    def latent_state(self) -> NDArray:
+        if self._s is None:
+            raise gym.error.ResetNeeded("call reset() first")
+        return self._s.copy()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._s = self.np_random.standard_normal(self.model.latent_dim)
+        return self.model.observe(self._s[None])[0], {"latent": self._s.copy()}
+
+    def step(self, action: Any):
+        if self._s is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        if (isinstance(action, np.ndarray) and action.shape == ()) or isinstance(
+            action, np.integer
+        ):
+            action = int(action)
+        if not isinstance(action, int) or isinstance(action, bool) or not 0 <= action < N_ACTIONS:
+            raise ValueError(f"action must be an integer in [0, {N_ACTIONS}), got {action!r}")
+        noise = self.np_random.normal(0.0, self.noise_std, size=(1, self.model.latent_dim))
+        s = self.model.transition(
+            self._s[None], np.array([self.actions[action]]), self.theta, noise
+        )
+        self._s = s[0]
+        reward = float(self.model.reward(s)[0])
+        return self.model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}

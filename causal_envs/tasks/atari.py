@@ -1,0 +1,85 @@
+"""CSR's Atari sequences: one game, four (mode, difficulty) tasks (SPEC §5, paper Table 6).
+
+Frameskip 4, sticky actions off (``repeat_action_probability=0``), the game's minimal action set,
+observations resized to 64x64 RGB. Task 1 is mode 0, difficulty 0; tasks 2-4 are the authors'
+runs. The change labels are **ours**: a new difficulty is a ``distribution_shift`` (the same game
+elements, other parameters); a new mode is a ``state_expansion`` (Machado et al. 2018: modes add
+or alter game elements); both when both change; a repeated task has no change. ``truth`` keeps
+the raw mode and difficulty so a benchmark can use its own labels.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from causal_envs.tasks.base import Task, TaskSequence
+
+__all__ = ["ATARI_TASKS", "Resize64", "atari_sequence"]
+
+#: game -> [(mode, difficulty)] for tasks 1-4
+ATARI_TASKS: dict[str, list[tuple[int, int]]] = {
+    "Alien": [(0, 0), (1, 2), (3, 1), (3, 0)],
+    "BankHeist": [(0, 0), (12, 2), (24, 1), (24, 0)],
+    "CrazyClimber": [(0, 0), (1, 1), (3, 0), (3, 0)],
+    "Gopher": [(0, 0), (0, 1), (2, 0), (2, 0)],
+    "Pong": [(0, 0), (0, 1), (1, 0), (1, 0)],
+}
+
+
+class Resize64(gym.ObservationWrapper):
+    """Nearest-pixel resize of RGB frames to ``size x size`` with precomputed indices (about
+    10 microseconds a frame; an area filter costs several times more than the ALE step)."""
+
+    def __init__(self, env: gym.Env, size: int = 64) -> None:
+        super().__init__(env)
+        h, w, c = env.observation_space.shape
+        self._rows = ((np.arange(size) + 0.5) * h / size).astype(np.intp)
+        self._cols = ((np.arange(size) + 0.5) * w / size).astype(np.intp)
+        self.observation_space = spaces.Box(0, 255, (size, size, c), np.uint8)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation[self._rows[:, None], self._cols[None, :]]
+
+
+def _changes(prev: tuple[int, int], cur: tuple[int, int]) -> frozenset[str]:
+    """A new mode is a state expansion, a new difficulty a distribution shift (both if both)."""
+    changes = set()
+    if cur[0] != prev[0]:
+        changes.add("state_expansion")
+    if cur[1] != prev[1]:
+        changes.add("distribution_shift")
+    return frozenset(changes)
+
+
+def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
+    """The four tasks of ``game`` (one of :data:`ATARI_TASKS`); ``seed`` is kept for the
+    sequence's record (the tasks are fixed)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    if game not in ATARI_TASKS:
+        raise KeyError(f"unknown Atari game {game!r}; known: {sorted(ATARI_TASKS)}")
+    pairs = ATARI_TASKS[game]
+    tasks = []
+    for i, (mode, difficulty) in enumerate(pairs):
+        kwargs = {
+            "mode": mode,
+            "difficulty": difficulty,
+            "frameskip": 4,
+            "repeat_action_probability": 0.0,
+            "full_action_space": False,
+        }
+        tasks.append(
+            Task(
+                name=f"mode{mode}-difficulty{difficulty}",
+                env_id=f"ALE/{game}-v5",
+                kwargs=kwargs,
+                changes=_changes(pairs[i - 1], (mode, difficulty)) if i else frozenset(),
+                description=f"{game}, mode {mode}, difficulty {difficulty}",
+                truth={"mode": mode, "difficulty": difficulty},
+                wrap=Resize64,
+            )
+        )
+    return TaskSequence(name=f"atari/{game}", tasks=tuple(tasks), seed=seed)

@@ -1,0 +1,91 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from causal_envs.synthetic import SyntheticModel, action_values
+
+
+def make(**kw):
+    return gym.make("SyntheticPOMDP-v0", **kw)
+
+
+def test_check_env_spaces_and_actions():
+    env = make()
+    check_env(env.unwrapped)
+    assert env.observation_space.shape == (128,) and env.action_space.n == 33
+    assert np.allclose(action_values()[[0, 16, 32]], [-1, 0, 1])
+    assert gym.spec("SyntheticPOMDP-v0").max_episode_steps == 256
+
+
+def test_ground_truth_masks_are_the_surviving_weights():
+    m = SyntheticModel.create(seed=3)
+    gt = m.ground_truth()
+    assert np.array_equal(m.w_s != 0, m.mask_s)
+    assert np.array_equal(m.w_o != 0, gt["s->o"])
+    assert 0.3 < gt["s->o"].mean() < 0.7  # about half dropped
+    assert gt["s->s"].any(axis=0).all() or (gt["a->s"] | gt["theta->s"]).any()
+    assert np.array_equal((m.r1 != 0).any(axis=1)[:, None], gt["s->r"])
+
+
+def test_masked_inputs_do_not_affect_outputs():
+    m = SyntheticModel.create(seed=1)
+    s = np.random.default_rng(0).normal(size=(50, 4))
+    a = np.zeros(50)
+    zero = np.zeros((50, 4))
+    base = m.transition(s, a, 0.3, zero)
+    for i in range(4):
+        s2 = s.copy()
+        s2[:, i] += 0.5
+        changed = np.abs(m.transition(s2, a, 0.3, zero) - base).max(axis=0) > 1e-12
+        assert np.array_equal(changed, m.mask_s[i])
+    theta_changed = np.abs(m.transition(s, a, -0.8, zero) - base).max(axis=0) > 1e-12
+    assert np.array_equal(theta_changed, m.mask_s[5])
+
+
+def test_a_new_theta_changes_only_theta_children():
+    a, b = make(theta=0.5).unwrapped, make(theta=-0.5).unwrapped
+    assert a.change_factors == {"theta": 0.5}
+    assert all(np.array_equal(a.ground_truth[k], b.ground_truth[k]) for k in a.ground_truth)
+    oa, _ = a.reset(seed=0)
+    ob, _ = b.reset(seed=0)
+    assert np.array_equal(oa, ob)
+    a.step(16)  # same seed: same noise; only theta differs
+    b.step(16)
+    moved = np.abs(a.latent_state - b.latent_state) > 1e-12
+    assert np.array_equal(moved, a.ground_truth["theta->s"][0])
+
+
+@pytest.mark.parametrize("extra", [3, 7])
+def test_expansion_grows_the_latent_and_keeps_the_old_structure(extra):
+    old = make().unwrapped
+    new = make(expansions=(extra,)).unwrapped
+    assert new.model.latent_dim == 4 + extra
+    go, gn = old.ground_truth, new.ground_truth
+    assert np.array_equal(gn["s->s"][:4, :4], go["s->s"])
+    assert np.array_equal(gn["a->s"][:, :4], go["a->s"])
+    assert np.array_equal(gn["theta->s"][:, :4], go["theta->s"])
+    assert np.array_equal(gn["s->o"][:4], go["s->o"]) and gn["s->o"].shape == (4 + extra, 128)
+    assert np.array_equal(new.model.w_s[:4, :4], old.model.w_s[:4, :4])
+    assert new.latent_structure.n_inputs == 4 + extra + 1
+
+
+def test_seeded_and_validated():
+    def run(seed):
+        env = make(structure_seed=2)
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        for k in range(20):
+            out.append(env.step(k)[0])
+        return np.array(out)
+
+    assert np.array_equal(run(4), run(4)) and not np.array_equal(run(4), run(5))
+    assert not np.array_equal(
+        make(structure_seed=0).unwrapped.model.w_o, make(structure_seed=1).unwrapped.model.w_o
+    )
+    env = make().unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"integer in \[0, 33\)"):
+        env.step(33)
+    with pytest.raises(ValueError, match="theta"):
+        make(theta=2.0)
