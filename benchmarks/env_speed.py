@@ -208,7 +208,8 @@ def report(r: dict[str, Any]) -> str:
         peer = r[group]["CartPole-v1"]
         lines.append(f"{title:44s} {'steps/s':>14s} {'vs CartPole-v1':>15s}")
         for name, rate in r[group].items():
-            lines.append(f"  {name:42s} {rate:14,.0f} {rate / peer:14.2f}x")
+            ratio = "(frames)" if "pixels" in name else f"{rate / peer:.2f}x"
+            lines.append(f"  {name:42s} {rate:14,.0f} {ratio:>15s}")
         lines.append("")
     w = r.get("wrappers", {})
     if w:

@@ -109,7 +109,7 @@ def cmd_list(args: argparse.Namespace) -> None:
                 env_id,
                 _space(env.observation_space),
                 _space(env.action_space),
-                "yes" if isinstance(env.unwrapped, CausalEnv) else "no",
+                _mask_kind(env.unwrapped),
                 "native" if spec.vector_entry_point else "sync/async",
             )
         )
@@ -193,6 +193,12 @@ def cmd_render(args: argparse.Namespace) -> None:
     strip = np.concatenate([x for i in pick for x in (frames[i], gap)][:-1], axis=1)
     save_png(strip, args.out)
     print(f"wrote {args.out} ({args.frames} of {len(frames)} frames)")
+
+
+def _mask_kind(env: gym.Env) -> str:
+    if isinstance(env, CausalEnv):
+        return "yes"
+    return "latent" if hasattr(env, "ground_truth") else "no"
 
 
 def _space(space: gym.Space) -> str:
