@@ -36,7 +36,7 @@ import causal_envs  # noqa: F401  (registers the envs)
 from augment.dynamics import DynamicsConfig, FactoredEnsemble
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
-from causal_envs.core import CausalEnv
+from causal_envs.core import CausalEnv, jsonable
 from causal_envs.datasets import TransitionDataset
 
 __all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
@@ -294,7 +294,7 @@ class MoCoDA:
             "n_empirical": len(data),
             "n_generated": 0 if generated is None else len(generated),
             "source": data.metadata,
-            "config": _jsonable(asdict(self.config)),
+            "config": jsonable(self.config),
         }
         return TransitionDataset(**{k: getattr(out, k) for k in _ARRAYS}, metadata=meta)
 
@@ -307,11 +307,3 @@ def _take(data: TransitionDataset, rows: NDArray) -> TransitionDataset:
     arrays = {k: getattr(data, k)[rows] for k in _ARRAYS}
     arrays["episode_ends"] = np.ones(len(rows), np.bool_)
     return TransitionDataset(**arrays, metadata=dict(data.metadata))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

@@ -17,35 +17,21 @@ from causal_envs.core import CausalEnv, CausalStructure, check_causal_env
 __version__ = "0.1.0"
 __all__ = ["ENV_IDS", "CausalEnv", "CausalStructure", "__version__", "check_causal_env"]
 
-#: The environments this package registers, in the order ``causal-envs list`` shows them.
-ENV_IDS = ("CausalNav2D-v0", "CausalCartPole-v0", "SyntheticPOMDP-v0", "CausalCoinRun-v0")
+#: id -> (entry point, native vector entry point or None, max episode steps), in the order
+#: ``causal-envs list`` shows them.
+_ENVS = {
+    "CausalNav2D-v0": ("nav2d:CausalNav2DEnv", "nav2d:CausalNav2DVectorEnv", 70),
+    "CausalCartPole-v0": ("cartpole:CausalCartPoleEnv", "cartpole:CausalCartPoleVectorEnv", 500),
+    "SyntheticPOMDP-v0": ("synthetic:SyntheticPOMDPEnv", None, 256),
+    "CausalCoinRun-v0": ("tasks.coinrun:CoinRunEnv", None, 1000),
+}
+ENV_IDS = tuple(_ENVS)
 
-if "CausalNav2D-v0" not in registry:
-    register(
-        id="CausalNav2D-v0",
-        entry_point="causal_envs.nav2d:CausalNav2DEnv",
-        vector_entry_point="causal_envs.nav2d:CausalNav2DVectorEnv",
-        max_episode_steps=70,
-    )
-
-if "CausalCartPole-v0" not in registry:
-    register(
-        id="CausalCartPole-v0",
-        entry_point="causal_envs.cartpole:CausalCartPoleEnv",
-        vector_entry_point="causal_envs.cartpole:CausalCartPoleVectorEnv",
-        max_episode_steps=500,
-    )
-
-if "SyntheticPOMDP-v0" not in registry:
-    register(
-        id="SyntheticPOMDP-v0",
-        entry_point="causal_envs.synthetic:SyntheticPOMDPEnv",
-        max_episode_steps=256,
-    )
-
-if "CausalCoinRun-v0" not in registry:
-    register(
-        id="CausalCoinRun-v0",
-        entry_point="causal_envs.tasks.coinrun:CoinRunEnv",
-        max_episode_steps=1000,
-    )
+for _id, (_entry, _vector, _steps) in _ENVS.items():
+    if _id not in registry:
+        register(
+            id=_id,
+            entry_point=f"causal_envs.{_entry}",
+            vector_entry_point=f"causal_envs.{_vector}" if _vector else None,
+            max_episode_steps=_steps,
+        )

@@ -10,7 +10,7 @@ window, no display), the track's colour encoding the current cart friction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -20,7 +20,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from causal_envs.core import CausalStructure, as_batch
+from causal_envs.core import CausalStructure, as_batch, jsonable
 
 __all__ = [
     "CartPolePhysics",
@@ -131,11 +131,8 @@ class CartPolePhysics:
         return (x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
-        return out
+        """JSON-native description (tuples as lists)."""
+        return jsonable(self)
 
 
 def cartpole_structure(with_friction: bool) -> CausalStructure:

@@ -9,7 +9,7 @@ that a single env, a vector env, the dataset generator and the reward labeller a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, as_batch, check_action_array
+from causal_envs.core import CausalStructure, as_batch, check_action_array, jsonable
 
 __all__ = [
     "NAV2D_STRUCTURE",
@@ -115,11 +115,7 @@ class Nav2DTask:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-native description (pairs as lists), stored in dataset metadata."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = list(v) if isinstance(v, tuple) else v
-        return out
+        return jsonable(self)
 
 
 class _Nav2DCausalAPI:

@@ -1,6 +1,6 @@
 """The causal core: structures, the env-side contract and input checks (no env imports here)."""
 
-from .io import atomic_path
+from .io import atomic_path, jsonable
 from .protocol import CausalEnv, check_causal_env
 from .structure import CausalStructure, Node, StructureError
 from .validation import as_batch, check_action_array
@@ -14,4 +14,5 @@ __all__ = [
     "atomic_path",
     "check_action_array",
     "check_causal_env",
+    "jsonable",
 ]

@@ -1,14 +1,16 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename."""
+"""Writing things down: atomic file writes, and JSON-native copies of configurations."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "jsonable"]
 
 
 @contextlib.contextmanager
@@ -30,3 +32,15 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-native copy: dataclasses become dicts of their fields, tuples become lists,
+    recursively (for dataset metadata and results files)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from causal_envs.core import jsonable
 from causal_envs.datasets.transitions import TransitionDataset
 
 __all__ = ["generate_task_rollouts"]
@@ -61,10 +62,8 @@ def generate_task_rollouts(
             "task": task,
             "task_name": seq[task].name,
             "changes": sorted(seq[task].changes),
-            "env_kwargs": {
-                k: list(v) if isinstance(v, tuple) else v for k, v in seq[task].kwargs.items()
-            },
-            "truth": seq[task].truth,
+            "env_kwargs": jsonable(seq[task].kwargs),
+            "truth": jsonable(seq[task].truth),
             "policy": "uniform random",
             "n_episodes": n_episodes,
         },

@@ -115,15 +115,8 @@ def save_minari(
     """
     import minari
 
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / dataset_id
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
-    try:
-        with _minari_root(tmp):
-            ds = minari.create_dataset_from_buffers(
+    with _staging(dataset_id, root, overwrite) as tmp, _minari_root(tmp):
+        ds = minari.create_dataset_from_buffers(
                 dataset_id=dataset_id,
                 buffer=_episode_buffers(data),
                 env=env,
@@ -134,21 +127,8 @@ def save_minari(
                 code_permalink="causal_envs/datasets",
                 description=description,
             )
-            arrays = {name: getattr(data, name) for name in _FLAT_FIELDS}
-            np.savez(tmp / dataset_id / "data" / _FLAT_FILE, **arrays)
-            ds.storage.update_metadata(
-                {
-                    _META_KEY: {
-                        **data.metadata,
-                        "format_version": FORMAT_VERSION,
-                        "sha256": _digest(arrays),
-                    }
-                }
-            )
-        _move_into_place(tmp / dataset_id, final, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        ds.storage.update_metadata({_META_KEY: _write_flat(data, tmp / dataset_id / "data")})
+    return Path(root) / dataset_id
 
 
 def transitions_from_minari(ds: Any) -> TransitionDataset:
@@ -193,6 +173,24 @@ def save_flat(
     For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
     per-episode groups would cost a group per transition. :func:`load_stored` reads both.
     """
+    with _staging(dataset_id, root, overwrite) as tmp:
+        data_dir = tmp / dataset_id / "data"
+        data_dir.mkdir(parents=True)
+        meta = {
+            "dataset_id": dataset_id,
+            "total_steps": len(data),
+            "total_episodes": data.n_episodes,
+            _META_KEY: _write_flat(data, data_dir),
+        }
+        with open(data_dir / "metadata.json", "w") as f:
+            json.dump(meta, f)
+    return Path(root) / dataset_id
+
+
+@contextlib.contextmanager
+def _staging(dataset_id: str, root: Path, overwrite: bool) -> Iterator[Path]:
+    """A temporary root under ``root`` to build ``<tmp>/<dataset_id>`` in; on success it is
+    renamed to ``<root>/<dataset_id>``, and the temporary root is always removed."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = root / dataset_id
@@ -200,26 +198,17 @@ def save_flat(
         raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
-        data_dir = tmp / dataset_id / "data"
-        data_dir.mkdir(parents=True)
-        arrays = {name: getattr(data, name) for name in _FLAT_FIELDS}
-        np.savez(data_dir / _FLAT_FILE, **arrays)
-        meta = {
-            "dataset_id": dataset_id,
-            "total_steps": len(data),
-            "total_episodes": data.n_episodes,
-            _META_KEY: {
-                **data.metadata,
-                "format_version": FORMAT_VERSION,
-                "sha256": _digest(arrays),
-            },
-        }
-        with open(data_dir / "metadata.json", "w") as f:
-            json.dump(meta, f)
+        yield tmp
         _move_into_place(tmp / dataset_id, final, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return final
+
+
+def _write_flat(data: TransitionDataset, data_dir: Path) -> dict[str, Any]:
+    """Write the flat transitions file; return our metadata block (with its digest)."""
+    arrays = {name: getattr(data, name) for name in _FLAT_FIELDS}
+    np.savez(data_dir / _FLAT_FILE, **arrays)
+    return {**data.metadata, "format_version": FORMAT_VERSION, "sha256": _digest(arrays)}
 
 
 def _move_into_place(src: Path, final: Path, root: Path) -> None:
