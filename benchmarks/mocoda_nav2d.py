@@ -82,7 +82,7 @@ PROFILES = {
         200_000,
         ("td3bc",),
         (256, 256),
-        0,
+        15_000,
         "1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
         ("emp", "mocoda", "mocoda-u"),
     ),
