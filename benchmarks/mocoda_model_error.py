@@ -1,6 +1,6 @@
 """MoCoDA's model-error table on 2D Navigation (SPEC §3), with the pipeline's speed.
 
-    causal-envs bench mocoda-model-error              # quick profile (about 10 minutes)
+    causal-envs bench mocoda-model-error              # quick profile (about 12 minutes)
     causal-envs bench mocoda-model-error --profile paper
 
 For each seed: generate the empirical dataset, fit the parent model, train the unfactored,

@@ -1,6 +1,6 @@
 """MoCoDA's 2D Navigation experiment: offline agents on empirical and augmented datasets.
 
-    causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~10 min)
+    causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~16 min)
     causal-envs bench mocoda-nav2d --profile focus    # TD3-BC at 15k updates, EMP vs MOCODA(-U)
     causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, SPEC models
 
