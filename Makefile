@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(VENV)/bin/causal-envs dataset generate nav2d/empirical
+	$(VENV)/bin/causal-envs dataset info nav2d/empirical
 	$(VENV)/bin/causal-envs dataset plot nav2d/empirical --out $(OUT)/nav2d-empirical.png
 	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench mocoda-nav2d --profile quick
 
