@@ -42,10 +42,9 @@ def _interleaved(contenders: dict[str, Callable[[], float]], repeats: int) -> di
     return best
 
 
-def single_env_timer(env_id: str, steps: int, **kwargs: Any) -> Callable[[], float]:
-    """A function that returns the steps/s of one run of ``gym.make(env_id)`` (with its
-    default wrappers), resetting on episode end."""
-    env = gym.make(env_id, **kwargs)
+def env_timer(env: gym.Env, steps: int) -> Callable[[], float]:
+    """A function that returns the steps/s of one run of ``env`` (seeded random actions drawn
+    beforehand, reset on episode end)."""
     env.action_space.seed(0)
     actions = [env.action_space.sample() for _ in range(1024)]
 
@@ -59,6 +58,11 @@ def single_env_timer(env_id: str, steps: int, **kwargs: Any) -> Callable[[], flo
         return steps / (time.perf_counter() - start)
 
     return once
+
+
+def single_env_timer(env_id: str, steps: int, **kwargs: Any) -> Callable[[], float]:
+    """:func:`env_timer` of ``gym.make(env_id)`` with its default wrappers."""
+    return env_timer(gym.make(env_id, **kwargs), steps)
 
 
 def vector_env_timer(env_id: str, num_envs: int, steps: int, **kwargs: Any) -> Callable[[], float]:
@@ -75,23 +79,6 @@ def vector_env_timer(env_id: str, num_envs: int, steps: int, **kwargs: Any) -> C
         for i in range(steps):
             envs.step(actions[i & 7])
         return num_envs * steps / (time.perf_counter() - start)
-
-    return once
-
-
-def wrapped_timer(make: Callable[[], Any], steps: int, n_actions: int) -> Callable[[], float]:
-    """Steps/s of an env made by ``make`` (random discrete actions, reset on episode end)."""
-    env = make()
-    actions = np.random.default_rng(0).integers(0, n_actions, size=1024).tolist()
-
-    def once() -> float:
-        env.reset(seed=0)
-        start = time.perf_counter()
-        for i in range(steps):
-            _, _, terminated, truncated, _ = env.step(actions[i & 1023])
-            if terminated or truncated:
-                env.reset()
-        return steps / (time.perf_counter() - start)
 
     return once
 
@@ -173,14 +160,12 @@ def run(quick: bool = False) -> dict[str, Any]:
     atari = make_sequence("atari/Pong")
     coinrun = make_sequence("coinrun")
     wrappers = {
-        "ALE Pong raw (gym.make, frameskip 4)": wrapped_timer(
-            lambda: gym.make("ALE/Pong-v5", **atari[0].kwargs), wrapper_steps, 6
+        "ALE Pong raw (gym.make, frameskip 4)": env_timer(
+            gym.make("ALE/Pong-v5", **atari[0].kwargs), wrapper_steps
         ),
-        "ALE Pong task (+ 64x64 resize)": wrapped_timer(lambda: atari.make(0), wrapper_steps, 6),
+        "ALE Pong task (+ 64x64 resize)": env_timer(atari.make(0), wrapper_steps),
         "procgen CoinRun raw (gym3)": procgen_raw_timer(wrapper_steps),
-        "procgen CoinRun task (Gymnasium)": wrapped_timer(
-            lambda: coinrun.make(0), wrapper_steps, 15
-        ),
+        "procgen CoinRun task (Gymnasium)": env_timer(coinrun.make(0), wrapper_steps),
     }
     machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
     return {

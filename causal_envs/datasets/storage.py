@@ -117,16 +117,16 @@ def save_minari(
 
     with _staging(dataset_id, root, overwrite) as tmp, _minari_root(tmp):
         ds = minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=_episode_buffers(data),
-                env=env,
-                eval_env=env,
-                algorithm_name=data.metadata.get("generator", "unknown"),
-                author="causal-envs",
-                author_email="causal-envs@users.noreply.github.com",
-                code_permalink="causal_envs/datasets",
-                description=description,
-            )
+            dataset_id=dataset_id,
+            buffer=_episode_buffers(data),
+            env=env,
+            eval_env=env,
+            algorithm_name=data.metadata.get("generator", "unknown"),
+            author="causal-envs",
+            author_email="causal-envs@users.noreply.github.com",
+            code_permalink="causal_envs/datasets",
+            description=description,
+        )
         ds.storage.update_metadata({_META_KEY: _write_flat(data, tmp / dataset_id / "data")})
     return Path(root) / dataset_id
 
