@@ -25,7 +25,7 @@ which are episodes of their depth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
@@ -37,11 +37,12 @@ from augment.dynamics import DynamicsConfig, FactoredEnsemble
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
 from causal_envs.core import CausalEnv, jsonable
-from causal_envs.datasets import TransitionDataset
+from causal_envs.datasets import AUGMENT_METHODS, TransitionDataset
+from causal_envs.datasets.transitions import ARRAY_FIELDS
 
 __all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
 
-METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
+METHODS = AUGMENT_METHODS
 MODEL_FOR_METHOD = {"dyn": "unfactored", "mocoda": "local", "mocoda-u": "local", "rand": "local"}
 
 
@@ -296,14 +297,11 @@ class MoCoDA:
             "source": data.metadata,
             "config": jsonable(self.config),
         }
-        return TransitionDataset(**{k: getattr(out, k) for k in _ARRAYS}, metadata=meta)
-
-
-_ARRAYS = ("observations", "actions", "rewards", "next_observations", "terminals", "episode_ends")
+        return replace(out, metadata=meta)
 
 
 def _take(data: TransitionDataset, rows: NDArray) -> TransitionDataset:
     """Single transitions ``rows`` of ``data``, each its own episode."""
-    arrays = {k: getattr(data, k)[rows] for k in _ARRAYS}
+    arrays = {k: getattr(data, k)[rows] for k in ARRAY_FIELDS}
     arrays["episode_ends"] = np.ones(len(rows), np.bool_)
     return TransitionDataset(**arrays, metadata=dict(data.metadata))

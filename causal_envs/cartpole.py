@@ -9,6 +9,7 @@ window, no display), the track's colour encoding the current cart friction.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +136,7 @@ class CartPolePhysics:
         return jsonable(self)
 
 
+@functools.cache
 def cartpole_structure(with_friction: bool) -> CausalStructure:
     """Ground-truth graph of one Euler step (sparsest: no friction, so ``x_dot -/-> th_dot'``).
 
@@ -361,7 +363,6 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
         super().reset(seed=seed)
         self._state = tuple(self.np_random.uniform(-0.05, 0.05, size=4).tolist())
         self._steps = 0
-        self._n_actions = self.physics.n_actions
         return self._obs(), {}
 
     def step(self, action: Any):

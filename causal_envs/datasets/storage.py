@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.datasets.transitions import ARRAY_FIELDS, TransitionDataset
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,14 +39,6 @@ __all__ = [
 FORMAT_VERSION = 1
 _META_KEY = "causal_envs"
 _FLAT_FILE = "transitions.npz"
-_FLAT_FIELDS = (
-    "observations",
-    "actions",
-    "rewards",
-    "next_observations",
-    "terminals",
-    "episode_ends",
-)
 
 
 class DatasetError(RuntimeError):
@@ -69,7 +61,7 @@ def _minari_root(root: Path) -> Iterator[None]:
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
-    for name in _FLAT_FIELDS:
+    for name in ARRAY_FIELDS:
         arr = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{arr.dtype.str}:{arr.shape}".encode())
         h.update(arr.tobytes())
@@ -206,7 +198,7 @@ def _staging(dataset_id: str, root: Path, overwrite: bool) -> Iterator[Path]:
 
 def _write_flat(data: TransitionDataset, data_dir: Path) -> dict[str, Any]:
     """Write the flat transitions file; return our metadata block (with its digest)."""
-    arrays = {name: getattr(data, name) for name in _FLAT_FIELDS}
+    arrays = {name: getattr(data, name) for name in ARRAY_FIELDS}
     np.savez(data_dir / _FLAT_FILE, **arrays)
     return {**data.metadata, "format_version": FORMAT_VERSION, "sha256": _digest(arrays)}
 
@@ -248,7 +240,7 @@ def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> Transit
                 f"format {FORMAT_VERSION}. Regenerate it with: {regenerate_hint}"
             )
         with np.load(data_dir / _FLAT_FILE, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in _FLAT_FIELDS}
+            arrays = {name: npz[name] for name in ARRAY_FIELDS}
         if _digest(arrays) != meta.get("sha256"):
             raise DatasetError(
                 f"dataset {dataset_id}: {_FLAT_FILE} does not match the digest in its metadata "

@@ -8,9 +8,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TransitionDataset"]
+__all__ = ["ARRAY_FIELDS", "TransitionDataset"]
 
-_FIELDS = ("observations", "actions", "rewards", "next_observations", "terminals", "episode_ends")
+#: the arrays a TransitionDataset holds, in order (storage and augmentation use this tuple too)
+ARRAY_FIELDS = (
+    "observations",
+    "actions",
+    "rewards",
+    "next_observations",
+    "terminals",
+    "episode_ends",
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class TransitionDataset:
 
     def __post_init__(self) -> None:
         n = len(self.observations)
-        for name in _FIELDS:
+        for name in ARRAY_FIELDS:
             arr = getattr(self, name)
             if not isinstance(arr, np.ndarray) or len(arr) != n:
                 raise ValueError(f"{name} must be an array of length {n} (len(observations))")
@@ -103,7 +111,7 @@ class TransitionDataset:
         """The first ``n`` transitions; the cut transition is marked as an episode end."""
         if not 0 < n <= len(self):
             raise ValueError(f"head needs 0 < n <= {len(self)}, got {n}")
-        arrays = {name: getattr(self, name)[:n].copy() for name in _FIELDS}
+        arrays = {name: getattr(self, name)[:n].copy() for name in ARRAY_FIELDS}
         arrays["episode_ends"][-1] = True
         return TransitionDataset(**arrays, metadata=dict(self.metadata))
 
@@ -112,9 +120,9 @@ class TransitionDataset:
         """Join datasets end to end (episodes stay whole)."""
         if not parts:
             raise ValueError("concatenate needs at least one dataset")
-        arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS}
+        arrays = {name: np.concatenate([getattr(p, name) for p in parts]) for name in ARRAY_FIELDS}
         return cls(**arrays, metadata=dict(metadata or parts[0].metadata))
 
     def equals(self, other: TransitionDataset) -> bool:
         """Whether every array is identical (metadata is not compared)."""
-        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in _FIELDS)
+        return all(np.array_equal(getattr(self, f), getattr(other, f)) for f in ARRAY_FIELDS)
