@@ -24,7 +24,11 @@ _ENVS = {
     "CausalCartPole-v0": ("cartpole:CausalCartPoleEnv", "cartpole:CausalCartPoleVectorEnv", 500),
     "SyntheticPOMDP-v0": ("synthetic:SyntheticPOMDPEnv", None, 256),
     "CausalCoinRun-v0": ("tasks.coinrun:CoinRunEnv", None, 1000),
+    "HookSweep2-v0": ("hooksweep.env:HookSweep2Env", None, 75),
+    "HookSweep2Source-v0": ("hooksweep.env:HookSweep2Env", None, 75),
 }
+#: keyword arguments a registered id fixes (the source task of HookSweep2)
+_KWARGS = {"HookSweep2Source-v0": {"task": "sweep_one"}}
 ENV_IDS = tuple(_ENVS)
 
 for _id, (_entry, _vector, _steps) in _ENVS.items():
@@ -34,4 +38,5 @@ for _id, (_entry, _vector, _steps) in _ENVS.items():
             entry_point=f"causal_envs.{_entry}",
             vector_entry_point=f"causal_envs.{_vector}" if _vector else None,
             max_episode_steps=_steps,
+            kwargs=_KWARGS.get(_id, {}),
         )

@@ -1,0 +1,329 @@
+"""``HookSweep2-v0``: a Fetch robot sweeps two boxes across a table with a hook (MoCoDA §5.2)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must precede `import mujoco`
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from numpy.typing import ArrayLike, NDArray
+
+from causal_envs.core import CausalStructure, as_batch, check_action_array
+from causal_envs.hooksweep.scene import build_model
+from causal_envs.hooksweep.task import (
+    GOAL_DIM,
+    HOOKSWEEP2_STRUCTURE,
+    STATE_DIM,
+    TASKS,
+    box_positions,
+    goal_space,
+    gripper_z_from_info,
+    hooksweep2_local_mask,
+    hooksweep2_reward,
+    sample_box_positions,
+    sample_goals,
+    state_space,
+)
+
+__all__ = ["MOCAP_WORKSPACE", "HookSweep2Env"]
+
+N_SUBSTEPS = 20
+ACTION_SCALE = 0.05
+#: the mocap target is kept inside this box (x, y, z lows; x, y, z highs) so that no action
+#: sequence can pull the gripper through the table or stretch the arm without bound
+MOCAP_WORKSPACE = np.array([[0.95, 0.3, 0.42], [1.48, 1.2, 0.8]])
+_INITIAL_QPOS = {"robot0:slide0": 0.405, "robot0:slide1": 0.48, "robot0:slide2": 0.0}
+#: gymnasium-robotics' Fetch start: the gripper target relative to the default grip position,
+#: with gripper_extra_height 0.2 added to z
+_GRIPPER_START_OFFSET = np.array([-0.498, 0.005, -0.431 + 0.2])
+_GRIPPER_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
+
+
+class HookSweep2Env(gym.Env):
+    """Sweep two boxes to their goals with a hook held by a Fetch robot.
+
+    ## Description
+    MoCoDA's HookSweep2 (Pitis et al., 2022, §5.2 and appendix C.2): gymnasium-robotics' Fetch
+    robot holds a long hook (welded to its gripper) over a table with two boxes near its
+    centre. The target task, ``sweep_both``, asks for both boxes to be swept to the same side of
+    the table (toward or away from the robot); the source task, ``sweep_one``, moves only one
+    box's goal, and its expert data shows one box swept while the other stays in the centre.
+
+    ## Action Space
+    ``Box(-1, 1, (4,), float32)``: the mocap target moves by ``0.05 * a[:3]`` (kept inside
+    ``MOCAP_WORKSPACE``), ``a[3]`` drives the fingers as in Fetch (they hold the hook either
+    way). Each step runs 20 MuJoCo substeps of 2 ms.
+
+    ## Observation Space
+    A dict like Gymnasium-Robotics' goal envs: ``observation`` (16: gripper position, gripper
+    velocity x dt, box 1 position and xy velocity x dt, box 2 likewise), ``achieved_goal``
+    (6: both box positions) and ``desired_goal`` (6). With ``flat_obs=True`` a ``Box(22)`` of
+    ``[observation, desired_goal]``, what offline agents consume. ``state_space`` is the
+    16-dim ``observation`` space (the dynamics' state), ``goal_space`` the goals'.
+
+    ## Rewards
+    SPEC §2: ``clip(success - 1 - farness + on_table, -1, 0)`` where success means both boxes
+    within 0.14 of their goals, farness = sum_i clip(d_i / 0.14, 0, 1) * 0.1 and on_table =
+    clip(0.5 - 5 |gripper_z - 0.42|, 0, 0.5) (only while not successful). ``info["is_success"]``
+    is ``|r| < 0.3``. ``compute_reward(achieved, desired, info)`` relabels batches of goals.
+
+    ## Starting State
+    The robot at Fetch's start pose (gripper at about (1.34, 0.75, 0.56)); each box at
+    (1.85, 0.75) + U(-0.08, 0.08)^2, more than 0.1 apart, box 1 the one with the lower y. Goals:
+    (1.85, 0.70, 0.42, 1.85, 0.80, 0.42) + U(-0.1, 0.1) in each xy, shifted +-0.31 in x.
+
+    ## Episode End
+    No termination; ``gym.make`` truncates after 75 steps.
+
+    ## Causal Structure
+    Nodes gripper (6 dims), box1 (5), box2 (5), action (4). ``local_mask`` is the paper's
+    heuristic: the base graph gripper -> all, box_i -> (gripper', box_i'), action -> all, and
+    all ones when the boxes' xy positions are within L1 distance 0.05.
+
+    ## Arguments
+    ``gym.make("HookSweep2-v0", task="sweep_both", flat_obs=False, render_mode=None,
+    include_mask_in_info=False, width=480, height=360)``; ``HookSweep2Source-v0`` is the same
+    with ``task="sweep_one"``.
+
+    ## Version History
+    * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+    causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
+
+    def __init__(
+        self,
+        task: str = "sweep_both",
+        flat_obs: bool = False,
+        render_mode: str | None = None,
+        include_mask_in_info: bool = False,
+        width: int = 480,
+        height: int = 360,
+    ) -> None:
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.task = task
+        self.flat_obs = bool(flat_obs)
+        self.render_mode = render_mode
+        self.include_mask_in_info = bool(include_mask_in_info)
+        self.width, self.height = int(width), int(height)
+
+        self.model = build_model()
+        self.data = mujoco.MjData(self.model)
+        self.dt = N_SUBSTEPS * self.model.opt.timestep
+        self._grip_site = self.model.site("robot0:grip").id
+        self._mocap = int(self.model.body("robot0:mocap").mocapid[0])
+        self._box_qpos = [self.model.joint(f"box{i}:joint").qposadr[0] for i in (1, 2)]
+        self._box_qvel = [self.model.joint(f"box{i}:joint").dofadr[0] for i in (1, 2)]
+        self._finger_qpos = [
+            self.model.joint(f"robot0:{side}_gripper_finger_joint").qposadr[0]
+            for side in ("r", "l")
+        ]
+        self._goal_sites = [self.model.site(f"goal{i}").id for i in (1, 2)]
+        self._velocity = np.zeros(6)
+        self._setup_robot()
+
+        self.state_space = state_space()
+        self.goal_space = goal_space()
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        if self.flat_obs:
+            self.observation_space = spaces.Box(
+                np.concatenate([self.state_space.low, self.goal_space.low]),
+                np.concatenate([self.state_space.high, self.goal_space.high]),
+                dtype=np.float64,
+            )
+        else:
+            self.observation_space = spaces.Dict(
+                {
+                    "observation": self.state_space,
+                    "achieved_goal": spaces.Box(
+                        self.state_space.low[np.r_[6:9, 11:14]],
+                        self.state_space.high[np.r_[6:9, 11:14]],
+                        dtype=np.float64,
+                    ),
+                    "desired_goal": self.goal_space,
+                }
+            )
+        self.goal = sample_goals(1, np.random.default_rng(0), task)[0]
+        self._renderer: mujoco.Renderer | None = None
+
+    # ----------------------------------------------------------------- simulation
+    def _setup_robot(self) -> None:
+        """Fetch's start pose, computed once; every reset restores it."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        for name, value in _INITIAL_QPOS.items():
+            d.joint(name).qpos[:] = value
+        mujoco.mj_forward(m, d)
+        d.mocap_pos[self._mocap] = _GRIPPER_START_OFFSET + d.site_xpos[self._grip_site]
+        d.mocap_quat[self._mocap] = _GRIPPER_QUAT
+        mujoco.mj_step(m, d, nstep=10 * N_SUBSTEPS)
+        self._start_qpos = d.qpos.copy()
+        self._start_qvel = np.zeros_like(d.qvel)
+        self._start_mocap = d.mocap_pos[self._mocap].copy()
+
+    def _state(self) -> NDArray[np.float64]:
+        m, d = self.model, self.data
+        mujoco.mj_objectVelocity(m, d, mujoco.mjtObj.mjOBJ_SITE, self._grip_site, self._velocity, 0)
+        parts = [d.site_xpos[self._grip_site], self._velocity[3:] * self.dt]
+        for qpos, qvel in zip(self._box_qpos, self._box_qvel, strict=True):
+            parts.append(d.qpos[qpos : qpos + 3])
+            parts.append(d.qvel[qvel : qvel + 2] * self.dt)
+        return np.concatenate(parts)
+
+    def _observation(self, state: NDArray) -> dict[str, NDArray] | NDArray:
+        if self.flat_obs:
+            return np.concatenate([state, self.goal])
+        return {
+            "observation": state,
+            "achieved_goal": box_positions(state),
+            "desired_goal": self.goal.copy(),
+        }
+
+    def _info(self, state: NDArray, success: bool) -> dict[str, Any]:
+        info: dict[str, Any] = {"is_success": bool(success), "gripper_z": float(state[2])}
+        if self.include_mask_in_info:
+            info["causal_mask"] = hooksweep2_local_mask(state[None], np.zeros((1, 4)))[0]
+        return info
+
+    # ----------------------------------------------------------------- gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, NDArray] | NDArray, dict[str, Any]]:
+        """Restore the robot's start pose, place the boxes and draw the goals.
+
+        ``options`` may fix ``boxes`` (xy ``(2, 2)``) and/or ``goal`` (6) for reproducing a
+        situation; anything else is drawn from ``self.np_random``.
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"boxes", "goal"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'boxes' and 'goal'")
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[:] = self._start_qpos
+        d.qvel[:] = self._start_qvel
+        d.mocap_pos[self._mocap] = self._start_mocap
+        d.mocap_quat[self._mocap] = _GRIPPER_QUAT
+        boxes = sample_box_positions(self.np_random)
+        if "boxes" in options:
+            boxes = np.asarray(options["boxes"], dtype=np.float64)
+            if boxes.shape != (2, 2) or not np.isfinite(boxes).all():
+                raise ValueError(f"options['boxes'] must be finite xy (2, 2), got {boxes!r}")
+        goal = sample_goals(1, self.np_random, self.task)[0]
+        if "goal" in options:
+            goal = np.asarray(options["goal"], dtype=np.float64)
+            if goal.shape != (GOAL_DIM,) or not np.isfinite(goal).all():
+                raise ValueError(f"options['goal'] must be finite (6,), got {goal!r}")
+        for qpos, xy in zip(self._box_qpos, boxes, strict=True):
+            d.qpos[qpos : qpos + 7] = [xy[0], xy[1], 0.425, 1.0, 0.0, 0.0, 0.0]
+        self.goal = goal.copy()
+        for site, g in zip(self._goal_sites, goal.reshape(2, 3), strict=True):
+            m.site_pos[site] = [g[0], g[1], 0.401]
+        mujoco.mj_forward(m, d)
+        state = self._state()
+        _, success = hooksweep2_reward(box_positions(state), self.goal, state[2])
+        return self._observation(state), self._info(state, bool(success))
+
+    def step(
+        self, action: NDArray
+    ) -> tuple[dict[str, NDArray] | NDArray, float, bool, bool, dict[str, Any]]:
+        a = np.clip(check_action_array(action, (4,)), -1.0, 1.0)
+        m, d = self.model, self.data
+        target = d.mocap_pos[self._mocap] + ACTION_SCALE * a[:3]
+        d.mocap_pos[self._mocap] = np.clip(target, MOCAP_WORKSPACE[0], MOCAP_WORKSPACE[1])
+        # Fetch's finger actuators are position servos driven relative to the current opening
+        d.ctrl[:2] = d.qpos[self._finger_qpos] + a[3]
+        mujoco.mj_step(m, d, nstep=N_SUBSTEPS)
+        state = self._state()
+        reward, success = hooksweep2_reward(box_positions(state), self.goal, state[2])
+        return (
+            self._observation(state),
+            float(reward),
+            False,
+            False,
+            self._info(state, bool(success)),
+        )
+
+    def render(self) -> NDArray[np.uint8] | None:
+        """An ``(height, width, 3)`` frame from the overview camera (EGL, headless)."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+        self._renderer.update_scene(self.data, camera="overview")
+        return self._renderer.render()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # ----------------------------------------------------------------- goal-env API
+    def compute_reward(
+        self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any
+    ) -> NDArray[np.float32] | float:
+        """Rewards for (batches of) goals, e.g. for hindsight relabelling.
+
+        ``info`` is the step's info dict, or a sequence of them (SB3's HER passes an array):
+        the on-table term needs each step's ``gripper_z``.
+        """
+        ach = np.asarray(achieved_goal, dtype=np.float64)
+        n = int(np.prod(ach.shape[:-1], dtype=np.int64))
+        z = gripper_z_from_info(info, n).reshape(ach.shape[:-1])
+        reward, _ = hooksweep2_reward(ach, desired_goal, z)
+        return float(reward) if reward.ndim == 0 else reward
+
+    def compute_terminated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
+        """Never terminated (Gymnasium-Robotics' convention for its manipulation tasks)."""
+        return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
+
+    def compute_truncated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
+        """Truncation is the TimeLimit wrapper's job."""
+        return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
+
+    def sample_goals(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+        """``n`` goals of this env's task, for relabelling generated transitions."""
+        return sample_goals(n, rng, self.task)
+
+    # ----------------------------------------------------------------- causal contract
+    def local_mask(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.bool_]:
+        """The paper's heuristic mask ``(batch, 4, 3)`` over (gripper, box1, box2, action)."""
+        return hooksweep2_local_mask(states, actions)
+
+    def reward_fn(
+        self,
+        states: ArrayLike,
+        actions: ArrayLike,
+        next_states: ArrayLike,
+        goals: ArrayLike | None = None,
+    ) -> NDArray[np.float32]:
+        """Rewards of transitions ``(s, a, s')`` for ``goals`` (rows of 6; default: the current
+        episode's goal)."""
+        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        g = self.goal if goals is None else goals
+        g, _ = as_batch(
+            np.broadcast_to(np.asarray(g, np.float64), (len(s2), GOAL_DIM)), GOAL_DIM, "goals"
+        )
+        reward, _ = hooksweep2_reward(box_positions(s2), g, s2[:, 2])
+        return reward
+
+    def termination_fn(
+        self,
+        states: ArrayLike,
+        actions: ArrayLike,
+        next_states: ArrayLike,
+        goals: ArrayLike | None = None,
+    ) -> NDArray[np.bool_]:
+        """All ``False``: a HookSweep2 episode only ends by its time limit."""
+        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        return np.zeros(len(s2), dtype=np.bool_)
