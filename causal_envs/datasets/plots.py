@@ -15,6 +15,8 @@ from causal_envs.nav2d import Nav2DTask
 __all__ = [
     "draw_nav2d_arena",
     "draw_transitions",
+    "plot_hooksweep2_dataset",
+    "plot_hooksweep2_expert_strip",
     "plot_nav2d_dataset",
     "save_figure",
     "save_png",
@@ -145,3 +147,65 @@ def plot_nav2d_dataset(
     axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(f"{data.metadata.get('generator', 'dataset')} (seed {data.metadata.get('seed')})")
     return save_figure(fig, path)
+
+
+def plot_hooksweep2_dataset(
+    data: TransitionDataset, path: str | os.PathLike, max_points: int = 40_000
+) -> Path:
+    """Box positions in HookSweep2 data: box 1 and box 2 xy over the table, with the goal area
+    of each side (observations ``[state (16), goal (6)]`` or states alone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from causal_envs.hooksweep.task import TABLE_CENTER
+
+    obs = data.observations
+    rows = np.random.default_rng(0).choice(len(obs), min(max_points, len(obs)), replace=False)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharey=True)
+    for ax, (name, cols, colour) in zip(
+        axes, (("box 1", [6, 7], "tab:red"), ("box 2", [11, 12], "tab:blue")), strict=True
+    ):
+        ax.add_patch(
+            plt.Rectangle(
+                (TABLE_CENTER[0] - 0.45, TABLE_CENTER[1] - 0.45), 0.9, 0.9, color="0.92", zorder=0
+            )
+        )
+        ax.scatter(obs[rows, cols[0]], obs[rows, cols[1]], s=1, alpha=0.15, color=colour)
+        for x in (TABLE_CENTER[0] - 0.31, TABLE_CENTER[0], TABLE_CENTER[0] + 0.31):
+            ax.axvline(x, color="0.5", lw=0.6, ls="--")
+        ax.set_title(f"{name} positions ({len(rows):,} of {len(obs):,} transitions)")
+        ax.set_xlabel("x (robot at left; goals at 1.54 or 2.16)")
+        ax.set_xlim(1.35, 2.35)
+        ax.set_ylim(0.25, 1.25)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("y")
+    fig.suptitle(data.metadata.get("generator", "HookSweep2 data"))
+    return save_figure(fig, path)
+
+
+def plot_hooksweep2_expert_strip(
+    path: str | os.PathLike, seed: int = 0, n_frames: int = 6, size: tuple[int, int] = (240, 320)
+) -> Path:
+    """A strip of ``n_frames`` rendered frames of one expert episode on the source task."""
+    import gymnasium as gym
+
+    import causal_envs  # noqa: F401  (registers the envs)
+    from causal_envs.hooksweep.expert import HookSweepExpert
+
+    env = gym.make(
+        "HookSweep2Source-v0", render_mode="rgb_array", height=size[0], width=size[1]
+    )
+    expert = HookSweepExpert(seed=seed)
+    obs, _ = env.reset(seed=seed)
+    steps = set(np.linspace(0, 74, n_frames).round().astype(int).tolist())
+    frames = [env.render()] if 0 in steps else []
+    for t in range(1, 75):
+        obs, _, _, _, info = env.step(expert.act(obs))
+        if t in steps:
+            frames.append(env.render())
+    env.close()
+    gap = np.full((size[0], 6, 3), 255, np.uint8)
+    strip = np.concatenate([x for f in frames for x in (f, gap)][:-1], axis=1)
+    return save_png(strip, path)

@@ -72,6 +72,44 @@ def _nav2d_plot(data: TransitionDataset, path: Path) -> None:
     plot_nav2d_dataset(data, path)
 
 
+def _hooksweep2_expert(n_transitions: int):
+    def generate(seed: int) -> TransitionDataset:
+        from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
+
+        return generate_hooksweep2_expert(n_transitions, seed)
+
+    return generate
+
+
+def _hooksweep2_env(seed: int):
+    import gymnasium as gym
+
+    return gym.make("HookSweep2Source-v0", flat_obs=True)
+
+
+def _hooksweep2_plot(data: TransitionDataset, path: Path) -> None:
+    from causal_envs.datasets.plots import plot_hooksweep2_dataset
+
+    plot_hooksweep2_dataset(data, path)
+
+
+_HOOKSWEEP2_SPECS = [
+    DatasetSpec(
+        name=f"hooksweep2/{name}",
+        env_id="HookSweep2Source-v0",
+        description=(
+            f"MoCoDA HookSweep2 empirical data: {size:,} transitions of a scripted expert "
+            "sweeping ONE box to its goal (source task, action noise 0.1 on half the steps); "
+            "observations [state (16), goal (6)], source-task rewards."
+        ),
+        generate=_hooksweep2_expert(size),
+        plot=_hooksweep2_plot,
+        make_env=_hooksweep2_env,
+    )
+    for name, size in (("expert", 1_000_000), ("expert-100k", 100_000))
+]
+
+
 def _rollouts(sequence: str, task: int, **kwargs):
     def generate(seed: int) -> TransitionDataset:
         from causal_envs.datasets.rollouts import generate_task_rollouts
@@ -109,6 +147,7 @@ DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
         *_ROLLOUT_SPECS,
+        *_HOOKSWEEP2_SPECS,
         DatasetSpec(
             name="nav2d/empirical",
             env_id="CausalNav2D-v0",
