@@ -37,13 +37,21 @@ class BinnedGaussianKDE:
         self.max_cells = int(max_cells)
         self.grid: NDArray[np.float64] | None = None
 
-    def fit(self, points: NDArray) -> BinnedGaussianKDE:
-        x = np.asarray(points, dtype=np.float64)
+    def _bins(self, x: NDArray) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
         if x.ndim != 2 or len(x) == 0 or not np.isfinite(x).all():
             raise ValueError(f"points must be a finite (n, d) array with n > 0, got {x.shape}")
         pad = 4 * self.bandwidth
-        self.low = x.min(axis=0) - pad
-        bins = np.ceil((x.max(axis=0) + pad - self.low) / self.cell).astype(int) + 1
+        low = x.min(axis=0) - pad
+        return low, np.ceil((x.max(axis=0) + pad - low) / self.cell).astype(int) + 1
+
+    def grid_cells(self, points: NDArray) -> float:
+        """How many grid cells fitting ``points`` would take (compare with ``max_cells``)."""
+        _, bins = self._bins(np.asarray(points, dtype=np.float64))
+        return float(np.prod(bins.astype(float)))
+
+    def fit(self, points: NDArray) -> BinnedGaussianKDE:
+        x = np.asarray(points, dtype=np.float64)
+        self.low, bins = self._bins(x)
         if np.prod(bins.astype(float)) > self.max_cells:
             raise ValueError(
                 f"a {x.shape[1]}-d grid of {bins.tolist()} cells exceeds max_cells="

@@ -15,6 +15,10 @@ Methods (MoCoDA section 5 and appendix C.1; ``total_size`` 200k, ``n_empirical``
   state by default) by KDE rejection.
 - ``rand``: the data plus the locally factored model on uniform ``(s, a)`` from the spaces.
 
+For a goal-conditioned env (one with ``sample_goals``, such as HookSweep2) the data holds
+states alone (``env.state_space``), and every transition of the output, the empirical ones
+included, is relabelled with a goal drawn from the env's task: observations ``[s, goal]``.
+
 Parent samples outside the env's observation or action space are rejected (the authors' code
 labels them anyway). Generated next states are clipped to the observation space (the env's
 walls), and every generated transition is labelled with the env's batched ``reward_fn`` and
@@ -99,7 +103,10 @@ class MoCoDA:
             raise TypeError(f"{env_id} does not expose the causal contract (causal_envs.core)")
         self.config = config or MoCoDAConfig()
         self.structure = self.env.causal_structure
-        obs, act = self.env.observation_space, self.env.action_space
+        # goal-conditioned envs (HookSweep2) keep the dynamics' state apart from the goal
+        self.state_space = getattr(self.env, "state_space", self.env.observation_space)
+        self.goal_conditioned = callable(getattr(self.env, "sample_goals", None))
+        obs, act = self.state_space, self.env.action_space
         self.low = np.concatenate([obs.low, act.low]).astype(np.float64)
         self.high = np.concatenate([obs.high, act.high]).astype(np.float64)
         sd = self.structure.state_dim
@@ -200,7 +207,7 @@ class MoCoDA:
         return rejection.sample(lambda m: self.sample_parents(m, rng), n, rng)
 
     def _label(self, s: NDArray, a: NDArray, s2: NDArray, ends: NDArray) -> TransitionDataset:
-        obs = self.env.observation_space
+        obs = self.state_space
         s2 = np.clip(s2, obs.low, obs.high).astype(np.float32)
         return TransitionDataset(
             observations=s.astype(np.float32),
@@ -230,11 +237,7 @@ class MoCoDA:
         parts_s, parts_a, parts_n, alive = [], [], [], []
         for t in range(hi):
             a = rng.uniform(act.low, act.high, size=(chains, act.shape[0])).astype(np.float32)
-            s2 = np.clip(
-                model.sample(state, a, rng),
-                self.env.observation_space.low,
-                self.env.observation_space.high,
-            )
+            s2 = np.clip(model.sample(state, a, rng), self.state_space.low, self.state_space.high)
             parts_s.append(state)
             parts_a.append(a)
             parts_n.append(s2)
@@ -286,6 +289,8 @@ class MoCoDA:
                 parents = rng.uniform(self.low, self.high, size=(n_new, len(self.low)))
                 generated = self._model_transitions("local", parents, rng)
             out = TransitionDataset.concatenate([data, generated])
+        if self.goal_conditioned:
+            out = self._with_goals(out, rng)
         meta: dict[str, Any] = {
             "generator": f"mocoda/{method}",
             "method": method,
@@ -297,7 +302,23 @@ class MoCoDA:
             "source": data.metadata,
             "config": jsonable(self.config),
         }
+        if self.goal_conditioned:
+            meta["observation_layout"] = "state then goal (goals drawn from the env's task)"
         return replace(out, metadata=meta)
+
+    def _with_goals(self, data: TransitionDataset, rng: np.random.Generator) -> TransitionDataset:
+        """Every transition relabelled with its own goal drawn from the env's (target) task:
+        observations become ``[s, goal]`` and rewards and terminals the goal's."""
+        s, a, s2 = data.observations, data.actions, data.next_observations
+        goals = self.env.sample_goals(len(s), rng)
+        g = goals.astype(np.float32)
+        return replace(
+            data,
+            observations=np.concatenate([s, g], axis=1),
+            next_observations=np.concatenate([s2, g], axis=1),
+            rewards=np.asarray(self.env.reward_fn(s, a, s2, goals), dtype=np.float32),
+            terminals=np.asarray(self.env.termination_fn(s, a, s2, goals), dtype=np.bool_),
+        )
 
 
 def _take(data: TransitionDataset, rows: NDArray) -> TransitionDataset:

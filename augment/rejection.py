@@ -54,6 +54,17 @@ class UniformRejection:
         self.fit_size = fit_size
         self.prefilter = prefilter
 
+    def _density(self, fit: NDArray, feats: NDArray) -> NDArray[np.float64]:
+        """The KDE of ``fit`` at ``feats``: binned (fast) where its grid fits in memory, else
+        scikit-learn's tree KDE (4-d box positions of HookSweep2, say)."""
+        kde = BinnedGaussianKDE(self.bandwidth)
+        if kde.grid_cells(fit) <= kde.max_cells:
+            return kde.fit(fit).density(feats)
+        from sklearn.neighbors import KernelDensity
+
+        tree = KernelDensity(bandwidth=self.bandwidth, rtol=1e-3).fit(fit)
+        return np.exp(tree.score_samples(feats))
+
     def accept(self, proposals: NDArray, rng: np.random.Generator) -> NDArray[np.bool_]:
         """A bool mask of the proposals kept (one batch, its own KDE)."""
         keep = np.ones(len(proposals), np.bool_)
@@ -67,8 +78,7 @@ class UniformRejection:
             fit = feats[rng.choice(len(feats), self.fit_size, replace=False)]
         else:
             fit = feats
-        kde = BinnedGaussianKDE(self.bandwidth).fit(fit)
-        weight = 1.0 / np.maximum(kde.density(feats), self.floor)
+        weight = 1.0 / np.maximum(self._density(fit, feats), self.floor)
         prob = np.minimum(weight / weight.mean() * self.keep_fraction, 1.0)
         keep[idx] = rng.random(len(idx)) < prob
         return keep

@@ -7,6 +7,7 @@ causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|pa
 causal-envs bench env-speed [--quick]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
+causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def _bench_nav2d(args: argparse.Namespace) -> None:
     mocoda_nav2d.main(profile=args.profile, fresh=args.fresh, crosscheck=not args.no_crosscheck)
 
 
+def _bench_hooksweep2(args: argparse.Namespace) -> None:
+    from benchmarks import mocoda_hooksweep2
+
+    mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh)
+
+
 def _nav2d_args(p: argparse.ArgumentParser) -> None:
     _profile_args(p, extra=("focus",))
     p.add_argument(
@@ -70,6 +77,11 @@ BENCHMARKS = {
         _bench_nav2d,
         _nav2d_args,
         "MoCoDA's 2D Navigation experiment: TD3-BC/BCQ/CQL on EMP/DYN/MOCODA/MOCODA-U/RAND",
+    ),
+    "mocoda-hooksweep2": (
+        _bench_hooksweep2,
+        _profile_args,
+        "MoCoDA's HookSweep2 experiment: TD3-BC/BCQ on EMP/MOCODA/MOCODA-P, sweep both boxes",
     ),
     "mocoda-model-error": (
         _bench_model_error,

@@ -1,0 +1,319 @@
+"""MoCoDA's HookSweep2 experiment: offline agents sweep BOTH boxes from one-box expert data.
+
+    causal-envs bench mocoda-hooksweep2                   # quick profile (2-core CPU)
+    causal-envs bench mocoda-hooksweep2 --profile paper   # 1M expert transitions, SPEC budgets
+
+For each seed: the scripted expert collects the source-task data (one box swept, the other left
+in the centre); the MoCoDA pipeline (``augment``) fits the parent model on the overlapping parent
+sets (gripper, box1, action) and (gripper, box2, action) - the conditional sampler in real use -
+and the locally factored dynamics model with the paper's heuristic mask, then makes
+
+- EMP: the expert transitions, repeated;
+- MOCODA: the data plus the model applied to parent-model samples;
+- MOCODA-P: the data plus the model applied to parent samples kept only when the boxes are less
+  than 0.3 apart and re-weighted to be uniform in the boxes' xy positions (KDE, bandwidth 0.05);
+
+every transition relabelled with a TARGET-task goal (both boxes to one side). TD3-BC and BCQ
+(3-layer networks, SPEC §4) train on each and are evaluated on ``HookSweep2-v0``: the metric is
+the success rate at the final (75th) step, mean ± std over seeds. The paper's claim: agents
+trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
+
+Finished (seed, dataset, agent) cells are written at once and skipped on a re-run; the expert
+data and the augmented datasets are stored and reused, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import causal_envs  # noqa: F401  (registers the envs)
+from agents import AGENTS
+from agents.common import ReplayBuffer
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from benchmarks.results import output_dir, write_json
+from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
+from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
+from causal_envs.hooksweep.task import STATE_DIM
+
+__all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
+
+ENV_ID = "HookSweep2-v0"
+#: dataset name -> the augment method that makes it
+DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
+BOX_XY = [6, 7, 11, 12]
+
+
+@dataclass(frozen=True)
+class Profile:
+    seeds: tuple[int, ...]
+    n_expert: int
+    total_size: int
+    model_hidden: tuple[int, ...]
+    model_epochs: int
+    model_lr: float
+    agents: tuple[str, ...]
+    hidden: tuple[int, ...]
+    n_updates: int
+    eval_every: int
+    eval_episodes: int
+    note: str
+
+
+PROFILES = {
+    "quick": Profile(
+        (0,),
+        60_000,
+        240_000,
+        (256, 256),
+        8,
+        1e-3,
+        ("td3bc", "bcq"),
+        (256, 256, 256),
+        6_000,
+        2_000,
+        60,
+        "1 seed; 60k expert transitions -> 240k; models 2x256, 8 epochs; agents 3x256, 6k updates",
+    ),
+    "paper": Profile(
+        (0, 1, 2, 3, 4),
+        1_000_000,
+        5_000_000,
+        (512, 512),
+        160,
+        2e-4,
+        ("td3bc", "bcq", "cql"),
+        (512, 512, 512),
+        1_000_000,
+        50_000,
+        100,
+        "5 seeds; 1M expert transitions -> 5M; models 2x512 (160 passes = 4000 epochs of 40k); "
+        "agents 3x512, 1M updates",
+    ),
+    # for the test suite: seconds, checks the code, not the result
+    "smoke": Profile(
+        (0,), 1_500, 4_000, (32, 32), 1, 1e-3, ("td3bc", "bcq"), (32, 32), 20, 10, 4, "smoke"
+    ),
+}
+
+
+def states_only(data: TransitionDataset) -> TransitionDataset:
+    """The expert data without its goals: the dynamics' 16-dim states."""
+    return replace(
+        data,
+        observations=np.ascontiguousarray(data.observations[:, :STATE_DIM]),
+        next_observations=np.ascontiguousarray(data.next_observations[:, :STATE_DIM]),
+    )
+
+
+def _near_boxes(rows: np.ndarray) -> np.ndarray:
+    """MOCODA-P's prefilter: keep parent samples whose boxes are less than 0.3 apart (xy)."""
+    return np.linalg.norm(rows[:, [6, 7]] - rows[:, [11, 12]], axis=1) < 0.3
+
+
+def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDataset]:
+    out, missing = {}, []
+    for name in DATASETS:
+        try:
+            out[name] = load_stored(f"seed{seed}/{name}", folder, regenerate_hint="re-run")
+        except DatasetError:
+            missing.append(name)
+    if not missing:
+        return out
+    start = time.perf_counter()
+    expert = generate_hooksweep2_expert(p.n_expert, seed)
+    rate = expert.metadata["expert_success_rate"]
+    print(
+        f"seed {seed}: {len(expert):,} expert transitions in {time.perf_counter() - start:.0f} s "
+        f"(expert success on the source task {100 * rate:.1f}%)"
+    )
+    cfg = MoCoDAConfig(
+        total_size=p.total_size,
+        dynamics=DynamicsConfig(
+            hidden=p.model_hidden, epochs=p.model_epochs, lr=p.model_lr, seed=seed
+        ),
+        val_size=min(5_000, len(expert) // 10),
+        seed=seed,
+    )
+    mocoda = MoCoDA(
+        ENV_ID, cfg, uniform_features=lambda rows: rows[:, BOX_XY], prefilter=_near_boxes
+    )
+    start = time.perf_counter()
+    mocoda.fit(states_only(expert), progress=True)
+    print(
+        f"seed {seed}: fitted the parent model and dynamics in {time.perf_counter() - start:.0f} s"
+    )
+    for name in missing:
+        data = mocoda.generate(DATASETS[name])
+        data.metadata["expert_success_rate"] = rate
+        save_flat(data, f"seed{seed}/{name}", folder, overwrite=True)
+        out[name] = data
+    return out
+
+
+def evaluate_sweep(act, n_episodes: int, seed: int) -> dict[str, float]:
+    """Success rate at the final step (and mean final reward) on the target task."""
+    envs = gym.make_vec(ENV_ID, num_envs=n_episodes, vectorization_mode="sync", flat_obs=True)
+    obs, _ = envs.reset(seed=seed)
+    steps = gym.spec(ENV_ID).max_episode_steps
+    for _ in range(steps):
+        obs, reward, _, _, info = envs.step(np.asarray(act(obs), dtype=np.float32))
+    envs.close()
+    success = np.asarray(info["is_success"], dtype=bool)
+    return {"success_rate": float(success.mean()), "final_reward": float(np.mean(reward))}
+
+
+def _run_cell(seed: int, name: str, data: TransitionDataset, agent_name: str, p: Profile) -> dict:
+    torch.manual_seed(seed)
+    cls = AGENTS[agent_name]
+    kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden}
+    if p.n_updates < 100 and agent_name == "bcq":
+        kwargs["mdn_steps"] = 20
+    agent = cls(cls.config_class(**kwargs))
+    curve = []
+    buffer = ReplayBuffer(data.to_d4rl(), agent.device)
+    start = time.perf_counter()
+    done = 0
+    while done < p.n_updates:
+        chunk = min(p.eval_every, p.n_updates - done)
+        agent.fit(buffer, chunk, progress=True)
+        done += chunk
+        ev = evaluate_sweep(agent.act, p.eval_episodes, seed=1_000 + seed)
+        curve.append((done, ev["success_rate"]))
+        print(f"  {done:>7,} updates: success {100 * ev['success_rate']:.0f}%")
+    seconds = time.perf_counter() - start
+    return {
+        "seed": seed,
+        "dataset": name,
+        "agent": agent_name,
+        "success_rate": curve[-1][1],
+        "final_reward": ev["final_reward"],
+        "train_seconds": seconds,
+        "curve_success": curve,
+    }
+
+
+def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
+    """dataset -> agent -> success mean/std over seeds."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for d in DATASETS:
+        for a in agents:
+            succ = [c["success_rate"] for c in cells if c["dataset"] == d and c["agent"] == a]
+            if succ:
+                out.setdefault(d, {})[a] = {
+                    "success_mean": float(np.mean(succ)),
+                    "success_std": float(np.std(succ)),
+                    "seeds": len(succ),
+                }
+    return out
+
+
+def report(cells: list[dict], profile_name: str, expert_rates: list[float]) -> str:
+    p = PROFILES[profile_name]
+    t = table(cells, p.agents)
+    lines = [
+        f"mocoda-hooksweep2 ({profile_name} profile: {p.note})",
+        f"expert success on the source task (sweep one box): "
+        f"{100 * np.mean(expert_rates):.1f}% over the seeds' data"
+        if expert_rates
+        else "",
+        "target task (sweep both): success rate at the final step, mean ± std over seeds",
+        "",
+        f"{'dataset':10s}" + "".join(f"{a:>18s}" for a in p.agents),
+    ]
+    for d in DATASETS:
+        row = f"{d.upper():10s}"
+        for a in p.agents:
+            c = t.get(d, {}).get(a)
+            row += (
+                f"{'-':>18s}"
+                if c is None
+                else f"{100 * c['success_mean']:>10.1f}% ± {100 * c['success_std']:<4.1f}"
+            )
+        lines.append(row)
+    if "emp" in t:
+        lines += ["", "paper's claim: MoCoDA data lets the agents sweep both boxes, EMP does not:"]
+        for a in p.agents:
+            e = t["emp"].get(a, {}).get("success_mean")
+            for d in ("mocoda", "mocoda-p"):
+                m = t.get(d, {}).get(a, {}).get("success_mean")
+                if e is None or m is None:
+                    continue
+                verdict = "holds" if m > e + 0.1 else "does NOT hold in this run"
+                lines.append(
+                    f"  {a:6s} EMP {100 * e:5.1f}%  {d.upper():8s} {100 * m:5.1f}%: {verdict}"
+                )
+    return "\n".join(line for line in lines if line is not None)
+
+
+def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
+    """Success-rate learning curves per agent, one line per dataset (mean over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from causal_envs.datasets.plots import save_figure
+
+    p = PROFILES[profile_name]
+    fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)
+    for ax, agent in zip(axes[0], p.agents, strict=True):
+        for d in DATASETS:
+            curves = [
+                c["curve_success"] for c in cells if c["agent"] == agent and c["dataset"] == d
+            ]
+            if curves:
+                x = [u for u, _ in curves[0]]
+                y = 100 * np.mean([[v for _, v in cur] for cur in curves], axis=0)
+                ax.plot(x, y, marker="o", label=d.upper())
+        ax.set_title(f"{agent} on HookSweep2 (sweep both)")
+        ax.set_xlabel("updates")
+        ax.set_ylabel("success at the final step (%)")
+        ax.set_ylim(-2, 102)
+        ax.legend(fontsize=8)
+    return save_figure(fig, folder.parent / f"mocoda_hooksweep2_{profile_name}_curves.png")
+
+
+def main(profile: str = "quick", fresh: bool = False) -> dict:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    p = PROFILES[profile]
+    name = f"mocoda_hooksweep2_{profile}"
+    folder = output_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = output_dir() / f"{name}.json"
+    state: dict[str, Any] = {"profile": profile, "config": asdict(p), "cells": {}, "expert": {}}
+    if path.exists() and not fresh:
+        state = json.loads(path.read_text())
+        if state["cells"]:
+            print(f"resuming: {len(state['cells'])} finished cells in {path}")
+    elif fresh:
+        for f in folder.rglob("*"):
+            if f.is_file():
+                f.unlink()
+    for seed in p.seeds:
+        todo = [
+            (d, a) for d in DATASETS for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
+        ]
+        if not todo:
+            continue
+        datasets = _datasets(seed, p, folder)
+        state["expert"][str(seed)] = datasets["emp"].metadata.get("expert_success_rate")
+        for d, a in todo:
+            print(f"seed {seed}: {a} on {d.upper()}")
+            state["cells"][f"{seed}/{d}/{a}"] = _run_cell(seed, d, datasets[d], a, p)
+            write_json(name, state)
+    cells = list(state["cells"].values())
+    rates = [r for r in state["expert"].values() if r is not None]
+    print(report(cells, profile, rates))
+    print(f"wrote {plot(cells, profile, folder)}")
+    state["table"] = table(cells, p.agents)
+    print(f"results written to {write_json(name, state)}")
+    return state
