@@ -55,7 +55,12 @@ def check_causal_env(env: gym.Env, batch: int = 64, seed: int = 0) -> None:
     assert isinstance(base, CausalEnv), f"{type(base).__name__} lacks the CausalEnv methods"
     structure = base.causal_structure
     assert isinstance(structure, CausalStructure)
-    obs_space, act_space = env.observation_space, env.action_space
+    # goal-conditioned envs (HookSweep2) expose the dynamics' state space and draw goals
+    obs_space = getattr(base, "state_space", env.observation_space)
+    act_space = env.action_space
+    goal_args: tuple = ()
+    if callable(getattr(base, "sample_goals", None)):
+        goal_args = (base.sample_goals(batch, np.random.default_rng(seed)),)
     assert obs_space.shape == (structure.state_dim,), (
         f"observation shape {obs_space.shape} != structure state_dim {structure.state_dim}"
     )
@@ -77,9 +82,9 @@ def check_causal_env(env: gym.Env, batch: int = 64, seed: int = 0) -> None:
     assert np.array_equal(base.local_mask(s[perm], a[perm]), mask[perm]), "mask depends on batch"
     assert np.array_equal(base.local_mask(s[:1], a[:1]), mask[:1])
 
-    r = base.reward_fn(s, a, s2)
+    r = base.reward_fn(s, a, s2, *goal_args)
     assert r.shape == (batch,) and r.dtype == np.float32, (r.shape, r.dtype)
-    d = base.termination_fn(s, a, s2)
+    d = base.termination_fn(s, a, s2, *goal_args)
     assert d.shape == (batch,) and d.dtype == np.bool_, (d.shape, d.dtype)
     if hasattr(base, "transition_fn"):
         nxt = base.transition_fn(s, a)

@@ -56,7 +56,8 @@ def _chunk(seed: int, index: int, n_episodes: int) -> tuple[dict[str, np.ndarray
             row += 1
         successes += bool(info["is_success"])
     env.close()
-    return {"observations": obs, "actions": act, "rewards": rew, "next_observations": nxt}, successes
+    arrays = {"observations": obs, "actions": act, "rewards": rew, "next_observations": nxt}
+    return arrays, successes
 
 
 def generate_hooksweep2_expert(

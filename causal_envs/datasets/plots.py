@@ -202,7 +202,7 @@ def plot_hooksweep2_expert_strip(
     steps = set(np.linspace(0, 74, n_frames).round().astype(int).tolist())
     frames = [env.render()] if 0 in steps else []
     for t in range(1, 75):
-        obs, _, _, _, info = env.step(expert.act(obs))
+        obs, *_ = env.step(expert.act(obs))
         if t in steps:
             frames.append(env.render())
     env.close()

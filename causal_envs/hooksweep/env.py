@@ -56,8 +56,8 @@ class HookSweep2Env(gym.Env):
 
     ## Action Space
     ``Box(-1, 1, (4,), float32)``: the mocap target moves by ``0.05 * a[:3]`` (kept inside
-    ``MOCAP_WORKSPACE``), ``a[3]`` drives the fingers as in Fetch (they hold the hook either
-    way). Each step runs 20 MuJoCo substeps of 2 ms.
+    ``MOCAP_WORKSPACE`` and within 0.05 of the gripper), ``a[3]`` drives the fingers as in
+    Fetch (they hold the hook either way). Each step runs 20 MuJoCo substeps of 2 ms.
 
     ## Observation Space
     A dict like Gymnasium-Robotics' goal envs: ``observation`` (16: gripper position, gripper
@@ -240,6 +240,10 @@ class HookSweep2Env(gym.Env):
         a = np.clip(check_action_array(action, (4,)), -1.0, 1.0)
         m, d = self.model, self.data
         target = d.mocap_pos[self._mocap] + ACTION_SCALE * a[:3]
+        # a leash: the target never leads the gripper by more than one full step, so a hook
+        # blocked by a box or the table is not driven into it with unbounded force
+        grip = d.site_xpos[self._grip_site]
+        target = np.clip(target, grip - ACTION_SCALE, grip + ACTION_SCALE)
         d.mocap_pos[self._mocap] = np.clip(target, MOCAP_WORKSPACE[0], MOCAP_WORKSPACE[1])
         # Fetch's finger actuators are position servos driven relative to the current opening
         d.ctrl[:2] = d.qpos[self._finger_qpos] + a[3]

@@ -1,0 +1,193 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import causal_envs
+from causal_envs.hooksweep.expert import HookSweepExpert
+from causal_envs.hooksweep.task import (
+    GOAL_BASE,
+    HOOKSWEEP2_STRUCTURE,
+    TABLE_TOP,
+    hooksweep2_local_mask,
+    hooksweep2_reward,
+    sample_goals,
+)
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = gym.make("HookSweep2-v0")
+    yield e
+    e.close()
+
+
+# ----------------------------------------------------------------------------- API and contract
+@pytest.mark.parametrize("kwargs", [{}, {"flat_obs": True, "include_mask_in_info": True}])
+def test_gymnasium_check_env_passes(kwargs):
+    check_env(gym.make("HookSweep2-v0", **kwargs).unwrapped, skip_render_check=True)
+
+
+def test_causal_contract_and_registration(env):
+    causal_envs.check_causal_env(env)
+    assert env.unwrapped.causal_structure is HOOKSWEEP2_STRUCTURE
+    # the overlapping parent sets the MoCoDA sampler must condition on each other
+    assert HOOKSWEEP2_STRUCTURE.parent_sets == (
+        ("gripper", "action"),
+        ("gripper", "box1", "action"),
+        ("gripper", "box2", "action"),
+    )
+    assert gym.spec("HookSweep2-v0").max_episode_steps == 75
+    assert gym.make("HookSweep2Source-v0").unwrapped.task == "sweep_one"
+    assert env.unwrapped.task == "sweep_both"
+    with pytest.raises(ValueError, match="task must be one of"):
+        gym.make("HookSweep2-v0", task="sweep_three")
+
+
+def test_observation_layout(env):
+    obs, info = env.reset(seed=3)
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    s = obs["observation"]
+    assert s.shape == (16,) and obs["desired_goal"].shape == (6,)
+    np.testing.assert_allclose(obs["achieved_goal"], np.r_[s[6:9], s[11:14]])
+    # reset: boxes on the table near its centre, more than 0.1 apart, box 1 the lower y
+    b1, b2 = s[6:8], s[11:13]
+    assert np.linalg.norm(b1 - b2) > 0.1 and b1[1] <= b2[1]
+    assert np.all(np.abs(np.r_[b1, b2] - np.tile([1.85, 0.75], 2)) <= 0.08 + 1e-9)
+    assert info["gripper_z"] == pytest.approx(s[2])
+    flat = gym.make("HookSweep2-v0", flat_obs=True)
+    fobs, _ = flat.reset(seed=3)
+    np.testing.assert_allclose(fobs, np.r_[s, obs["desired_goal"]])
+
+
+def test_seeded_resets_and_rollouts_are_deterministic():
+    def rollout(seed):
+        e = gym.make("HookSweep2-v0", flat_obs=True)
+        obs, _ = e.reset(seed=seed)
+        rng = np.random.default_rng(0)
+        out = [obs]
+        for _ in range(20):
+            obs, *_ = e.step(rng.uniform(-1, 1, 4).astype(np.float32))
+            out.append(obs)
+        return np.array(out)
+
+    np.testing.assert_array_equal(rollout(5), rollout(5))
+    assert not np.array_equal(rollout(5)[0], rollout(6)[0])
+
+
+def test_physics_stable_over_long_random_rollouts(env):
+    """Random actions for 30 episodes: no NaN, states inside the state space, no box through
+    the table (a box over the table stays on its top), the hook never below the table top."""
+    base = env.unwrapped
+    space = base.state_space
+    rng = np.random.default_rng(1)
+    for ep in range(30):
+        env.reset(seed=100 + ep)
+        for _ in range(75):
+            obs, *_ = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+            s = obs["observation"]
+            assert np.isfinite(s).all()
+            assert space.contains(s), s
+            for box in (s[6:9], s[11:14]):
+                over_table = abs(box[0] - 1.85) < 0.43 and abs(box[1] - 0.75) < 0.43
+                if over_table:
+                    # soft contact under the 50 kg hook may sink a box a few mm, never through
+                    assert box[2] > TABLE_TOP + 0.01, box
+            hook_bottom = base.data.geom("hook_base").xpos[2] - 0.03
+            assert hook_bottom > TABLE_TOP - 0.01
+
+
+def test_bad_actions_are_rejected(env):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.array([np.nan, 0, 0, 0], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="unknown reset options"):
+        env.reset(options={"box": 1})
+
+
+def test_render_headless():
+    e = gym.make("HookSweep2-v0", render_mode="rgb_array", width=96, height=64)
+    e.reset(seed=0)
+    try:
+        frame = e.render()
+    except Exception as err:  # no EGL/OSMesa on this machine
+        pytest.skip(f"headless OpenGL unavailable: {err}")
+    assert frame.shape == (64, 96, 3) and frame.dtype == np.uint8 and frame.std() > 5
+    e.close()
+
+
+# ----------------------------------------------------------------------------- task functions
+def test_reward_and_success_cases():
+    goal = np.array([1.54, 0.7, 0.42, 1.54, 0.8, 0.42])
+    at_goal = goal + np.array([0.0, 0.0, 0.005, 0.0, 0.0, 0.005])
+    r, ok = hooksweep2_reward(at_goal, goal, 0.42)
+    assert ok and r == pytest.approx(-0.1 * (0.005 / 0.14) * 2, abs=1e-6)
+    far = goal + np.array([0.31, 0, 0, 0.31, 0, 0])
+    r, ok = hooksweep2_reward(far, goal, 0.42)  # failure, hook on the table: -1 - 0.2 + 0.5
+    assert not ok and r == pytest.approx(-0.7)
+    r, _ = hooksweep2_reward(far, goal, 0.9)  # hook lifted: clipped at -1
+    assert r == pytest.approx(-1.0)
+    one = goal + np.array([0.31, 0, 0, 0, 0, 0])  # one box home, one not
+    r, ok = hooksweep2_reward(one, goal, 0.52)
+    assert not ok and r == pytest.approx(-1.0)
+
+
+def test_compute_reward_is_batched_and_matches_step(env):
+    obs, _ = env.reset(seed=2)
+    obs, r, _, _, info = env.step(np.zeros(4, np.float32))
+    u = env.unwrapped
+    assert u.compute_reward(obs["achieved_goal"], obs["desired_goal"], info) == pytest.approx(r)
+    goals = sample_goals(8, np.random.default_rng(0))
+    ach = np.tile(obs["achieved_goal"], (8, 1))
+    batch = u.compute_reward(ach, goals, [info] * 8)
+    assert batch.shape == (8,)
+    np.testing.assert_allclose(batch, u.compute_reward(ach, goals, info))
+    s = np.tile(obs["observation"], (8, 1))
+    np.testing.assert_allclose(batch, u.reward_fn(s, np.zeros((8, 4)), s, goals))
+    with pytest.raises(KeyError, match="gripper_z"):
+        u.compute_reward(ach, goals, {})
+
+
+def test_goal_sampling_tasks():
+    rng = np.random.default_rng(0)
+    both = sample_goals(1000, rng, "sweep_both")
+    shift = both[:, [0, 3]] - GOAL_BASE[[0, 3]]
+    assert (np.abs(shift) > 0.2).all() and (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()
+    one = sample_goals(1000, rng, "sweep_one")
+    shifted = np.abs(one[:, [0, 3]] - GOAL_BASE[[0, 3]]) > 0.2
+    assert (shifted.sum(axis=1) == 1).all()
+    assert 0.4 < shifted[:, 0].mean() < 0.6
+    assert np.all(np.abs(one[:, [1, 4]] - GOAL_BASE[[1, 4]]) <= 0.1)
+
+
+def test_local_mask_heuristic():
+    s = np.zeros((3, 16))
+    s[:, 6:8] = [1.8, 0.7]
+    s[:, 11:13] = [[1.8, 0.9], [1.82, 0.72], [1.85, 0.7]]  # apart, L1 0.04, L1 0.05
+    m = hooksweep2_local_mask(s, np.zeros((3, 4)))
+    base = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1], [1, 1, 1]], bool)
+    np.testing.assert_array_equal(m[0], base)
+    assert m[1].all()
+    np.testing.assert_array_equal(m[2], base)
+    with pytest.raises(ValueError):
+        hooksweep2_local_mask(np.zeros((2, 15)), np.zeros((2, 4)))
+
+
+# ----------------------------------------------------------------------------- expert
+def test_expert_sweeps_one_box_on_the_source_task():
+    """The full measurement (100 seeds, noise as SPEC) is in the README; here 20 noiseless
+    episodes must mostly succeed and the swept box must reach its side."""
+    e = gym.make("HookSweep2Source-v0")
+    expert = HookSweepExpert(noise_prob=0.0, seed=0)
+    wins = 0
+    for seed in range(20):
+        obs, _ = e.reset(seed=seed)
+        expert.reset()
+        for _ in range(75):
+            obs, _, _, _, info = e.step(expert.act(obs))
+        wins += info["is_success"]
+    assert wins >= 14
+    with pytest.raises(ValueError, match="flat"):
+        expert.act(np.zeros(5))
