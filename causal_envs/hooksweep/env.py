@@ -36,7 +36,7 @@ N_SUBSTEPS = 20
 ACTION_SCALE = 0.05
 #: the mocap target is kept inside this box (x, y, z lows; x, y, z highs) so that no action
 #: sequence can pull the gripper through the table or stretch the arm without bound
-MOCAP_WORKSPACE = np.array([[0.95, 0.3, 0.42], [1.48, 1.2, 0.8]])
+MOCAP_WORKSPACE = np.array([[0.88, 0.3, 0.42], [1.48, 1.2, 0.8]])
 _INITIAL_QPOS = {"robot0:slide0": 0.405, "robot0:slide1": 0.48, "robot0:slide2": 0.0}
 #: gymnasium-robotics' Fetch start: the gripper target relative to the default grip position,
 #: with gripper_extra_height 0.2 added to z

@@ -39,6 +39,7 @@ __all__ = ["HookSweepExpert", "Push"]
 BOX_HALF = 0.025
 Z_LOW = TABLE_TOP + 0.02  # the gripper height the reward's on-table term prefers
 Z_HIGH = TABLE_TOP + 0.16  # high enough for the hook to pass over the boxes
+Z_CLEAR = TABLE_TOP + 0.09  # the hook's underside above the box tops, with a margin
 GAP = 0.02  # clearance between a face and its box when lowering
 MARGIN = 0.012  # clearance kept from the other box
 REACH = MOCAP_WORKSPACE + np.array([[0.02, 0.05, 0.0], [-0.01, -0.05, 0.0]])
@@ -194,7 +195,10 @@ class HookSweepExpert:
             [(j, 1, goals[j, 1]), (j, 0, goals[j, 0])],
             [(j, 0, goals[j, 0]), (j, 1, goals[j, 1])],
         ]
+        # before the sweep the shifted box may move sideways: to its goal's y, or out of line
+        # with the other box
         align_k = [[], [(k, 1, goals[k, 1])]]
+        align_k += [[(k, 1, boxes[k, 1] + dy)] for dy in (0.08, -0.08, 0.13, -0.13)]
         plans = []
         for pre in align_k:
             for fix in fixes:
@@ -253,7 +257,7 @@ class HookSweepExpert:
     def _towards(grip: NDArray, velocity: NDArray, target: NDArray) -> NDArray:
         """Move the mocap so that the gripper, which lags it by about one step's velocity,
         arrives at ``target`` without overshooting."""
-        return np.clip((target - grip - velocity) / 0.05, -1.0, 1.0)
+        return np.clip((1.5 * (target - grip) - velocity) / 0.05, -1.0, 1.0)
 
     def act(self, obs) -> NDArray[np.float32]:
         """The expert's action for one observation (dict or flat), noise included."""
@@ -272,7 +276,7 @@ class HookSweepExpert:
                 action[:3] = self._towards(grip, vel, np.array([grip[0], grip[1], Z_LOW + 0.03]))
                 break
             if self._phase == "rise":
-                if grip[2] > Z_HIGH - 0.02:
+                if grip[2] > Z_CLEAR:
                     self._phase = "travel"
                     continue
                 action[:3] = self._towards(grip, vel, np.array([grip[0], grip[1], Z_HIGH]))
@@ -302,7 +306,7 @@ class HookSweepExpert:
                     self._failed.add((push.box, push.axis))
                 self._phase = "plan"
                 continue
-            speed = float(np.clip(0.4 * remaining, 0.01, 0.03))
+            speed = float(np.clip(0.4 * remaining, 0.01, 0.04))
             target = np.array([*push.start, Z_LOW])
             target[push.axis] = grip[push.axis] + sign * speed
             bound = sorted((push.start[push.axis], push.end[push.axis]))

@@ -1,0 +1,42 @@
+import json
+
+import numpy as np
+
+from benchmarks import mocoda_hooksweep2 as bench
+from benchmarks.results import output_dir
+
+
+def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
+    state = bench.main("smoke", fresh=True)
+    p = bench.PROFILES["smoke"]
+    assert len(state["cells"]) == len(bench.DATASETS) * len(p.agents)
+    for cell in state["cells"].values():
+        assert 0.0 <= cell["success_rate"] <= 1.0
+        assert len(cell["curve_success"]) == p.n_updates // p.eval_every
+    out = capsys.readouterr().out
+    assert "sweep both" in out and "paper's claim" in out
+    path = output_dir() / "mocoda_hooksweep2_smoke.json"
+    assert json.loads(path.read_text())["table"]["emp"]["td3bc"]["seeds"] == 1
+    assert (output_dir() / "mocoda_hooksweep2_smoke_curves.png").stat().st_size > 0
+
+    # the stored datasets: [state, target goal] observations, target-task rewards
+    from causal_envs.datasets import load_stored
+    from causal_envs.hooksweep.task import GOAL_BASE, hooksweep2_reward
+
+    folder = output_dir() / "mocoda_hooksweep2_smoke"
+    for name in bench.DATASETS:
+        data = load_stored(f"seed0/{name}", folder, regenerate_hint="re-run")
+        assert len(data) == p.total_size and data.observations.shape[1] == 22
+        goals = data.observations[:, 16:].astype(np.float64)
+        shift = goals[:, [0, 3]] - GOAL_BASE[[0, 3]]
+        assert (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()  # both to one side
+        s2 = data.next_observations.astype(np.float64)
+        expected, _ = hooksweep2_reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
+        np.testing.assert_allclose(data.rewards, expected, atol=1e-5)
+
+    # a re-run resumes: no cell is trained again
+    again = bench.main("smoke")
+    assert "resuming: 6 finished cells" in capsys.readouterr().out
+    assert again["cells"].keys() == state["cells"].keys()
+    for key, cell in state["cells"].items():
+        assert again["cells"][key]["train_seconds"] == cell["train_seconds"]
