@@ -55,11 +55,13 @@ class UniformRejection:
         self.prefilter = prefilter
 
     def _density(self, fit: NDArray, feats: NDArray) -> NDArray[np.float64]:
-        """The KDE of ``fit`` at ``feats``: binned (fast) where its grid fits in memory, else
-        scikit-learn's tree KDE (4-d box positions of HookSweep2, say)."""
-        kde = BinnedGaussianKDE(self.bandwidth)
-        if kde.grid_cells(fit) <= kde.max_cells:
-            return kde.fit(fit).density(feats)
+        """The KDE of ``fit`` at ``feats``: binned (fast) on the finest grid that fits in
+        memory (cells of a quarter, a half or a whole bandwidth; HookSweep2's 4-d box positions
+        take the half), else scikit-learn's tree KDE."""
+        for cell_fraction in (0.25, 0.5, 1.0):  # finer grids where memory allows
+            kde = BinnedGaussianKDE(self.bandwidth, cell_fraction)
+            if kde.grid_cells(fit) <= kde.max_cells:
+                return kde.fit(fit).density(feats)
         from sklearn.neighbors import KernelDensity
 
         tree = KernelDensity(bandwidth=self.bandwidth, rtol=1e-3).fit(fit)
