@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +40,14 @@ from agents.common import ReplayBuffer
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.results import output_dir, write_json
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
-from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
-from causal_envs.hooksweep.task import STATE_DIM
+from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
+from causal_envs.hooksweep.task import BOX_XY, boxes_near
 
 __all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
 
 ENV_ID = "HookSweep2-v0"
 #: dataset name -> the augment method that makes it
 DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
-BOX_XY = [6, 7, 11, 12]
 
 
 @dataclass(frozen=True)
@@ -104,20 +103,6 @@ PROFILES = {
 }
 
 
-def states_only(data: TransitionDataset) -> TransitionDataset:
-    """The expert data without its goals: the dynamics' 16-dim states."""
-    return replace(
-        data,
-        observations=np.ascontiguousarray(data.observations[:, :STATE_DIM]),
-        next_observations=np.ascontiguousarray(data.next_observations[:, :STATE_DIM]),
-    )
-
-
-def _near_boxes(rows: np.ndarray) -> np.ndarray:
-    """MOCODA-P's prefilter: keep parent samples whose boxes are less than 0.3 apart (xy)."""
-    return np.linalg.norm(rows[:, [6, 7]] - rows[:, [11, 12]], axis=1) < 0.3
-
-
 def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDataset]:
     out, missing = {}, []
     for name in DATASETS:
@@ -143,7 +128,7 @@ def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDatase
         seed=seed,
     )
     mocoda = MoCoDA(
-        ENV_ID, cfg, uniform_features=lambda rows: rows[:, BOX_XY], prefilter=_near_boxes
+        ENV_ID, cfg, uniform_features=lambda rows: rows[:, BOX_XY], prefilter=boxes_near
     )
     start = time.perf_counter()
     mocoda.fit(states_only(expert), progress=True)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from multiprocessing import get_context
 
 import numpy as np
 
 from causal_envs.datasets.transitions import TransitionDataset
 
-__all__ = ["CHUNK", "EPISODE_STEPS", "generate_hooksweep2_expert"]
+__all__ = ["CHUNK", "EPISODE_STEPS", "generate_hooksweep2_expert", "states_only"]
 
 EPISODE_STEPS = 75
 CHUNK = 50
@@ -81,9 +82,7 @@ def generate_hooksweep2_expert(
     else:
         with ProcessPoolExecutor(min(workers, len(sizes)), mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_chunk, [seed] * len(sizes), range(len(sizes)), sizes))
-    arrays = {
-        key: np.concatenate([part[key] for part, _ in results]) for key in results[0][0]
-    }
+    arrays = {key: np.concatenate([part[key] for part, _ in results]) for key in results[0][0]}
     n = len(arrays["rewards"])
     ends = np.zeros(n, np.bool_)
     ends[EPISODE_STEPS - 1 :: EPISODE_STEPS] = True
@@ -101,4 +100,19 @@ def generate_hooksweep2_expert(
             "expert_success_rate": successes / n_episodes,
             "observation_layout": "state (16) then goal (6)",
         },
+    )
+
+
+def states_only(data: TransitionDataset) -> TransitionDataset:
+    """HookSweep2 data without its goals: the dynamics' 16-dim states (what MoCoDA fits)."""
+    from causal_envs.hooksweep.task import STATE_DIM
+
+    if data.observations.shape[1] < STATE_DIM:
+        raise ValueError(
+            f"expected observations of at least {STATE_DIM} dims, got {data.observations.shape}"
+        )
+    return replace(
+        data,
+        observations=np.ascontiguousarray(data.observations[:, :STATE_DIM]),
+        next_observations=np.ascontiguousarray(data.next_observations[:, :STATE_DIM]),
     )

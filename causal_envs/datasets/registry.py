@@ -72,11 +72,13 @@ def _nav2d_plot(data: TransitionDataset, path: Path) -> None:
     plot_nav2d_dataset(data, path)
 
 
-def _hooksweep2_expert(n_transitions: int):
+def _hooksweep2_expert(name: str, n_transitions: int):
     def generate(seed: int) -> TransitionDataset:
         from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 
-        return generate_hooksweep2_expert(n_transitions, seed)
+        data = generate_hooksweep2_expert(n_transitions, seed)
+        data.metadata["generator"] = name
+        return data
 
     return generate
 
@@ -102,7 +104,7 @@ _HOOKSWEEP2_SPECS = [
             "sweeping ONE box to its goal (source task, action noise 0.1 on half the steps); "
             "observations [state (16), goal (6)], source-task rewards."
         ),
-        generate=_hooksweep2_expert(size),
+        generate=_hooksweep2_expert(f"hooksweep2/{name}", size),
         plot=_hooksweep2_plot,
         make_env=_hooksweep2_env,
     )

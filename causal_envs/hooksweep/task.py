@@ -21,6 +21,7 @@ from causal_envs.core import CausalStructure, as_batch
 __all__ = [
     "BOX1",
     "BOX2",
+    "BOX_XY",
     "GOAL_BASE",
     "GOAL_DIM",
     "GRIPPER",
@@ -31,6 +32,7 @@ __all__ = [
     "TABLE_TOP",
     "TASKS",
     "box_positions",
+    "boxes_near",
     "goal_space",
     "gripper_z_from_info",
     "hooksweep2_local_mask",
@@ -45,6 +47,8 @@ GOAL_DIM = 6
 GRIPPER = slice(0, 3)
 BOX1 = slice(6, 9)
 BOX2 = slice(11, 14)
+#: the boxes' xy positions in a state (MOCODA-P's feature map)
+BOX_XY = [6, 7, 11, 12]
 TABLE_CENTER = (1.85, 0.75)
 TABLE_TOP = 0.4
 GOAL_BASE = np.array([1.85, 0.70, 0.42, 1.85, 0.80, 0.42])
@@ -159,6 +163,13 @@ def hooksweep2_local_mask(states: ArrayLike, actions: ArrayLike) -> NDArray[np.b
     mask = np.broadcast_to(_HEURISTIC_BASE, (len(s), 4, 3)).copy()
     mask[touching] = True
     return mask
+
+
+def boxes_near(rows: ArrayLike, distance: float = 0.3) -> NDArray[np.bool_]:
+    """Rows (states, or ``[s, a]``) whose boxes are less than ``distance`` apart in xy:
+    MOCODA-P's pre-filter before re-weighting to uniform box positions."""
+    x = np.asarray(rows)
+    return np.linalg.norm(x[:, [6, 7]] - x[:, [11, 12]], axis=1) < distance
 
 
 def gripper_z_from_info(info: Any, n: int) -> NDArray[np.float64]:
