@@ -1,0 +1,29 @@
+"""CSR: causality-guided self-adaptive representations (world model, adaptation, baselines).
+
+- :mod:`agents.csr.world_model`: the structured world model of CSR's Eq. (2);
+- :mod:`agents.csr.agent`: the agent (world model + policy learned in imagination);
+- :mod:`agents.csr.adaptation`: the three-step adaptation to a new task;
+- the baselines are configurations: ``CSRConfig(adaptation="adarl")`` (masks and theta, no
+  expansion) and ``CSRConfig(adaptation="finetune", structured=False, use_theta=False)``
+  (Dreamer-style: the same world model without structure, fine-tuned on every task).
+"""
+
+from agents.csr.adaptation import AdaptationReport, ExpansionController, adapt
+from agents.csr.agent import ADAPTATIONS, EXPANSIONS, CSRAgent, CSRConfig
+from agents.csr.masks import MaskGate
+from agents.csr.replay import SequenceReplay
+from agents.csr.world_model import StructuredWorldModel, WorldModelConfig
+
+__all__ = [
+    "ADAPTATIONS",
+    "EXPANSIONS",
+    "AdaptationReport",
+    "CSRAgent",
+    "CSRConfig",
+    "ExpansionController",
+    "MaskGate",
+    "SequenceReplay",
+    "StructuredWorldModel",
+    "WorldModelConfig",
+    "adapt",
+]

@@ -1,0 +1,237 @@
+"""CSR's three-step adaptation to a new task (§3, Algorithm 1), with every decision logged.
+
+On a new task the agent first collects ``adapt_collect`` steps with its current policy, widens
+what it can observe directly (new discrete actions; new elements of a vector observation), then
+
+1. **detects** a distribution shift: only ``theta`` is re-estimated (every other parameter
+   frozen) for ``detect_steps`` updates; if the forward prediction error is below
+   ``threshold_scale * tau*`` (tau* recorded at the end of the previous task) the task is a
+   distribution shift and the model is kept;
+2. otherwise **expands** the latent space by ``d'`` variables - Random (``d' ~ U{1..max_new}``),
+   Deterministic (``d' = det_new`` with group sparsity on the new variables' outgoing weights)
+   or Self-Adaptive (a small controller samples ``d'``, each trial trains a copy of the expanded
+   model briefly and is rewarded by the relative drop of the prediction error minus
+   ``expansion_cost * d'``; REINFORCE updates the controller; the best trial is kept) - and
+   trains the expanded model;
+3. **prunes** latent variables with no edge to o, r or another variable.
+
+``adaptation="adarl"`` stops after step 1 whatever the error (theta only, no expansion, then the
+caller keeps training); ``"finetune"`` (Dreamer) does nothing beyond widening the actions.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from agents.csr.agent import CSRAgent
+from agents.csr.replay import SequenceReplay
+
+__all__ = ["AdaptationReport", "ExpansionController", "adapt"]
+
+
+@dataclass
+class AdaptationReport:
+    """What the adaptation found and did on one task."""
+
+    task: int
+    method: str
+    threshold: float | None
+    error_before: float
+    error_after_theta: float | None = None
+    decision: str = "none"  # distribution_shift | space_expansion | fine_tune
+    new_actions: int = 0
+    new_obs_dims: int = 0
+    added: int = 0
+    pruned: list[int] = field(default_factory=list)
+    latent_dim: int = 0
+    error_final: float | None = None
+    trials: list[dict[str, float]] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+    def say(self, message: str) -> None:
+        self.log.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ExpansionController(nn.Module):
+    """The Self-Adaptive strategy's policy over ``d' in {1..max_new}`` (appendix B): its
+    input is the model's size and the gap between its prediction error and tau*."""
+
+    def __init__(self, max_new: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(3, hidden), nn.Tanh(), nn.Linear(hidden, max_new))
+
+    def features(self, latent: int, hidden: int, error: float, tau: float) -> torch.Tensor:
+        gap = (error - tau) / max(tau, 1e-8)
+        return torch.tensor([latent / 32.0, hidden / 100.0, float(np.clip(gap, -5, 5))])
+
+    def forward(self, x: torch.Tensor) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.net(x))
+
+
+def _train(agent: CSRAgent, replay: SequenceReplay, steps: int, policy: bool = False) -> None:
+    for _ in range(steps):
+        agent.update(replay, policy=policy)
+
+
+def _widen(agent: CSRAgent, env: gym.Env, report: AdaptationReport) -> None:
+    """Observable changes: more discrete actions, a wider vector observation."""
+    n_new = int(env.action_space.n) - agent.n_actions
+    if n_new > 0:
+        agent.expand_actions(n_new)
+        report.new_actions = n_new
+        report.say(f"the action space grew from {agent.n_actions - n_new} to {agent.n_actions}")
+    shape = env.observation_space.shape
+    wc = agent.world.config
+    if not wc.pixels and shape[0] > wc.obs_shape[0]:
+        n = shape[0] - wc.obs_shape[0]
+        agent.expand_observation(n)
+        report.new_obs_dims = n
+        report.say(f"the observation grew by {n} elements")
+
+
+def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
+    frozen = {p: p.requires_grad for p in agent.world.parameters()}
+    for p in agent.world.parameters():
+        p.requires_grad_(p is agent.world.theta)
+    agent.world.theta.requires_grad_(agent.config.use_theta)
+    agent.rebuild_optimizers(freeze_all_but_theta=True)
+    try:
+        _train(agent, replay, steps)
+    finally:
+        for p, flag in frozen.items():
+            p.requires_grad_(flag)
+        agent.rebuild_optimizers()
+
+
+def _expand(
+    agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
+) -> CSRAgent:
+    c = agent.config
+    if c.expansion == "random":
+        n = int(agent.rng.integers(1, c.max_new + 1))
+        report.say(f"Random expansion: d' = {n} drawn from U{{1..{c.max_new}}}")
+        agent.expand_latent(n)
+    elif c.expansion == "deterministic":
+        n = c.det_new
+        d = agent.world.latent_dim
+        agent.expand_latent(n)
+        agent.group_dims = torch.arange(d, d + n)
+        report.say(f"Deterministic expansion: d' = {n} with group sparsity {c.group_sparsity}")
+    else:
+        n, agent = _self_adaptive(agent, replay, report, error)
+    report.added = n
+    _train(agent, replay, c.expand_steps, policy=True)
+    return agent
+
+
+def _self_adaptive(
+    agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
+) -> tuple[int, CSRAgent]:
+    c = agent.config
+    tau = agent.tau if agent.tau is not None else error
+    controller = ExpansionController(c.max_new)
+    opt = torch.optim.Adam(controller.parameters(), lr=0.05)
+    x = controller.features(agent.world.latent_dim, c.hidden, error, tau)
+    best: tuple[float, int, CSRAgent] | None = None
+    rewards: list[float] = []
+    agent._live = None  # an env is not copied with the agent
+    for trial in range(c.sa_trials):
+        dist = controller(x)
+        choice = dist.sample()
+        n = int(choice) + 1
+        candidate = copy.deepcopy(agent)
+        candidate.expand_latent(n)
+        _train(candidate, replay, c.sa_train_steps)
+        err = candidate.prediction_error(replay)
+        reward = (error - err) / max(error, 1e-8) - c.expansion_cost * n
+        baseline = float(np.mean(rewards)) if rewards else 0.0
+        rewards.append(reward)
+        loss = -dist.log_prob(choice) * (reward - baseline)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        report.trials.append({"trial": trial, "added": n, "error": err, "reward": reward})
+        report.say(
+            f"Self-Adaptive trial {trial}: d' = {n}, prediction error {err:.4f} "
+            f"(from {error:.4f}), reward {reward:+.3f}"
+        )
+        if best is None or reward > best[0]:
+            best = (reward, n, candidate)
+    assert best is not None
+    report.say(f"Self-Adaptive keeps d' = {best[1]} (best reward {best[0]:+.3f})")
+    return best[1], best[2]
+
+
+def _prune(agent: CSRAgent, report: AdaptationReport) -> None:
+    keep = agent.world.compact_variables()
+    d = agent.world.latent_dim
+    dropped = sorted(set(range(d)) - set(keep.tolist()))
+    if dropped and len(keep):
+        agent.keep_latent(keep)
+        report.pruned = dropped
+        report.say(f"pruned {len(dropped)} variables with no edge to o, r or another variable")
+    else:
+        report.say("pruning: every latent variable has an outgoing edge")
+
+
+def adapt(
+    agent: CSRAgent, env: gym.Env, task: int, replay: SequenceReplay | None = None
+) -> tuple[CSRAgent, SequenceReplay, AdaptationReport]:
+    """Run the agent's adaptation method on the new task ``env``.
+
+    Returns the (possibly replaced) agent, the new task's replay (``adapt_collect`` steps) and
+    the report. The Self-Adaptive strategy may return a different agent object (a trained copy).
+    """
+    c = agent.config
+    report = AdaptationReport(task, agent.name, agent.tau, float("nan"))
+    replay = replay if replay is not None else agent.new_replay(env)
+    _widen(agent, env, report)
+    agent._live = None
+    agent.collect(env, c.adapt_collect, replay)
+    error = agent.prediction_error(replay)
+    report.error_before = error
+    report.say(f"prediction error on the new task {error:.4f}; tau* {agent.tau}")
+    if c.adaptation == "finetune":
+        report.decision = "fine_tune"
+        report.say("Dreamer baseline: keep training every parameter on the new task")
+        report.latent_dim = agent.world.latent_dim
+        agent.decisions.append(report.to_dict())
+        return agent, replay, report
+    if report.new_actions or report.new_obs_dims:
+        _train(agent, replay, c.expand_steps, policy=True)
+        report.say(f"trained the widened parts for {c.expand_steps} updates")
+    _reestimate_theta(agent, replay, c.detect_steps)
+    err_theta = agent.prediction_error(replay)
+    report.error_after_theta = err_theta
+    threshold = (agent.tau or err_theta) * c.threshold_scale
+    if err_theta <= threshold or c.adaptation == "adarl":
+        report.decision = "distribution_shift"
+        why = "below" if err_theta <= threshold else "above (AdaRL never expands)"
+        report.say(
+            f"theta re-estimated: error {err_theta:.4f} {why} the threshold {threshold:.4f} "
+            "-> distribution shift, model kept"
+        )
+    else:
+        report.decision = "space_expansion"
+        report.say(
+            f"theta re-estimated: error {err_theta:.4f} above the threshold {threshold:.4f} "
+            "-> the latent space must grow"
+        )
+        agent = _expand(agent, replay, report, err_theta)
+        _prune(agent, report)
+    report.latent_dim = agent.world.latent_dim
+    agent.thetas[task] = agent.world.theta.detach().clone()
+    report.error_final = agent.prediction_error(replay)
+    report.say(f"latent variables now {report.latent_dim}; error {report.error_final:.4f}")
+    agent.decisions.append(report.to_dict())
+    return agent, replay, report

@@ -1,0 +1,477 @@
+"""The CSR agent: the structured world model plus a policy learned in imagination.
+
+    agent = CSRAgent(obs_shape=(4,), n_actions=2, config=CSRConfig(latent_dim=8))
+    curve = agent.learn(env, 20_000)                 # source task: model + policy from scratch
+    agent.record_threshold()                         # tau*: the final prediction error
+    report = adapt(agent, new_env)                   # the three-step strategy (adaptation.py)
+    curve = agent.learn(new_env, 5_000)              # then keep learning on the new task
+
+The policy and the critic read the compact latent state and the change factor ``theta``
+(``pi(a | s, theta)``, CSR §3.4); the actor is trained with REINFORCE on imagined trajectories
+of ``horizon`` steps from posterior states (λ-returns, a learned critic as baseline, an entropy
+bonus), as the paper does for discrete actions. Acting filters observations online with the
+representation model; training acts epsilon-greedily.
+
+``CSRConfig.adaptation`` selects the method on a new task: ``"csr"`` (detect, expand, prune),
+``"adarl"`` (re-estimate theta, never expand) or ``"finetune"`` (Dreamer: no masks, no theta,
+keep training). Every structural change rebuilds the optimisers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Categorical
+
+from agents.csr.layers import BlockLinear
+from agents.csr.replay import SequenceReplay
+from agents.csr.world_model import StructuredWorldModel, WorldModelConfig
+
+__all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
+
+ADAPTATIONS = ("csr", "adarl", "finetune")
+EXPANSIONS = ("self_adaptive", "random", "deterministic")
+
+
+@dataclass
+class CSRConfig:
+    """Hyperparameters (defaults sized for state observations on a CPU)."""
+
+    latent_dim: int = 16
+    theta: int = 2
+    hidden: int = 100
+    structured: bool = True
+    use_theta: bool = True
+    relaxation: str = "sigmoid"
+    kl_scale: float = 1.0
+    free_nats: float = 1.0
+    sparsity: float = 0.02
+    batch_size: int = 20
+    seq_len: int = 30
+    horizon: int = 8
+    #: imagined trajectories per update (start states drawn from the batch's posteriors)
+    imagine_starts: int = 256
+    gamma: float = 0.99
+    lam: float = 0.95
+    model_lr: float = 6e-4
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    entropy: float = 3e-3
+    epsilon: float = 0.1
+    prefill: int = 500
+    train_every: int = 4
+    replay_capacity: int = 300_000
+    #: what to do on a new task: "csr", "adarl" or "finetune" (see the module docstring)
+    adaptation: str = "csr"
+    expansion: str = "self_adaptive"
+    #: the expansion scope: at most this many new latent variables (Table 3: (0, 8])
+    max_new: int = 8
+    #: the Deterministic strategy's d' and its group-sparsity weight
+    det_new: int = 6
+    group_sparsity: float = 0.05
+    #: distribution-shift detection: theta-only updates, then error < threshold_scale * tau*
+    detect_steps: int = 500
+    threshold_scale: float = 1.25
+    #: steps of data collected on a new task before deciding, and of training after expanding
+    adapt_collect: int = 2_000
+    expand_steps: int = 500
+    #: Self-Adaptive controller: trials, training steps per trial, cost per added variable
+    sa_trials: int = 4
+    sa_train_steps: int = 150
+    expansion_cost: float = 0.02
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.adaptation not in ADAPTATIONS:
+            raise ValueError(f"adaptation must be one of {ADAPTATIONS}, got {self.adaptation!r}")
+        if self.expansion not in EXPANSIONS:
+            raise ValueError(f"expansion must be one of {EXPANSIONS}, got {self.expansion!r}")
+        if self.adaptation == "finetune" and (self.structured or self.use_theta):
+            raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
+
+
+class _Head(nn.Module):
+    """``f(s, theta)``: a growable input block, one hidden layer, a growable output."""
+
+    def __init__(self, latent: int, theta: int, hidden: int, out: int) -> None:
+        super().__init__()
+        self.inp = BlockLinear({"s": latent, "t": theta}, hidden)
+        self.mid = nn.Linear(hidden, hidden)
+        self.out = BlockLinear({"h": hidden}, out)
+
+    def forward(self, s: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        h = F.elu(self.mid(F.elu(self.inp(s=s, t=theta))))
+        return self.out(h=h)
+
+
+class CSRAgent:
+    """World model + imagination actor-critic; see the module docstring.
+
+    Args:
+        obs_shape: the observation shape (``(dim,)`` or ``(H, W, 3)`` uint8 pixels).
+        n_actions: the number of discrete actions.
+        config: hyperparameters; ``adaptation`` names the method (``name`` follows it).
+    """
+
+    def __init__(
+        self, obs_shape: tuple[int, ...], n_actions: int, config: CSRConfig | None = None
+    ) -> None:
+        self.config = config or CSRConfig()
+        c = self.config
+        torch.manual_seed(c.seed)
+        self.rng = np.random.default_rng(c.seed)
+        self.device = torch.device(c.device)
+        theta = c.theta if c.use_theta else 0
+        self.world = StructuredWorldModel(
+            WorldModelConfig(
+                obs_shape=tuple(obs_shape),
+                n_actions=n_actions,
+                latent_dim=c.latent_dim,
+                theta_o=theta,
+                theta_r=theta,
+                theta_s=theta,
+                hidden=c.hidden,
+                embed=c.hidden,
+                structured=c.structured,
+                use_theta=c.use_theta,
+                relaxation=c.relaxation,
+                kl_scale=c.kl_scale,
+                free_nats=c.free_nats,
+                sparsity=c.sparsity,
+            )
+        ).to(self.device)
+        n_theta = self.world.theta.shape[0]
+        self.actor = _Head(c.latent_dim, n_theta, c.hidden, n_actions).to(self.device)
+        self.critic = _Head(c.latent_dim, n_theta, c.hidden, 1).to(self.device)
+        self.tau: float | None = None
+        self.thetas: dict[int, torch.Tensor] = {}
+        self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
+        self.decisions: list[dict[str, Any]] = []
+        self.n_updates = 0
+        self.env_steps = 0
+        self._live: list | None = None  # the running episode: [obs, return so far, env]
+        self.rebuild_optimizers()
+        self.reset_filter()
+
+    @property
+    def name(self) -> str:
+        return {"csr": "CSR", "adarl": "AdaRL", "finetune": "Dreamer"}[self.config.adaptation]
+
+    @property
+    def n_actions(self) -> int:
+        return self.world.n_actions
+
+    # ----------------------------------------------------------------- optimisation
+    def rebuild_optimizers(self, freeze_all_but_theta: bool = False) -> None:
+        """Fresh Adam optimisers over the current parameters (after any structural change)."""
+        c = self.config
+        params = [self.world.theta] if freeze_all_but_theta else list(self.world.parameters())
+        params = [p for p in params if p.requires_grad]
+        self.model_opt = torch.optim.Adam(params, lr=c.model_lr) if params else None
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def train_world(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One gradient step of the world model (or of theta alone, if so built). The batch's
+        posterior states are kept in ``self.last_states`` (imagination starts from them)."""
+        self.world.train()
+        loss, parts = self.world.loss(batch)
+        self.last_states = self.world.last_states
+        if self.group_dims is not None and self.config.group_sparsity > 0:
+            group = self.world.group_norms()[self.group_dims].sum()
+            loss = loss + self.config.group_sparsity * group
+            parts["loss/group"] = group.item()
+        if self.model_opt is not None:
+            self.model_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.world.parameters(), 100.0)
+            self.model_opt.step()
+        return parts
+
+    def _theta(self, n: int) -> torch.Tensor:
+        return self.world.theta.detach().expand(n, -1)
+
+    def train_policy(self, start: torch.Tensor) -> dict[str, float]:
+        """REINFORCE actor and λ-return critic on trajectories imagined from ``start``."""
+        c = self.config
+        world = self.world
+        with torch.no_grad():
+            world.eval()
+            masks = world.mask_values()
+            s = start.detach()
+            states, actions, rewards, conts = [s], [], [], []
+            for _ in range(c.horizon):
+                logits = self.actor(s, self._theta(len(s)))
+                a = Categorical(logits=logits).sample()
+                s = world.prior(s, world.one_hot(a), masks).sample()
+                r, cl = world.reward(s, masks)
+                states.append(s)
+                actions.append(a)
+                rewards.append(r)
+                conts.append(torch.sigmoid(cl))
+            seq = torch.stack(states)  # (H+1, N, d)
+            theta = self._theta(seq.shape[1])
+            values = torch.stack([self.critic(x, theta).squeeze(-1) for x in seq])
+            rew, cont = torch.stack(rewards), torch.stack(conts)
+            returns = torch.zeros_like(rew)
+            nxt = values[-1]
+            for t in reversed(range(c.horizon)):
+                nxt = rew[t] + c.gamma * cont[t] * ((1 - c.lam) * values[t + 1] + c.lam * nxt)
+                returns[t] = nxt
+            weight = torch.cumprod(torch.cat([torch.ones_like(cont[:1]), cont[:-1]]), 0)
+        flat_s = seq[:-1].reshape(-1, seq.shape[-1])
+        th = self._theta(len(flat_s))
+        dist = Categorical(logits=self.actor(flat_s, th))
+        acts = torch.stack(actions).reshape(-1)
+        adv = (returns - values[:-1]).reshape(-1)
+        w = weight.reshape(-1)
+        actor_loss = (
+            -(w * dist.log_prob(acts) * adv).mean() - c.entropy * (w * dist.entropy()).mean()
+        )
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        nn.utils.clip_grad_norm_(self.actor.parameters(), 100.0)
+        self.actor_opt.step()
+        v = self.critic(flat_s, th).squeeze(-1)
+        critic_loss = (w * (v - returns.reshape(-1)) ** 2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        nn.utils.clip_grad_norm_(self.critic.parameters(), 100.0)
+        self.critic_opt.step()
+        return {
+            "policy/actor": actor_loss.item(),
+            "policy/critic": critic_loss.item(),
+            "policy/imagined_return": returns[0].mean().item(),
+        }
+
+    def update(self, replay: SequenceReplay, policy: bool = True) -> dict[str, float]:
+        """One world-model step and (optionally) one policy step on a sampled batch."""
+        c = self.config
+        batch = self._to_device(replay.sample(c.batch_size, c.seq_len, self.rng))
+        parts = self.train_world(batch)
+        if policy:
+            start = self.last_states.reshape(-1, self.world.latent_dim)
+            if len(start) > c.imagine_starts:
+                pick = torch.from_numpy(
+                    self.rng.choice(len(start), c.imagine_starts, replace=False)
+                )
+                start = start[pick.to(start.device)]
+            parts.update(self.train_policy(start))
+        self.n_updates += 1
+        return parts
+
+    # ----------------------------------------------------------------- acting
+    def reset_filter(self) -> None:
+        """Forget the online latent state (call at every episode start)."""
+        self._s = torch.zeros(1, self.world.latent_dim, device=self.device)
+        self._a: int | None = None
+
+    @torch.no_grad()
+    def act(self, obs: Any, greedy: bool = True) -> int:
+        """The action for one observation, filtering the latent state online."""
+        self.world.eval()
+        o = torch.as_tensor(np.asarray(obs)[None], device=self.device)
+        if not self.world.config.pixels:
+            o = o.float()
+        a_prev = torch.zeros(1, self.n_actions, device=self.device)
+        if self._a is not None:
+            a_prev[0, self._a] = 1.0
+        post = self.world.posterior(self._s, a_prev, self.world._embed(o))
+        self._s = post.mean
+        logits = self.actor(self._s, self._theta(1))
+        if greedy:
+            a = int(logits.argmax(-1))
+        elif self.rng.random() < self.config.epsilon:
+            a = int(self.rng.integers(self.n_actions))
+        else:
+            a = int(Categorical(logits=logits).sample())
+        self._a = a
+        return a
+
+    def learn(
+        self,
+        env: gym.Env,
+        steps: int,
+        replay: SequenceReplay | None = None,
+        eval_env: gym.Env | None = None,
+        eval_every: int = 0,
+        eval_episodes: int = 5,
+        progress: bool = False,
+    ) -> tuple[SequenceReplay, list[tuple[int, float]]]:
+        """Interact for ``steps`` env steps, training every ``train_every`` steps.
+
+        Returns the replay and a learning curve ``(env steps so far, score)``: evaluation
+        scores every ``eval_every`` steps when ``eval_env`` is given, else training returns.
+        """
+        from tqdm import tqdm
+
+        c = self.config
+        if replay is None:
+            replay = self.new_replay(env)
+        if len(replay) < c.prefill:
+            self.collect(env, c.prefill - len(replay), replay, random=True)
+        curve: list[tuple[int, float]] = []
+        done = 0
+        bar = tqdm(total=steps, desc=self.name, disable=not progress, mininterval=1.0)
+        while done < steps:
+            chunk = min(c.train_every, steps - done)
+            for r in self.collect(env, chunk, replay):
+                if eval_env is None:
+                    curve.append((self.env_steps, r))
+            self.update(replay)
+            done += chunk
+            bar.update(chunk)
+            if eval_env is not None and eval_every and done % eval_every < chunk:
+                curve.append(
+                    (self.env_steps, float(np.mean(self.evaluate(eval_env, eval_episodes))))
+                )
+        bar.close()
+        return replay, curve
+
+    def collect(
+        self, env: gym.Env, steps: int, replay: SequenceReplay, random: bool = False
+    ) -> list[float]:
+        """Act ``steps`` env steps into ``replay`` (uniformly random or epsilon-greedy),
+        continuing the running episode on ``env``; returns the returns of finished episodes."""
+        finished: list[float] = []
+        if self._live is None or self._live[2] is not env:
+            obs, _ = env.reset(seed=int(self.rng.integers(2**31 - 1)))
+            self.reset_filter()
+            replay.add(obs, 0, 0.0, True, True)
+            self._live = [obs, 0.0, env]
+        obs, ep_return, _ = self._live
+        for _ in range(steps):
+            if random:
+                a = int(self.rng.integers(self.n_actions))
+            else:
+                a = self.act(obs, greedy=False)
+            obs, r, terminated, truncated, _ = env.step(a)
+            replay.add(obs, a, float(r), not terminated, False)
+            ep_return += float(r)
+            self.env_steps += 1
+            if terminated or truncated:
+                finished.append(ep_return)
+                ep_return = 0.0
+                obs, _ = env.reset(seed=int(self.rng.integers(2**31 - 1)))
+                self.reset_filter()
+                replay.add(obs, 0, 0.0, True, True)
+        self._live = [obs, ep_return, env]
+        return finished
+
+    def evaluate(self, env: gym.Env, episodes: int = 5, seed: int = 10_000) -> list[float]:
+        """Greedy episode returns (the online filter's state is saved and restored)."""
+        saved = (self._s, self._a)
+        scores = []
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            self.reset_filter()
+            total, done = 0.0, False
+            while not done:
+                obs, r, terminated, truncated, _ = env.step(self.act(obs, greedy=True))
+                total += float(r)
+                done = terminated or truncated
+            scores.append(total)
+        self._s, self._a = saved
+        return scores
+
+    def new_replay(self, env: gym.Env) -> SequenceReplay:
+        space = env.observation_space
+        return SequenceReplay(self.config.replay_capacity, space.shape, space.dtype)
+
+    # ----------------------------------------------------------------- structure changes
+    def record_threshold(self, replay: SequenceReplay, batches: int = 8) -> float:
+        """tau*: the model's prediction error on the current task's data (CSR §3.1)."""
+        self.tau = self.prediction_error(replay, batches)
+        return self.tau
+
+    def prediction_error(self, replay: SequenceReplay, batches: int = 8) -> float:
+        rng = np.random.default_rng(12345)  # the same windows every time
+        c = self.config
+        errs = [
+            self.world.prediction_error(
+                self._to_device(replay.sample(c.batch_size, c.seq_len, rng))
+            )
+            for _ in range(batches)
+        ]
+        return float(np.mean(errs))
+
+    def expand_latent(self, n: int) -> None:
+        self.world.expand_latent(n)
+        for head in (self.actor, self.critic):
+            head.inp.grow_in("s", n)
+        self._after_change()
+
+    def expand_actions(self, n: int) -> None:
+        self.world.expand_actions(n)
+        self.actor.out.grow_out(n, like="mean")
+        self._after_change()
+
+    def expand_observation(self, n: int) -> None:
+        self.world.expand_observation(n)
+        self._after_change()
+
+    def keep_latent(self, keep: torch.Tensor) -> None:
+        self.world.keep_latent(keep)
+        for head in (self.actor, self.critic):
+            head.inp.select_in("s", keep)
+        self.group_dims = None
+        self._after_change()
+
+    def _after_change(self) -> None:
+        self.rebuild_optimizers()
+        self.reset_filter()
+        self._live = None
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike) -> Path:
+        """Config, world model (with its current sizes), policy, tau*, thetas, decisions."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(
+            {
+                "config": asdict(self.config),
+                "world": self.world.export(),
+                "actor": self.actor.state_dict(),
+                "critic": self.critic.state_dict(),
+                "tau": self.tau,
+                "thetas": self.thetas,
+                "decisions": self.decisions,
+                "counters": (self.n_updates, self.env_steps),
+            },
+            tmp,
+        )
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> CSRAgent:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        config = CSRConfig(**blob["config"])
+        if device is not None:
+            config = replace(config, device=device)
+        wc = blob["world"]["config"]
+        agent = cls(
+            tuple(wc["obs_shape"]), wc["n_actions"], replace(config, latent_dim=wc["latent_dim"])
+        )
+        agent.world = StructuredWorldModel.rebuild(blob["world"]).to(agent.device)
+        agent.actor.load_state_dict(blob["actor"])
+        agent.critic.load_state_dict(blob["critic"])
+        agent.tau = blob["tau"]
+        agent.thetas = blob["thetas"]
+        agent.decisions = blob["decisions"]
+        agent.n_updates, agent.env_steps = blob["counters"]
+        agent._after_change()
+        return agent

@@ -1,0 +1,62 @@
+"""A replay of one task's experience, sampled as fixed-length sequences (Dreamer style).
+
+Row ``i`` holds observation ``o_i``, the action taken before it (``prev_action``), the reward
+received on arriving at it, whether the episode goes on after it (``cont``) and whether it
+starts an episode (``first``, where the world model resets its latent state). Windows may cross
+episode boundaries; ``first`` marks them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["SequenceReplay"]
+
+
+class SequenceReplay:
+    """Fixed-capacity storage of steps; :meth:`sample` returns ``(B, T)`` tensors."""
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
+        if capacity < 2:
+            raise ValueError(f"capacity must be at least 2, got {capacity}")
+        self.capacity = int(capacity)
+        self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
+        self.prev_action = np.zeros(capacity, np.int64)
+        self.reward = np.zeros(capacity, np.float32)
+        self.cont = np.ones(capacity, np.bool_)
+        self.first = np.zeros(capacity, np.bool_)
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, obs, prev_action: int, reward: float, cont: bool, first: bool) -> None:
+        if self.size == self.capacity:
+            raise RuntimeError(f"the replay is full ({self.capacity} steps); make it larger")
+        i = self.size
+        obs = np.asarray(obs)
+        if obs.shape != self.obs.shape[1:]:
+            raise ValueError(f"obs of shape {obs.shape}; the replay holds {self.obs.shape[1:]}")
+        self.obs[i] = obs
+        self.prev_action[i] = prev_action
+        self.reward[i] = reward
+        self.cont[i] = cont
+        self.first[i] = first
+        self.size += 1
+
+    def sample(self, batch: int, length: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        if self.size < length:
+            raise ValueError(f"the replay holds {self.size} steps, fewer than length {length}")
+        start = rng.integers(0, self.size - length + 1, size=batch)
+        idx = start[:, None] + np.arange(length)[None, :]
+        first = self.first[idx].copy()
+        first[:, 0] = True  # a window starts from a fresh latent state
+        obs = torch.from_numpy(self.obs[idx])
+        return {
+            "obs": obs if obs.dtype == torch.uint8 else obs.float(),
+            "prev_action": torch.from_numpy(self.prev_action[idx]),
+            "reward": torch.from_numpy(self.reward[idx]),
+            "cont": torch.from_numpy(self.cont[idx]),
+            "first": torch.from_numpy(first),
+        }

@@ -1,0 +1,408 @@
+"""CSR's structured world model (Eq. 2): a latent state-space model with explicit structure.
+
+Per time step, with latent ``s_t`` (``d`` variables), discrete action ``a_t`` and the task's
+change factor ``theta = (theta_o, theta_r, theta_s)``:
+
+- observation model ``p(o_t | D^{s->o} * s_t, D^{theta_o->o} * theta_o)``;
+- reward model ``p(r_t | D^{s->r} * s_t, D^{theta_r->r} * theta_r)`` (and a continuation
+  probability over the same inputs, for episodes that end);
+- transition model ``p(s_{k,t} | D^{s->s}_k * s_{t-1}, D^{theta_s->s}_k * theta_s,
+  D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (:class:`FactoredTransition`);
+- representation model ``q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)``.
+
+The masks ``D`` are :class:`MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
+is CSR's ``L = L_rec - L_KL + L_reg``; :meth:`StructuredWorldModel.loss` returns its negative
+to minimise: reconstruction (Gaussian, unit variance) + ``kl_scale`` x KL(posterior || prior)
+(with free nats) + ``sparsity`` x (L1 of every mask + L1 of theta).
+
+Vector observations use MLP encoders and decoders; image observations ``(H, W, 3)`` uint8 use
+small conv nets. ``structured=False, use_theta=False`` gives the unstructured Dreamer-style
+baseline with the same sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.distributions import Normal, kl_divergence
+
+from agents.csr.layers import BlockLinear, FactoredTransition
+from agents.csr.masks import MaskGate
+
+__all__ = ["StructuredWorldModel", "WorldModelConfig"]
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Sizes and loss weights (defaults: CSR's CartPole column of Table 5, state inputs)."""
+
+    obs_shape: tuple[int, ...]
+    n_actions: int
+    latent_dim: int = 30
+    theta_o: int = 2
+    theta_r: int = 2
+    theta_s: int = 2
+    hidden: int = 100
+    embed: int = 100
+    structured: bool = True
+    use_theta: bool = True
+    relaxation: str = "sigmoid"
+    kl_scale: float = 1.0
+    free_nats: float = 1.0
+    sparsity: float = 0.02
+    min_std: float = 0.1
+    mask_init_logit: float = 3.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "obs_shape", tuple(int(x) for x in self.obs_shape))
+        if self.n_actions < 1 or self.latent_dim < 1:
+            raise ValueError("n_actions and latent_dim must be positive")
+        if len(self.obs_shape) not in (1, 3):
+            raise ValueError(f"obs_shape must be (dim,) or (H, W, C), got {self.obs_shape}")
+
+    @property
+    def pixels(self) -> bool:
+        return len(self.obs_shape) == 3
+
+    @property
+    def thetas(self) -> tuple[int, int, int]:
+        """Sizes of (theta_o, theta_r, theta_s); zeros without change factors."""
+        if not self.use_theta:
+            return (0, 0, 0)
+        return (self.theta_o, self.theta_r, self.theta_s)
+
+
+class _ConvEncoder(nn.Module):
+    def __init__(self, shape: tuple[int, int, int], embed: int) -> None:
+        super().__init__()
+        h, w, c = shape
+        self.net = nn.Sequential(
+            nn.Conv2d(c, 16, 4, 2, 1),
+            nn.ELU(),
+            nn.Conv2d(16, 32, 4, 2, 1),
+            nn.ELU(),
+            nn.Conv2d(32, 64, 4, 2, 1),
+            nn.ELU(),
+            nn.Conv2d(64, 64, 4, 2, 1),
+            nn.ELU(),
+            nn.Flatten(),
+        )
+        self.out = nn.Linear(64 * (h // 16) * (w // 16), embed)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.permute(0, 3, 1, 2)
+        return F.elu(self.out(self.net(x)))
+
+
+class _ConvDecoder(nn.Module):
+    def __init__(self, hidden: int, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        h, w, c = shape
+        self.grid = (h // 16, w // 16)
+        self.fc = nn.Linear(hidden, 64 * self.grid[0] * self.grid[1])
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(64, 64, 4, 2, 1),
+            nn.ELU(),
+            nn.ConvTranspose2d(64, 32, 4, 2, 1),
+            nn.ELU(),
+            nn.ConvTranspose2d(32, 16, 4, 2, 1),
+            nn.ELU(),
+            nn.ConvTranspose2d(16, c, 4, 2, 1),
+        )
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        x = self.fc(h).view(-1, 64, *self.grid)
+        return self.net(x).permute(0, 2, 3, 1)
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.ELU(), nn.Linear(hidden, n_out))
+
+
+class StructuredWorldModel(nn.Module):
+    """The world model of CSR's Eq. (2); see the module docstring."""
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        c = config
+        self.config = c
+        d, n_a, hd = c.latent_dim, c.n_actions, c.hidden
+        t_o, t_r, t_s = c.thetas
+        gate = {
+            "relaxation": c.relaxation,
+            "enabled": c.structured,
+            "init_logit": c.mask_init_logit,
+        }
+        self.theta = nn.Parameter(torch.zeros(t_o + t_r + t_s), requires_grad=c.use_theta)
+        self.masks = nn.ModuleDict(
+            {
+                "s_s": MaskGate(d, d, **gate),
+                "a_s": MaskGate(n_a, d, **gate),
+                "theta_s": MaskGate(t_s, d, **gate),
+                "s_o": MaskGate(d, 1, **gate),
+                "theta_o": MaskGate(t_o, 1, **gate),
+                "s_r": MaskGate(d, 1, **gate),
+                "theta_r": MaskGate(t_r, 1, **gate),
+            }
+        )
+        # representation model q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)
+        if c.pixels:
+            self.encoder: nn.Module = _ConvEncoder(c.obs_shape, c.embed)
+        else:  # the first and last layers grow with the observation (expand_observation)
+            self.obs_enc_in = BlockLinear({"o": c.obs_shape[0]}, hd)
+            self.encoder = nn.Sequential(nn.ELU(), nn.Linear(hd, c.embed), nn.ELU())
+        self.post_in = BlockLinear({"e": c.embed, "s": d, "a": n_a, "t": t_s}, hd)
+        self.post_mean = BlockLinear({"h": hd}, d)
+        self.post_std = BlockLinear({"h": hd}, d)
+        self.transition = FactoredTransition(d, n_a, t_s, hd)
+        # observation, reward and continuation models
+        self.obs_in = BlockLinear({"s": d, "t": t_o}, hd)
+        if c.pixels:
+            self.obs_out: nn.Module = _ConvDecoder(hd, c.obs_shape)
+        else:
+            self.obs_hidden = nn.Sequential(nn.Linear(hd, hd), nn.ELU())
+            self.obs_dec_out = BlockLinear({"h": hd}, c.obs_shape[0])
+        self.rew_in = BlockLinear({"s": d, "t": t_r}, hd)
+        self.rew_out = _mlp(hd, hd, 2)  # reward mean, continuation logit
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def n_actions(self) -> int:
+        return self.config.n_actions
+
+    def thetas(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t_o, t_r, _ = self.config.thetas
+        th = self.theta
+        return th[:t_o], th[t_o : t_o + t_r], th[t_o + t_r :]
+
+    def mask_values(self) -> dict[str, torch.Tensor]:
+        return {name: gate() for name, gate in self.masks.items()}
+
+    def sparsity_term(self) -> torch.Tensor:
+        reg = sum(gate.l1() for gate in self.masks.values())
+        return reg + self.theta.abs().sum()
+
+    def structure(self) -> dict[str, torch.Tensor]:
+        """The hard structural matrices (bool), as CSR's pruning reads them."""
+        return {name: gate.hard().detach().clone() for name, gate in self.masks.items()}
+
+    def compact_variables(self) -> torch.Tensor:
+        """Indices of the latent variables with an edge to o, r or another variable (§3.3)."""
+        hard = self.structure()
+        ss = hard["s_s"].clone()
+        ss.fill_diagonal_(False)
+        keep = hard["s_o"][:, 0] | hard["s_r"][:, 0] | ss.any(dim=1)
+        return torch.nonzero(keep).flatten()
+
+    # ----------------------------------------------------------------- one step
+    def _embed(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.config.pixels:
+            return self.encoder(obs.float() / 255.0 - 0.5)
+        return self.encoder(self.obs_enc_in(o=obs))
+
+    def prior(self, s: torch.Tensor, a: torch.Tensor, masks: dict[str, torch.Tensor]) -> Normal:
+        """``p(s_t | s_{t-1}, theta_s, a_{t-1})`` for a batch; ``a`` one-hot."""
+        _, _, th_s = self.thetas()
+        th = th_s.expand(s.shape[0], -1)
+        mean, std = self.transition(s, a, th, masks["s_s"], masks["a_s"], masks["theta_s"])
+        return Normal(mean, F.softplus(std) + self.config.min_std)
+
+    def posterior(self, s: torch.Tensor, a: torch.Tensor, embed: torch.Tensor) -> Normal:
+        _, _, th_s = self.thetas()
+        h = F.elu(self.post_in(e=embed, s=s, a=a, t=th_s.expand(s.shape[0], -1)))
+        return Normal(self.post_mean(h=h), F.softplus(self.post_std(h=h)) + self.config.min_std)
+
+    def decode(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        th_o, _, _ = self.thetas()
+        th = (th_o * masks["theta_o"][:, 0]).expand(s.shape[0], -1)
+        h = F.elu(self.obs_in(s=s * masks["s_o"][:, 0], t=th))
+        if self.config.pixels:
+            return self.obs_out(h)
+        return self.obs_dec_out(h=self.obs_hidden(h))
+
+    def reward(
+        self, s: torch.Tensor, masks: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted reward and continuation logit."""
+        _, th_r, _ = self.thetas()
+        th = (th_r * masks["theta_r"][:, 0]).expand(s.shape[0], -1)
+        out = self.rew_out(F.elu(self.rew_in(s=s * masks["s_r"][:, 0], t=th)))
+        return out[:, 0], out[:, 1]
+
+    def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(actions.long(), self.n_actions).float()
+
+    # ----------------------------------------------------------------- sequences
+    def observe(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Filter a batch of sequences: posterior and prior at every step (posterior samples
+        while training, posterior means in evaluation, so an evaluated model is deterministic).
+
+        ``batch``: ``obs (B, T, ...)``, ``prev_action (B, T)`` (the action before each
+        observation; its value is ignored where ``first``), ``first (B, T)`` bool (episode
+        starts: the previous latent and action are reset to zero).
+        """
+        obs, prev_a, first = batch["obs"], batch["prev_action"], batch["first"]
+        b, t = prev_a.shape
+        embed = self._embed(obs.reshape(b * t, *obs.shape[2:])).reshape(b, t, -1)
+        masks = self.mask_values()
+        _, _, th_s = self.thetas()
+        w = self.post_in.weights
+        # the embedding's and theta's share of the posterior's first layer, for all steps at once
+        pre = embed @ w["e"].T + self.post_in.bias
+        if th_s.shape[0]:
+            pre = pre + th_s @ w["t"].T
+        keep = (~first).float().unsqueeze(-1)  # (B, T, 1)
+        a_all = self.one_hot(prev_a) * keep
+        s = embed.new_zeros(b, self.latent_dim)
+        prevs, means, stds, samples = [], [], [], []
+        for i in range(t):
+            s = s * keep[:, i]
+            prevs.append(s)
+            h = F.elu(pre[:, i] + s @ w["s"].T + a_all[:, i] @ w["a"].T)
+            mean = self.post_mean(h=h)
+            std = F.softplus(self.post_std(h=h)) + self.config.min_std
+            s = mean + std * torch.randn_like(std) if self.training else mean
+            means.append(mean)
+            stds.append(std)
+            samples.append(s)
+        post = Normal(torch.stack(means, 1), torch.stack(stds, 1))
+        # every step's prior in one batched call: p(s_t | s_{t-1}, a_{t-1})
+        prior = self.prior(
+            torch.stack(prevs, 1).reshape(b * t, -1), a_all.reshape(b * t, -1), masks
+        )
+        prior = Normal(prior.mean.reshape(b, t, -1), prior.stddev.reshape(b, t, -1))
+        return {"post": post, "prior": prior, "states": torch.stack(samples, 1), "masks": masks}
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The negative CSR objective and its parts (floats, for logging)."""
+        c = self.config
+        out = self.observe(batch)
+        self.last_states = out["states"].detach()
+        b, t = batch["prev_action"].shape
+        states = out["states"].reshape(b * t, -1)
+        masks = out["masks"]
+        obs = batch["obs"].reshape(b * t, *batch["obs"].shape[2:])
+        target = obs.float() / 255.0 - 0.5 if c.pixels else obs
+        rec_obs = ((self.decode(states, masks) - target) ** 2).reshape(b * t, -1).sum(1).mean()
+        r_pred, c_logit = self.reward(states, masks)
+        rec_r = ((r_pred - batch["reward"].reshape(-1)) ** 2).mean()
+        rec_c = F.binary_cross_entropy_with_logits(c_logit, batch["cont"].reshape(-1).float())
+        kl = kl_divergence(out["post"], out["prior"]).sum(-1).mean()
+        kl_loss = torch.clamp(kl, min=c.free_nats)
+        reg = self.sparsity_term()
+        total = rec_obs + rec_r + rec_c + c.kl_scale * kl_loss + c.sparsity * reg
+        parts = {
+            "loss/obs": rec_obs.item(),
+            "loss/reward": rec_r.item(),
+            "loss/cont": rec_c.item(),
+            "loss/kl": kl.item(),
+            "loss/sparsity": reg.item(),
+        }
+        return total, parts
+
+    @torch.no_grad()
+    def prediction_error(self, batch: dict[str, torch.Tensor]) -> float:
+        """CSR's forward prediction error: mean squared error of the one-step prediction
+        ``o_{t+1}`` from the posterior at ``t`` and the action taken, per observation element."""
+        was = self.training
+        self.eval()
+        out = self.observe(batch)
+        masks = out["masks"]
+        states, first = out["states"], batch["first"]
+        prev_a = batch["prev_action"]
+        b, t = prev_a.shape
+        s = states[:, :-1].reshape(b * (t - 1), -1)
+        a = self.one_hot(prev_a[:, 1:].reshape(-1))
+        pred = self.decode(self.prior(s, a, masks).mean, masks)
+        obs = batch["obs"][:, 1:].reshape(b * (t - 1), *batch["obs"].shape[2:])
+        target = obs.float() / 255.0 - 0.5 if self.config.pixels else obs
+        err = ((pred - target) ** 2).reshape(b * (t - 1), -1).mean(1)
+        valid = ~first[:, 1:].reshape(-1)
+        self.train(was)
+        return float(err[valid].mean()) if valid.any() else float(err.mean())
+
+    # ----------------------------------------------------------------- growth and pruning
+    @torch.no_grad()
+    def expand_latent(self, n: int) -> None:
+        """Add ``n`` latent variables. Their weights into the old parts are zero and their
+        mask entries start on, so every old prediction is unchanged until training."""
+        if n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        init = self.config.mask_init_logit
+        m = self.masks
+        m["s_s"].expand(n, n, init)
+        m["a_s"].expand(0, n, init)
+        m["theta_s"].expand(0, n, init)
+        m["s_o"].expand(n, 0, init)
+        m["s_r"].expand(n, 0, init)
+        self.transition.grow_latent(n)
+        self.post_in.grow_in("s", n)
+        self.post_mean.grow_out(n)
+        self.post_std.grow_out(n)
+        self.obs_in.grow_in("s", n)
+        self.rew_in.grow_in("s", n)
+        self.config = replace(self.config, latent_dim=self.config.latent_dim + n)
+
+    @torch.no_grad()
+    def expand_actions(self, n: int) -> None:
+        """Add ``n`` discrete actions (zero weights: no effect until trained)."""
+        if n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        self.masks["a_s"].expand(n, 0, self.config.mask_init_logit)
+        self.transition.grow_actions(n)
+        self.post_in.grow_in("a", n)
+        self.config = replace(self.config, n_actions=self.config.n_actions + n)
+
+    @torch.no_grad()
+    def expand_observation(self, n: int) -> None:
+        """Widen a vector observation by ``n`` elements (a state-observation env that shows a
+        new variable): zero encoder weights, fresh decoder outputs."""
+        if self.config.pixels or n < 1:
+            raise ValueError("only vector observations grow, by a positive n")
+        self.obs_enc_in.grow_in("o", n)
+        self.obs_dec_out.grow_out(n)
+        shape = (self.config.obs_shape[0] + n,)
+        self.config = replace(self.config, obs_shape=shape)
+
+    @torch.no_grad()
+    def keep_latent(self, keep: torch.Tensor) -> None:
+        """Keep only the latent variables ``keep`` (CSR's pruning)."""
+        keep = torch.as_tensor(keep, dtype=torch.long)
+        m = self.masks
+        m["s_s"].select(keep, keep)
+        m["a_s"].select(None, keep)
+        m["theta_s"].select(None, keep)
+        m["s_o"].select(keep, None)
+        m["s_r"].select(keep, None)
+        self.transition.select_latent(keep)
+        self.post_in.select_in("s", keep)
+        self.post_mean.select_out(keep)
+        self.post_std.select_out(keep)
+        self.obs_in.select_in("s", keep)
+        self.rew_in.select_in("s", keep)
+        self.config = replace(self.config, latent_dim=len(keep))
+
+    def group_norms(self) -> torch.Tensor:
+        """Per latent variable, the L2 norm of its outgoing weights (decoder, reward,
+        transition): the group-sparsity term of the Deterministic expansion."""
+        w = [self.obs_in.weights["s"], self.rew_in.weights["s"]]
+        sq = sum((x**2).sum(0) for x in w) + (self.transition.w_s**2).sum((0, 2))
+        return torch.sqrt(sq + 1e-12)
+
+    def export(self) -> dict[str, Any]:
+        """Config and weights, enough to rebuild the model (sizes included)."""
+        return {"config": asdict(self.config), "state": self.state_dict()}
+
+    @classmethod
+    def rebuild(cls, exported: dict[str, Any]) -> StructuredWorldModel:
+        model = cls(WorldModelConfig(**exported["config"]))
+        model.load_state_dict(exported["state"])
+        return model

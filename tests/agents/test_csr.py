@@ -1,0 +1,253 @@
+"""CSR's world model, adaptation steps and persistence (issue #7's test list)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+import causal_envs  # noqa: F401
+from agents.csr import (
+    CSRAgent,
+    CSRConfig,
+    MaskGate,
+    SequenceReplay,
+    StructuredWorldModel,
+    WorldModelConfig,
+    adapt,
+)
+from causal_envs.tasks import make_sequence
+
+
+def _batch(obs_dim=6, n_actions=3, b=4, t=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    first = torch.zeros(b, t, dtype=torch.bool)
+    first[:, 0] = True
+    first[1, 4] = True
+    return {
+        "obs": torch.randn(b, t, obs_dim, generator=g),
+        "prev_action": torch.randint(0, n_actions, (b, t), generator=g),
+        "reward": torch.randn(b, t, generator=g),
+        "cont": torch.ones(b, t, dtype=torch.bool),
+        "first": first,
+    }
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(obs_shape=(6,), n_actions=3, latent_dim=5, hidden=16, embed=16, **kw)
+    return StructuredWorldModel(cfg)
+
+
+# ----------------------------------------------------------------------------- masks and theta
+@pytest.mark.parametrize("relaxation", ["sigmoid", "gumbel"])
+def test_mask_gates_and_theta_receive_gradients(relaxation):
+    model = _model(relaxation=relaxation)
+    loss, parts = model.loss(_batch())
+    loss.backward()
+    for name, gate in model.masks.items():
+        if gate.logits.numel():
+            assert gate.logits.grad is not None and gate.logits.grad.abs().sum() > 0, name
+    assert model.theta.grad is not None and model.theta.grad.abs().sum() > 0
+    assert set(parts) >= {"loss/obs", "loss/kl", "loss/sparsity"}
+
+
+def test_unstructured_model_has_fixed_all_ones_masks_and_no_theta():
+    model = _model(structured=False, use_theta=False)
+    assert model.theta.numel() == 0
+    for gate in model.masks.values():
+        assert torch.equal(gate(), torch.ones(gate.shape)) and not gate.logits.requires_grad
+        assert gate.l1() == 0
+
+
+def test_mask_gate_relaxations_and_hard_values():
+    gate = MaskGate(3, 2, init_logit=0.0)
+    with torch.no_grad():
+        gate.logits[0, 0] = 4.0
+        gate.logits[1, 1] = -4.0
+    gate.eval()
+    hard = gate()
+    assert hard[0, 0] == 1 and hard[1, 1] == 0 and set(hard.unique().tolist()) <= {0.0, 1.0}
+    gate.train()
+    soft = gate()
+    assert 0 < soft[2, 0] < 1
+    g = MaskGate(3, 2, relaxation="gumbel").train()
+    assert set(g().detach().unique().tolist()) <= {0.0, 1.0}  # straight-through hard sample
+    with pytest.raises(ValueError, match="relaxation"):
+        MaskGate(2, 2, relaxation="tanh")
+
+
+# ----------------------------------------------------------------------------- expansion
+def _predictions(model, batch):
+    model.eval()
+    with torch.no_grad():
+        out = model.observe(batch)
+        d_old = 5
+        s = out["states"].reshape(-1, out["states"].shape[-1])
+        obs = model.decode(s, out["masks"])
+        rew, cont = model.reward(s, out["masks"])
+        prior = out["prior"].mean.reshape(-1, out["states"].shape[-1])[:, :d_old]
+    return obs, rew, cont, out["states"][..., :d_old], prior
+
+
+def test_expansion_keeps_the_old_predictions_before_training():
+    model = _model(free_nats=0.0)  # no free nats: the KL term's gradient reaches the prior
+    batch = _batch()
+    before = _predictions(model, batch)
+    model.expand_latent(3)
+    assert model.latent_dim == 8 and model.masks["s_s"].shape == (8, 8)
+    after = _predictions(model, batch)
+    for x, y in zip(before, after, strict=True):
+        torch.testing.assert_close(x, y)
+    # the new parts learn: the zero weights out of the new variables get gradients
+    model.train()
+    loss, _ = model.loss(batch)
+    loss.backward()
+    assert model.obs_in.weights["s"].grad[:, 5:].abs().sum() > 0
+    assert model.transition.w_s.grad[:5, 5:].abs().sum() > 0
+
+
+def test_action_and_observation_expansion_keep_old_predictions():
+    model = _model()
+    batch = _batch()
+    obs_before, rew_before, *_ = _predictions(model, batch)
+    model.expand_actions(2)
+    model.expand_observation(1)
+    assert model.n_actions == 5 and model.config.obs_shape == (7,)
+    wide = dict(batch, obs=torch.cat([batch["obs"], torch.zeros(4, 7, 1)], dim=-1))
+    obs_after, rew_after, *_ = _predictions(model, wide)
+    torch.testing.assert_close(obs_after[:, :6], obs_before)
+    torch.testing.assert_close(rew_after, rew_before)
+
+
+# ----------------------------------------------------------------------------- pruning
+def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
+    model = _model()
+    d = model.latent_dim
+    with torch.no_grad():
+        for gate in model.masks.values():
+            gate.logits.fill_(-5.0)
+        # variable 0 -> o, variable 1 -> r, variable 2 -> variable 3; 3 and 4 only self-loops
+        model.masks["s_o"].logits[0, 0] = 5.0
+        model.masks["s_r"].logits[1, 0] = 5.0
+        model.masks["s_s"].logits[2, 3] = 5.0
+        model.masks["s_s"].logits[3, 3] = 5.0
+        model.masks["s_s"].logits[4, 4] = 5.0
+    assert model.compact_variables().tolist() == [0, 1, 2]
+    model.eval()
+    states = torch.randn(10, d)
+    with torch.no_grad():
+        masks = model.mask_values()
+        obs_before = model.decode(states, masks)
+        rew_before = model.reward(states, masks)[0]
+        prior_before = model.prior(states, torch.zeros(10, 3), masks).mean[:, :3]
+    model.keep_latent(model.compact_variables())
+    assert model.latent_dim == 3 and model.masks["s_s"].shape == (3, 3)
+    assert model.masks["s_s"].hard()[2, 2] == 0 and model.masks["s_o"].hard()[0, 0]
+    kept = states[:, :3]
+    with torch.no_grad():
+        masks = model.mask_values()
+        # the generative model of the kept variables is untouched: the pruned ones had no edge
+        torch.testing.assert_close(model.decode(kept, masks), obs_before)
+        torch.testing.assert_close(model.reward(kept, masks)[0], rew_before)
+        torch.testing.assert_close(model.prior(kept, torch.zeros(10, 3), masks).mean, prior_before)
+
+
+# ----------------------------------------------------------------------------- detection
+def _synthetic_agent(adaptation="csr", seed=0):
+    cfg = CSRConfig(
+        latent_dim=6,
+        hidden=32,
+        batch_size=16,
+        seq_len=16,
+        prefill=1_500,
+        adaptation=adaptation,
+        detect_steps=150,
+        adapt_collect=1_500,
+        expand_steps=60,
+        expansion="random",
+        seed=seed,
+        replay_capacity=20_000,
+    )
+    seq = make_sequence("synthetic", seed=3)
+    env = seq.make(0)
+    agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
+    replay = agent.new_replay(env)
+    agent.collect(env, 1_500, replay, random=True)
+    for _ in range(250):
+        agent.update(replay, policy=False)
+    agent.record_threshold(replay)
+    return agent, seq
+
+
+def test_detection_calls_a_pure_theta_change_a_distribution_shift():
+    agent, seq = _synthetic_agent()
+    assert agent.tau is not None and agent.tau > 0
+    agent, _, report = adapt(agent, seq.make(1), task=1)
+    assert report.decision == "distribution_shift", report.log
+    assert report.added == 0 and agent.world.latent_dim == 6
+    assert any("distribution shift" in line for line in report.log)
+    assert agent.decisions[-1]["decision"] == "distribution_shift"
+
+
+def test_detection_calls_a_grown_latent_space_an_expansion():
+    agent, seq = _synthetic_agent()
+    agent, _, report = adapt(agent, seq.make(2), task=2)
+    assert report.decision == "space_expansion", report.log
+    assert report.error_after_theta > agent.tau * agent.config.threshold_scale
+    assert 1 <= report.added <= agent.config.max_new
+    assert agent.world.latent_dim == 6 + report.added - len(report.pruned)
+
+
+# ----------------------------------------------------------------------------- persistence, seeds
+def test_agent_saves_and_loads_with_grown_structure(tmp_path):
+    env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
+    agent = CSRAgent((4,), 2, CSRConfig(latent_dim=4, hidden=16, prefill=100, seq_len=10))
+    replay = agent.new_replay(env)
+    agent.collect(env, 120, replay, random=True)
+    agent.update(replay)
+    agent.expand_latent(2)
+    agent.expand_actions(1)
+    agent.tau = 0.5
+    path = agent.save(tmp_path / "csr.pt")
+    loaded = CSRAgent.load(path)
+    assert loaded.world.latent_dim == 6 and loaded.n_actions == 3 and loaded.tau == 0.5
+    batch = replay.sample(3, 10, np.random.default_rng(0))
+    batch["prev_action"] = batch["prev_action"].clamp(max=1)
+    err = agent.world.prediction_error(batch)
+    assert err == pytest.approx(loaded.world.prediction_error(batch))
+    obs = env.reset(seed=1)[0]
+    agent.reset_filter()
+    loaded.reset_filter()
+    assert agent.act(obs) == loaded.act(obs)
+
+
+def test_training_is_deterministic_for_a_seed():
+    def run(seed):
+        env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
+        cfg = CSRConfig(latent_dim=4, hidden=16, prefill=100, seq_len=10, batch_size=4, seed=seed)
+        agent = CSRAgent((4,), 2, cfg)
+        _, curve = agent.learn(env, 40)
+        return [p.detach().clone() for p in agent.world.parameters()], curve
+
+    a, curve_a = run(1)
+    b, curve_b = run(1)
+    assert curve_a == curve_b
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+    c, _ = run(2)
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+def test_config_and_replay_validation():
+    with pytest.raises(ValueError, match="adaptation"):
+        CSRConfig(adaptation="magic")
+    with pytest.raises(ValueError, match="finetune"):
+        CSRConfig(adaptation="finetune")  # Dreamer has no masks or theta
+    CSRConfig(adaptation="finetune", structured=False, use_theta=False)
+    replay = SequenceReplay(10, (2,))
+    with pytest.raises(ValueError, match="shape"):
+        replay.add(np.zeros(3), 0, 0.0, True, True)
+    with pytest.raises(ValueError, match="fewer than length"):
+        replay.sample(2, 5, np.random.default_rng(0))
+    assert replace(CSRConfig(), latent_dim=3).latent_dim == 3
