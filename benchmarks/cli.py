@@ -8,6 +8,7 @@ causal-envs bench env-speed [--quick]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
+causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile quick|paper]
 """
 
 from __future__ import annotations
@@ -48,6 +49,25 @@ def _bench_hooksweep2(args: argparse.Namespace) -> None:
     mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh)
 
 
+def _bench_csr(name: str):
+    def run(args: argparse.Namespace) -> None:
+        from benchmarks import csr
+
+        csr.main(name, profile=args.profile, fresh=args.fresh, game=getattr(args, "game", None))
+
+    return run
+
+
+def _atari_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p)
+    p.add_argument(
+        "--game",
+        choices=("Alien", "BankHeist", "CrazyClimber", "Gopher", "Pong"),
+        default=None,
+        help="the Atari game (default: Pong)",
+    )
+
+
 def _nav2d_args(p: argparse.ArgumentParser) -> None:
     _profile_args(p, extra=("focus",))
     p.add_argument(
@@ -82,6 +102,26 @@ BENCHMARKS = {
         _bench_hooksweep2,
         _profile_args,
         "MoCoDA's HookSweep2 experiment: TD3-BC/BCQ on EMP/MOCODA/MOCODA-P, sweep both boxes",
+    ),
+    "csr-cartpole": (
+        _bench_csr("csr-cartpole"),
+        _profile_args,
+        "CSR's CartPole sequence: CSR vs AdaRL, Dreamer and DQN (Table 1)",
+    ),
+    "csr-synthetic": (
+        _bench_csr("csr-synthetic"),
+        _profile_args,
+        "CSR's synthetic POMDP sequence: detection and expansion against the ground truth",
+    ),
+    "csr-coinrun": (
+        _bench_csr("csr-coinrun"),
+        _profile_args,
+        "CSR's CoinRun sequence (easy -> unseen levels -> hard), pixels",
+    ),
+    "csr-atari": (
+        _bench_csr("csr-atari"),
+        _atari_args,
+        "CSR's Atari sequences (modes and difficulties), pixels",
     ),
     "mocoda-model-error": (
         _bench_model_error,

@@ -1,0 +1,483 @@
+"""CSR's experiments: task sequences, CSR against its baselines, detection and expansion scored.
+
+    causal-envs bench csr-cartpole  [--profile quick|paper]
+    causal-envs bench csr-synthetic [--profile quick|paper]
+    causal-envs bench csr-coinrun   [--profile quick|paper]
+    causal-envs bench csr-atari     [--profile quick|paper] [--game Pong]
+
+For every seed and method the agent learns the source task, then meets each later task of the
+sequence (``causal_envs.tasks``): the world-model methods run their adaptation
+(``agents.csr.adapt``; CSR: detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune), and
+all keep learning on the task for its budget. Reported per task: the final score (mean ± std
+over seeds), the minimum adaptation steps (env steps on the task, adaptation data included,
+until the evaluation score first reaches ``fraction`` of the source task's final score), the
+detected change against the task's ground truth, and the latent variables added (against the
+true d' of the synthetic POMDP). DQN is Stable-Baselines3's, trained on each task in turn (a new
+network when the spaces change). Each (method, seed) cell is written to the results file when
+it finishes and skipped on a re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.csr import CSRAgent, CSRConfig, adapt
+from benchmarks.results import output_dir, write_json
+from causal_envs.tasks import make_sequence
+
+__all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "main"]
+
+METHODS = ("csr", "adarl", "dreamer", "dqn")
+LABELS = {"csr": "CSR", "adarl": "AdaRL", "dreamer": "Dreamer", "dqn": "DQN"}
+
+
+@dataclass(frozen=True)
+class CSRProfile:
+    sequence: str
+    seeds: tuple[int, ...]
+    source_steps: int
+    task_steps: int
+    eval_every: int
+    eval_episodes: int
+    note: str
+    agent: dict[str, Any] = field(default_factory=dict)
+    seq_kwargs: dict[str, Any] = field(default_factory=dict)
+    methods: tuple[str, ...] = METHODS
+    fraction: float = 0.9
+    dqn: dict[str, Any] = field(default_factory=dict)
+
+
+_FAST = {"detect_steps": 300, "expand_steps": 300, "sa_trials": 3, "sa_train_steps": 100}
+_STATE = {"latent_dim": 8, "hidden": 64, "adapt_collect": 1_500, **_FAST}
+_PIXELS = {
+    "latent_dim": 16,
+    "hidden": 128,
+    "batch_size": 8,
+    "seq_len": 24,
+    "horizon": 8,
+    "adapt_collect": 1_000,
+    **_FAST,
+}
+_PAPER_CARTPOLE = {
+    "latent_dim": 30,
+    "hidden": 100,
+    "theta": 2,
+    "batch_size": 20,
+    "seq_len": 30,
+    "horizon": 8,
+    "kl_scale": 1.0,
+    "sparsity": 0.02,
+    "detect_steps": 2_000,
+}
+_PAPER_PIXELS = {
+    "latent_dim": 32,
+    "hidden": 512,
+    "theta": 20,
+    "batch_size": 16,
+    "seq_len": 64,
+    "horizon": 15,
+    "sparsity": 0.1,
+}
+
+_SMOKE = {
+    "latent_dim": 4,
+    "hidden": 16,
+    "batch_size": 4,
+    "seq_len": 8,
+    "prefill": 100,
+    "adapt_collect": 100,
+    "detect_steps": 5,
+    "expand_steps": 5,
+    "sa_trials": 2,
+    "sa_train_steps": 3,
+}
+
+#: benchmark name -> profile name -> profile ("smoke": for the test suite, seconds)
+BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
+    "csr-cartpole": {
+        "quick": CSRProfile(
+            "cartpole",
+            (0, 1),
+            10_000,
+            4_000,
+            1_000,
+            5,
+            "2 seeds; state observations; 10k source steps, 4k per later task; latent 8",
+            agent=_STATE,
+            seq_kwargs={"obs_type": "state"},
+        ),
+        "paper": CSRProfile(
+            "cartpole",
+            (0, 1, 2, 3, 4),
+            200_000,
+            100_000,
+            5_000,
+            10,
+            "5 seeds; 64x64 pixels; CSR Table 5 sizes (GPU-sized)",
+            agent=_PAPER_CARTPOLE,
+            seq_kwargs={"obs_type": "pixels"},
+        ),
+    },
+    "csr-synthetic": {
+        "quick": CSRProfile(
+            "synthetic",
+            (0, 1),
+            6_000,
+            3_000,
+            1_000,
+            3,
+            "2 seeds; 6k source steps, 3k per later task; latent 8",
+            agent=_STATE,
+        ),
+        "smoke": CSRProfile(
+            "synthetic",
+            (0,),
+            200,
+            120,
+            100,
+            1,
+            "smoke",
+            agent=_SMOKE,
+            methods=("csr",),
+        ),
+        "paper": CSRProfile(
+            "synthetic",
+            (0, 1, 2, 3, 4),
+            100_000,
+            50_000,
+            5_000,
+            10,
+            "5 seeds; 100 episodes x 256 steps per task and more",
+            agent={**_PAPER_CARTPOLE, "detect_steps": 1_000},
+        ),
+    },
+    "csr-coinrun": {
+        "quick": CSRProfile(
+            "coinrun",
+            (0,),
+            6_000,
+            3_000,
+            1_500,
+            3,
+            "SHORT: 1 seed, 6k source steps, 3k per later task, 64x64 pixels (the paper: "
+            "days on an A100)",
+            agent=_PIXELS,
+            methods=("csr", "dqn"),
+        ),
+        "paper": CSRProfile(
+            "coinrun",
+            (0, 1, 2, 3, 4),
+            25_000_000,
+            5_000_000,
+            100_000,
+            20,
+            "5 seeds; CSR Table 5 sizes; detection 250k steps",
+            agent={**_PAPER_PIXELS, "detect_steps": 250_000},
+        ),
+    },
+    "csr-atari": {
+        "quick": CSRProfile(
+            "atari/Pong",
+            (0,),
+            6_000,
+            3_000,
+            1_500,
+            2,
+            "SHORT: Pong, 1 seed, 6k source steps, 3k per later task (the paper: 400k per task)",
+            agent=_PIXELS,
+            methods=("csr", "dqn"),
+        ),
+        "paper": CSRProfile(
+            "atari/Pong",
+            (0, 1, 2, 3, 4),
+            400_000,
+            400_000,
+            20_000,
+            10,
+            "5 seeds; 400k env steps per task; CSR Table 5 sizes",
+            agent={**_PAPER_PIXELS, "detect_steps": 100_000},
+        ),
+    },
+}
+
+BENCHMARKS["csr-cartpole"]["smoke"] = CSRProfile(
+    "cartpole",
+    (0,),
+    200,
+    120,
+    100,
+    1,
+    "smoke",
+    agent=_SMOKE,
+    seq_kwargs={"obs_type": "state"},
+    dqn={"learning_starts": 50},
+)
+BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
+    "synthetic", (0,), 200, 120, 100, 1, "smoke", agent=_SMOKE, methods=("csr",)
+)
+
+
+def _config(profile: CSRProfile, method: str, seed: int) -> CSRConfig:
+    kwargs = dict(profile.agent)
+    if method == "dreamer":
+        kwargs.update(adaptation="finetune", structured=False, use_theta=False)
+    else:
+        kwargs.update(adaptation=method)
+    return CSRConfig(**kwargs, seed=seed)
+
+
+def _first_reaching(curve: list[tuple[int, float]], start: int, target: float) -> int | None:
+    for step, score in curve:
+        if score >= target:
+            return step - start
+    return None
+
+
+def _run_world_model(profile: CSRProfile, method: str, seed: int, folder: Path) -> dict:
+    seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    torch.manual_seed(seed)
+    env, eval_env = seq.make(0), seq.make(0)
+    agent = CSRAgent(
+        env.observation_space.shape, int(env.action_space.n), _config(profile, method, seed)
+    )
+    tasks: list[dict[str, Any]] = []
+    replay, curve = agent.learn(
+        env,
+        profile.source_steps,
+        eval_env=eval_env,
+        eval_every=profile.eval_every,
+        eval_episodes=profile.eval_episodes,
+        progress=True,
+    )
+    agent.record_threshold(replay)
+    agent.thetas[0] = agent.world.theta.detach().clone()
+    source_score = curve[-1][1] if curve else float("nan")
+    tasks.append(_task_row(seq, 0, curve, 0, source_score, profile, None, agent))
+    for i in range(1, len(seq)):
+        env, eval_env = seq.make(i), seq.make(i)
+        start = agent.env_steps
+        agent, replay, report = adapt(agent, env, task=i)
+        for line in report.log:
+            print(f"  [{LABELS[method]} task {i + 1}] {line}")
+        adapted_at = agent.env_steps
+        after = float(np.mean(agent.evaluate(eval_env, profile.eval_episodes)))
+        replay, curve = agent.learn(
+            env,
+            profile.task_steps,
+            replay=replay,
+            eval_env=eval_env,
+            eval_every=profile.eval_every,
+            eval_episodes=profile.eval_episodes,
+            progress=True,
+        )
+        curve = [(adapted_at, after), *curve]  # the score right after the adaptation
+        tasks.append(_task_row(seq, i, curve, start, source_score, profile, report, agent))
+    agent.save(folder / f"{method}_seed{seed}.pt")
+    return {"method": method, "seed": seed, "tasks": tasks}
+
+
+def _task_row(seq, i, curve, start, source_score, profile, report, agent) -> dict[str, Any]:
+    task = seq[i]
+    final = curve[-1][1] if curve else float("nan")
+    row: dict[str, Any] = {
+        "task": i,
+        "name": task.name,
+        "truth": sorted(task.changes),
+        "true_new_latent": task.truth.get("new_latent_dims"),
+        "final_score": final,
+        "adaptation_steps": _first_reaching(curve, start, profile.fraction * source_score),
+        "curve": [(int(s), float(v)) for s, v in curve],
+        "latent_dim": agent.world.latent_dim if agent is not None else None,
+    }
+    if report is not None:
+        row.update(
+            decision=report.decision,
+            new_actions=report.new_actions,
+            added=report.added,
+            pruned=len(report.pruned),
+            error_before=report.error_before,
+            error_after_theta=report.error_after_theta,
+            threshold=report.threshold,
+            log=report.log,
+        )
+    return row
+
+
+def _run_dqn(profile: CSRProfile, seed: int) -> dict:
+    from stable_baselines3 import DQN
+
+    seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    model = None
+    tasks, total, source_score = [], 0, float("nan")
+    for i in range(len(seq)):
+        env, eval_env = seq.make(i), seq.make(i)
+        pixels = len(env.observation_space.shape) == 3
+        same = model is not None and (
+            model.observation_space == env.observation_space
+            and model.action_space == env.action_space
+        )
+        if not same:
+            kwargs = {
+                "learning_starts": 500,
+                "buffer_size": 50_000,
+                "train_freq": 4,
+                "exploration_fraction": 0.3,
+                "target_update_interval": 500,
+                **({"policy_kwargs": {"normalize_images": True}} if pixels else {}),
+                **profile.dqn,
+            }
+            policy = "CnnPolicy" if pixels else "MlpPolicy"
+            model = DQN(policy, env, seed=seed, verbose=0, **kwargs)
+        else:
+            model.set_env(env)
+        steps = profile.source_steps if i == 0 else profile.task_steps
+        curve, start, done = [], total, 0
+        while done < steps:
+            chunk = min(profile.eval_every, steps - done)
+            model.learn(chunk, reset_num_timesteps=False)
+            done += chunk
+            total += chunk
+            curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
+        if i == 0:
+            source_score = curve[-1][1]
+        tasks.append(_task_row(seq, i, curve, start, source_score, profile, None, None))
+        tasks[-1]["new_network"] = not same and i > 0
+    return {"method": "dqn", "seed": seed, "tasks": tasks}
+
+
+def _evaluate_sb3(model, env, episodes: int) -> float:
+    scores = []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=10_000 + k)
+        total, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, r, terminated, truncated, _ = env.step(int(action))
+            total += float(r)
+            done = terminated or truncated
+        scores.append(total)
+    return float(np.mean(scores))
+
+
+# ----------------------------------------------------------------------------- reporting
+def _fmt_steps(x: list[int | None]) -> str:
+    if not x or any(v is None for v in x):
+        reached = [v for v in x if v is not None]
+        return "✗" if not reached else f"{int(np.mean(reached)):,} ({len(reached)}/{len(x)})"
+    return f"{int(np.mean(x)):,}"
+
+
+def report(bench: str, profile_name: str, cells: list[dict]) -> str:
+    p = BENCHMARKS[bench][profile_name]
+    n_tasks = max(len(c["tasks"]) for c in cells)
+    lines = [f"{bench} ({profile_name} profile: {p.note})", ""]
+    header = f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>18s}" for i in range(n_tasks))
+    lines += ["final score, mean ± std over seeds", header]
+    for m in p.methods:
+        rows = [c for c in cells if c["method"] == m]
+        if not rows:
+            continue
+        line = f"{LABELS[m]:8s}"
+        for i in range(n_tasks):
+            v = [r["tasks"][i]["final_score"] for r in rows if len(r["tasks"]) > i]
+            line += f"{np.mean(v):>11.1f} ± {np.std(v):<5.1f}"
+        lines.append(line)
+    lines += ["", f"minimum adaptation steps (to {p.fraction:.0%} of the source score)", header]
+    for m in p.methods:
+        rows = [c for c in cells if c["method"] == m]
+        if rows:
+            lines.append(
+                f"{LABELS[m]:8s}"
+                + "".join(
+                    f"{_fmt_steps([r['tasks'][i]['adaptation_steps'] for r in rows]):>18s}"
+                    for i in range(n_tasks)
+                )
+            )
+    lines += ["", "detected change vs ground truth; latent variables added (true d')"]
+    for m in ("csr", "adarl", "dreamer"):
+        rows = [c for c in cells if c["method"] == m]
+        for r in rows:
+            parts = []
+            for t in r["tasks"][1:]:
+                truth = "+".join(x.replace("_", " ") for x in t["truth"]) or "none"
+                got = t.get("decision", "?").replace("_", " ")
+                extra = f", +{t['new_actions']} actions" if t.get("new_actions") else ""
+                d_true = t.get("true_new_latent")
+                added = f"added {t.get('added', 0)}" + (f" (true {d_true})" if d_true else "")
+                parts.append(f"task {t['task'] + 1}: {got}{extra} [truth: {truth}], {added}")
+            lines.append(f"{LABELS[m]:8s} seed {r['seed']}: " + "; ".join(parts))
+    return "\n".join(lines)
+
+
+def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path:
+    """Learning curves across the task sequence (mean over seeds), tasks marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from causal_envs.datasets.plots import save_figure
+
+    p = BENCHMARKS[bench][profile_name]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    bounds: list[int] = []
+    for m in p.methods:
+        rows = [c for c in cells if c["method"] == m]
+        if not rows:
+            continue
+        xs = [s for t in rows[0]["tasks"] for s, _ in t["curve"]]
+        ys = np.mean([[v for t in r["tasks"] for _, v in t["curve"]] for r in rows], axis=0)
+        ax.plot(xs, ys, marker=".", label=LABELS[m])
+        bounds = bounds or [t["curve"][0][0] for t in rows[0]["tasks"][1:] if t["curve"]]
+    for b in bounds:
+        ax.axvline(b, color="0.6", ls="--", lw=0.8)
+    ax.set_xlabel("env steps (task boundaries dashed)")
+    ax.set_ylabel("evaluation score")
+    ax.set_title(f"{bench} ({profile_name})")
+    ax.legend()
+    return save_figure(fig, folder.parent / f"{bench.replace('-', '_')}_{profile_name}_curves.png")
+
+
+def main(bench: str, profile: str = "quick", fresh: bool = False, game: str | None = None) -> dict:
+    if bench not in BENCHMARKS:
+        raise ValueError(f"bench must be one of {sorted(BENCHMARKS)}, got {bench!r}")
+    if profile not in BENCHMARKS[bench]:
+        raise ValueError(f"profile must be one of {sorted(BENCHMARKS[bench])}, got {profile!r}")
+    p = BENCHMARKS[bench][profile]
+    if game is not None:
+        if bench != "csr-atari":
+            raise ValueError("--game applies to csr-atari only")
+        p = CSRProfile(**{**asdict(p), "sequence": f"atari/{game}"})
+        BENCHMARKS[bench][profile] = p
+    name = f"{bench.replace('-', '_')}_{profile}"
+    folder = output_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = output_dir() / f"{name}.json"
+    state: dict[str, Any] = {"bench": bench, "profile": profile, "config": asdict(p), "cells": {}}
+    if path.exists() and not fresh:
+        state = json.loads(path.read_text())
+        if state["cells"]:
+            print(f"resuming: {len(state['cells'])} finished cells in {path}")
+    for seed in p.seeds:
+        for m in p.methods:
+            key = f"{m}/{seed}"
+            if key in state["cells"]:
+                continue
+            print(f"{bench}: {LABELS[m]} seed {seed}")
+            start = time.perf_counter()
+            cell = _run_dqn(p, seed) if m == "dqn" else _run_world_model(p, m, seed, folder)
+            cell["seconds"] = time.perf_counter() - start
+            state["cells"][key] = cell
+            write_json(name, state)
+    cells = list(state["cells"].values())
+    print(report(bench, profile, cells))
+    print(f"wrote {plot(bench, profile, cells, folder)}")
+    print(f"results written to {write_json(name, state)}")
+    return state

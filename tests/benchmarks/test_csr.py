@@ -1,0 +1,33 @@
+import json
+
+from benchmarks import csr
+from benchmarks.results import output_dir
+
+
+def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
+    state = csr.main("csr-cartpole", "smoke", fresh=True)
+    assert set(state["cells"]) == {f"{m}/0" for m in csr.METHODS}
+    for cell in state["cells"].values():
+        assert [t["task"] for t in cell["tasks"]] == [0, 1, 2, 3]
+        for t in cell["tasks"]:
+            assert t["curve"] and all(len(p) == 2 for p in t["curve"])
+    wm = state["cells"]["csr/0"]["tasks"]
+    assert wm[3]["new_actions"] == 4  # task 4 adds four forces
+    assert wm[2]["truth"] == ["state_expansion"]
+    assert all(t["decision"] in ("distribution_shift", "space_expansion") for t in wm[1:])
+    assert state["cells"]["dreamer/0"]["tasks"][1]["decision"] == "fine_tune"
+    assert state["cells"]["adarl/0"]["tasks"][2]["added"] == 0  # AdaRL never expands
+    out = capsys.readouterr().out
+    assert "minimum adaptation steps" in out and "detected change" in out
+    path = output_dir() / "csr_cartpole_smoke.json"
+    assert json.loads(path.read_text())["bench"] == "csr-cartpole"
+    assert (output_dir() / "csr_cartpole_smoke_curves.png").stat().st_size > 0
+    csr.main("csr-cartpole", "smoke")
+    assert "resuming: 4 finished cells" in capsys.readouterr().out
+
+
+def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
+    state = csr.main("csr-synthetic", "smoke", fresh=True)
+    tasks = state["cells"]["csr/0"]["tasks"]
+    assert tasks[2]["true_new_latent"] >= 3 and tasks[1]["true_new_latent"] == 0
+    assert "true" in capsys.readouterr().out
