@@ -1,4 +1,4 @@
-"""Offline agents (TD3-BC, BCQ, CQL) as MoCoDA's code defines them; CSR later.
+"""Offline agents (TD3-BC, BCQ, CQL) as MoCoDA's code defines them; CSR in ``agents.csr``.
 
 from agents import TD3BC
 agent = TD3BC()

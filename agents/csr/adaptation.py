@@ -99,18 +99,32 @@ def _widen(agent: CSRAgent, env: gym.Env, report: AdaptationReport) -> None:
         report.say(f"the observation grew by {n} elements")
 
 
-def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
-    frozen = {p: p.requires_grad for p in agent.world.parameters()}
+def _train_only(
+    agent: CSRAgent, replay: SequenceReplay, params: list[nn.Parameter], steps: int
+) -> None:
+    """Train the world model with every parameter but ``params`` frozen."""
+    keep = {id(p) for p in params}
+    flags = {p: p.requires_grad for p in agent.world.parameters()}
     for p in agent.world.parameters():
-        p.requires_grad_(p is agent.world.theta)
-    agent.world.theta.requires_grad_(agent.config.use_theta)
-    agent.rebuild_optimizers(freeze_all_but_theta=True)
+        p.requires_grad_(flags[p] and id(p) in keep)
+    agent.rebuild_optimizers(only=params)
     try:
         _train(agent, replay, steps)
     finally:
-        for p, flag in frozen.items():
+        for p, flag in flags.items():
             p.requires_grad_(flag)
         agent.rebuild_optimizers()
+
+
+def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
+    """Step 1: only the change factor theta learns (CSR §3.1)."""
+    _train_only(agent, replay, [agent.world.theta], steps)
+
+
+def _action_parameters(agent: CSRAgent) -> list[nn.Parameter]:
+    """The tensors that carry the actions' effects: what new actions need to learn."""
+    w = agent.world
+    return [w.post_in.weights["a"], w.transition.w_a, w.masks["a_s"].logits, w.theta]
 
 
 def _expand(
@@ -207,14 +221,22 @@ def adapt(
         report.latent_dim = agent.world.latent_dim
         agent.decisions.append(report.to_dict())
         return agent, replay, report
-    if report.new_actions or report.new_obs_dims:
-        _train(agent, replay, c.expand_steps, policy=True)
-        report.say(f"trained the widened parts for {c.expand_steps} updates")
+    if report.new_actions:
+        _train_only(agent, replay, _action_parameters(agent), c.expand_steps)
+        report.say(f"trained the new actions' weights for {c.expand_steps} updates")
     _reestimate_theta(agent, replay, c.detect_steps)
     err_theta = agent.prediction_error(replay)
     report.error_after_theta = err_theta
     threshold = (agent.tau or err_theta) * c.threshold_scale
-    if err_theta <= threshold or c.adaptation == "adarl":
+    if report.new_obs_dims and c.adaptation == "csr":
+        report.decision = "space_expansion"
+        report.say(
+            f"a new observed variable (the observation grew by {report.new_obs_dims}): "
+            "the latent space must grow"
+        )
+        agent = _expand(agent, replay, report, err_theta)
+        _prune(agent, report)
+    elif err_theta <= threshold or c.adaptation == "adarl":
         report.decision = "distribution_shift"
         why = "below" if err_theta <= threshold else "above (AdaRL never expands)"
         report.say(

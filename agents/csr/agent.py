@@ -62,6 +62,7 @@ class CSRConfig:
     gamma: float = 0.99
     lam: float = 0.95
     model_lr: float = 6e-4
+    theta_lr: float = 1e-2
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy: float = 3e-3
@@ -171,12 +172,18 @@ class CSRAgent:
         return self.world.n_actions
 
     # ----------------------------------------------------------------- optimisation
-    def rebuild_optimizers(self, freeze_all_but_theta: bool = False) -> None:
-        """Fresh Adam optimisers over the current parameters (after any structural change)."""
+    def rebuild_optimizers(self, only: list[nn.Parameter] | None = None) -> None:
+        """Fresh Adam optimisers over the current parameters (after any structural change);
+        ``only`` restricts the world-model optimiser to those tensors. theta has its own,
+        larger learning rate (``theta_lr``): it is a handful of numbers re-estimated per task."""
         c = self.config
-        params = [self.world.theta] if freeze_all_but_theta else list(self.world.parameters())
-        params = [p for p in params if p.requires_grad]
-        self.model_opt = torch.optim.Adam(params, lr=c.model_lr) if params else None
+        theta = self.world.theta
+        params = list(self.world.parameters()) if only is None else list(only)
+        rest = [p for p in params if p.requires_grad and p is not theta]
+        groups = [{"params": rest, "lr": c.model_lr}] if rest else []
+        if theta.requires_grad and theta.numel() and any(p is theta for p in params):
+            groups.append({"params": [theta], "lr": c.theta_lr})
+        self.model_opt = torch.optim.Adam(groups) if groups else None
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
 
