@@ -100,7 +100,7 @@ BENCHMARKS = {
     ),
     "mocoda-hooksweep2": (
         _bench_hooksweep2,
-        _profile_args,
+        lambda p: _profile_args(p, extra=("focus",)),
         "MoCoDA's HookSweep2 experiment: TD3-BC/BCQ on EMP/MOCODA/MOCODA-P, sweep both boxes",
     ),
     "csr-cartpole": (

@@ -64,6 +64,7 @@ class Profile:
     eval_every: int
     eval_episodes: int
     note: str
+    datasets: tuple[str, ...] = tuple(DATASETS)
 
 
 PROFILES = {
@@ -96,11 +97,34 @@ PROFILES = {
         "5 seeds; 1M expert transitions -> 5M; models 2x512 (160 passes = 4000 epochs of 40k); "
         "agents 3x512, 1M updates",
     ),
+    # the quick profile's data, TD3-BC trained 40k updates on EMP and MOCODA-P
+    "focus": Profile(
+        (0,),
+        60_000,
+        240_000,
+        (256, 256),
+        8,
+        1e-3,
+        ("td3bc",),
+        (256, 256, 256),
+        40_000,
+        5_000,
+        60,
+        "the quick profile's data; TD3-BC 3x256, 40k updates; EMP and MOCODA-P",
+        ("emp", "mocoda-p"),
+    ),
     # for the test suite: seconds, checks the code, not the result
     "smoke": Profile(
         (0,), 1_500, 4_000, (32, 32), 1, 1e-3, ("td3bc", "bcq"), (32, 32), 20, 10, 4, "smoke"
     ),
 }
+
+
+def data_folder(p: Profile) -> Path:
+    """Where a profile's datasets live: shared by every profile with the same data settings."""
+    hidden = "x".join(map(str, p.model_hidden))
+    key = f"n{p.n_expert}_t{p.total_size}_m{hidden}_e{p.model_epochs}_lr{p.model_lr:g}"
+    return output_dir() / "mocoda_hooksweep2_data" / key
 
 
 def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDataset]:
@@ -141,6 +165,19 @@ def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDatase
         save_flat(data, f"seed{seed}/{name}", folder, overwrite=True)
         out[name] = data
     return out
+
+
+def data_stats(data: TransitionDataset) -> dict[str, float]:
+    """What a dataset holds for the target task: the share of transitions that succeed, and
+    of states with both boxes swept to the same side (the combination the expert never shows)."""
+    o = data.observations
+    b1, b2 = o[:, 6] - 1.85, o[:, 11] - 1.85
+    both = (np.abs(b1) > 0.2) & (np.abs(b2) > 0.2) & (np.sign(b1) == np.sign(b2))
+    return {
+        "success_fraction": float((data.rewards > -0.3).mean()),
+        "both_swept_fraction": float(both.mean()),
+        "mean_reward": float(data.rewards.mean()),
+    }
 
 
 def evaluate_sweep(act, n_episodes: int, seed: int) -> dict[str, float]:
@@ -200,7 +237,12 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
-def report(cells: list[dict], profile_name: str, expert_rates: list[float]) -> str:
+def report(
+    cells: list[dict],
+    profile_name: str,
+    expert_rates: list[float],
+    data: dict[str, dict[str, dict[str, float]]] | None = None,
+) -> str:
     p = PROFILES[profile_name]
     t = table(cells, p.agents)
     lines = [
@@ -223,6 +265,17 @@ def report(cells: list[dict], profile_name: str, expert_rates: list[float]) -> s
                 else f"{100 * c['success_mean']:>10.1f}% ± {100 * c['success_std']:<4.1f}"
             )
         lines.append(row)
+    if data:
+        lines += ["", "what each dataset holds for the target task (mean over seeds):"]
+        for d in DATASETS:
+            rows = [v[d] for v in data.values() if d in v]
+            if rows:
+                succ = 100 * np.mean([r["success_fraction"] for r in rows])
+                both = 100 * np.mean([r["both_swept_fraction"] for r in rows])
+                lines.append(
+                    f"  {d.upper():9s} successful transitions {succ:5.2f}%, "
+                    f"states with both boxes on one side {both:5.2f}%"
+                )
     if "emp" in t:
         lines += ["", "paper's claim: MoCoDA data lets the agents sweep both boxes, EMP does not:"]
         for a in p.agents:
@@ -275,29 +328,32 @@ def main(profile: str = "quick", fresh: bool = False) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path = output_dir() / f"{name}.json"
     state: dict[str, Any] = {"profile": profile, "config": asdict(p), "cells": {}, "expert": {}}
+    data_dir = data_folder(p)
     if path.exists() and not fresh:
         state = json.loads(path.read_text())
         if state["cells"]:
             print(f"resuming: {len(state['cells'])} finished cells in {path}")
     elif fresh:
-        for f in folder.rglob("*"):
+        for f in [*folder.rglob("*"), *data_dir.rglob("*")]:
             if f.is_file():
                 f.unlink()
+    state.setdefault("data", {})
     for seed in p.seeds:
         todo = [
-            (d, a) for d in DATASETS for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
+            (d, a) for d in p.datasets for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
         ]
-        if not todo:
+        if not todo and str(seed) in state["data"]:
             continue
-        datasets = _datasets(seed, p, folder)
+        datasets = _datasets(seed, p, data_dir)
         state["expert"][str(seed)] = datasets["emp"].metadata.get("expert_success_rate")
+        state["data"][str(seed)] = {d: data_stats(x) for d, x in datasets.items()}
         for d, a in todo:
             print(f"seed {seed}: {a} on {d.upper()}")
             state["cells"][f"{seed}/{d}/{a}"] = _run_cell(seed, d, datasets[d], a, p)
             write_json(name, state)
     cells = list(state["cells"].values())
     rates = [r for r in state["expert"].values() if r is not None]
-    print(report(cells, profile, rates))
+    print(report(cells, profile, rates, state["data"]))
     print(f"wrote {plot(cells, profile, folder)}")
     state["table"] = table(cells, p.agents)
     print(f"results written to {write_json(name, state)}")

@@ -42,9 +42,10 @@ class CartPolePhysics:
     Attributes:
         gravity, masscart, masspole, length (half the pole), force_mag, tau: as Gymnasium's
             CartPole (9.8, 1.0, 0.1, 0.5, 10.0, 0.02).
-        force_scales: the actions push with ``-s * force_mag`` (actions ``0..k-1``) or
-            ``+s * force_mag`` (actions ``k..2k-1``) for each scale ``s``; ``(1.0,)`` gives
-            CartPole's two actions, ``(0.5, 1.0, 1.5)`` the six of CSR's task 4.
+        force_scales: for each scale ``s_i`` action ``2i`` pushes with ``-s_i * force_mag``
+            (left) and ``2i + 1`` with ``+s_i * force_mag`` (right); ``(1.0,)`` gives
+            CartPole's two actions, ``(1.0, 0.5, 1.5)`` the six of CSR's task 4 with actions 0
+            and 1 keeping their meaning (an action-space expansion appends actions).
         friction_cart: the cart friction ``mu_c`` cycles through these values, changing every
             ``friction_period`` steps; empty means no cart friction (and no friction observed).
         friction_pole: the pole friction ``mu_p`` (2e-6).
@@ -73,7 +74,8 @@ class CartPolePhysics:
         if any(f < 0 for f in self.friction_cart) or self.friction_pole < 0:
             raise ValueError("frictions must be >= 0")
         s = [sc * self.force_mag for sc in self.force_scales]
-        object.__setattr__(self, "_force_values", tuple([-f for f in s] + s))  # hot-path cache
+        forces = tuple(x for f in s for x in (-f, f))  # interleaved: left, right per scale
+        object.__setattr__(self, "_force_values", forces)  # hot-path cache
         if not isinstance(self.friction_period, int) or self.friction_period < 1:
             raise ValueError(
                 f"friction_period must be a positive integer, got {self.friction_period!r}"
@@ -90,8 +92,7 @@ class CartPolePhysics:
     @property
     def forces(self) -> NDArray[np.float64]:
         """Force of each action, ``(n_actions,)``."""
-        s = np.asarray(self.force_scales) * self.force_mag
-        return np.concatenate([-s, s])
+        return np.asarray(self._force_values)
 
     def friction_at(self, steps: NDArray) -> NDArray[np.float64]:
         """Cart friction in force at each step count (0 without a schedule)."""
@@ -291,8 +292,9 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
     colour); six forces (action-space expansion).
 
     ## Action Space
-    ``Discrete(2 * len(force_scales))``: actions ``0..k-1`` push left with ``s_i * force_mag``,
-    ``k..2k-1`` push right. With the default ``force_scales=(1.0,)``: 0 left, 1 right.
+    ``Discrete(2 * len(force_scales))``: action ``2i`` pushes left with ``s_i * force_mag``,
+    ``2i + 1`` right. With the default ``force_scales=(1.0,)``: 0 left, 1 right; with CSR's
+    ``(1.0, 0.5, 1.5)`` actions 0 and 1 keep their meaning and 2-5 are new.
 
     ## Observation Space
     ``obs_type="state"``: ``[x, x_dot, theta, theta_dot]`` float32, plus the current cart

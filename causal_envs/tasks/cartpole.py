@@ -12,7 +12,7 @@ __all__ = ["cartpole_sequence"]
 MASSCART = (0.5, 1.0, 2.5, 3.5, 4.5)
 GRAVITY = (5.0, 9.8, 20.0, 30.0, 40.0)
 FRICTION = (3e-4, 5e-4, 7e-4)
-FORCE_SCALES = (0.5, 1.0, 1.5)
+FORCE_SCALES = (1.0, 0.5, 1.5)  # the default force first: actions 0 and 1 keep their meaning
 
 
 def cartpole_sequence(seed: int = 0, obs_type: str = "pixels") -> TaskSequence:

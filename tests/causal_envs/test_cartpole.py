@@ -84,16 +84,20 @@ def test_friction_slows_the_cart():
     assert speed((0.5,)) < speed(()) and speed(()) > 0
 
 
-def test_action_expansion_has_six_forces():
-    env = make(force_scales=(0.5, 1.0, 1.5))
+def test_action_expansion_appends_forces_and_keeps_the_old_actions():
+    env = make(force_scales=(1.0, 0.5, 1.5))
     assert env.action_space == gym.spaces.Discrete(6)
-    assert np.allclose(env.unwrapped.physics.forces, [-5, -10, -15, 5, 10, 15])
+    assert np.allclose(env.unwrapped.physics.forces, [-10, 10, -5, 5, -15, 15])
     pushes = []
     for a in range(6):
         e = env.unwrapped
         e.reset(seed=0)
         pushes.append(e.step(a)[0][1])
-    assert np.all(np.diff(pushes[:3]) < 0) and np.all(np.diff(pushes[3:]) > 0)
+    base = make()
+    for a in (0, 1):  # actions 0 and 1 push as in the two-action task
+        base.reset(seed=0)
+        assert base.step(a)[0][1] == pytest.approx(pushes[a])
+    assert pushes[4] < pushes[0] < pushes[2] < 0 < pushes[3] < pushes[1] < pushes[5]
 
 
 def test_structure_and_masks():
