@@ -251,3 +251,17 @@ def test_config_and_replay_validation():
     with pytest.raises(ValueError, match="fewer than length"):
         replay.sample(2, 5, np.random.default_rng(0))
     assert replace(CSRConfig(), latent_dim=3).latent_dim == 3
+
+
+def test_pixel_observations_train_and_expand():
+    seq = make_sequence("cartpole", seed=0, obs_type="pixels")
+    env = seq.make(0)
+    cfg = CSRConfig(latent_dim=4, hidden=32, batch_size=2, seq_len=6, prefill=30, seed=0)
+    agent = CSRAgent(env.observation_space.shape, 2, cfg)
+    assert agent.world.config.pixels
+    replay, _ = agent.learn(env, 12)
+    assert replay.obs.dtype == np.uint8 and agent.n_updates == 3
+    batch = replay.sample(2, 6, np.random.default_rng(0))
+    before = agent.world.prediction_error(batch)
+    agent.expand_latent(2)
+    assert agent.world.prediction_error(batch) == pytest.approx(before, rel=1e-5)
