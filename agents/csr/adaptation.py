@@ -229,26 +229,20 @@ def adapt(
     report.error_after_theta = err_theta
     threshold = (agent.tau or err_theta) * c.threshold_scale
     if report.new_obs_dims and c.adaptation == "csr":
-        report.decision = "space_expansion"
-        report.say(
-            f"a new observed variable (the observation grew by {report.new_obs_dims}): "
-            "the latent space must grow"
-        )
-        agent = _expand(agent, replay, report, err_theta)
-        _prune(agent, report)
+        grow = f"a new observed variable (the observation grew by {report.new_obs_dims})"
     elif err_theta <= threshold or c.adaptation == "adarl":
-        report.decision = "distribution_shift"
+        grow = None
         why = "below" if err_theta <= threshold else "above (AdaRL never expands)"
+        report.decision = "distribution_shift"
         report.say(
             f"theta re-estimated: error {err_theta:.4f} {why} the threshold {threshold:.4f} "
             "-> distribution shift, model kept"
         )
     else:
+        grow = f"theta re-estimated: error {err_theta:.4f} above the threshold {threshold:.4f}"
+    if grow is not None:
         report.decision = "space_expansion"
-        report.say(
-            f"theta re-estimated: error {err_theta:.4f} above the threshold {threshold:.4f} "
-            "-> the latent space must grow"
-        )
+        report.say(f"{grow} -> the latent space must grow")
         agent = _expand(agent, replay, report, err_theta)
         _prune(agent, report)
     report.latent_dim = agent.world.latent_dim
