@@ -194,9 +194,7 @@ def plot_hooksweep2_expert_strip(
     import causal_envs  # noqa: F401  (registers the envs)
     from causal_envs.hooksweep.expert import HookSweepExpert
 
-    env = gym.make(
-        "HookSweep2Source-v0", render_mode="rgb_array", height=size[0], width=size[1]
-    )
+    env = gym.make("HookSweep2Source-v0", render_mode="rgb_array", height=size[0], width=size[1])
     expert = HookSweepExpert(seed=seed)
     obs, _ = env.reset(seed=seed)
     steps = set(np.linspace(0, 74, n_frames).round().astype(int).tolist())
