@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= outputs
 
-.PHONY: install demo test lint bench-speed bench-model-error clean
+.PHONY: install demo test lint bench-speed bench-model-error bench-hooksweep2 bench-csr clean
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ bench-speed: install
 
 bench-model-error: install
 	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench mocoda-model-error --profile quick
+
+bench-hooksweep2: install
+	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench mocoda-hooksweep2 --profile quick
+
+bench-csr: install
+	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench csr-cartpole --profile quick
+	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench csr-synthetic --profile quick
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
