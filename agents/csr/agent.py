@@ -104,11 +104,16 @@ class CSRConfig:
 
 
 class _Head(nn.Module):
-    """``f(s, theta)``: a growable input block, one hidden layer, a growable output."""
+    """``f(s, theta)``: a growable input block, one hidden layer, a growable output. The
+    weights on theta start at zero (see ``__init__``)."""
 
     def __init__(self, latent: int, theta: int, hidden: int, out: int) -> None:
         super().__init__()
         self.inp = BlockLinear({"s": latent, "t": theta}, hidden)
+        # theta starts without effect: the source task shows one theta, so weights on it could
+        # not be learned there, and random ones would turn a re-estimated theta into noise
+        with torch.no_grad():
+            self.inp.weights["t"].zero_()
         self.mid = nn.Linear(hidden, hidden)
         self.out = BlockLinear({"h": hidden}, out)
 
