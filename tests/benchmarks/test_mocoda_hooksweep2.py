@@ -23,7 +23,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     from causal_envs.datasets import load_stored
     from causal_envs.hooksweep.task import GOAL_BASE, hooksweep2_reward
 
-    folder = output_dir() / "mocoda_hooksweep2_smoke"
+    folder = bench.data_folder(p)
     for name in bench.DATASETS:
         data = load_stored(f"seed0/{name}", folder, regenerate_hint="re-run")
         assert len(data) == p.total_size and data.observations.shape[1] == 22
