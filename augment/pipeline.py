@@ -209,12 +209,17 @@ class MoCoDA:
     def _label(self, s: NDArray, a: NDArray, s2: NDArray, ends: NDArray) -> TransitionDataset:
         obs = self.state_space
         s2 = np.clip(s2, obs.low, obs.high).astype(np.float32)
+        if self.goal_conditioned:  # labelled once, with their goals, by _with_goals
+            rewards, terminals = np.zeros(len(s), np.float32), np.zeros(len(s), np.bool_)
+        else:
+            rewards = np.asarray(self.env.reward_fn(s, a, s2), dtype=np.float32)
+            terminals = np.asarray(self.env.termination_fn(s, a, s2), dtype=np.bool_)
         return TransitionDataset(
             observations=s.astype(np.float32),
             actions=a.astype(np.float32),
-            rewards=np.asarray(self.env.reward_fn(s, a, s2), dtype=np.float32),
+            rewards=rewards,
             next_observations=s2,
-            terminals=np.asarray(self.env.termination_fn(s, a, s2), dtype=np.bool_),
+            terminals=terminals,
             episode_ends=ends,
         )
 

@@ -41,7 +41,7 @@ from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.results import output_dir, write_json
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
-from causal_envs.hooksweep.task import BOX_XY, boxes_near
+from causal_envs.hooksweep.task import BOX_XY, TABLE_CENTER, boxes_near
 
 __all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
 
@@ -170,8 +170,8 @@ def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDatase
 def data_stats(data: TransitionDataset) -> dict[str, float]:
     """What a dataset holds for the target task: the share of transitions that succeed, and
     of states with both boxes swept to the same side (the combination the expert never shows)."""
-    o = data.observations
-    b1, b2 = o[:, 6] - 1.85, o[:, 11] - 1.85
+    x = data.observations[:, BOX_XY][:, [0, 2]] - TABLE_CENTER[0]  # the boxes' x off centre
+    b1, b2 = x[:, 0], x[:, 1]
     both = (np.abs(b1) > 0.2) & (np.abs(b2) > 0.2) & (np.sign(b1) == np.sign(b2))
     return {
         "success_fraction": float((data.rewards > -0.3).mean()),

@@ -168,8 +168,8 @@ def hooksweep2_local_mask(states: ArrayLike, actions: ArrayLike) -> NDArray[np.b
 def boxes_near(rows: ArrayLike, distance: float = 0.3) -> NDArray[np.bool_]:
     """Rows (states, or ``[s, a]``) whose boxes are less than ``distance`` apart in xy:
     MOCODA-P's pre-filter before re-weighting to uniform box positions."""
-    x = np.asarray(rows)
-    return np.linalg.norm(x[:, [6, 7]] - x[:, [11, 12]], axis=1) < distance
+    xy = np.asarray(rows)[:, BOX_XY]
+    return np.linalg.norm(xy[:, :2] - xy[:, 2:], axis=1) < distance
 
 
 def gripper_z_from_info(info: Any, n: int) -> NDArray[np.float64]:
