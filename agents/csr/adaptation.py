@@ -10,9 +10,10 @@ what it can observe directly (new discrete actions; new elements of a vector obs
 2. otherwise **expands** the latent space by ``d'`` variables - Random (``d' ~ U{1..max_new}``),
    Deterministic (``d' = det_new`` with group sparsity on the new variables' outgoing weights)
    or Self-Adaptive (a small controller samples ``d'``, each trial trains a copy of the expanded
-   model briefly and is rewarded by the relative drop of the prediction error minus
+   model's new parts briefly and is rewarded by the relative drop of the prediction error minus
    ``expansion_cost * d'``; REINFORCE updates the controller; the best trial is kept) - and
-   trains the expanded model;
+   trains the new parts with the old weights frozen (the whole model keeps learning on the
+   task afterwards);
 3. **prunes** latent variables with no edge to o, r or another variable.
 
 ``adaptation="adarl"`` stops after step 1 whatever the error (theta only, no expansion, then the
@@ -22,7 +23,7 @@ caller keeps training); ``"finetune"`` (Dreamer) does nothing beyond widening th
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gymnasium as gym
@@ -33,7 +34,7 @@ from torch import nn
 from agents.csr.agent import CSRAgent
 from agents.csr.replay import SequenceReplay
 
-__all__ = ["AdaptationReport", "ExpansionController", "adapt"]
+__all__ = ["AdaptationReport", "ExpansionController", "adapt", "grown_entries", "train_new_parts"]
 
 
 @dataclass
@@ -55,11 +56,19 @@ class AdaptationReport:
     trials: list[dict[str, float]] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
+    #: the world model just before an expansion (set by ``adapt``; None without expansion)
+    world_before_expansion: nn.Module | None = field(default=None, repr=False, compare=False)
+
     def say(self, message: str) -> None:
         self.log.append(message)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The report's numbers and log (the kept world model left out)."""
+        return {
+            f.name: copy.deepcopy(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "world_before_expansion"
+        }
 
 
 class ExpansionController(nn.Module):
@@ -127,6 +136,63 @@ def _action_parameters(agent: CSRAgent) -> list[nn.Parameter]:
     return [w.post_in.weights["a"], w.transition.w_a, w.masks["a_s"].logits, w.theta]
 
 
+def grown_entries(world: nn.Module, n: int) -> dict[str, torch.Tensor]:
+    """Which entries of each world-model parameter ``expand_latent(n)`` creates.
+
+    A probe copy whose every value is NaN goes through the same growth; the entries that are
+    not NaN afterwards are new (the old ones are copied over, NaN and all). The torch random
+    state is restored, so probing does not change what the real expansion draws.
+    """
+    probe = copy.deepcopy(world)
+    with torch.no_grad():
+        for p in probe.parameters():
+            p.fill_(float("nan"))
+    state = torch.get_rng_state()
+    probe.expand_latent(n)
+    torch.set_rng_state(state)
+    return {name: ~torch.isnan(p) for name, p in probe.named_parameters()}
+
+
+def _grow(agent: CSRAgent, n: int) -> dict[str, torch.Tensor]:
+    new = grown_entries(agent.world, n)
+    agent.expand_latent(n)
+    return new
+
+
+def train_new_parts(
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    new: dict[str, torch.Tensor],
+    steps: int,
+    policy: bool = False,
+) -> None:
+    """Train only the entries an expansion added (and theta), every old weight frozen: CSR
+    trains "the newly added parts from scratch with a few amount of data" (appendix B), so
+    the new variables learn what the old model cannot explain instead of the old model
+    drifting. The actor and critic (``policy=True``) train in full."""
+    theta = agent.world.theta
+    hooks, flags = [], {}
+    for name, p in agent.world.named_parameters():
+        flags[p] = p.requires_grad
+        if p is theta:
+            continue
+        m = new.get(name)
+        if m is None or m.shape != p.shape or not bool(m.any()):
+            p.requires_grad_(False)
+        elif not bool(m.all()):
+            keep = m.to(p.device, p.dtype)
+            hooks.append(p.register_hook(lambda g, keep=keep: g * keep))
+    agent.rebuild_optimizers()
+    try:
+        _train(agent, replay, steps, policy=policy)
+    finally:
+        for h in hooks:
+            h.remove()
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+        agent.rebuild_optimizers()
+
+
 def _expand(
     agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
 ) -> CSRAgent:
@@ -134,29 +200,33 @@ def _expand(
     if c.expansion == "random":
         n = int(agent.rng.integers(1, c.max_new + 1))
         report.say(f"Random expansion: d' = {n} drawn from U{{1..{c.max_new}}}")
-        agent.expand_latent(n)
+        new = _grow(agent, n)
     elif c.expansion == "deterministic":
         n = c.det_new
         d = agent.world.latent_dim
-        agent.expand_latent(n)
+        new = _grow(agent, n)
         agent.group_dims = torch.arange(d, d + n)
         report.say(f"Deterministic expansion: d' = {n} with group sparsity {c.group_sparsity}")
     else:
-        n, agent = _self_adaptive(agent, replay, report, error)
+        n, agent, new = _self_adaptive(agent, replay, report, error)
     report.added = n
-    _train(agent, replay, c.expand_steps, policy=True)
+    train_new_parts(agent, replay, new, c.expand_steps, policy=True)
+    report.say(
+        f"trained the {n} new variables' parts for {c.expand_steps} updates (old weights "
+        "frozen; the policy learns in full)"
+    )
     return agent
 
 
 def _self_adaptive(
     agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
-) -> tuple[int, CSRAgent]:
+) -> tuple[int, CSRAgent, dict[str, torch.Tensor]]:
     c = agent.config
     tau = agent.tau if agent.tau is not None else error
     controller = ExpansionController(c.max_new)
     opt = torch.optim.Adam(controller.parameters(), lr=0.05)
     x = controller.features(agent.world.latent_dim, c.hidden, error, tau)
-    best: tuple[float, int, CSRAgent] | None = None
+    best: tuple[float, int, CSRAgent, dict[str, torch.Tensor]] | None = None
     rewards: list[float] = []
     agent._live = None  # an env is not copied with the agent
     for trial in range(c.sa_trials):
@@ -164,8 +234,8 @@ def _self_adaptive(
         choice = dist.sample()
         n = int(choice) + 1
         candidate = copy.deepcopy(agent)
-        candidate.expand_latent(n)
-        _train(candidate, replay, c.sa_train_steps)
+        new = _grow(candidate, n)
+        train_new_parts(candidate, replay, new, c.sa_train_steps)
         err = candidate.prediction_error(replay)
         reward = (error - err) / max(error, 1e-8) - c.expansion_cost * n
         baseline = float(np.mean(rewards)) if rewards else 0.0
@@ -180,10 +250,10 @@ def _self_adaptive(
             f"(from {error:.4f}), reward {reward:+.3f}"
         )
         if best is None or reward > best[0]:
-            best = (reward, n, candidate)
+            best = (reward, n, candidate, new)
     assert best is not None
     report.say(f"Self-Adaptive keeps d' = {best[1]} (best reward {best[0]:+.3f})")
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def _prune(agent: CSRAgent, report: AdaptationReport) -> None:
@@ -243,6 +313,8 @@ def adapt(
     if grow is not None:
         report.decision = "space_expansion"
         report.say(f"{grow} -> the latent space must grow")
+        # kept for reconstructions before/after (an attribute, not a field: not serialised)
+        report.world_before_expansion = copy.deepcopy(agent.world)
         agent = _expand(agent, replay, report, err_theta)
         _prune(agent, report)
     report.latent_dim = agent.world.latent_dim

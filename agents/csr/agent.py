@@ -2,7 +2,7 @@
 
     agent = CSRAgent(obs_shape=(4,), n_actions=2, config=CSRConfig(latent_dim=8))
     curve = agent.learn(env, 20_000)                 # source task: model + policy from scratch
-    agent.record_threshold()                         # tau*: the final prediction error
+    agent.record_threshold(env=env)                  # tau*: the final prediction error
     report = adapt(agent, new_env)                   # the three-step strategy (adaptation.py)
     curve = agent.learn(new_env, 5_000)              # then keep learning on the new task
 
@@ -50,9 +50,13 @@ class CSRConfig:
     hidden: int = 100
     structured: bool = True
     use_theta: bool = True
-    relaxation: str = "sigmoid"
+    #: Gumbel-sigmoid with straight-through hard values: a plain sigmoid lets the weights
+    #: grow to undo a shrinking mask, so with the sparsity term every edge fades together
+    #: and the hard evaluation masks lose them all (measured on CartPole, mask_lr 1e-2)
+    relaxation: str = "gumbel"
     kl_scale: float = 1.0
     free_nats: float = 1.0
+    kl_balance: float = 0.8
     sparsity: float = 0.02
     batch_size: int = 20
     seq_len: int = 30
@@ -63,6 +67,10 @@ class CSRConfig:
     lam: float = 0.95
     model_lr: float = 6e-4
     theta_lr: float = 1e-2
+    #: the structural masks' logits learn faster than the weights, so the sparsity term can
+    #: switch edges off (and pruning fire) within a CPU budget: at the weights' 6e-4, an edge
+    #: starting on (logit 3) needs about 5,000 updates of steady pressure to go off
+    mask_lr: float = 1e-2
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     entropy: float = 3e-3
@@ -155,6 +163,7 @@ class CSRAgent:
                 relaxation=c.relaxation,
                 kl_scale=c.kl_scale,
                 free_nats=c.free_nats,
+                kl_balance=c.kl_balance,
                 sparsity=c.sparsity,
             )
         ).to(self.device)
@@ -182,16 +191,22 @@ class CSRAgent:
     # ----------------------------------------------------------------- optimisation
     def rebuild_optimizers(self, only: list[nn.Parameter] | None = None) -> None:
         """Fresh Adam optimisers over the current parameters (after any structural change);
-        ``only`` restricts the world-model optimiser to those tensors. theta has its own,
-        larger learning rate (``theta_lr``): it is a handful of numbers re-estimated per task."""
+        ``only`` restricts the world-model optimiser to those tensors. theta and the mask
+        logits have their own, larger learning rates (``theta_lr``, ``mask_lr``): theta is a
+        handful of numbers re-estimated per task, and the masks must be able to turn off."""
         c = self.config
-        theta = self.world.theta
         params = list(self.world.parameters()) if only is None else list(only)
-        rest = [p for p in params if p.requires_grad and p is not theta]
-        groups = [{"params": rest, "lr": c.model_lr}] if rest else []
-        if theta.requires_grad and theta.numel() and any(p is theta for p in params):
-            groups.append({"params": [theta], "lr": c.theta_lr})
-        self.model_opt = torch.optim.Adam(groups) if groups else None
+        trainable = [p for p in params if p.requires_grad and p.numel()]
+        special = {id(self.world.theta): c.theta_lr}
+        special.update({id(g.logits): c.mask_lr for g in self.world.masks.values()})
+        groups: dict[float, list[nn.Parameter]] = {}
+        for p in trainable:
+            groups.setdefault(special.get(id(p), c.model_lr), []).append(p)
+        self.model_opt = (
+            torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()])
+            if groups
+            else None
+        )
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
 
@@ -406,8 +421,23 @@ class CSRAgent:
         return SequenceReplay(self.config.replay_capacity, space.shape, space.dtype)
 
     # ----------------------------------------------------------------- structure changes
-    def record_threshold(self, replay: SequenceReplay, batches: int = 8) -> float:
-        """tau*: the model's prediction error on the current task's data (CSR §3.1)."""
+    def record_threshold(
+        self, replay: SequenceReplay | None = None, env: gym.Env | None = None, batches: int = 8
+    ) -> float:
+        """tau*: the final prediction error on the current task (CSR §3.1).
+
+        With ``env``, the error is measured on ``adapt_collect`` fresh steps of the current
+        policy there: the protocol the adaptation applies to a new task, so the two errors
+        compare like with like (the training replay's error is in-sample, hence optimistic,
+        and mixes in the early random data). Without ``env``, on ``replay``.
+        """
+        if env is not None:
+            replay = self.new_replay(env)
+            self._live = None
+            self.collect(env, self.config.adapt_collect, replay)
+            self._live = None
+        if replay is None:
+            raise ValueError("record_threshold needs the task's replay or its env")
         self.tau = self.prediction_error(replay, batches)
         return self.tau
 

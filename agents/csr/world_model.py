@@ -13,7 +13,8 @@ change factor ``theta = (theta_o, theta_r, theta_s)``:
 The masks ``D`` are :class:`MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
 is CSR's ``L = L_rec - L_KL + L_reg``; :meth:`StructuredWorldModel.loss` returns its negative
 to minimise: reconstruction (Gaussian, unit variance) + ``kl_scale`` x KL(posterior || prior)
-(with free nats) + ``sparsity`` x (L1 of every mask + L1 of theta).
+(balanced as in DreamerV2, free nats on the posterior side) + ``sparsity`` x (L1 of every mask
++ L1 of theta).
 
 Vector observations use MLP encoders and decoders; image observations ``(H, W, 3)`` uint8 use
 small conv nets. ``structured=False, use_theta=False`` gives the unstructured Dreamer-style
@@ -53,6 +54,7 @@ class WorldModelConfig:
     relaxation: str = "sigmoid"
     kl_scale: float = 1.0
     free_nats: float = 1.0
+    kl_balance: float = 0.8
     sparsity: float = 0.02
     min_std: float = 0.1
     mask_init_logit: float = 3.0
@@ -117,6 +119,10 @@ class _ConvDecoder(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         x = self.fc(h).view(-1, 64, *self.grid)
         return self.net(x).permute(0, 2, 3, 1)
+
+
+def _detached(d: Normal) -> Normal:
+    return Normal(d.mean.detach(), d.stddev.detach())
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -295,8 +301,18 @@ class StructuredWorldModel(nn.Module):
         r_pred, c_logit = self.reward(states, masks)
         rec_r = ((r_pred - batch["reward"].reshape(-1)) ** 2).mean()
         rec_c = F.binary_cross_entropy_with_logits(c_logit, batch["cont"].reshape(-1).float())
-        kl = kl_divergence(out["post"], out["prior"]).sum(-1).mean()
-        kl_loss = torch.clamp(kl, min=c.free_nats)
+        post, prior = out["post"], out["prior"]
+        kl = kl_divergence(post, prior).sum(-1).mean()
+        # KL balancing (DreamerV2): the prior learns towards the posterior with weight
+        # kl_balance, the posterior towards the prior with the rest. Free nats apply to the
+        # posterior's side only: clamped on both, a KL under free_nats would leave the
+        # transition and its masks (D^{s->s}, D^{a->s}, D^{theta_s->s}) with no gradient but
+        # the sparsity term's, and every transition edge would switch off
+        kl_prior = kl_divergence(_detached(post), prior).sum(-1).mean()
+        kl_post = kl_divergence(post, _detached(prior)).sum(-1).mean()
+        kl_loss = c.kl_balance * kl_prior + (1 - c.kl_balance) * torch.clamp(
+            kl_post, min=c.free_nats
+        )
         reg = self.sparsity_term()
         total = rec_obs + rec_r + rec_c + c.kl_scale * kl_loss + c.sparsity * reg
         parts = {
@@ -307,6 +323,20 @@ class StructuredWorldModel(nn.Module):
             "loss/sparsity": reg.item(),
         }
         return total, parts
+
+    @torch.no_grad()
+    def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Decoded posterior means for a batch of sequences, ``(B, T, *obs_shape)``, in the
+        observation's units (pixels in [0, 1]); the model is evaluated (hard masks)."""
+        was = self.training
+        self.eval()
+        out = self.observe(batch)
+        b, t = batch["prev_action"].shape
+        rec = self.decode(out["states"].reshape(b * t, -1), out["masks"])
+        self.train(was)
+        if self.config.pixels:
+            rec = (rec + 0.5).clamp(0.0, 1.0)
+        return rec.reshape(b, t, *rec.shape[1:])
 
     @torch.no_grad()
     def prediction_error(self, batch: dict[str, torch.Tensor]) -> float:

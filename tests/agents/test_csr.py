@@ -16,6 +16,7 @@ from agents.csr import (
     WorldModelConfig,
     adapt,
 )
+from agents.csr.adaptation import grown_entries, train_new_parts
 from causal_envs.tasks import make_sequence
 
 
@@ -118,6 +119,46 @@ def test_action_and_observation_expansion_keep_old_predictions():
     obs_after, rew_after, *_ = _predictions(model, wide)
     torch.testing.assert_close(obs_after[:, :6], obs_before)
     torch.testing.assert_close(rew_after, rew_before)
+
+
+def _small_agent(seed=0, **kw):
+    cfg = CSRConfig(latent_dim=4, hidden=16, batch_size=4, seq_len=8, seed=seed, **kw)
+    env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
+    agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
+    replay = agent.new_replay(env)
+    agent.collect(env, 300, replay, random=True)
+    return agent, env, replay
+
+
+def test_expansion_trains_only_the_new_parts_with_the_old_weights_frozen():
+    agent, _, replay = _small_agent()
+    new = grown_entries(agent.world, 3)
+    agent.expand_latent(3)
+    assert new["obs_in.weights.s"].shape == (16, 7)
+    assert new["obs_in.weights.s"][:, 4:].all() and not new["obs_in.weights.s"][:, :4].any()
+    assert not new["masks.s_s.logits"][:4, :4].any() and new["masks.s_s.logits"][4:].all()
+    before = {n: p.detach().clone() for n, p in agent.world.named_parameters()}
+    train_new_parts(agent, replay, new, steps=5, policy=True)
+    changed_new = 0
+    for name, p in agent.world.named_parameters():
+        if name == "theta":
+            continue
+        old = ~new[name]
+        torch.testing.assert_close(p.detach()[old], before[name][old], msg=name)
+        changed_new += int((p.detach()[new[name]] != before[name][new[name]]).any())
+    assert changed_new >= 5  # the new parts of encoder-side, transition, decoder, reward learn
+    assert all(p.requires_grad for p in agent.world.parameters())  # unfrozen afterwards
+
+
+def test_threshold_is_measured_on_held_out_steps_of_the_task():
+    agent, env, replay = _small_agent(adapt_collect=120)
+    n, steps = len(replay), agent.env_steps
+    tau = agent.record_threshold(env=env)
+    assert tau == agent.tau and np.isfinite(tau) and tau > 0
+    assert len(replay) == n and agent.env_steps == steps + 120  # fresh steps, replay untouched
+    assert agent.record_threshold(replay) > 0
+    with pytest.raises(ValueError, match="replay or its env"):
+        agent.record_threshold()
 
 
 # ----------------------------------------------------------------------------- pruning

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 from benchmarks import csr
 from benchmarks.results import output_dir
@@ -15,6 +16,9 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert wm[3]["new_actions"] == 4  # task 4 adds four forces
     assert wm[2]["truth"] == ["state_expansion"]
     assert all(t["decision"] in ("distribution_shift", "space_expansion") for t in wm[1:])
+    # task 3 shows a new observed variable: CSR expands, and draws its reconstructions
+    assert wm[2]["decision"] == "space_expansion" and wm[2]["added"] >= 1
+    assert Path(wm[2]["reconstructions"]).stat().st_size > 0
     assert state["cells"]["dreamer/0"]["tasks"][1]["decision"] == "fine_tune"
     assert state["cells"]["adarl/0"]["tasks"][2]["added"] == 0  # AdaRL never expands
     out = capsys.readouterr().out
