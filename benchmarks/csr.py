@@ -14,7 +14,10 @@ until the evaluation score first reaches ``fraction`` of the source task's final
 detected change against the task's ground truth, and the latent variables added (against the
 true d' of the synthetic POMDP). DQN is Stable-Baselines3's, trained on each task in turn (a new
 network when the spaces change). Each (method, seed) cell is written to the results file when
-it finishes and skipped on a re-run.
+it finishes and skipped on a re-run. The tables go to ``<name>.txt`` beside the JSON, the
+learning curves to ``<name>_curves.png``, and for the first seed every expansion draws the new
+task's reconstructions before the expansion, right after it and at the end of the task
+(``<name>/<method>_seed<k>_task<i>_reconstructions.png``).
 """
 
 from __future__ import annotations
@@ -567,7 +570,11 @@ def main(bench: str, profile: str = "quick", fresh: bool = False, game: str | No
             state["cells"][key] = cell
             write_json(name, state)
     cells = list(state["cells"].values())
-    print(report(bench, profile, cells))
+    text = report(bench, profile, cells)
+    print(text)
+    tables = output_dir() / f"{name}.txt"
+    tables.write_text(text + "\n")
+    print(f"tables written to {tables}")
     print(f"wrote {plot(bench, profile, cells, folder)}")
     print(f"results written to {write_json(name, state)}")
     return state

@@ -26,6 +26,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     path = output_dir() / "csr_cartpole_smoke.json"
     assert json.loads(path.read_text())["bench"] == "csr-cartpole"
     assert (output_dir() / "csr_cartpole_smoke_curves.png").stat().st_size > 0
+    assert "final score" in (output_dir() / "csr_cartpole_smoke.txt").read_text()
     csr.main("csr-cartpole", "smoke")
     assert "resuming: 4 finished cells" in capsys.readouterr().out
 
