@@ -240,17 +240,18 @@ def _config(profile: CSRProfile, method: str, seed: int) -> CSRConfig:
     return CSRConfig(**kwargs, seed=seed)
 
 
-def adaptation_targets(cells: list[dict], fraction: float) -> dict[int, float]:
-    """Per seed: ``fraction`` of the best final source-task score of any method."""
+def adaptation_targets(cells: list[dict], fraction: float) -> dict[int, float | None]:
+    """Per seed: ``fraction`` of the best final source-task score of any method (None when
+    that score is not positive: a fraction of it is no target)."""
     best: dict[int, float] = {}
     for c in cells:
         best[c["seed"]] = max(best.get(c["seed"], float("-inf")), c["tasks"][0]["final_score"])
-    return {seed: fraction * score for seed, score in best.items()}
+    return {seed: fraction * score if score > 0 else None for seed, score in best.items()}
 
 
-def adaptation_steps(cell: dict, task: int, targets: dict[int, float]) -> int | None:
+def adaptation_steps(cell: dict, task: int, targets: dict[int, float | None]) -> int | None:
     """Env steps on ``task`` until the cell's evaluation score first reaches its target."""
-    if len(cell["tasks"]) <= task:
+    if len(cell["tasks"]) <= task or targets[cell["seed"]] is None:
         return None
     t = cell["tasks"][task]
     return _first_reaching(t["curve"], t["start"], targets[cell["seed"]])
@@ -426,9 +427,11 @@ def report(bench: str, profile_name: str, cells: list[dict]) -> str:
         "(✗: never; (k/n): reached with k of n seeds)",
         header,
     ]
+    if all(t is None for t in targets.values()):
+        lines.append("n/a: no method scored above zero on the source task")
     for m in p.methods:
         rows = [c for c in cells if c["method"] == m]
-        if rows:
+        if rows and any(t is not None for t in targets.values()):
             lines.append(
                 f"{LABELS[m]:8s}"
                 + "".join(

@@ -36,3 +36,18 @@ def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
     tasks = state["cells"]["csr/0"]["tasks"]
     assert tasks[2]["true_new_latent"] >= 3 and tasks[1]["true_new_latent"] == 0
     assert "true" in capsys.readouterr().out
+
+
+def test_adaptation_steps_need_a_positive_source_score():
+    def cell(seed, scores):
+        tasks = [{"final_score": scores[0], "curve": [(100, scores[0])], "start": 0}]
+        tasks.append(
+            {"final_score": scores[1], "curve": [(300, 0.0), (600, scores[1])], "start": 200}
+        )
+        return {"seed": seed, "method": "csr", "tasks": tasks}
+
+    cells = [cell(0, (200.0, 190.0)), cell(1, (0.0, 0.0))]
+    targets = csr.adaptation_targets(cells, 0.9)
+    assert targets == {0: 180.0, 1: None}  # 90% of a zero score is no target
+    assert csr.adaptation_steps(cells[0], 1, targets) == 400  # 600 - 200 env steps on the task
+    assert csr.adaptation_steps(cells[1], 1, targets) is None
