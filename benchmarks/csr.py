@@ -143,17 +143,6 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             "2 seeds; 6k source steps, 3k per later task; latent 8",
             agent=_STATE,
         ),
-        "smoke": CSRProfile(
-            "synthetic",
-            (0,),
-            200,
-            120,
-            100,
-            1,
-            "smoke",
-            agent=_SMOKE,
-            methods=("csr",),
-        ),
         "paper": CSRProfile(
             "synthetic",
             (0, 1, 2, 3, 4),
@@ -289,7 +278,8 @@ def _run_world_model(profile: CSRProfile, method: str, seed: int, folder: Path) 
         agent, replay, report = adapt(agent, env, task=i)
         for line in report.log:
             print(f"  [{LABELS[method]} task {i + 1}] {line}")
-        adapted = copy.deepcopy(agent.world) if report.world_before_expansion else None
+        expanded = report.world_before_expansion is not None
+        adapted = copy.deepcopy(agent.world) if expanded else None
         adapted_at = agent.env_steps
         after = float(np.mean(agent.evaluate(eval_env, profile.eval_episodes)))
         replay, curve = agent.learn(

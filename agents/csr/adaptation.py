@@ -108,18 +108,32 @@ def _widen(agent: CSRAgent, env: gym.Env, report: AdaptationReport) -> None:
         report.say(f"the observation grew by {n} elements")
 
 
-def _train_only(
-    agent: CSRAgent, replay: SequenceReplay, params: list[nn.Parameter], steps: int
+def _train_restricted(
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    trainable: dict[str, torch.Tensor | None],
+    steps: int,
+    policy: bool = False,
 ) -> None:
-    """Train the world model with every parameter but ``params`` frozen."""
-    keep = {id(p) for p in params}
-    flags = {p: p.requires_grad for p in agent.world.parameters()}
-    for p in agent.world.parameters():
-        p.requires_grad_(flags[p] and id(p) in keep)
-    agent.rebuild_optimizers(only=params)
+    """Train the world model with only the ``trainable`` parameters (by name) learning: all
+    of a tensor for ``None``, else the entries its boolean mask marks (the others' gradients
+    are zeroed). Every other parameter is frozen; all flags are restored afterwards."""
+    hooks, flags = [], {}
+    for name, p in agent.world.named_parameters():
+        flags[p] = p.requires_grad
+        mask = trainable.get(name, False)
+        partial = mask is not None and mask is not False
+        if mask is False or (partial and (mask.shape != p.shape or not bool(mask.any()))):
+            p.requires_grad_(False)
+        elif partial and p.requires_grad and not bool(mask.all()):
+            keep = mask.to(p.device, p.dtype)
+            hooks.append(p.register_hook(lambda g, keep=keep: g * keep))
+    agent.rebuild_optimizers()
     try:
-        _train(agent, replay, steps)
+        _train(agent, replay, steps, policy=policy)
     finally:
+        for h in hooks:
+            h.remove()
         for p, flag in flags.items():
             p.requires_grad_(flag)
         agent.rebuild_optimizers()
@@ -127,13 +141,13 @@ def _train_only(
 
 def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
     """Step 1: only the change factor theta learns (CSR §3.1)."""
-    _train_only(agent, replay, [agent.world.theta], steps)
+    _train_restricted(agent, replay, {"theta": None}, steps)
 
 
-def _action_parameters(agent: CSRAgent) -> list[nn.Parameter]:
-    """The tensors that carry the actions' effects: what new actions need to learn."""
-    w = agent.world
-    return [w.post_in.weights["a"], w.transition.w_a, w.masks["a_s"].logits, w.theta]
+def _train_actions(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
+    """Train the tensors that carry the actions' effects (what new actions must learn)."""
+    names = ("post_in.weights.a", "transition.w_a", "masks.a_s.logits", "theta")
+    _train_restricted(agent, replay, dict.fromkeys(names), steps)
 
 
 def grown_entries(world: nn.Module, n: int) -> dict[str, torch.Tensor]:
@@ -170,27 +184,7 @@ def train_new_parts(
     trains "the newly added parts from scratch with a few amount of data" (appendix B), so
     the new variables learn what the old model cannot explain instead of the old model
     drifting. The actor and critic (``policy=True``) train in full."""
-    theta = agent.world.theta
-    hooks, flags = [], {}
-    for name, p in agent.world.named_parameters():
-        flags[p] = p.requires_grad
-        if p is theta:
-            continue
-        m = new.get(name)
-        if m is None or m.shape != p.shape or not bool(m.any()):
-            p.requires_grad_(False)
-        elif not bool(m.all()):
-            keep = m.to(p.device, p.dtype)
-            hooks.append(p.register_hook(lambda g, keep=keep: g * keep))
-    agent.rebuild_optimizers()
-    try:
-        _train(agent, replay, steps, policy=policy)
-    finally:
-        for h in hooks:
-            h.remove()
-        for p, flag in flags.items():
-            p.requires_grad_(flag)
-        agent.rebuild_optimizers()
+    _train_restricted(agent, replay, {**new, "theta": None}, steps, policy=policy)
 
 
 def _expand(
@@ -292,7 +286,7 @@ def adapt(
         agent.decisions.append(report.to_dict())
         return agent, replay, report
     if report.new_actions:
-        _train_only(agent, replay, _action_parameters(agent), c.expand_steps)
+        _train_actions(agent, replay, c.expand_steps)
         report.say(f"trained the new actions' weights for {c.expand_steps} updates")
     _reestimate_theta(agent, replay, c.detect_steps)
     err_theta = agent.prediction_error(replay)

@@ -189,14 +189,13 @@ class CSRAgent:
         return self.world.n_actions
 
     # ----------------------------------------------------------------- optimisation
-    def rebuild_optimizers(self, only: list[nn.Parameter] | None = None) -> None:
-        """Fresh Adam optimisers over the current parameters (after any structural change);
-        ``only`` restricts the world-model optimiser to those tensors. theta and the mask
+    def rebuild_optimizers(self) -> None:
+        """Fresh Adam optimisers over the current trainable parameters (after any structural
+        change, or after freezing some; frozen ones are left out). theta and the mask
         logits have their own, larger learning rates (``theta_lr``, ``mask_lr``): theta is a
         handful of numbers re-estimated per task, and the masks must be able to turn off."""
         c = self.config
-        params = list(self.world.parameters()) if only is None else list(only)
-        trainable = [p for p in params if p.requires_grad and p.numel()]
+        trainable = [p for p in self.world.parameters() if p.requires_grad and p.numel()]
         special = {id(self.world.theta): c.theta_lr}
         special.update({id(g.logits): c.mask_lr for g in self.world.masks.values()})
         groups: dict[float, list[nn.Parameter]] = {}

@@ -302,7 +302,6 @@ class StructuredWorldModel(nn.Module):
         rec_r = ((r_pred - batch["reward"].reshape(-1)) ** 2).mean()
         rec_c = F.binary_cross_entropy_with_logits(c_logit, batch["cont"].reshape(-1).float())
         post, prior = out["post"], out["prior"]
-        kl = kl_divergence(post, prior).sum(-1).mean()
         # KL balancing (DreamerV2): the prior learns towards the posterior with weight
         # kl_balance, the posterior towards the prior with the rest. Free nats apply to the
         # posterior's side only: clamped on both, a KL under free_nats would leave the
@@ -310,6 +309,7 @@ class StructuredWorldModel(nn.Module):
         # the sparsity term's, and every transition edge would switch off
         kl_prior = kl_divergence(_detached(post), prior).sum(-1).mean()
         kl_post = kl_divergence(post, _detached(prior)).sum(-1).mean()
+        kl = kl_prior.detach()  # the KL's value (both sides equal it; only gradients differ)
         kl_loss = c.kl_balance * kl_prior + (1 - c.kl_balance) * torch.clamp(
             kl_post, min=c.free_nats
         )

@@ -45,30 +45,17 @@ MARGIN = 0.012  # clearance kept from the other box
 REACH = MOCAP_WORKSPACE + np.array([[0.02, 0.05, 0.0], [-0.01, -0.05, 0.0]])
 
 
+def _rect(cx: NDArray, cy: NDArray, half: NDArray) -> NDArray[np.float64]:
+    """Axis-aligned rectangles ``(..., 4)`` [x0, x1, y0, y1] around centres ``(cx, cy)``."""
+    return np.stack([cx - half[0], cx + half[0], cy - half[1], cy + half[1]], axis=-1)
+
+
 def _hook_rects(g: NDArray) -> NDArray[np.float64]:
     """The hook's footprint for gripper xy positions ``(..., 2)``: base and head as xy
     rectangles ``(..., 2, 4)`` [x0, x1, y0, y1]."""
     cx, cy = g[..., 0] + HOOK_OFFSET[0], g[..., 1] + HOOK_OFFSET[1]
     hx, hy = cx + HOOK_HEAD_OFFSET[0], cy + HOOK_HEAD_OFFSET[1]
-    base = np.stack(
-        [
-            cx - HOOK_BASE_HALF[0],
-            cx + HOOK_BASE_HALF[0],
-            cy - HOOK_BASE_HALF[1],
-            cy + HOOK_BASE_HALF[1],
-        ],
-        axis=-1,
-    )
-    head = np.stack(
-        [
-            hx - HOOK_HEAD_HALF[0],
-            hx + HOOK_HEAD_HALF[0],
-            hy - HOOK_HEAD_HALF[1],
-            hy + HOOK_HEAD_HALF[1],
-        ],
-        axis=-1,
-    )
-    return np.stack([base, head], axis=-2)
+    return np.stack([_rect(cx, cy, HOOK_BASE_HALF), _rect(hx, hy, HOOK_HEAD_HALF)], axis=-2)
 
 
 def _hits(g: NDArray, box: NDArray, margin: float) -> NDArray[np.bool_]:
