@@ -1,6 +1,6 @@
 """The ``augment`` verb of the ``causal-envs`` command.
 
-    causal-envs augment nav2d/empirical                       # all five methods, SPEC budget
+    causal-envs augment nav2d/empirical                       # all five methods, the paper's budget
     causal-envs augment nav2d/empirical --methods mocoda-u --profile quick --plot aug.png
 
 Fits MoCoDA on the named dataset (generated first if needed), generates each method's dataset
@@ -14,8 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
+from augment.methods import METHODS, MODEL_FOR_METHOD
 from causal_envs.datasets import (
-    AUGMENT_METHODS,
     DATASETS,
     augmented_id,
     data_root,
@@ -32,10 +32,10 @@ PROFILES = {"paper": (600, 1e-4), "quick": (40, 1e-3)}
 
 def _methods(text: str) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in methods if m not in AUGMENT_METHODS]
+    bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise argparse.ArgumentTypeError(
-            f"methods must be a comma-separated subset of {','.join(AUGMENT_METHODS)}, got {text!r}"
+            f"methods must be a comma-separated subset of {','.join(METHODS)}, got {text!r}"
         )
     return methods
 
@@ -48,8 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods",
         type=_methods,
-        default=list(AUGMENT_METHODS),
-        help=f"comma-separated subset of {','.join(AUGMENT_METHODS)} (all)",
+        default=list(METHODS),
+        help=f"comma-separated subset of {','.join(METHODS)} (all)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the source data and pipeline (0)")
     p.add_argument(
@@ -65,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_augment(args: argparse.Namespace) -> None:
+    # deferred: the pipeline imports torch and scikit-learn (~1.5 s), which --help never needs
     from augment.dynamics import DynamicsConfig
-    from augment.pipeline import MODEL_FOR_METHOD, MoCoDA, MoCoDAConfig
+    from augment.pipeline import MoCoDA, MoCoDAConfig
 
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")
@@ -99,6 +100,6 @@ def cmd_augment(args: argparse.Namespace) -> None:
         if not spec.name.startswith("nav2d/"):
             print(f"no plot for {spec.name}: the arena plot is for 2D Navigation")
             return
-        from augment.plots import plot_augmented_nav2d
+        from augment.plots import plot_augmented_nav2d  # deferred: matplotlib (~0.4 s)
 
         print(f"wrote {plot_augmented_nav2d(made, args.plot)}")

@@ -37,17 +37,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 import causal_envs  # noqa: F401  (registers the envs)
-from augment.dynamics import DynamicsConfig, FactoredEnsemble
+from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
+from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
+from augment.rollout import model_rollout
 from causal_envs.core import CausalEnv, jsonable
-from causal_envs.datasets import AUGMENT_METHODS, TransitionDataset
+from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.transitions import ARRAY_FIELDS
 
 __all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
-
-METHODS = AUGMENT_METHODS
-MODEL_FOR_METHOD = {"dyn": "unfactored", "mocoda": "local", "mocoda-u": "local", "rand": "local"}
 
 
 @dataclass
@@ -163,7 +162,7 @@ class MoCoDA:
             cfg = DynamicsConfig(**{**asdict(self.config.dynamics), "architecture": architecture})
             model = FactoredEnsemble(self.structure, cfg, self.env.local_mask, self.env_id)
             d, rows = self.data, self.train_rows
-            model.fit(
+            EnsembleTrainer(model).fit(
                 d.observations[rows], d.actions[rows], d.next_observations[rows], progress=progress
             )
             self.models[architecture] = model
@@ -239,15 +238,17 @@ class MoCoDA:
         state = self.data.observations[
             self.train_rows[rng.integers(0, len(self.train_rows), chains)]
         ]
-        parts_s, parts_a, parts_n, alive = [], [], [], []
-        for t in range(hi):
-            a = rng.uniform(act.low, act.high, size=(chains, act.shape[0])).astype(np.float32)
-            s2 = np.clip(model.sample(state, a, rng), self.state_space.low, self.state_space.high)
-            parts_s.append(state)
-            parts_a.append(a)
-            parts_n.append(s2)
-            alive.append(t < depth)
-            state = s2.astype(np.float32)
+        low, high = self.state_space.low, self.state_space.high
+        out = model_rollout(
+            start=state,
+            horizon=hi,
+            policy=lambda s, t: rng.uniform(act.low, act.high, size=(chains, act.shape[0])).astype(
+                np.float32
+            ),
+            step=lambda s, a, t: np.clip(model.sample(s, a, rng), low, high).astype(np.float32),
+        )
+        parts_s, parts_a, parts_n = out.states[:-1], out.actions, out.states[1:]
+        alive = [t < depth for t in range(hi)]
         alive_m = np.stack(alive, axis=1)  # (chains, hi)
         keep = alive_m.reshape(-1)
 

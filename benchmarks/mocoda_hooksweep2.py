@@ -41,7 +41,7 @@ from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.results import output_dir, write_json
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
-from causal_envs.hooksweep.task import BOX_XY, TABLE_CENTER, boxes_near
+from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER, boxes_near
 
 __all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
 

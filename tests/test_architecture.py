@@ -11,7 +11,7 @@ FORBIDDEN = {
     "augment": {"agents", "benchmarks"},
     "agents": {"benchmarks"},
 }
-CORE_FORBIDDEN = {"causal_envs.nav2d", "causal_envs.datasets"}
+CORE_FORBIDDEN = {"causal_envs.envs.nav2d", "causal_envs.datasets"}
 
 
 def imports_of(path: Path) -> set[str]:

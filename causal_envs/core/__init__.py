@@ -1,18 +1,39 @@
-"""The causal core: structures, the env-side contract and input checks (no env imports here)."""
+"""The causal core: structures, the env contract, input checks and file helpers.
 
+Nothing here imports an environment or the dataset layer: every other part of the package
+builds on this one.
+"""
+
+from .contract import (
+    LATENT_EDGES,
+    CausalEnv,
+    CausalEnvWithDynamics,
+    ContractError,
+    GoalConditionedCausalEnv,
+    LatentStructureEnv,
+    check_causal_env,
+)
 from .io import atomic_path, jsonable
-from .protocol import CausalEnv, check_causal_env
+from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
 from .structure import CausalStructure, Node, StructureError
 from .validation import as_batch, check_action_array
 
 __all__ = [
+    "LATENT_EDGES",
     "CausalEnv",
+    "CausalEnvWithDynamics",
     "CausalStructure",
+    "ContractError",
+    "GoalConditionedCausalEnv",
+    "LatentStructureEnv",
     "Node",
+    "OfflineDatasetMixin",
     "StructureError",
     "as_batch",
     "atomic_path",
     "check_action_array",
     "check_causal_env",
+    "dataset_provider",
     "jsonable",
+    "register_dataset_provider",
 ]

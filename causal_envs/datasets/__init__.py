@@ -6,7 +6,6 @@
 """
 
 from causal_envs.datasets.registry import (
-    AUGMENT_METHODS,
     DATASETS,
     DatasetSpec,
     augmented_id,
@@ -27,7 +26,6 @@ from causal_envs.datasets.storage import (
 from causal_envs.datasets.transitions import TransitionDataset
 
 __all__ = [
-    "AUGMENT_METHODS",
     "DATASETS",
     "FORMAT_VERSION",
     "DatasetError",

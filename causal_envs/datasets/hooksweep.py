@@ -1,6 +1,6 @@
 """The empirical HookSweep2 dataset of MoCoDA (appendix C.2): a one-box sweeping expert.
 
-Whole 75-step episodes of :class:`~causal_envs.hooksweep.expert.HookSweepExpert` on the source
+Whole 75-step episodes of :class:`~causal_envs.envs.hooksweep.expert.HookSweepExpert` on the source
 task (``HookSweep2Source-v0``: one box's goal shifted to a side of the table), with SPEC §2's
 action noise. Observations are the flat ``[state (16), goal (6)]`` form; rewards are the source
 task's; nothing terminates, every 75th transition ends an episode.
@@ -32,7 +32,7 @@ def _chunk(seed: int, index: int, n_episodes: int) -> tuple[dict[str, np.ndarray
     import gymnasium as gym
 
     import causal_envs  # noqa: F401  (registers the envs)
-    from causal_envs.hooksweep.expert import HookSweepExpert
+    from causal_envs.envs.hooksweep.expert import HookSweepExpert
 
     ss = np.random.SeedSequence([seed, index])
     env_seed, expert_seed = ss.spawn(2)
@@ -105,7 +105,7 @@ def generate_hooksweep2_expert(
 
 def states_only(data: TransitionDataset) -> TransitionDataset:
     """HookSweep2 data without its goals: the dynamics' 16-dim states (what MoCoDA fits)."""
-    from causal_envs.hooksweep.task import STATE_DIM
+    from causal_envs.envs.hooksweep.model import STATE_DIM
 
     if data.observations.shape[1] < STATE_DIM:
         raise ValueError(

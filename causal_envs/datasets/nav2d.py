@@ -12,7 +12,7 @@ Episodes are collected whole, in order, until each behaviour has its share; the 
 to fit (its cut marks an episode end). Rewards and terminals are labelled for the *target* task
 (the goal box), so a bottom-to-top episode that crosses the goal box has a terminal inside it
 and goes on, as in the authors' data. Every episode of a behaviour is simulated in lockstep with
-:meth:`Nav2DTask.dynamics`, the same function the environments step with.
+:meth:`Nav2DModel.dynamics`, the same function the environments step with.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from causal_envs.datasets.transitions import TransitionDataset
-from causal_envs.nav2d import Nav2DTask
+from causal_envs.envs.nav2d import Nav2DModel
 
 __all__ = ["BEHAVIOURS", "generate_nav2d_empirical"]
 
@@ -33,7 +33,7 @@ BEHAVIOURS: dict[str, tuple[int, tuple[float, float], tuple[float, float]]] = {
 
 
 def _rollout_batch(
-    rng: np.random.Generator, task: Nav2DTask, behaviour: str, n_episodes: int
+    rng: np.random.Generator, task: Nav2DModel, behaviour: str, n_episodes: int
 ) -> TransitionDataset:
     """Simulate ``n_episodes`` episodes of one behaviour in lockstep; return them in order."""
     axis, low, high = BEHAVIOURS[behaviour]
@@ -74,7 +74,7 @@ def _rollout_batch(
 
 
 def _collect(
-    rng: np.random.Generator, task: Nav2DTask, behaviour: str, n: int
+    rng: np.random.Generator, task: Nav2DModel, behaviour: str, n: int
 ) -> TransitionDataset:
     """Whole episodes of ``behaviour`` until ``n`` transitions; the last episode cut to fit."""
     parts: list[TransitionDataset] = []
@@ -95,7 +95,7 @@ def generate_nav2d_empirical(seed: int = 0, n_per_behaviour: int = 20_000) -> Tr
     if not isinstance(n_per_behaviour, int | np.integer) or n_per_behaviour < 1:
         raise ValueError(f"n_per_behaviour must be a positive integer, got {n_per_behaviour!r}")
     rng = np.random.default_rng(seed)
-    task = Nav2DTask()
+    task = Nav2DModel()
     parts = [_collect(rng, task, b, int(n_per_behaviour)) for b in BEHAVIOURS]
     metadata = {
         "generator": "nav2d/empirical",

@@ -10,7 +10,7 @@ import numpy as np
 
 from causal_envs.core import atomic_path
 from causal_envs.datasets.transitions import TransitionDataset
-from causal_envs.nav2d import Nav2DTask
+from causal_envs.envs.nav2d import Nav2DModel
 
 __all__ = [
     "draw_nav2d_arena",
@@ -23,11 +23,11 @@ __all__ = [
 ]
 
 
-def draw_nav2d_arena(ax: Any, task: Nav2DTask | None = None) -> None:
+def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None) -> None:
     """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``."""
     from matplotlib.patches import Rectangle
 
-    task = task or Nav2DTask()
+    task = task or Nav2DModel()
     q = task.quadrant
     ax.add_patch(
         Rectangle(
@@ -159,7 +159,7 @@ def plot_hooksweep2_dataset(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from causal_envs.hooksweep.task import TABLE_CENTER
+    from causal_envs.envs.hooksweep.model import TABLE_CENTER
 
     obs = data.observations
     rows = np.random.default_rng(0).choice(len(obs), min(max_points, len(obs)), replace=False)
@@ -192,7 +192,7 @@ def plot_hooksweep2_expert_strip(
     import gymnasium as gym
 
     import causal_envs  # noqa: F401  (registers the envs)
-    from causal_envs.hooksweep.expert import HookSweepExpert
+    from causal_envs.envs.hooksweep.expert import HookSweepExpert
 
     env = gym.make("HookSweep2Source-v0", render_mode="rgb_array", height=size[0], width=size[1])
     expert = HookSweepExpert(seed=seed)

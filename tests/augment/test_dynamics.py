@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import causal_envs  # noqa: F401
-from augment.dynamics import DynamicsConfig, FactoredEnsemble
+from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble, zero_tiny_
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
-from causal_envs.nav2d import NAV2D_STRUCTURE, Nav2DTask
+from causal_envs.envs.nav2d import NAV2D_STRUCTURE, Nav2DModel
 
 MASK = gym.make("CausalNav2D-v0").unwrapped.local_mask
 
@@ -67,7 +67,7 @@ def test_unfactored_reads_everything():
 
 def test_members_differ_and_training_learns(data):
     m = model("local", epochs=15, lr=2e-3, batch_size=256)
-    log = m.fit(data.observations, data.actions, data.next_observations)
+    log = EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
     assert len(log.val_nll) == 15 and np.isfinite(log.train_nll).all()
     assert log.val_nll[log.best_epoch] == min(log.val_nll) < log.val_nll[0]
     mean, std = m.predict_all(data.observations[:500], data.actions[:500])
@@ -80,8 +80,8 @@ def test_members_differ_and_training_learns(data):
 def test_same_seed_same_model_and_samples(data, tmp_path):
     kw = dict(epochs=2, batch_size=256)
     a, b = model("local", **kw), model("local", **kw)
-    a.fit(data.observations, data.actions, data.next_observations)
-    b.fit(data.observations, data.actions, data.next_observations)
+    EnsembleTrainer(a).fit(data.observations, data.actions, data.next_observations)
+    EnsembleTrainer(b).fit(data.observations, data.actions, data.next_observations)
     s, act = inputs(100)
     sa = a.sample(s, act, np.random.default_rng(1))
     assert np.array_equal(sa, b.sample(s, act, np.random.default_rng(1)))
@@ -116,9 +116,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"states must be a real array of shape \(batch, 2\)"):
         m.predict_all(np.zeros((10, 3)), a)
     with pytest.raises(ValueError, match="NaN"):
-        m.fit(np.full((10, 2), np.nan), a, s)
+        EnsembleTrainer(m).fit(np.full((10, 2), np.nan), a, s)
     with pytest.raises(ValueError, match="differ in length"):
-        m.fit(s, a[:5], s)
+        EnsembleTrainer(m).fit(s, a[:5], s)
     bad = FactoredEnsemble(
         NAV2D_STRUCTURE, DynamicsConfig(), lambda s, a: np.ones((len(s), 2, 2), bool)
     )
@@ -129,19 +129,17 @@ def test_bad_input():
 def test_true_dynamics_are_in_reach():
     """Sanity of the task the models learn: one step is at most 0.05 + 0.02 per coordinate."""
     s, a = inputs(1000)
-    step = np.abs(Nav2DTask().dynamics(s, a) - s)
+    step = np.abs(Nav2DModel().dynamics(s, a) - s)
     assert step.max() <= 0.0701
 
 
 def test_zero_tiny_removes_would_be_denormals(data):
-    from augment.dynamics import zero_tiny_
-
     t = torch.tensor([1e-35, -1e-31, 1e-20, 0.5, -2.0], dtype=torch.float64)
     zero_tiny_([t])
     assert t.tolist() == [0.0, 0.0, 1e-20, 0.5, -2.0]
     m = model("global", epochs=2, batch_size=256)
     with torch.no_grad():
-        m.hidden_w[0][0, 0, :, 0] = 1e-33  # a would-be denormal row
-    m.fit(data.observations, data.actions, data.next_observations)
+        m.layer.hidden_w[0][0, 0, :, 0] = 1e-33  # a would-be denormal row
+    EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
     for p in m.parameters():
         assert not ((p.abs() < 1e-30) & (p != 0)).any()

@@ -9,7 +9,7 @@ from augment.parents import (
     _ConditionalPlan,
 )
 from causal_envs.core import CausalStructure
-from causal_envs.nav2d import NAV2D_STRUCTURE
+from causal_envs.envs.nav2d import NAV2D_STRUCTURE
 
 # Two parent sets that overlap in the action c: (a, c) -> a', (b, c) -> b'.
 OVERLAP = CausalStructure({"a": [0], "b": [1]}, {"c": [0]}, [[1, 0], [0, 1], [1, 1]])

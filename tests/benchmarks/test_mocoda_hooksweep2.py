@@ -21,7 +21,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
 
     # the stored datasets: [state, target goal] observations, target-task rewards
     from causal_envs.datasets import load_stored
-    from causal_envs.hooksweep.task import GOAL_BASE, hooksweep2_reward
+    from causal_envs.envs.hooksweep.model import GOAL_BASE, HookSweep2Model
 
     folder = bench.data_folder(p)
     for name in bench.DATASETS:
@@ -31,7 +31,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
         shift = goals[:, [0, 3]] - GOAL_BASE[[0, 3]]
         assert (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()  # both to one side
         s2 = data.next_observations.astype(np.float64)
-        expected, _ = hooksweep2_reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
+        expected, _ = HookSweep2Model.reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
         np.testing.assert_allclose(data.rewards, expected, atol=1e-5)
 
     # a re-run resumes: no cell is trained again

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
-from causal_envs.nav2d import CausalNav2DEnv, Nav2DTask
+from causal_envs.envs.nav2d import CausalNav2DEnv, Nav2DModel
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_behaviours_follow_the_spec(data):
 
 
 def test_transitions_are_the_env_dynamics(data):
-    task = Nav2DTask()
+    task = Nav2DModel()
     assert np.array_equal(task.dynamics(data.observations, data.actions), data.next_observations)
     bounds = data.episode_bounds()
     cont = np.ones(len(data), bool)

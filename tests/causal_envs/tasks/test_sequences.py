@@ -46,11 +46,11 @@ def test_synthetic_tasks_change_what_they_claim():
     seq = make_sequence("synthetic", seed=2)
     envs = [seq.make(i).unwrapped for i in range(4)]
     assert envs[0].theta != envs[1].theta
-    assert envs[1].model.latent_dim == 4
+    assert envs[1].batch_model.latent_dim == 4
     grow = seq[2].truth["new_latent_dims"]
-    assert 3 <= grow <= 7 and envs[2].model.latent_dim == 4 + grow
+    assert 3 <= grow <= 7 and envs[2].batch_model.latent_dim == 4 + grow
     assert np.array_equal(envs[2].ground_truth["s->s"][:4, :4], envs[1].ground_truth["s->s"])
-    assert envs[3].model.latent_dim == 4 + grow + seq[3].truth["new_latent_dims"]
+    assert envs[3].batch_model.latent_dim == 4 + grow + seq[3].truth["new_latent_dims"]
     assert seq[3].changes == {"distribution_shift", "state_expansion"}
 
 

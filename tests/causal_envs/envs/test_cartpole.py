@@ -4,7 +4,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import causal_envs
-from causal_envs.cartpole import CartPolePhysics, CausalCartPoleVectorEnv, cartpole_structure
+from causal_envs.envs.cartpole import CartPoleModel, CausalCartPoleVectorEnv, cartpole_structure
 
 FRICTION = (3e-4, 5e-4, 7e-4)
 
@@ -87,7 +87,7 @@ def test_friction_slows_the_cart():
 def test_action_expansion_appends_forces_and_keeps_the_old_actions():
     env = make(force_scales=(1.0, 0.5, 1.5))
     assert env.action_space == gym.spaces.Discrete(6)
-    assert np.allclose(env.unwrapped.physics.forces, [-10, 10, -5, 5, -15, 15])
+    assert np.allclose(env.unwrapped.batch_model.forces, [-10, 10, -5, 5, -15, 15])
     pushes = []
     for a in range(6):
         e = env.unwrapped
@@ -150,6 +150,6 @@ def test_vector_pixels_and_errors():
     with pytest.raises(ValueError, match="obs_type"):
         make(obs_type="rgb")
     with pytest.raises(ValueError, match="gravity"):
-        CartPolePhysics(gravity=-1.0)
+        CartPoleModel(gravity=-1.0)
     with pytest.raises(ValueError, match="force_scales"):
-        CartPolePhysics(force_scales=())
+        CartPoleModel(force_scales=())

@@ -4,14 +4,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import causal_envs
-from causal_envs.hooksweep.expert import HookSweepExpert
-from causal_envs.hooksweep.task import (
+from causal_envs.envs.hooksweep.expert import HookSweepExpert
+from causal_envs.envs.hooksweep.model import (
     GOAL_BASE,
     HOOKSWEEP2_STRUCTURE,
     TABLE_TOP,
-    hooksweep2_local_mask,
-    hooksweep2_reward,
-    sample_goals,
+    HookSweep2Model,
 )
 
 
@@ -38,10 +36,10 @@ def test_causal_contract_and_registration(env):
         ("gripper", "box2", "action"),
     )
     assert gym.spec("HookSweep2-v0").max_episode_steps == 75
-    assert gym.make("HookSweep2Source-v0").unwrapped.task == "sweep_one"
-    assert env.unwrapped.task == "sweep_both"
-    with pytest.raises(ValueError, match="task must be one of"):
-        gym.make("HookSweep2-v0", task="sweep_three")
+    assert gym.make("HookSweep2Source-v0").unwrapped.goal_mode == "sweep_one"
+    assert env.unwrapped.batch_model == HookSweep2Model("sweep_both")
+    with pytest.raises(ValueError, match="goal_mode must be one of"):
+        gym.make("HookSweep2-v0", goal_mode="sweep_three")
 
 
 def test_observation_layout(env):
@@ -118,19 +116,19 @@ def test_render_headless():
     e.close()
 
 
-# ----------------------------------------------------------------------------- task functions
+# ----------------------------------------------------------------------------- batched model
 def test_reward_and_success_cases():
     goal = np.array([1.54, 0.7, 0.42, 1.54, 0.8, 0.42])
     at_goal = goal + np.array([0.0, 0.0, 0.005, 0.0, 0.0, 0.005])
-    r, ok = hooksweep2_reward(at_goal, goal, 0.42)
+    r, ok = HookSweep2Model.reward(at_goal, goal, 0.42)
     assert ok and r == pytest.approx(-0.1 * (0.005 / 0.14) * 2, abs=1e-6)
     far = goal + np.array([0.31, 0, 0, 0.31, 0, 0])
-    r, ok = hooksweep2_reward(far, goal, 0.42)  # failure, hook on the table: -1 - 0.2 + 0.5
+    r, ok = HookSweep2Model.reward(far, goal, 0.42)  # failure, hook on the table: -1 - 0.2 + 0.5
     assert not ok and r == pytest.approx(-0.7)
-    r, _ = hooksweep2_reward(far, goal, 0.9)  # hook lifted: clipped at -1
+    r, _ = HookSweep2Model.reward(far, goal, 0.9)  # hook lifted: clipped at -1
     assert r == pytest.approx(-1.0)
     one = goal + np.array([0.31, 0, 0, 0, 0, 0])  # one box home, one not
-    r, ok = hooksweep2_reward(one, goal, 0.52)
+    r, ok = HookSweep2Model.reward(one, goal, 0.52)
     assert not ok and r == pytest.approx(-1.0)
 
 
@@ -139,7 +137,7 @@ def test_compute_reward_is_batched_and_matches_step(env):
     obs, r, _, _, info = env.step(np.zeros(4, np.float32))
     u = env.unwrapped
     assert u.compute_reward(obs["achieved_goal"], obs["desired_goal"], info) == pytest.approx(r)
-    goals = sample_goals(8, np.random.default_rng(0))
+    goals = HookSweep2Model().sample_goals(8, np.random.default_rng(0))
     ach = np.tile(obs["achieved_goal"], (8, 1))
     batch = u.compute_reward(ach, goals, [info] * 8)
     assert batch.shape == (8,)
@@ -152,10 +150,10 @@ def test_compute_reward_is_batched_and_matches_step(env):
 
 def test_goal_sampling_tasks():
     rng = np.random.default_rng(0)
-    both = sample_goals(1000, rng, "sweep_both")
+    both = HookSweep2Model("sweep_both").sample_goals(1000, rng)
     shift = both[:, [0, 3]] - GOAL_BASE[[0, 3]]
     assert (np.abs(shift) > 0.2).all() and (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()
-    one = sample_goals(1000, rng, "sweep_one")
+    one = HookSweep2Model("sweep_one").sample_goals(1000, rng)
     shifted = np.abs(one[:, [0, 3]] - GOAL_BASE[[0, 3]]) > 0.2
     assert (shifted.sum(axis=1) == 1).all()
     assert 0.4 < shifted[:, 0].mean() < 0.6
@@ -166,13 +164,13 @@ def test_local_mask_heuristic():
     s = np.zeros((3, 16))
     s[:, 6:8] = [1.8, 0.7]
     s[:, 11:13] = [[1.8, 0.9], [1.82, 0.72], [1.85, 0.7]]  # apart, L1 0.04, L1 0.05
-    m = hooksweep2_local_mask(s, np.zeros((3, 4)))
+    m = HookSweep2Model.local_mask(s, np.zeros((3, 4)))
     base = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1], [1, 1, 1]], bool)
     np.testing.assert_array_equal(m[0], base)
     assert m[1].all()
     np.testing.assert_array_equal(m[2], base)
     with pytest.raises(ValueError):
-        hooksweep2_local_mask(np.zeros((2, 15)), np.zeros((2, 4)))
+        HookSweep2Model.local_mask(np.zeros((2, 15)), np.zeros((2, 4)))
 
 
 # ----------------------------------------------------------------------------- expert

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from causal_envs.synthetic import SyntheticModel, action_values
+from causal_envs.envs.synthetic import SyntheticModel, action_values
 
 
 def make(**kw):
@@ -60,13 +60,13 @@ def test_a_new_theta_changes_only_theta_children():
 def test_expansion_grows_the_latent_and_keeps_the_old_structure(extra):
     old = make().unwrapped
     new = make(expansions=(extra,)).unwrapped
-    assert new.model.latent_dim == 4 + extra
+    assert new.batch_model.latent_dim == 4 + extra
     go, gn = old.ground_truth, new.ground_truth
     assert np.array_equal(gn["s->s"][:4, :4], go["s->s"])
     assert np.array_equal(gn["a->s"][:, :4], go["a->s"])
     assert np.array_equal(gn["theta->s"][:, :4], go["theta->s"])
     assert np.array_equal(gn["s->o"][:4], go["s->o"]) and gn["s->o"].shape == (4 + extra, 128)
-    assert np.array_equal(new.model.w_s[:4, :4], old.model.w_s[:4, :4])
+    assert np.array_equal(new.batch_model.w_s[:4, :4], old.batch_model.w_s[:4, :4])
     assert new.latent_structure.n_inputs == 4 + extra + 1
 
 
@@ -81,7 +81,8 @@ def test_seeded_and_validated():
 
     assert np.array_equal(run(4), run(4)) and not np.array_equal(run(4), run(5))
     assert not np.array_equal(
-        make(structure_seed=0).unwrapped.model.w_o, make(structure_seed=1).unwrapped.model.w_o
+        make(structure_seed=0).unwrapped.batch_model.w_o,
+        make(structure_seed=1).unwrapped.batch_model.w_o,
     )
     env = make().unwrapped
     env.reset(seed=0)

@@ -1,10 +1,11 @@
 """CartPole with cart friction, changeable physics and actions (CSR, Yang et al. 2025, §4.1).
 
 The physics is Florian (2007) with cart friction ``mu_c`` and pole friction ``mu_p``, integrated
-by Euler steps as Gymnasium's CartPole. :class:`CartPolePhysics` holds every constant and steps a
-batch; :class:`CausalCartPoleEnv` (``CausalCartPole-v0``) and :class:`CausalCartPoleVectorEnv`
-share it, and :func:`render_pixels` draws 64x64 RGB frames of a whole batch with NumPy (no
-window, no display), the track's colour encoding the current cart friction.
+by Euler steps as Gymnasium's CartPole. :class:`CartPoleModel` (the env's batched model) holds
+every constant and steps a batch; :class:`CausalCartPoleEnv` (``CausalCartPole-v0``) and
+:class:`CausalCartPoleVectorEnv` share it, and :func:`render_pixels` draws 64x64 RGB frames of
+a whole batch with NumPy (no window, no display), the track's colour encoding the current cart
+friction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from numpy.typing import NDArray
 from causal_envs.core import CausalStructure, as_batch, jsonable
 
 __all__ = [
-    "CartPolePhysics",
+    "CartPoleCausalAPI",
+    "CartPoleModel",
     "CausalCartPoleEnv",
     "CausalCartPoleVectorEnv",
     "cartpole_structure",
@@ -36,8 +38,9 @@ THETA_LIMIT = 12 * 2 * math.pi / 360
 
 
 @dataclass(frozen=True)
-class CartPolePhysics:
-    """Constants of one CartPole task; ``step`` advances a batch by one Euler step.
+class CartPoleModel:
+    """The batched model of CartPole: the constants of one task; ``step`` advances a batch of
+    states by one Euler step.
 
     Attributes:
         gravity, masscart, masspole, length (half the pole), force_mag, tau: as Gymnasium's
@@ -181,9 +184,7 @@ def _track_colour(friction: float, schedule: tuple[float, ...]) -> NDArray[np.ui
     return _FRICTION_COLOURS[values.index(friction) % len(_FRICTION_COLOURS)]
 
 
-def render_pixels(
-    states: NDArray, friction: NDArray, physics: CartPolePhysics
-) -> NDArray[np.uint8]:
+def render_pixels(states: NDArray, friction: NDArray, physics: CartPoleModel) -> NDArray[np.uint8]:
     """Frames ``(B, 64, 64, 3)``: sky, a dashed track coloured by the cart friction, the cart
     and the pole (drawn 2 px wide at its true angle and length), all batched."""
     s = np.asarray(states, dtype=np.float64)
@@ -220,22 +221,24 @@ def render_pixels(
 
 
 # --------------------------------------------------------------------------- environments
-class _CartPoleCausalAPI:
-    """Causal contract shared by the single and the vector env (state-vector semantics)."""
+class CartPoleCausalAPI:
+    """The causal contract both CartPole envs share, over ``self.batch_model`` (state-vector
+    semantics, also for pixel observations): ``causal_structure``, ``local_mask``,
+    ``reward_fn``, ``termination_fn`` and ``change_factors`` (CSR's theta)."""
 
-    physics: CartPolePhysics
+    batch_model: CartPoleModel
 
     @property
     def causal_structure(self) -> CausalStructure:
-        return cartpole_structure(self.physics.has_friction)
+        return cartpole_structure(self.batch_model.has_friction)
 
     @property
     def change_factors(self) -> dict[str, float]:
         """The task-level parameters a distribution shift changes (CSR's theta)."""
-        return {"gravity": self.physics.gravity, "masscart": self.physics.masscart}
+        return {"gravity": self.batch_model.gravity, "masscart": self.batch_model.masscart}
 
     def _state_dim(self) -> int:
-        return 5 if self.physics.has_friction else 4
+        return 5 if self.batch_model.has_friction else 4
 
     def local_mask(self, states: NDArray, actions: NDArray) -> NDArray[np.bool_]:
         """The graph of each transition: with friction > 0 (and ``x_dot != 0``) the cart's
@@ -246,7 +249,7 @@ class _CartPoleCausalAPI:
             raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
         g = self.causal_structure.graph
         mask = np.broadcast_to(g, (len(s), *g.shape)).copy()
-        if self.physics.has_friction:
+        if self.batch_model.has_friction:
             coupled = (s[:, 4] > 0) & (s[:, 1] != 0)
             mask[:, 1, 3] = coupled
             mask[:, 1, 1] = True
@@ -262,14 +265,16 @@ class _CartPoleCausalAPI:
         return (np.abs(s2[:, 0]) > X_LIMIT) | (np.abs(s2[:, 2]) > THETA_LIMIT)
 
 
-def _physics_from_kwargs(kwargs: dict[str, Any]) -> CartPolePhysics:
-    physics = kwargs.pop("physics", None)
-    if physics is not None and kwargs:
-        raise ValueError("pass either physics= or individual constants, not both")
-    return physics if physics is not None else CartPolePhysics(**kwargs)
+def _model_from_kwargs(kwargs: dict[str, Any]) -> CartPoleModel:
+    model = kwargs.pop("batch_model", None)
+    if model is not None and kwargs:
+        raise ValueError("pass either batch_model= or individual constants, not both")
+    if model is not None and not isinstance(model, CartPoleModel):
+        raise TypeError(f"batch_model must be a CartPoleModel, got {type(model).__name__}")
+    return model if model is not None else CartPoleModel(**kwargs)
 
 
-def _observation_space(obs_type: str, physics: CartPolePhysics) -> spaces.Space:
+def _observation_space(obs_type: str, physics: CartPoleModel) -> spaces.Space:
     if obs_type == "pixels":
         return spaces.Box(0, 255, shape=(_SIZE, _SIZE, 3), dtype=np.uint8)
     high = [X_LIMIT * 2, np.finfo(np.float32).max, THETA_LIMIT * 2, np.finfo(np.float32).max]
@@ -282,7 +287,7 @@ def _observation_space(obs_type: str, physics: CartPolePhysics) -> spaces.Space:
     return spaces.Box(low, high_arr, dtype=np.float32)
 
 
-class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
+class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
     """## Description
     Gymnasium's CartPole with the Florian (2007) equations including cart friction, every
     physical constant a constructor argument, more actions on demand, and 64x64 RGB pixel
@@ -322,7 +327,8 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
     ## Arguments
     ``gym.make("CausalCartPole-v0", obs_type="state", render_mode=None, gravity=9.8,
     masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02, force_scales=(1.0,),
-    friction_cart=(), friction_period=5, friction_pole=2e-6)`` or ``physics=CartPolePhysics(...)``.
+    friction_cart=(), friction_period=5, friction_pole=2e-6)``, or
+    ``batch_model=CartPoleModel(...)`` instead of the constants.
 
     ## Version History
     * v0: first version.
@@ -335,29 +341,29 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.physics = _physics_from_kwargs(dict(physics))
+        self.batch_model = _model_from_kwargs(dict(physics))
         self.obs_type = obs_type
         self.render_mode = render_mode
-        self.action_space = spaces.Discrete(self.physics.n_actions)
-        self.observation_space = _observation_space(obs_type, self.physics)
+        self.action_space = spaces.Discrete(self.batch_model.n_actions)
+        self.observation_space = _observation_space(obs_type, self.batch_model)
         self._state: tuple[float, ...] | None = None
         self._steps = 0
-        self._n_actions = self.physics.n_actions
+        self._n_actions = self.batch_model.n_actions
 
     def _friction(self) -> float:
-        p = self.physics
+        p = self.batch_model
         if not p.friction_cart:
             return 0.0
         return p.friction_cart[(self._steps // p.friction_period) % len(p.friction_cart)]
 
     def _pixels(self) -> np.ndarray:
         state = np.array([self._state])
-        return render_pixels(state, np.array([self._friction()]), self.physics)[0]
+        return render_pixels(state, np.array([self._friction()]), self.batch_model)[0]
 
     def _obs(self) -> np.ndarray:
         if self.obs_type == "pixels":
             return self._pixels()
-        if self.physics.has_friction:
+        if self.batch_model.has_friction:
             return np.array((*self._state, self._friction()), dtype=np.float32)
         return np.array(self._state, dtype=np.float32)
 
@@ -381,7 +387,7 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
                 )
         if not 0 <= action < self._n_actions:
             raise ValueError(f"action must be an integer in [0, {self._n_actions}), got {action}")
-        self._state = self.physics.step_one(self._state, action, self._friction())
+        self._state = self.batch_model.step_one(self._state, action, self._friction())
         self._steps += 1
         x, _, th, _ = self._state
         terminated = abs(x) > X_LIMIT or abs(th) > THETA_LIMIT
@@ -396,7 +402,7 @@ class CausalCartPoleEnv(_CartPoleCausalAPI, gym.Env):
         return self._pixels()
 
 
-class CausalCartPoleVectorEnv(_CartPoleCausalAPI, VectorEnv):
+class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
     """``num_envs`` CartPoles stepped (and rendered, for pixels) as one batch; NEXT_STEP
     autoreset as Gymnasium's vector envs. Takes the single env's arguments."""
 
@@ -416,13 +422,13 @@ class CausalCartPoleVectorEnv(_CartPoleCausalAPI, VectorEnv):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
         if render_mode is not None:
             raise ValueError("CausalCartPoleVectorEnv does not render; use obs_type='pixels'")
-        self.physics = _physics_from_kwargs(dict(physics))
+        self.batch_model = _model_from_kwargs(dict(physics))
         self.num_envs = int(num_envs)
         self.max_episode_steps = int(max_episode_steps)
         self.obs_type = obs_type
         self.render_mode = None
-        self.single_action_space = spaces.Discrete(self.physics.n_actions)
-        self.single_observation_space = _observation_space(obs_type, self.physics)
+        self.single_action_space = spaces.Discrete(self.batch_model.n_actions)
+        self.single_observation_space = _observation_space(obs_type, self.batch_model)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._state: NDArray | None = None
@@ -430,11 +436,11 @@ class CausalCartPoleVectorEnv(_CartPoleCausalAPI, VectorEnv):
         self._prev_done = np.zeros(self.num_envs, np.bool_)
 
     def _obs(self) -> np.ndarray:
-        friction = self.physics.friction_at(self._steps)
+        friction = self.batch_model.friction_at(self._steps)
         if self.obs_type == "pixels":
-            return render_pixels(self._state, friction, self.physics)
+            return render_pixels(self._state, friction, self.batch_model)
         obs = self._state.astype(np.float32)
-        if self.physics.has_friction:
+        if self.batch_model.has_friction:
             obs = np.concatenate([obs, friction[:, None].astype(np.float32)], 1)
         return obs
 
@@ -453,10 +459,10 @@ class CausalCartPoleVectorEnv(_CartPoleCausalAPI, VectorEnv):
             raise ValueError(
                 f"actions must be integers of shape ({self.num_envs},), got {a.dtype} {a.shape}"
             )
-        if (a < 0).any() or (a >= self.physics.n_actions).any():
-            raise ValueError(f"actions must lie in [0, {self.physics.n_actions})")
-        friction = self.physics.friction_at(self._steps)
-        self._state = self.physics.step(self._state, a, friction)
+        if (a < 0).any() or (a >= self.batch_model.n_actions).any():
+            raise ValueError(f"actions must lie in [0, {self.batch_model.n_actions})")
+        friction = self.batch_model.friction_at(self._steps)
+        self._state = self.batch_model.step(self._state, a, friction)
         self._steps += 1
         x, th = self._state[:, 0], self._state[:, 2]
         terminated = (np.abs(x) > X_LIMIT) | (np.abs(th) > THETA_LIMIT)

@@ -48,9 +48,11 @@ def _he(rng: np.random.Generator, n_in: int, n_out: int) -> NDArray:
 
 @dataclass(frozen=True)
 class SyntheticModel:
-    """The fixed generating networks. ``w_s``: ``(d + 2, d)`` over inputs ``[s, a, theta]``;
-    ``w_o``: ``(d, obs_dim)``; the reward MLP ``r1 (d, 128), r2 (128, 64), r3 (64, 1)``; and the
-    boolean masks of the surviving weights."""
+    """The batched model of the synthetic POMDP: its fixed generating networks.
+
+    ``w_s``: ``(d + 2, d)`` over inputs ``[s, a, theta]``; ``w_o``: ``(d, obs_dim)``; the reward
+    MLP ``r1 (d, 128), r2 (128, 64), r3 (64, 1)``; and the boolean masks of the surviving
+    weights."""
 
     w_s: NDArray
     mask_s: NDArray
@@ -200,14 +202,14 @@ class SyntheticPOMDPEnv(gym.Env):
             raise ValueError("SyntheticPOMDP has no rendering")
         if not noise_std >= 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-        model = SyntheticModel.create(structure_seed, latent_dim, obs_dim)
+        batch_model = SyntheticModel.create(structure_seed, latent_dim, obs_dim)
         for i, extra in enumerate(expansions):
-            model = model.grow(int(extra), seed=[structure_seed, i + 1])
+            batch_model = batch_model.grow(int(extra), seed=[structure_seed, i + 1])
         if theta is None:
             theta = float(np.random.default_rng([structure_seed, 7]).uniform(-1, 1))
         if not -1 <= theta <= 1:
             raise ValueError(f"theta must lie in [-1, 1], got {theta}")
-        self.model = model
+        self.batch_model = batch_model
         self.theta = float(theta)
         self.noise_std = float(noise_std)
         self.expansions = tuple(int(e) for e in expansions)
@@ -219,11 +221,11 @@ class SyntheticPOMDPEnv(gym.Env):
 
     @property
     def ground_truth(self) -> dict[str, NDArray[np.bool_]]:
-        return self.model.ground_truth()
+        return self.batch_model.ground_truth()
 
     @property
     def latent_structure(self) -> CausalStructure:
-        return self.model.latent_structure()
+        return self.batch_model.latent_structure()
 
     @property
     def change_factors(self) -> dict[str, float]:
@@ -237,8 +239,8 @@ class SyntheticPOMDPEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._s = self.np_random.standard_normal(self.model.latent_dim)
-        return self.model.observe(self._s[None])[0], {"latent": self._s.copy()}
+        self._s = self.np_random.standard_normal(self.batch_model.latent_dim)
+        return self.batch_model.observe(self._s[None])[0], {"latent": self._s.copy()}
 
     def step(self, action: Any):
         if self._s is None:
@@ -249,10 +251,10 @@ class SyntheticPOMDPEnv(gym.Env):
             action = int(action)
         if not isinstance(action, int) or isinstance(action, bool) or not 0 <= action < N_ACTIONS:
             raise ValueError(f"action must be an integer in [0, {N_ACTIONS}), got {action!r}")
-        noise = self.np_random.normal(0.0, self.noise_std, size=(1, self.model.latent_dim))
-        s = self.model.transition(
+        noise = self.np_random.normal(0.0, self.noise_std, size=(1, self.batch_model.latent_dim))
+        s = self.batch_model.transition(
             self._s[None], np.array([self.actions[action]]), self.theta, noise
         )
         self._s = s[0]
-        reward = float(self.model.reward(s)[0])
-        return self.model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}
+        reward = float(self.batch_model.reward(s)[0])
+        return self.batch_model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}

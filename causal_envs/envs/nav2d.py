@@ -1,9 +1,10 @@
 """2D Navigation with a locally entangled quadrant (MoCoDA, Pitis et al. 2022, appendix C.1).
 
-The module holds the task math (:class:`Nav2DTask`, batched and exact), the single environment
-:class:`CausalNav2DEnv` (``CausalNav2D-v0``) and its native vector environment
-:class:`CausalNav2DVectorEnv` (``gym.make_vec("CausalNav2D-v0", n)``), which share that math so
-that a single env, a vector env, the dataset generator and the reward labeller agree to the bit.
+The module holds the env's batched model (:class:`Nav2DModel`: dynamics, mask, goal; exact and
+simulator-free), the causal API both envs share (:class:`Nav2DCausalAPI`), the single
+environment :class:`CausalNav2DEnv` (``CausalNav2D-v0``) and its native vector environment
+:class:`CausalNav2DVectorEnv` (``gym.make_vec("CausalNav2D-v0", n)``). They share the model, so
+a single env, a vector env, the dataset generator and the reward labeller agree to the bit.
 """
 
 from __future__ import annotations
@@ -19,13 +20,20 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, as_batch, check_action_array, jsonable
+from causal_envs.core import (
+    CausalStructure,
+    OfflineDatasetMixin,
+    as_batch,
+    check_action_array,
+    jsonable,
+)
 
 __all__ = [
     "NAV2D_STRUCTURE",
     "CausalNav2DEnv",
     "CausalNav2DVectorEnv",
-    "Nav2DTask",
+    "Nav2DCausalAPI",
+    "Nav2DModel",
 ]
 
 #: Roots (x, y, dx, dy) x children (x', y'); parent sets (x, dx) and (y, dy).
@@ -46,8 +54,8 @@ def _pair(value: Any, name: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
-class Nav2DTask:
-    """Dynamics and target task of 2D Navigation; every method is batched over rows.
+class Nav2DModel:
+    """The batched model of 2D Navigation: dynamics, local mask and target task, over rows.
 
     Attributes:
         step_size: displacement per unit action (0.05).
@@ -78,7 +86,7 @@ class Nav2DTask:
             if any(a > b for a, b in zip(getattr(self, lo), getattr(self, hi), strict=True)):
                 raise ValueError(f"{lo} must not exceed {hi}")
 
-    def same_dynamics(self, other: Nav2DTask) -> bool:
+    def same_dynamics(self, other: Nav2DModel) -> bool:
         """Whether ``other`` has the same transition function (start and goal may differ)."""
         keys = ("step_size", "entanglement", "quadrant")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
@@ -118,11 +126,14 @@ class Nav2DTask:
         return jsonable(self)
 
 
-class _Nav2DCausalAPI:
-    """The causal contract (``causal_structure``, masks, labels, dataset) shared by both envs."""
+class Nav2DCausalAPI(OfflineDatasetMixin):
+    """The causal contract both Nav2D envs share: ``causal_structure``, ``local_mask``,
+    ``transition_fn``, ``reward_fn``, ``termination_fn`` and the offline datasets
+    (``get_dataset``, ``get_augmented_dataset``; family ``nav2d``), over ``self.batch_model``."""
 
-    task: Nav2DTask
+    batch_model: Nav2DModel
     causal_structure: CausalStructure = NAV2D_STRUCTURE
+    dataset_family = "nav2d"
 
     def local_mask(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.bool_]:
         """Ground-truth local causal mask, bool ``(batch, 4, 2)`` (rows x, y, dx, dy)."""
@@ -130,7 +141,7 @@ class _Nav2DCausalAPI:
         a, _ = as_batch(actions, 2, "actions")
         if len(s) != len(a):
             raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
-        return self.task.local_mask(s)
+        return self.batch_model.local_mask(s)
 
     def transition_fn(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.float32]:
         """Ground-truth next states of a batch, float32 ``(batch, 2)`` (the simulator itself)."""
@@ -138,58 +149,24 @@ class _Nav2DCausalAPI:
         a, _ = as_batch(actions, 2, "actions")
         if len(s) != len(a):
             raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
-        return self.task.dynamics(s, a)
+        return self.batch_model.dynamics(s, a)
 
     def reward_fn(
         self, states: ArrayLike, actions: ArrayLike, next_states: ArrayLike
     ) -> NDArray[np.float32]:
         """Target-task reward of each transition: 0 on reaching the goal box, else -1."""
         s2, _ = as_batch(next_states, 2, "next_states")
-        return self.task.success(s2).astype(np.float32) - np.float32(1.0)
+        return self.batch_model.success(s2).astype(np.float32) - np.float32(1.0)
 
     def termination_fn(
         self, states: ArrayLike, actions: ArrayLike, next_states: ArrayLike
     ) -> NDArray[np.bool_]:
         """Target-task termination of each transition: reaching the goal box."""
         s2, _ = as_batch(next_states, 2, "next_states")
-        return self.task.success(s2)
-
-    def get_dataset(self, seed: int = 0, *, regenerate: bool = False) -> dict[str, np.ndarray]:
-        """The empirical offline dataset as a D4RL-style dict, labelled for this env's task.
-
-        Loads ``causal-envs/nav2d/empirical`` from the local cache (generating and caching it on
-        first use; see :mod:`causal_envs.datasets`) and relabels rewards and terminals with this
-        env's goal, so a custom ``goal_low``/``goal_high`` gets matching labels. Keys:
-        ``observations, actions, rewards, next_observations, terminals, timeouts``.
-        """
-        self._check_default_dynamics()
-        from causal_envs.datasets import load_dataset
-
-        data = load_dataset("nav2d/empirical", seed=seed, regenerate=regenerate)
-        return data.relabel(self.reward_fn, self.termination_fn).to_d4rl()
-
-    def get_augmented_dataset(self, method: str, seed: int = 0) -> dict[str, np.ndarray]:
-        """A MoCoDA-augmented dataset (``emp, dyn, mocoda, mocoda-u, rand``) as a D4RL dict.
-
-        Made once by ``causal-envs augment nav2d/empirical --methods METHOD`` (it trains
-        dynamics models, so it is never made implicitly); relabelled for this env's goal.
-        """
-        self._check_default_dynamics()
-        from causal_envs.datasets import load_augmented
-
-        data = load_augmented("nav2d/empirical", method, seed)
-        return data.relabel(self.reward_fn, self.termination_fn).to_d4rl()
-
-    def _check_default_dynamics(self) -> None:
-        if not self.task.same_dynamics(Nav2DTask()):
-            raise ValueError(
-                "the stored Nav2D datasets were generated with the default dynamics "
-                f"(step_size, entanglement, quadrant) = (0.05, 0.02, 0.5); this env uses "
-                f"{(self.task.step_size, self.task.entanglement, self.task.quadrant)}"
-            )
+        return self.batch_model.success(s2)
 
 
-class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
+class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
     """## Description
     A point moves in the unit square. Each action component moves its own coordinate, except in
     the top-right quadrant (``x > 0.5 and y > 0.5``), where the two sub-actions are entangled and
@@ -261,7 +238,7 @@ class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
             )
         self.render_mode = render_mode
         self.include_mask_in_info = bool(include_mask_in_info)
-        self.task = Nav2DTask(
+        self.batch_model = Nav2DModel(
             step_size, entanglement, quadrant, start_low, start_high, goal_low, goal_high
         )
         self.observation_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
@@ -285,7 +262,7 @@ class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
                 raise ValueError(f"options['state'] must be (x, y) in [0, 1]^2, got {start!r}")
             start = start.astype(np.float32)
         else:
-            start = self.task.sample_starts(self.np_random, 1)[0]
+            start = self.batch_model.sample_starts(self.np_random, 1)[0]
         self._x, self._y = float(start[0]), float(start[1])
         if self.render_mode is not None:
             self._trail = [(self._x, self._y)]
@@ -300,10 +277,10 @@ class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
             ax, ay = check_action_array(action, (2,)).tolist()
         if not (math.isfinite(ax) and math.isfinite(ay)):
             raise ValueError(f"action must be finite, got {action!r}")
-        # Scalar twin of Nav2DTask.dynamics: same float64 operations in the same order.
+        # Scalar twin of Nav2DModel.dynamics: same float64 operations in the same order.
         ax = min(max(ax, -1.0), 1.0)
         ay = min(max(ay, -1.0), 1.0)
-        x, y, t = self._x, self._y, self.task
+        x, y, t = self._x, self._y, self.batch_model
         entangled = x > t.quadrant and y > t.quadrant
         nx = x + t.step_size * ax
         ny = y + t.step_size * ay
@@ -327,10 +304,10 @@ class CausalNav2DEnv(_Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
             return None
         if self._x is None:
             raise gym.error.ResetNeeded("call reset() before render()")
-        return render_arena(self.task, np.asarray(self._trail), self.render_size)
+        return render_arena(self.batch_model, np.asarray(self._trail), self.render_size)
 
 
-class CausalNav2DVectorEnv(_Nav2DCausalAPI, VectorEnv):
+class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
     """``num_envs`` copies of :class:`CausalNav2DEnv` stepped in one batched NumPy operation.
 
     Made by ``gym.make_vec("CausalNav2D-v0", num_envs)``. Autoreset follows Gymnasium's default
@@ -362,7 +339,7 @@ class CausalNav2DVectorEnv(_Nav2DCausalAPI, VectorEnv):
         self.max_episode_steps = int(max_episode_steps)
         self.include_mask_in_info = bool(include_mask_in_info)
         self.render_mode = None
-        self.task = Nav2DTask(**task_kwargs)
+        self.batch_model = Nav2DModel(**task_kwargs)
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
         self.single_action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -383,7 +360,7 @@ class CausalNav2DVectorEnv(_Nav2DCausalAPI, VectorEnv):
                 raise ValueError("options['state'] must broadcast to (num_envs, 2) in [0, 1]")
             self._state = start.astype(np.float32)
         else:
-            self._state = self.task.sample_starts(self.np_random, self.num_envs)
+            self._state = self.batch_model.sample_starts(self.np_random, self.num_envs)
         self._steps[:] = 0
         self._prev_done[:] = False
         return self._state.copy(), {}
@@ -395,21 +372,21 @@ class CausalNav2DVectorEnv(_Nav2DCausalAPI, VectorEnv):
             raise gym.error.ResetNeeded("call reset() before step()")
         actions = check_action_array(actions, (self.num_envs, 2))
         state = self._state
-        nxt = self.task.dynamics(state, actions)
-        terminated = self.task.success(nxt)
+        nxt = self.batch_model.dynamics(state, actions)
+        terminated = self.batch_model.success(nxt)
         reward = terminated.astype(np.float32) - np.float32(1.0)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
         done = self._prev_done
         if done.any():
-            nxt[done] = self.task.sample_starts(self.np_random, int(done.sum()))
+            nxt[done] = self.batch_model.sample_starts(self.np_random, int(done.sum()))
             self._steps[done] = 0
             reward[done] = 0.0
             terminated[done] = False
             truncated[done] = False
         info: dict[str, Any] = {}
         if self.include_mask_in_info:
-            info["causal_mask"] = self.task.local_mask(state)
+            info["causal_mask"] = self.batch_model.local_mask(state)
             info["_causal_mask"] = ~done
         self._prev_done = terminated | truncated
         self._state = nxt
@@ -438,7 +415,7 @@ def _box_pixels(
     return slice(r0, r1 + 1), slice(c0, c1 + 1)
 
 
-def render_arena(task: Nav2DTask, trail: np.ndarray, size: int = 256) -> np.ndarray:
+def render_arena(task: Nav2DModel, trail: np.ndarray, size: int = 256) -> np.ndarray:
     """An RGB frame ``(size, size, 3)`` of the arena with a path ``trail`` (T, 2) and its head."""
     img = np.empty((size, size, 3), dtype=np.uint8)
     img[:] = _COLOURS["background"]

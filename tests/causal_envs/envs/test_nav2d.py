@@ -4,7 +4,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import causal_envs
-from causal_envs.nav2d import NAV2D_STRUCTURE, CausalNav2DVectorEnv, Nav2DTask
+from causal_envs.envs.nav2d import NAV2D_STRUCTURE, CausalNav2DVectorEnv, Nav2DModel
 
 
 def make(**kwargs):
@@ -109,7 +109,7 @@ def test_local_mask_matches_quadrants():
 def test_mask_agrees_with_simulator_perturbations():
     """An input marked as no-cause never changes that output; a marked action always can."""
     rng = np.random.default_rng(0)
-    task = Nav2DTask()
+    task = Nav2DModel()
     s = rng.uniform(0.05, 0.95, size=(2000, 2)).astype(np.float32)
     a = rng.uniform(-0.9, 0.9, size=(2000, 2)).astype(np.float32)
     mask = make().unwrapped.local_mask(s, a)

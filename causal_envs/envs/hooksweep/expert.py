@@ -25,14 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from causal_envs.hooksweep.env import MOCAP_WORKSPACE
-from causal_envs.hooksweep.scene import (
+from causal_envs.envs.hooksweep.env import MOCAP_WORKSPACE
+from causal_envs.envs.hooksweep.model import GOAL_BASE, STATE_DIM, TABLE_TOP
+from causal_envs.envs.hooksweep.scene import (
     HOOK_BASE_HALF,
     HOOK_HEAD_HALF,
     HOOK_HEAD_OFFSET,
     HOOK_OFFSET,
 )
-from causal_envs.hooksweep.task import GOAL_BASE, STATE_DIM, TABLE_TOP
 
 __all__ = ["HookSweepExpert", "Push"]
 

@@ -14,23 +14,17 @@ from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
 from causal_envs.core import CausalStructure, as_batch, check_action_array
-from causal_envs.hooksweep.scene import build_model
-from causal_envs.hooksweep.task import (
+from causal_envs.envs.hooksweep.model import (
     GOAL_DIM,
     HOOKSWEEP2_STRUCTURE,
     STATE_DIM,
-    TASKS,
+    HookSweep2Model,
     box_positions,
-    goal_space,
     gripper_z_from_info,
-    hooksweep2_local_mask,
-    hooksweep2_reward,
-    sample_box_positions,
-    sample_goals,
-    state_space,
 )
+from causal_envs.envs.hooksweep.scene import build_model
 
-__all__ = ["MOCAP_WORKSPACE", "HookSweep2Env"]
+__all__ = ["MOCAP_WORKSPACE", "HookSweep2CausalAPI", "HookSweep2Env"]
 
 N_SUBSTEPS = 20
 ACTION_SCALE = 0.05
@@ -44,15 +38,64 @@ _GRIPPER_START_OFFSET = np.array([-0.498, 0.005, -0.431 + 0.2])
 _GRIPPER_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 
 
-class HookSweep2Env(gym.Env):
+class HookSweep2CausalAPI:
+    """The goal-conditioned causal contract of HookSweep2 over ``self.batch_model``:
+    ``causal_structure``, ``state_space``/``goal_space``, ``sample_goals``, ``local_mask`` and the
+    batched ``reward_fn``/``termination_fn`` (which take the goals of each row)."""
+
+    batch_model: HookSweep2Model
+    goal: NDArray[np.float64]
+    causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
+    state_space: spaces.Box = HookSweep2Model.state_space()
+    goal_space: spaces.Box = HookSweep2Model.goal_space()
+
+    def sample_goals(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
+        """``n`` goals of this env's goal mode, for relabelling generated transitions."""
+        return self.batch_model.sample_goals(n, rng)
+
+    def local_mask(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.bool_]:
+        """The paper's heuristic mask ``(batch, 4, 3)`` over (gripper, box1, box2, action)."""
+        return self.batch_model.local_mask(states, actions)
+
+    def reward_fn(
+        self,
+        states: ArrayLike,
+        actions: ArrayLike,
+        next_states: ArrayLike,
+        goals: ArrayLike | None = None,
+    ) -> NDArray[np.float32]:
+        """Rewards of transitions ``(s, a, s')`` for ``goals`` (rows of 6; default: the current
+        episode's goal)."""
+        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        g = self.goal if goals is None else goals
+        g, _ = as_batch(
+            np.broadcast_to(np.asarray(g, np.float64), (len(s2), GOAL_DIM)), GOAL_DIM, "goals"
+        )
+        reward, _ = self.batch_model.reward(box_positions(s2), g, s2[:, 2])
+        return reward
+
+    def termination_fn(
+        self,
+        states: ArrayLike,
+        actions: ArrayLike,
+        next_states: ArrayLike,
+        goals: ArrayLike | None = None,
+    ) -> NDArray[np.bool_]:
+        """All ``False``: a HookSweep2 episode only ends by its time limit."""
+        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        return np.zeros(len(s2), dtype=np.bool_)
+
+
+class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
     """Sweep two boxes to their goals with a hook held by a Fetch robot.
 
     ## Description
     MoCoDA's HookSweep2 (Pitis et al., 2022, §5.2 and appendix C.2): gymnasium-robotics' Fetch
     robot holds a long hook (welded to its gripper) over a table with two boxes near its
-    centre. The target task, ``sweep_both``, asks for both boxes to be swept to the same side of
-    the table (toward or away from the robot); the source task, ``sweep_one``, moves only one
-    box's goal, and its expert data shows one box swept while the other stays in the centre.
+    centre. The target task (goal mode ``sweep_both``) asks for both boxes to be swept to the
+    same side of the table (toward or away from the robot); the source task (``sweep_one``)
+    moves only one box's goal, and its expert data shows one box swept while the other stays
+    in the centre.
 
     ## Action Space
     ``Box(-1, 1, (4,), float32)``: the mocap target moves by ``0.05 * a[:3]`` (kept inside
@@ -67,10 +110,11 @@ class HookSweep2Env(gym.Env):
     16-dim ``observation`` space (the dynamics' state), ``goal_space`` the goals'.
 
     ## Rewards
-    SPEC §2: ``clip(success - 1 - farness + on_table, -1, 0)`` where success means both boxes
-    within 0.14 of their goals, farness = sum_i clip(d_i / 0.14, 0, 1) * 0.1 and on_table =
-    clip(0.5 - 5 |gripper_z - 0.42|, 0, 0.5) (only while not successful). ``info["is_success"]``
-    is ``|r| < 0.3``. ``compute_reward(achieved, desired, info)`` relabels batches of goals.
+    MoCoDA appendix C.2: ``clip(success - 1 - farness + on_table, -1, 0)`` where success means
+    both boxes within 0.14 of their goals, farness = sum_i clip(d_i / 0.14, 0, 1) * 0.1 and
+    on_table = clip(0.5 - 5 |gripper_z - 0.42|, 0, 0.5) (only while not successful).
+    ``info["is_success"]`` is ``|r| < 0.3``. ``compute_reward(achieved, desired, info)``
+    relabels batches of goals.
 
     ## Starting State
     The robot at Fetch's start pose (gripper at about (1.34, 0.75, 0.56)); each box at
@@ -86,31 +130,29 @@ class HookSweep2Env(gym.Env):
     all ones when the boxes' xy positions are within L1 distance 0.05.
 
     ## Arguments
-    ``gym.make("HookSweep2-v0", task="sweep_both", flat_obs=False, render_mode=None,
+    ``gym.make("HookSweep2-v0", goal_mode="sweep_both", flat_obs=False, render_mode=None,
     include_mask_in_info=False, width=480, height=360)``; ``HookSweep2Source-v0`` is the same
-    with ``task="sweep_one"``.
+    with ``goal_mode="sweep_one"``.
 
     ## Version History
     * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
-    causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
 
     def __init__(
         self,
-        task: str = "sweep_both",
+        goal_mode: str = "sweep_both",
         flat_obs: bool = False,
         render_mode: str | None = None,
         include_mask_in_info: bool = False,
         width: int = 480,
         height: int = 360,
     ) -> None:
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.task = task
+        self.batch_model = HookSweep2Model(goal_mode)  # checks goal_mode
+        self.goal_mode = goal_mode
         self.flat_obs = bool(flat_obs)
         self.render_mode = render_mode
         self.include_mask_in_info = bool(include_mask_in_info)
@@ -131,8 +173,6 @@ class HookSweep2Env(gym.Env):
         self._velocity = np.zeros(6)
         self._setup_robot()
 
-        self.state_space = state_space()
-        self.goal_space = goal_space()
         self.action_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
         if self.flat_obs:
             self.observation_space = spaces.Box(
@@ -152,7 +192,7 @@ class HookSweep2Env(gym.Env):
                     "desired_goal": self.goal_space,
                 }
             )
-        self.goal = sample_goals(1, np.random.default_rng(0), task)[0]
+        self.goal = self.batch_model.sample_goals(1, np.random.default_rng(0))[0]
         self._renderer: mujoco.Renderer | None = None
 
     # ----------------------------------------------------------------- simulation
@@ -191,7 +231,7 @@ class HookSweep2Env(gym.Env):
     def _info(self, state: NDArray, success: bool) -> dict[str, Any]:
         info: dict[str, Any] = {"is_success": bool(success), "gripper_z": float(state[2])}
         if self.include_mask_in_info:
-            info["causal_mask"] = hooksweep2_local_mask(state[None], np.zeros((1, 4)))[0]
+            info["causal_mask"] = self.batch_model.local_mask(state[None], np.zeros((1, 4)))[0]
         return info
 
     # ----------------------------------------------------------------- gymnasium API
@@ -214,12 +254,12 @@ class HookSweep2Env(gym.Env):
         d.qvel[:] = self._start_qvel
         d.mocap_pos[self._mocap] = self._start_mocap
         d.mocap_quat[self._mocap] = _GRIPPER_QUAT
-        boxes = sample_box_positions(self.np_random)
+        boxes = self.batch_model.sample_box_positions(self.np_random)
         if "boxes" in options:
             boxes = np.asarray(options["boxes"], dtype=np.float64)
             if boxes.shape != (2, 2) or not np.isfinite(boxes).all():
                 raise ValueError(f"options['boxes'] must be finite xy (2, 2), got {boxes!r}")
-        goal = sample_goals(1, self.np_random, self.task)[0]
+        goal = self.batch_model.sample_goals(1, self.np_random)[0]
         if "goal" in options:
             goal = np.asarray(options["goal"], dtype=np.float64)
             if goal.shape != (GOAL_DIM,) or not np.isfinite(goal).all():
@@ -231,7 +271,7 @@ class HookSweep2Env(gym.Env):
             m.site_pos[site] = [g[0], g[1], 0.401]
         mujoco.mj_forward(m, d)
         state = self._state()
-        _, success = hooksweep2_reward(box_positions(state), self.goal, state[2])
+        _, success = self.batch_model.reward(box_positions(state), self.goal, state[2])
         return self._observation(state), self._info(state, bool(success))
 
     def step(
@@ -249,7 +289,7 @@ class HookSweep2Env(gym.Env):
         d.ctrl[:2] = d.qpos[self._finger_qpos] + a[3]
         mujoco.mj_step(m, d, nstep=N_SUBSTEPS)
         state = self._state()
-        reward, success = hooksweep2_reward(box_positions(state), self.goal, state[2])
+        reward, success = self.batch_model.reward(box_positions(state), self.goal, state[2])
         return (
             self._observation(state),
             float(reward),
@@ -284,7 +324,7 @@ class HookSweep2Env(gym.Env):
         ach = np.asarray(achieved_goal, dtype=np.float64)
         n = int(np.prod(ach.shape[:-1], dtype=np.int64))
         z = gripper_z_from_info(info, n).reshape(ach.shape[:-1])
-        reward, _ = hooksweep2_reward(ach, desired_goal, z)
+        reward, _ = self.batch_model.reward(ach, desired_goal, z)
         return float(reward) if reward.ndim == 0 else reward
 
     def compute_terminated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
@@ -294,40 +334,3 @@ class HookSweep2Env(gym.Env):
     def compute_truncated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
         """Truncation is the TimeLimit wrapper's job."""
         return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
-
-    def sample_goals(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
-        """``n`` goals of this env's task, for relabelling generated transitions."""
-        return sample_goals(n, rng, self.task)
-
-    # ----------------------------------------------------------------- causal contract
-    def local_mask(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.bool_]:
-        """The paper's heuristic mask ``(batch, 4, 3)`` over (gripper, box1, box2, action)."""
-        return hooksweep2_local_mask(states, actions)
-
-    def reward_fn(
-        self,
-        states: ArrayLike,
-        actions: ArrayLike,
-        next_states: ArrayLike,
-        goals: ArrayLike | None = None,
-    ) -> NDArray[np.float32]:
-        """Rewards of transitions ``(s, a, s')`` for ``goals`` (rows of 6; default: the current
-        episode's goal)."""
-        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
-        g = self.goal if goals is None else goals
-        g, _ = as_batch(
-            np.broadcast_to(np.asarray(g, np.float64), (len(s2), GOAL_DIM)), GOAL_DIM, "goals"
-        )
-        reward, _ = hooksweep2_reward(box_positions(s2), g, s2[:, 2])
-        return reward
-
-    def termination_fn(
-        self,
-        states: ArrayLike,
-        actions: ArrayLike,
-        next_states: ArrayLike,
-        goals: ArrayLike | None = None,
-    ) -> NDArray[np.bool_]:
-        """All ``False``: a HookSweep2 episode only ends by its time limit."""
-        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
-        return np.zeros(len(s2), dtype=np.bool_)
