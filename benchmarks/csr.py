@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.csr import CSRAgent, CSRConfig, adapt
+from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
 from benchmarks.results import output_dir, write_json
 from causal_envs.tasks import make_sequence
 
@@ -52,6 +52,8 @@ class CSRProfile:
     eval_episodes: int
     note: str
     agent: dict[str, Any] = field(default_factory=dict)
+    #: the world model's WorldModelParams fields
+    world: dict[str, Any] = field(default_factory=dict)
     seq_kwargs: dict[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = METHODS
     fraction: float = 0.9
@@ -62,40 +64,30 @@ _FAST = {"detect_steps": 300, "expand_steps": 300, "sa_trials": 3, "sa_train_ste
 #: sparsity 0.01 for state observations, measured on seed 0 over the source task: at the
 #: paper's 0.02 the synthetic POMDP's reward edges and action edges all switched off; at 0.005
 #: CartPole kept every variable (nothing to prune)
-_STATE = {"latent_dim": 8, "hidden": 64, "adapt_collect": 1_500, "sparsity": 0.01, **_FAST}
+_STATE = {"adapt_collect": 1_500, **_FAST}
+_STATE_WORLD = {"latent_dim": 8, "hidden": 64, "sparsity": 0.01}
+_PIXELS_WORLD = {"latent_dim": 16, "hidden": 128}
 _PIXELS = {
-    "latent_dim": 16,
-    "hidden": 128,
     "batch_size": 8,
     "seq_len": 24,
     "horizon": 8,
     "adapt_collect": 1_000,
     **_FAST,
 }
-_PAPER_CARTPOLE = {
-    "latent_dim": 30,
-    "hidden": 100,
-    "theta": 2,
-    "batch_size": 20,
-    "seq_len": 30,
-    "horizon": 8,
-    "kl_scale": 1.0,
-    "sparsity": 0.02,
-    "detect_steps": 2_000,
-}
-_PAPER_PIXELS = {
+_PAPER_CARTPOLE = {"batch_size": 20, "seq_len": 30, "horizon": 8, "detect_steps": 2_000}
+_PAPER_CARTPOLE_WORLD = {"latent_dim": 30, "hidden": 100, "kl_scale": 1.0, "sparsity": 0.02}
+_PAPER_PIXELS = {"batch_size": 16, "seq_len": 64, "horizon": 15}
+_PAPER_PIXELS_WORLD = {
     "latent_dim": 32,
     "hidden": 512,
-    "theta": 20,
-    "batch_size": 16,
-    "seq_len": 64,
-    "horizon": 15,
+    "theta_o": 20,
+    "theta_r": 20,
+    "theta_s": 20,
     "sparsity": 0.1,
 }
 
+_SMOKE_WORLD = {"latent_dim": 4, "hidden": 16}
 _SMOKE = {
-    "latent_dim": 4,
-    "hidden": 16,
     "batch_size": 4,
     "seq_len": 8,
     "prefill": 100,
@@ -118,6 +110,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             5,
             "2 seeds; state observations; 10k source steps, 4k per later task; latent 8",
             agent=_STATE,
+            world=_STATE_WORLD,
             seq_kwargs={"obs_type": "state"},
         ),
         "paper": CSRProfile(
@@ -129,6 +122,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             10,
             "5 seeds; 64x64 pixels; CSR Table 5 sizes (GPU-sized)",
             agent=_PAPER_CARTPOLE,
+            world=_PAPER_CARTPOLE_WORLD,
             seq_kwargs={"obs_type": "pixels"},
         ),
     },
@@ -142,6 +136,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             3,
             "2 seeds; 6k source steps, 3k per later task; latent 8",
             agent=_STATE,
+            world=_STATE_WORLD,
         ),
         "paper": CSRProfile(
             "synthetic",
@@ -152,6 +147,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             10,
             "5 seeds; 100 episodes x 256 steps per task and more",
             agent={**_PAPER_CARTPOLE, "detect_steps": 1_000},
+            world=_PAPER_CARTPOLE_WORLD,
         ),
     },
     "csr-coinrun": {
@@ -165,6 +161,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             "SHORT: 1 seed, 6k source steps, 3k per later task, 64x64 pixels (the paper: "
             "days on an A100)",
             agent=_PIXELS,
+            world=_PIXELS_WORLD,
             methods=("csr", "dqn"),
         ),
         "paper": CSRProfile(
@@ -176,6 +173,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             20,
             "5 seeds; CSR Table 5 sizes; detection 250k steps",
             agent={**_PAPER_PIXELS, "detect_steps": 250_000},
+            world=_PAPER_PIXELS_WORLD,
         ),
     },
     "csr-atari": {
@@ -188,6 +186,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             2,
             "SHORT: Pong, 1 seed, 6k source steps, 3k per later task (the paper: 400k per task)",
             agent=_PIXELS,
+            world=_PIXELS_WORLD,
             methods=("csr", "dqn"),
         ),
         "paper": CSRProfile(
@@ -199,6 +198,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             10,
             "5 seeds; 400k env steps per task; CSR Table 5 sizes",
             agent={**_PAPER_PIXELS, "detect_steps": 100_000},
+            world=_PAPER_PIXELS_WORLD,
         ),
     },
 }
@@ -212,21 +212,23 @@ BENCHMARKS["csr-cartpole"]["smoke"] = CSRProfile(
     1,
     "smoke",
     agent=_SMOKE,
+    world=_SMOKE_WORLD,
     seq_kwargs={"obs_type": "state"},
     dqn={"learning_starts": 50},
 )
 BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
-    "synthetic", (0,), 200, 120, 100, 1, "smoke", agent=_SMOKE, methods=("csr",)
+    "synthetic", (0,), 200, 120, 100, 1, "smoke", agent=_SMOKE, world=_SMOKE_WORLD, methods=("csr",)
 )
 
 
 def _config(profile: CSRProfile, method: str, seed: int) -> CSRConfig:
-    kwargs = dict(profile.agent)
+    kwargs, world = dict(profile.agent), dict(profile.world)
     if method == "dreamer":
-        kwargs.update(adaptation="finetune", structured=False, use_theta=False)
+        kwargs.update(adaptation="finetune")
+        world.update(structured=False, use_theta=False)
     else:
         kwargs.update(adaptation=method)
-    return CSRConfig(**kwargs, seed=seed)
+    return CSRConfig(**kwargs, world=WorldModelParams(**world), seed=seed)
 
 
 def adaptation_targets(cells: list[dict], fraction: float) -> dict[int, float | None]:

@@ -4,19 +4,26 @@
 - :mod:`agents.csr.agent`: the agent (world model + policy learned in imagination);
 - :mod:`agents.csr.adaptation`: the three-step adaptation to a new task;
 - the baselines are configurations: ``CSRConfig(adaptation="adarl")`` (masks and theta, no
-  expansion) and ``CSRConfig(adaptation="finetune", structured=False, use_theta=False)``
-  (Dreamer-style: the same world model without structure, fine-tuned on every task).
+  expansion) and ``CSRConfig(adaptation="finetune", world=WorldModelParams(structured=False,
+  use_theta=False))`` (Dreamer-style: the same world model without structure, fine-tuned on
+  every task).
 """
 
 from agents.csr.adaptation import AdaptationReport, ExpansionController, adapt
 from agents.csr.agent import ADAPTATIONS, EXPANSIONS, CSRAgent, CSRConfig
 from agents.csr.masks import MaskGate
 from agents.csr.replay import SequenceReplay
-from agents.csr.world_model import StructuredWorldModel, WorldModelConfig
+from agents.csr.world_model import (
+    MASK_NAMES,
+    StructuredWorldModel,
+    WorldModelConfig,
+    WorldModelParams,
+)
 
 __all__ = [
     "ADAPTATIONS",
     "EXPANSIONS",
+    "MASK_NAMES",
     "AdaptationReport",
     "CSRAgent",
     "CSRConfig",
@@ -25,5 +32,6 @@ __all__ = [
     "SequenceReplay",
     "StructuredWorldModel",
     "WorldModelConfig",
+    "WorldModelParams",
     "adapt",
 ]

@@ -146,7 +146,7 @@ def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> No
 
 def _train_actions(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
     """Train the tensors that carry the actions' effects (what new actions must learn)."""
-    names = ("post_in.weights.a", "transition.w_a", "masks.a_s.logits", "theta")
+    names = (*agent.world.action_parameter_names(), "theta")
     _train_restricted(agent, replay, dict.fromkeys(names), steps)
 
 
@@ -219,10 +219,10 @@ def _self_adaptive(
     tau = agent.tau if agent.tau is not None else error
     controller = ExpansionController(c.max_new)
     opt = torch.optim.Adam(controller.parameters(), lr=0.05)
-    x = controller.features(agent.world.latent_dim, c.hidden, error, tau)
+    x = controller.features(agent.world.latent_dim, c.world.hidden, error, tau)
     best: tuple[float, int, CSRAgent, dict[str, torch.Tensor]] | None = None
     rewards: list[float] = []
-    agent._live = None  # an env is not copied with the agent
+    agent.end_episode()  # an env is not copied with the agent
     for trial in range(c.sa_trials):
         dist = controller(x)
         choice = dist.sample()
@@ -274,7 +274,7 @@ def adapt(
     report = AdaptationReport(task, agent.name, agent.tau, float("nan"))
     replay = replay if replay is not None else agent.new_replay(env)
     _widen(agent, env, report)
-    agent._live = None
+    agent.end_episode()
     agent.collect(env, c.adapt_collect, replay)
     error = agent.prediction_error(replay)
     report.error_before = error

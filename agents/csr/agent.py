@@ -1,6 +1,7 @@
 """The CSR agent: the structured world model plus a policy learned in imagination.
 
-    agent = CSRAgent(obs_shape=(4,), n_actions=2, config=CSRConfig(latent_dim=8))
+    config = CSRConfig(world=WorldModelParams(latent_dim=8))
+    agent = CSRAgent(obs_shape=(4,), n_actions=2, config=config)
     curve = agent.learn(env, 20_000)                 # source task: model + policy from scratch
     agent.record_threshold(env=env)                  # tau*: the final prediction error
     report = adapt(agent, new_env)                   # the three-step strategy (adaptation.py)
@@ -20,7 +21,7 @@ keep training). Every structural change rebuilds the optimisers.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from torch.distributions import Categorical
 
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
-from agents.csr.world_model import StructuredWorldModel, WorldModelConfig
+from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
+from augment.rollout import model_rollout
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
 
@@ -43,21 +45,11 @@ EXPANSIONS = ("self_adaptive", "random", "deterministic")
 
 @dataclass
 class CSRConfig:
-    """Hyperparameters (defaults sized for state observations on a CPU)."""
+    """Hyperparameters of the agent (defaults sized for state observations on a CPU); the
+    world model's own are in ``world``."""
 
-    latent_dim: int = 16
-    theta: int = 2
-    hidden: int = 100
-    structured: bool = True
-    use_theta: bool = True
-    #: Gumbel-sigmoid with straight-through hard values: a plain sigmoid lets the weights
-    #: grow to undo a shrinking mask, so with the sparsity term every edge fades together
-    #: and the hard evaluation masks lose them all (measured on CartPole, mask_lr 1e-2)
-    relaxation: str = "gumbel"
-    kl_scale: float = 1.0
-    free_nats: float = 1.0
-    kl_balance: float = 0.8
-    sparsity: float = 0.02
+    #: the world model's sizes and loss weights (here: latent 16, the rest as Table 5)
+    world: WorldModelParams = field(default_factory=lambda: WorldModelParams(latent_dim=16))
     batch_size: int = 20
     seq_len: int = 30
     horizon: int = 8
@@ -107,7 +99,9 @@ class CSRConfig:
             raise ValueError(f"adaptation must be one of {ADAPTATIONS}, got {self.adaptation!r}")
         if self.expansion not in EXPANSIONS:
             raise ValueError(f"expansion must be one of {EXPANSIONS}, got {self.expansion!r}")
-        if self.adaptation == "finetune" and (self.structured or self.use_theta):
+        if isinstance(self.world, dict):  # as stored by save()
+            self.world = WorldModelParams(**self.world)
+        if self.adaptation == "finetune" and (self.world.structured or self.world.use_theta):
             raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
 
 
@@ -147,29 +141,13 @@ class CSRAgent:
         torch.manual_seed(c.seed)
         self.rng = np.random.default_rng(c.seed)
         self.device = torch.device(c.device)
-        theta = c.theta if c.use_theta else 0
         self.world = StructuredWorldModel(
-            WorldModelConfig(
-                obs_shape=tuple(obs_shape),
-                n_actions=n_actions,
-                latent_dim=c.latent_dim,
-                theta_o=theta,
-                theta_r=theta,
-                theta_s=theta,
-                hidden=c.hidden,
-                embed=c.hidden,
-                structured=c.structured,
-                use_theta=c.use_theta,
-                relaxation=c.relaxation,
-                kl_scale=c.kl_scale,
-                free_nats=c.free_nats,
-                kl_balance=c.kl_balance,
-                sparsity=c.sparsity,
-            )
+            WorldModelConfig.for_env(tuple(obs_shape), n_actions, c.world)
         ).to(self.device)
         n_theta = self.world.theta.shape[0]
-        self.actor = _Head(c.latent_dim, n_theta, c.hidden, n_actions).to(self.device)
-        self.critic = _Head(c.latent_dim, n_theta, c.hidden, 1).to(self.device)
+        d, hidden = c.world.latent_dim, c.world.hidden
+        self.actor = _Head(d, n_theta, hidden, n_actions).to(self.device)
+        self.critic = _Head(d, n_theta, hidden, 1).to(self.device)
         self.tau: float | None = None
         self.thetas: dict[int, torch.Tensor] = {}
         self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
@@ -216,8 +194,7 @@ class CSRAgent:
         """One gradient step of the world model (or of theta alone, if so built). The batch's
         posterior states are kept in ``self.last_states`` (imagination starts from them)."""
         self.world.train()
-        loss, parts = self.world.loss(batch)
-        self.last_states = self.world.last_states
+        loss, parts, self.last_states = self.world.loss(batch)
         if self.group_dims is not None and self.config.group_sparsity > 0:
             group = self.world.group_norms()[self.group_dims].sum()
             loss = loss + self.config.group_sparsity * group
@@ -239,17 +216,20 @@ class CSRAgent:
         with torch.no_grad():
             world.eval()
             masks = world.mask_values()
-            s = start.detach()
-            states, actions, rewards, conts = [s], [], [], []
-            for _ in range(c.horizon):
-                logits = self.actor(s, self._theta(len(s)))
-                a = Categorical(logits=logits).sample()
-                s = world.prior(s, world.one_hot(a), masks).sample()
-                r, cl = world.reward(s, masks)
-                states.append(s)
-                actions.append(a)
-                rewards.append(r)
-                conts.append(torch.sigmoid(cl))
+
+            def step(s: torch.Tensor, a: torch.Tensor, t: int):
+                nxt = world.prior(s, world.one_hot(a), masks).sample()
+                r, cont_logit = world.reward(nxt, masks)
+                return nxt, {"reward": r, "cont": torch.sigmoid(cont_logit)}
+
+            imagined = model_rollout(
+                start=start.detach(),
+                horizon=c.horizon,
+                policy=lambda s, t: Categorical(logits=self.actor(s, self._theta(len(s)))).sample(),
+                step=step,
+            )
+            states, actions = imagined.states, imagined.actions
+            rewards, conts = imagined.extras["reward"], imagined.extras["cont"]
             seq = torch.stack(states)  # (H+1, N, d)
             theta = self._theta(seq.shape[1])
             values = torch.stack([self.critic(x, theta).squeeze(-1) for x in seq])
@@ -317,7 +297,7 @@ class CSRAgent:
         a_prev = torch.zeros(1, self.n_actions, device=self.device)
         if self._a is not None:
             a_prev[0, self._a] = 1.0
-        post = self.world.posterior(self._s, a_prev, self.world._embed(o))
+        post = self.world.posterior(self._s, a_prev, self.world.embed(o))
         self._s = post.mean
         logits = self.actor(self._s, self._theta(1))
         if greedy:
@@ -432,9 +412,9 @@ class CSRAgent:
         """
         if env is not None:
             replay = self.new_replay(env)
-            self._live = None
+            self.end_episode()
             self.collect(env, self.config.adapt_collect, replay)
-            self._live = None
+            self.end_episode()
         if replay is None:
             raise ValueError("record_threshold needs the task's replay or its env")
         self.tau = self.prediction_error(replay, batches)
@@ -473,10 +453,15 @@ class CSRAgent:
         self.group_dims = None
         self._after_change()
 
+    def end_episode(self) -> None:
+        """Forget the running episode: the next ``collect`` starts a fresh one (call it when
+        the env changes hands, e.g. after a copy of the agent acted in it)."""
+        self._live = None
+
     def _after_change(self) -> None:
         self.rebuild_optimizers()
         self.reset_filter()
-        self._live = None
+        self.end_episode()
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
@@ -507,9 +492,8 @@ class CSRAgent:
         if device is not None:
             config = replace(config, device=device)
         wc = blob["world"]["config"]
-        agent = cls(
-            tuple(wc["obs_shape"]), wc["n_actions"], replace(config, latent_dim=wc["latent_dim"])
-        )
+        world = replace(config.world, latent_dim=wc["latent_dim"])
+        agent = cls(tuple(wc["obs_shape"]), wc["n_actions"], replace(config, world=world))
         agent.world = StructuredWorldModel.rebuild(blob["world"]).to(agent.device)
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])

@@ -34,24 +34,33 @@ from torch.distributions import Normal, kl_divergence
 from agents.csr.layers import BlockLinear, FactoredTransition
 from agents.csr.masks import MaskGate
 
-__all__ = ["StructuredWorldModel", "WorldModelConfig"]
+__all__ = ["MASK_NAMES", "StructuredWorldModel", "WorldModelConfig", "WorldModelParams"]
+
+#: the structural masks D of Eq. (2), in the arrow notation of ``causal_envs.core.LATENT_EDGES``
+#: (the world model has one change factor per target: theta_s, theta_o and theta_r)
+MASK_NAMES = ("s->s", "a->s", "theta_s->s", "s->o", "theta_o->o", "s->r", "theta_r->r")
 
 
 @dataclass(frozen=True)
-class WorldModelConfig:
-    """Sizes and loss weights (defaults: CSR's CartPole column of Table 5, state inputs)."""
+class WorldModelParams:
+    """Sizes and loss weights of the world model, independent of the env.
 
-    obs_shape: tuple[int, ...]
-    n_actions: int
+    Defaults: CSR's CartPole column of Table 5 (latent 30, hidden 100, theta 2 each), with the
+    Gumbel-sigmoid relaxation: with a plain sigmoid the weights grow to undo a shrinking mask,
+    so under the sparsity term every edge fades together and the hard evaluation masks lose
+    them all (measured on CartPole, mask_lr 1e-2).
+    """
+
     latent_dim: int = 30
     theta_o: int = 2
     theta_r: int = 2
     theta_s: int = 2
     hidden: int = 100
-    embed: int = 100
+    #: the observation embedding's width; None: the same as ``hidden``
+    embed: int | None = None
     structured: bool = True
     use_theta: bool = True
-    relaxation: str = "sigmoid"
+    relaxation: str = "gumbel"
     kl_scale: float = 1.0
     free_nats: float = 1.0
     kl_balance: float = 0.8
@@ -60,15 +69,12 @@ class WorldModelConfig:
     mask_init_logit: float = 3.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "obs_shape", tuple(int(x) for x in self.obs_shape))
-        if self.n_actions < 1 or self.latent_dim < 1:
-            raise ValueError("n_actions and latent_dim must be positive")
-        if len(self.obs_shape) not in (1, 3):
-            raise ValueError(f"obs_shape must be (dim,) or (H, W, C), got {self.obs_shape}")
-
-    @property
-    def pixels(self) -> bool:
-        return len(self.obs_shape) == 3
+        if self.embed is None:
+            object.__setattr__(self, "embed", self.hidden)
+        if self.latent_dim < 1 or self.hidden < 1 or self.embed < 1:
+            raise ValueError("latent_dim, hidden and embed must be positive")
+        if min(self.theta_o, self.theta_r, self.theta_s) < 0:
+            raise ValueError("theta sizes must be >= 0")
 
     @property
     def thetas(self) -> tuple[int, int, int]:
@@ -76,6 +82,34 @@ class WorldModelConfig:
         if not self.use_theta:
             return (0, 0, 0)
         return (self.theta_o, self.theta_r, self.theta_s)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorldModelConfig(WorldModelParams):
+    """:class:`WorldModelParams` plus what the env decides: the observation shape and the
+    number of discrete actions (both grow with CSR's expansions)."""
+
+    obs_shape: tuple[int, ...]
+    n_actions: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "obs_shape", tuple(int(x) for x in self.obs_shape))
+        if self.n_actions < 1:
+            raise ValueError("n_actions must be positive")
+        if len(self.obs_shape) not in (1, 3):
+            raise ValueError(f"obs_shape must be (dim,) or (H, W, C), got {self.obs_shape}")
+
+    @classmethod
+    def for_env(
+        cls, obs_shape: tuple[int, ...], n_actions: int, params: WorldModelParams
+    ) -> WorldModelConfig:
+        """The config of a world model with ``params`` for an env's spaces."""
+        return cls(obs_shape=tuple(obs_shape), n_actions=n_actions, **asdict(params))
+
+    @property
+    def pixels(self) -> bool:
+        return len(self.obs_shape) == 3
 
 
 class _ConvEncoder(nn.Module):
@@ -146,13 +180,13 @@ class StructuredWorldModel(nn.Module):
         self.theta = nn.Parameter(torch.zeros(t_o + t_r + t_s), requires_grad=c.use_theta)
         self.masks = nn.ModuleDict(
             {
-                "s_s": MaskGate(d, d, **gate),
-                "a_s": MaskGate(n_a, d, **gate),
-                "theta_s": MaskGate(t_s, d, **gate),
-                "s_o": MaskGate(d, 1, **gate),
-                "theta_o": MaskGate(t_o, 1, **gate),
-                "s_r": MaskGate(d, 1, **gate),
-                "theta_r": MaskGate(t_r, 1, **gate),
+                "s->s": MaskGate(d, d, **gate),
+                "a->s": MaskGate(n_a, d, **gate),
+                "theta_s->s": MaskGate(t_s, d, **gate),
+                "s->o": MaskGate(d, 1, **gate),
+                "theta_o->o": MaskGate(t_o, 1, **gate),
+                "s->r": MaskGate(d, 1, **gate),
+                "theta_r->r": MaskGate(t_r, 1, **gate),
             }
         )
         # representation model q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)
@@ -189,6 +223,12 @@ class StructuredWorldModel(nn.Module):
         th = self.theta
         return th[:t_o], th[t_o : t_o + t_r], th[t_o + t_r :]
 
+    def action_parameter_names(self) -> tuple[str, ...]:
+        """The names (as ``named_parameters`` gives them) of the parameters that read the
+        action: the posterior's and the transition's action weights and ``D^{a->s}``. New
+        actions train these first."""
+        return ("post_in.weights.a", "transition.w_a", "masks.a->s.logits")
+
     def mask_values(self) -> dict[str, torch.Tensor]:
         return {name: gate() for name, gate in self.masks.items()}
 
@@ -203,13 +243,14 @@ class StructuredWorldModel(nn.Module):
     def compact_variables(self) -> torch.Tensor:
         """Indices of the latent variables with an edge to o, r or another variable (§3.3)."""
         hard = self.structure()
-        ss = hard["s_s"].clone()
+        ss = hard["s->s"].clone()
         ss.fill_diagonal_(False)
-        keep = hard["s_o"][:, 0] | hard["s_r"][:, 0] | ss.any(dim=1)
+        keep = hard["s->o"][:, 0] | hard["s->r"][:, 0] | ss.any(dim=1)
         return torch.nonzero(keep).flatten()
 
     # ----------------------------------------------------------------- one step
-    def _embed(self, obs: torch.Tensor) -> torch.Tensor:
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        """The encoder's embedding of a batch of observations (pixels as uint8)."""
         if self.config.pixels:
             return self.encoder(obs.float() / 255.0 - 0.5)
         return self.encoder(self.obs_enc_in(o=obs))
@@ -218,7 +259,7 @@ class StructuredWorldModel(nn.Module):
         """``p(s_t | s_{t-1}, theta_s, a_{t-1})`` for a batch; ``a`` one-hot."""
         _, _, th_s = self.thetas()
         th = th_s.expand(s.shape[0], -1)
-        mean, std = self.transition(s, a, th, masks["s_s"], masks["a_s"], masks["theta_s"])
+        mean, std = self.transition(s, a, th, masks["s->s"], masks["a->s"], masks["theta_s->s"])
         return Normal(mean, F.softplus(std) + self.config.min_std)
 
     def posterior(self, s: torch.Tensor, a: torch.Tensor, embed: torch.Tensor) -> Normal:
@@ -228,8 +269,8 @@ class StructuredWorldModel(nn.Module):
 
     def decode(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
         th_o, _, _ = self.thetas()
-        th = (th_o * masks["theta_o"][:, 0]).expand(s.shape[0], -1)
-        h = F.elu(self.obs_in(s=s * masks["s_o"][:, 0], t=th))
+        th = (th_o * masks["theta_o->o"][:, 0]).expand(s.shape[0], -1)
+        h = F.elu(self.obs_in(s=s * masks["s->o"][:, 0], t=th))
         if self.config.pixels:
             return self.obs_out(h)
         return self.obs_dec_out(h=self.obs_hidden(h))
@@ -239,8 +280,8 @@ class StructuredWorldModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted reward and continuation logit."""
         _, th_r, _ = self.thetas()
-        th = (th_r * masks["theta_r"][:, 0]).expand(s.shape[0], -1)
-        out = self.rew_out(F.elu(self.rew_in(s=s * masks["s_r"][:, 0], t=th)))
+        th = (th_r * masks["theta_r->r"][:, 0]).expand(s.shape[0], -1)
+        out = self.rew_out(F.elu(self.rew_in(s=s * masks["s->r"][:, 0], t=th)))
         return out[:, 0], out[:, 1]
 
     def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
@@ -257,7 +298,7 @@ class StructuredWorldModel(nn.Module):
         """
         obs, prev_a, first = batch["obs"], batch["prev_action"], batch["first"]
         b, t = prev_a.shape
-        embed = self._embed(obs.reshape(b * t, *obs.shape[2:])).reshape(b, t, -1)
+        embed = self.embed(obs.reshape(b * t, *obs.shape[2:])).reshape(b, t, -1)
         masks = self.mask_values()
         _, _, th_s = self.thetas()
         w = self.post_in.weights
@@ -287,11 +328,13 @@ class StructuredWorldModel(nn.Module):
         prior = Normal(prior.mean.reshape(b, t, -1), prior.stddev.reshape(b, t, -1))
         return {"post": post, "prior": prior, "states": torch.stack(samples, 1), "masks": masks}
 
-    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """The negative CSR objective and its parts (floats, for logging)."""
+    def loss(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """The negative CSR objective, its parts (floats, for logging) and the batch's
+        posterior states ``(B, T, d)`` (detached; imagination starts from them)."""
         c = self.config
         out = self.observe(batch)
-        self.last_states = out["states"].detach()
         b, t = batch["prev_action"].shape
         states = out["states"].reshape(b * t, -1)
         masks = out["masks"]
@@ -322,7 +365,7 @@ class StructuredWorldModel(nn.Module):
             "loss/kl": kl.item(),
             "loss/sparsity": reg.item(),
         }
-        return total, parts
+        return total, parts, out["states"].detach()
 
     @torch.no_grad()
     def reconstruct(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -368,11 +411,11 @@ class StructuredWorldModel(nn.Module):
             raise ValueError(f"n must be a positive integer, got {n!r}")
         init = self.config.mask_init_logit
         m = self.masks
-        m["s_s"].expand(n, n, init)
-        m["a_s"].expand(0, n, init)
-        m["theta_s"].expand(0, n, init)
-        m["s_o"].expand(n, 0, init)
-        m["s_r"].expand(n, 0, init)
+        m["s->s"].expand(n, n, init)
+        m["a->s"].expand(0, n, init)
+        m["theta_s->s"].expand(0, n, init)
+        m["s->o"].expand(n, 0, init)
+        m["s->r"].expand(n, 0, init)
         self.transition.grow_latent(n)
         self.post_in.grow_in("s", n)
         self.post_mean.grow_out(n)
@@ -386,7 +429,7 @@ class StructuredWorldModel(nn.Module):
         """Add ``n`` discrete actions (zero weights: no effect until trained)."""
         if n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        self.masks["a_s"].expand(n, 0, self.config.mask_init_logit)
+        self.masks["a->s"].expand(n, 0, self.config.mask_init_logit)
         self.transition.grow_actions(n)
         self.post_in.grow_in("a", n)
         self.config = replace(self.config, n_actions=self.config.n_actions + n)
@@ -407,11 +450,11 @@ class StructuredWorldModel(nn.Module):
         """Keep only the latent variables ``keep`` (CSR's pruning)."""
         keep = torch.as_tensor(keep, dtype=torch.long)
         m = self.masks
-        m["s_s"].select(keep, keep)
-        m["a_s"].select(None, keep)
-        m["theta_s"].select(None, keep)
-        m["s_o"].select(keep, None)
-        m["s_r"].select(keep, None)
+        m["s->s"].select(keep, keep)
+        m["a->s"].select(None, keep)
+        m["theta_s->s"].select(None, keep)
+        m["s->o"].select(keep, None)
+        m["s->r"].select(keep, None)
         self.transition.select_latent(keep)
         self.post_in.select_in("s", keep)
         self.post_mean.select_out(keep)

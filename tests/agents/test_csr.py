@@ -16,6 +16,9 @@ from agents.csr import (
     WorldModelConfig,
     adapt,
 )
+from agents.csr import (
+    WorldModelParams as W,
+)
 from agents.csr.adaptation import grown_entries, train_new_parts
 from causal_envs.tasks import make_sequence
 
@@ -44,7 +47,7 @@ def _model(**kw):
 @pytest.mark.parametrize("relaxation", ["sigmoid", "gumbel"])
 def test_mask_gates_and_theta_receive_gradients(relaxation):
     model = _model(relaxation=relaxation)
-    loss, parts = model.loss(_batch())
+    loss, parts, _ = model.loss(_batch())
     loss.backward()
     for name, gate in model.masks.items():
         if gate.logits.numel():
@@ -96,13 +99,13 @@ def test_expansion_keeps_the_old_predictions_before_training():
     batch = _batch()
     before = _predictions(model, batch)
     model.expand_latent(3)
-    assert model.latent_dim == 8 and model.masks["s_s"].shape == (8, 8)
+    assert model.latent_dim == 8 and model.masks["s->s"].shape == (8, 8)
     after = _predictions(model, batch)
     for x, y in zip(before, after, strict=True):
         torch.testing.assert_close(x, y)
     # the new parts learn: the zero weights out of the new variables get gradients
     model.train()
-    loss, _ = model.loss(batch)
+    loss, _, _ = model.loss(batch)
     loss.backward()
     assert model.obs_in.weights["s"].grad[:, 5:].abs().sum() > 0
     assert model.transition.w_s.grad[:5, 5:].abs().sum() > 0
@@ -122,7 +125,7 @@ def test_action_and_observation_expansion_keep_old_predictions():
 
 
 def _small_agent(seed=0, **kw):
-    cfg = CSRConfig(latent_dim=4, hidden=16, batch_size=4, seq_len=8, seed=seed, **kw)
+    cfg = CSRConfig(world=W(latent_dim=4, hidden=16), batch_size=4, seq_len=8, seed=seed, **kw)
     env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
     agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
     replay = agent.new_replay(env)
@@ -136,7 +139,7 @@ def test_expansion_trains_only_the_new_parts_with_the_old_weights_frozen():
     agent.expand_latent(3)
     assert new["obs_in.weights.s"].shape == (16, 7)
     assert new["obs_in.weights.s"][:, 4:].all() and not new["obs_in.weights.s"][:, :4].any()
-    assert not new["masks.s_s.logits"][:4, :4].any() and new["masks.s_s.logits"][4:].all()
+    assert not new["masks.s->s.logits"][:4, :4].any() and new["masks.s->s.logits"][4:].all()
     before = {n: p.detach().clone() for n, p in agent.world.named_parameters()}
     train_new_parts(agent, replay, new, steps=5, policy=True)
     changed_new = 0
@@ -169,11 +172,11 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
         for gate in model.masks.values():
             gate.logits.fill_(-5.0)
         # variable 0 -> o, variable 1 -> r, variable 2 -> variable 3; 3 and 4 only self-loops
-        model.masks["s_o"].logits[0, 0] = 5.0
-        model.masks["s_r"].logits[1, 0] = 5.0
-        model.masks["s_s"].logits[2, 3] = 5.0
-        model.masks["s_s"].logits[3, 3] = 5.0
-        model.masks["s_s"].logits[4, 4] = 5.0
+        model.masks["s->o"].logits[0, 0] = 5.0
+        model.masks["s->r"].logits[1, 0] = 5.0
+        model.masks["s->s"].logits[2, 3] = 5.0
+        model.masks["s->s"].logits[3, 3] = 5.0
+        model.masks["s->s"].logits[4, 4] = 5.0
     assert model.compact_variables().tolist() == [0, 1, 2]
     model.eval()
     states = torch.randn(10, d)
@@ -183,8 +186,8 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
         rew_before = model.reward(states, masks)[0]
         prior_before = model.prior(states, torch.zeros(10, 3), masks).mean[:, :3]
     model.keep_latent(model.compact_variables())
-    assert model.latent_dim == 3 and model.masks["s_s"].shape == (3, 3)
-    assert model.masks["s_s"].hard()[2, 2] == 0 and model.masks["s_o"].hard()[0, 0]
+    assert model.latent_dim == 3 and model.masks["s->s"].shape == (3, 3)
+    assert model.masks["s->s"].hard()[2, 2] == 0 and model.masks["s->o"].hard()[0, 0]
     kept = states[:, :3]
     with torch.no_grad():
         masks = model.mask_values()
@@ -197,8 +200,7 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
 # ----------------------------------------------------------------------------- detection
 def _synthetic_agent(adaptation="csr", seed=0):
     cfg = CSRConfig(
-        latent_dim=6,
-        hidden=32,
+        world=W(latent_dim=6, hidden=32),
         batch_size=16,
         seq_len=16,
         prefill=1_500,
@@ -243,7 +245,7 @@ def test_detection_calls_a_grown_latent_space_an_expansion():
 # ----------------------------------------------------------------------------- persistence, seeds
 def test_agent_saves_and_loads_with_grown_structure(tmp_path):
     env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
-    agent = CSRAgent((4,), 2, CSRConfig(latent_dim=4, hidden=16, prefill=100, seq_len=10))
+    agent = CSRAgent((4,), 2, CSRConfig(world=W(latent_dim=4, hidden=16), prefill=100, seq_len=10))
     replay = agent.new_replay(env)
     agent.collect(env, 120, replay, random=True)
     agent.update(replay)
@@ -266,7 +268,9 @@ def test_agent_saves_and_loads_with_grown_structure(tmp_path):
 def test_training_is_deterministic_for_a_seed():
     def run(seed):
         env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
-        cfg = CSRConfig(latent_dim=4, hidden=16, prefill=100, seq_len=10, batch_size=4, seed=seed)
+        cfg = CSRConfig(
+            world=W(latent_dim=4, hidden=16), prefill=100, seq_len=10, batch_size=4, seed=seed
+        )
         agent = CSRAgent((4,), 2, cfg)
         _, curve = agent.learn(env, 40)
         return [p.detach().clone() for p in agent.world.parameters()], curve
@@ -285,19 +289,19 @@ def test_config_and_replay_validation():
         CSRConfig(adaptation="magic")
     with pytest.raises(ValueError, match="finetune"):
         CSRConfig(adaptation="finetune")  # Dreamer has no masks or theta
-    CSRConfig(adaptation="finetune", structured=False, use_theta=False)
+    CSRConfig(adaptation="finetune", world=W(structured=False, use_theta=False))
     replay = SequenceReplay(10, (2,))
     with pytest.raises(ValueError, match="shape"):
         replay.add(np.zeros(3), 0, 0.0, True, True)
     with pytest.raises(ValueError, match="fewer than length"):
         replay.sample(2, 5, np.random.default_rng(0))
-    assert replace(CSRConfig(), latent_dim=3).latent_dim == 3
+    assert replace(CSRConfig(), world=W(latent_dim=3)).world.latent_dim == 3
 
 
 def test_pixel_observations_train_and_expand():
     seq = make_sequence("cartpole", seed=0, obs_type="pixels")
     env = seq.make(0)
-    cfg = CSRConfig(latent_dim=4, hidden=32, batch_size=2, seq_len=6, prefill=30, seed=0)
+    cfg = CSRConfig(world=W(latent_dim=4, hidden=32), batch_size=2, seq_len=6, prefill=30, seed=0)
     agent = CSRAgent(env.observation_space.shape, 2, cfg)
     assert agent.world.config.pixels
     replay, _ = agent.learn(env, 12)
