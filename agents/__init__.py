@@ -7,7 +7,7 @@ action = agent.act(obs)
 """
 
 from agents.bcq import BCQ, BCQConfig
-from agents.common import EvalResult, OfflineAgent, OfflineConfig, ReplayBuffer, evaluate
+from agents.common import EvalResult, OfflineAgent, OfflineConfig, TransitionSampler, evaluate
 from agents.cql import CQL, CQLConfig
 from agents.td3bc import TD3BC, TD3BCConfig
 
@@ -24,7 +24,7 @@ __all__ = [
     "EvalResult",
     "OfflineAgent",
     "OfflineConfig",
-    "ReplayBuffer",
     "TD3BCConfig",
+    "TransitionSampler",
     "evaluate",
 ]

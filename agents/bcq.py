@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, mlp, polyak_
+from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, mlp, polyak_
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
 
@@ -108,10 +108,10 @@ class BCQ(OfflineAgent):
 
     def fit(self, dataset, n_updates, **kwargs):
         """Pre-train the MDN proposer (once), freeze it, then train the critic."""
-        from agents.common import ReplayBuffer
-
         buffer = (
-            dataset if isinstance(dataset, ReplayBuffer) else ReplayBuffer(dataset, self.device)
+            dataset
+            if isinstance(dataset, TransitionSampler)
+            else TransitionSampler(dataset, self.device)
         )
         self._ensure_built(buffer.obs_dim, buffer.act_dim)
         if not self.mdn_trained:

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from causal_envs.core import atomic_path
 
@@ -22,7 +23,7 @@ __all__ = [
     "EvalResult",
     "OfflineAgent",
     "OfflineConfig",
-    "ReplayBuffer",
+    "TransitionSampler",
     "TwinQ",
     "evaluate",
     "mlp",
@@ -68,7 +69,7 @@ def polyak_(target: nn.Module, source: nn.Module, tau: float) -> None:
 _KEYS = ("observations", "actions", "rewards", "next_observations", "terminals")
 
 
-class ReplayBuffer:
+class TransitionSampler:
     """An offline dataset held as torch tensors on the training device; uniform mini-batches.
 
     Takes a D4RL-style dict (or anything with those attributes, e.g. a ``TransitionDataset``):
@@ -253,20 +254,21 @@ class OfflineAgent:
         progress: bool = True,
     ) -> dict[str, list[tuple[int, float]]]:
         """Train for ``n_updates`` gradient steps on ``dataset`` (a dict, ``TransitionDataset``
-        or :class:`ReplayBuffer`); evaluate on ``eval_env`` every ``eval_every`` updates.
+        or :class:`TransitionSampler`); evaluate on ``eval_env`` every ``eval_every`` updates.
 
         Scalars go to ``self.logs`` and, with ``log_dir``, to TensorBoard event files.
         """
-        from tqdm import tqdm
-
         if not isinstance(n_updates, int) or n_updates < 0:
             raise ValueError(f"n_updates must be a non-negative integer, got {n_updates!r}")
         buffer = (
-            dataset if isinstance(dataset, ReplayBuffer) else ReplayBuffer(dataset, self.device)
+            dataset
+            if isinstance(dataset, TransitionSampler)
+            else TransitionSampler(dataset, self.device)
         )
         self._ensure_built(buffer.obs_dim, buffer.act_dim)
         writer = None
         if log_dir is not None:
+            # deferred: TensorBoard's writer imports tensorboard (~1 s), only when logging
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(log_dir))

@@ -65,9 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_augment(args: argparse.Namespace) -> None:
-    # deferred: the pipeline imports torch and scikit-learn (~1.5 s), which --help never needs
-    from augment.dynamics import DynamicsConfig
-    from augment.pipeline import MoCoDA, MoCoDAConfig
+    # deferred (both): torch and scikit-learn (~1.5 s), which --help never needs
+    from augment.dynamics import DynamicsConfig  # deferred: torch
+    from augment.pipeline import MoCoDA, MoCoDAConfig  # deferred: torch, scikit-learn
 
     if args.seed < 0:
         raise ValueError(f"--seed must be non-negative, got {args.seed}")

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import logsumexp
 from scipy.stats import truncnorm
+from sklearn.mixture import GaussianMixture
 
 from causal_envs.core import CausalStructure, as_batch
 
@@ -59,8 +60,6 @@ class GaussianMixtureParams:
         cls, x: NDArray, n_components: int, seed: int, *, reg_covar: float = 1e-6
     ) -> GaussianMixtureParams:
         """Fit by EM (scikit-learn's ``GaussianMixture``, full covariances, k-means init)."""
-        from sklearn.mixture import GaussianMixture
-
         if len(x) < n_components:
             raise ValueError(f"need at least n_components={n_components} rows, got {len(x)}")
         gm = GaussianMixture(

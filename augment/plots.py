@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from causal_envs.datasets import TransitionDataset
-from causal_envs.datasets.plots import draw_nav2d_arena, draw_transitions, save_figure
+from causal_envs.datasets.plots import draw_nav2d_arena, draw_transitions, pyplot, save_figure
 
 __all__ = ["plot_augmented_nav2d", "plot_error_maps_nav2d"]
 
@@ -27,10 +27,7 @@ def plot_augmented_nav2d(
     For ``emp`` (nothing generated) the empirical transitions are drawn. Terminal transitions
     (target goal reached) are green.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 4.6), squeeze=False)
@@ -55,10 +52,7 @@ def plot_error_maps_nav2d(
 ) -> Path:
     """Mean model error (x100) binned over the arena by the state ``(x, y)``, one panel per
     model, on a shared colour scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     edges = np.linspace(0, 1, bins + 1)
     count, _, _ = np.histogram2d(states[:, 0], states[:, 1], bins=[edges, edges])

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.neighbors import KernelDensity
 
 from augment.density import BinnedGaussianKDE
 
@@ -62,8 +63,6 @@ class UniformRejection:
             kde = BinnedGaussianKDE(self.bandwidth, cell_fraction)
             if kde.grid_cells(fit) <= kde.max_cells:
                 return kde.fit(fit).density(feats)
-        from sklearn.neighbors import KernelDensity
-
         tree = KernelDensity(bandwidth=self.bandwidth, rtol=1e-3).fit(fit)
         return np.exp(tree.score_samples(feats))
 

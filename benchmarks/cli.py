@@ -26,32 +26,32 @@ __all__ = ["build_parser", "main"]
 
 
 def _bench_env_speed(args: argparse.Namespace) -> None:
-    from benchmarks import env_speed
+    from benchmarks import env_speed  # deferred: torch & co. load only to run
 
     env_speed.main(quick=args.quick)
 
 
 def _bench_model_error(args: argparse.Namespace) -> None:
-    from benchmarks import mocoda_model_error
+    from benchmarks import mocoda_model_error  # deferred: torch & co. load only to run
 
     mocoda_model_error.main(profile=args.profile, fresh=args.fresh)
 
 
 def _bench_nav2d(args: argparse.Namespace) -> None:
-    from benchmarks import mocoda_nav2d
+    from benchmarks import mocoda_nav2d  # deferred: torch & co. load only to run
 
     mocoda_nav2d.main(profile=args.profile, fresh=args.fresh, crosscheck=not args.no_crosscheck)
 
 
 def _bench_hooksweep2(args: argparse.Namespace) -> None:
-    from benchmarks import mocoda_hooksweep2
+    from benchmarks import mocoda_hooksweep2  # deferred: torch & co. load only to run
 
     mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh)
 
 
 def _bench_csr(name: str):
     def run(args: argparse.Namespace) -> None:
-        from benchmarks import csr
+        from benchmarks import csr  # deferred: torch & co. load only to run
 
         csr.main(name, profile=args.profile, fresh=args.fresh, game=getattr(args, "game", None))
 
@@ -155,12 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except USER_ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`causal-envs list | head`): not an error
+        sys.stderr.close()
+        return 0
     return 0
 
 

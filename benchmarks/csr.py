@@ -34,6 +34,7 @@ import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
 from benchmarks.results import output_dir, write_json
+from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
 __all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "main"]
@@ -335,7 +336,7 @@ def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
 
 
 def _run_dqn(profile: CSRProfile, seed: int) -> dict:
-    from stable_baselines3 import DQN
+    from stable_baselines3 import DQN  # deferred: SB3 (~1 s), only for the DQN cells
 
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
     model = None
@@ -449,12 +450,7 @@ def report(bench: str, profile_name: str, cells: list[dict]) -> str:
 
 def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path:
     """Learning curves across the task sequence (mean over seeds), tasks marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from causal_envs.datasets.plots import save_figure
+    plt = pyplot()
 
     p = BENCHMARKS[bench][profile_name]
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -482,12 +478,7 @@ def plot_reconstructions(
     """The new task's observations beside each world model's reconstruction (posterior means
     decoded) of one replay window: image rows for pixels, one panel per element for vectors.
     The title of each row or line gives its mean squared error over the window."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from causal_envs.datasets.plots import save_figure
+    plt = pyplot()
 
     rng = np.random.default_rng(0)
     first = next(iter(worlds.values()))

@@ -24,8 +24,9 @@ __all__ = ["train_d3rlpy_td3bc"]
 
 
 def _exact_buffer(data: Any):
-    import d3rlpy
-    from d3rlpy.dataset import Episode, InfiniteBuffer, ReplayBuffer, Transition
+    # deferred (both): d3rlpy is the optional `crosscheck` extra
+    import d3rlpy  # deferred: optional extra
+    from d3rlpy.dataset import Episode, InfiniteBuffer, ReplayBuffer, Transition  # deferred
 
     @dataclasses.dataclass(frozen=True)
     class _OneTransition(Episode):
@@ -74,11 +75,11 @@ def train_d3rlpy_td3bc(
     Returns ``act`` (batch policy), ``updates_per_s`` (fit time only) and ``version``.
     """
     try:
-        import d3rlpy
+        import d3rlpy  # deferred: d3rlpy is the optional `crosscheck` extra
     except ImportError:
         return None
-    from d3rlpy.logging import NoopAdapterFactory
-    from d3rlpy.models.encoders import VectorEncoderFactory
+    from d3rlpy.logging import NoopAdapterFactory  # deferred: optional extra
+    from d3rlpy.models.encoders import VectorEncoderFactory  # deferred: optional extra
 
     d3rlpy.seed(seed)
     buffer = _exact_buffer(data)

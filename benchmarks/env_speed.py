@@ -25,6 +25,9 @@ import numpy as np
 
 import causal_envs  # noqa: F401  (registers the envs)
 from benchmarks.results import write_json
+from causal_envs.datasets import generate_dataset, load_dataset
+from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.tasks import make_sequence
 
 __all__ = ["main", "run"]
 
@@ -85,7 +88,7 @@ def vector_env_timer(env_id: str, num_envs: int, steps: int, **kwargs: Any) -> C
 
 def procgen_raw_timer(steps: int) -> Callable[[], float]:
     """Steps/s of procgen's own gym3 CoinRun (one game), the peer of our wrapper."""
-    from procgen import ProcgenGym3Env
+    from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
 
     game = ProcgenGym3Env(
         num=1,
@@ -109,8 +112,6 @@ def procgen_raw_timer(steps: int) -> Callable[[], float]:
 
 def dataset_times(repeats: int) -> dict[str, float]:
     """Seconds to generate the 40k Nav2D dataset in memory, and to write it to a cache."""
-    from causal_envs.datasets import generate_dataset, load_dataset
-    from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
     def gen() -> float:
         start = time.perf_counter()
@@ -155,8 +156,6 @@ def run(quick: bool = False) -> dict[str, Any]:
         ),
     }
     wrapper_steps = 500 if quick else 3_000
-    from causal_envs.tasks import make_sequence
-
     atari = make_sequence("atari/Pong")
     coinrun = make_sequence("coinrun")
     wrappers = {

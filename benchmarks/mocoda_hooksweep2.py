@@ -36,11 +36,12 @@ import torch
 
 import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
-from agents.common import ReplayBuffer
+from agents.common import TransitionSampler
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.results import output_dir, write_json
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
+from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER, boxes_near
 
 __all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
@@ -200,7 +201,7 @@ def _run_cell(seed: int, name: str, data: TransitionDataset, agent_name: str, p:
         kwargs["mdn_steps"] = 20
     agent = cls(cls.config_class(**kwargs))
     curve = []
-    buffer = ReplayBuffer(data.to_d4rl(), agent.device)
+    buffer = TransitionSampler(data.to_d4rl(), agent.device)
     start = time.perf_counter()
     done = 0
     while done < p.n_updates:
@@ -293,12 +294,7 @@ def report(
 
 def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
     """Success-rate learning curves per agent, one line per dataset (mean over seeds)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from causal_envs.datasets.plots import save_figure
+    plt = pyplot()
 
     p = PROFILES[profile_name]
     fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.neighbors import KernelDensity
 
 from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.density import BinnedGaussianKDE
@@ -132,8 +133,6 @@ def run_seed(seed: int, profile: Profile, *, plots: bool = False, progress: bool
 
 def _kde_vs_sklearn(mocoda: MoCoDA, rng: np.random.Generator, n: int = 20_000) -> dict:
     """Seconds to score ``n`` proposals: our binned KDE vs scikit-learn's (rtol 0.01)."""
-    from sklearn.neighbors import KernelDensity
-
     feats = mocoda.sample_parents(n, rng)[:, :2]
     fit = feats[:10_000]
     start = time.perf_counter()

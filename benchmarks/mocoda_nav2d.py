@@ -31,9 +31,11 @@ import torch
 
 from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.results import output_dir, write_json
 from causal_envs.datasets import DatasetError, load_stored, save_flat
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
 __all__ = ["PROFILES", "Profile", "main"]
 
@@ -257,12 +259,7 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
 
 def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
     """Learning curves (steps to goal vs updates) and evaluation trajectories (seed 0)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from causal_envs.datasets.plots import draw_nav2d_arena, save_figure
+    plt = pyplot()
 
     p = PROFILES[profile_name]
     paths = []
@@ -318,8 +315,6 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
 
 def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str) -> dict | None:
     """d3rlpy's TD3+BC beside ours on the same data and settings, in this process."""
-    from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
-
     p = PROFILES[profile_name]
     n_updates, eval_episodes = p.crosscheck_updates, p.eval_episodes
     ours = _agent("td3bc", profile_name, seed)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from tqdm import tqdm
 
 import causal_envs
-from causal_envs.core import CausalEnv
+from causal_envs.core import CausalEnv, LatentStructureEnv
 from causal_envs.datasets import (
     DATASETS,
     DatasetError,
@@ -23,6 +24,8 @@ from causal_envs.datasets import (
     get_spec,
     load_dataset,
 )
+from causal_envs.datasets.plots import save_png
+from causal_envs.tasks import SEQUENCES, make_sequence
 
 __all__ = ["CLIError", "register"]
 
@@ -54,7 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tv.add_argument("--seed", type=_non_negative_int, default=0)
     tv.set_defaults(func=cmd_tasks_list)
     tv = tverbs.add_parser("render", help="a grid of frames: one row per task")
-    tv.add_argument("name", metavar="SEQUENCE", help="e.g. cartpole, coinrun, atari/Pong")
+    tv.add_argument(
+        "name", choices=sorted(SEQUENCES), metavar="SEQUENCE", help=f"one of {sorted(SEQUENCES)}"
+    )
     tv.add_argument("--out", type=Path, required=True, help="PNG file to write")
     tv.add_argument("--frames", type=int, default=6, help="frames per task (6)")
     tv.add_argument("--steps", type=int, default=60, help="random-policy steps per task (60)")
@@ -120,8 +125,6 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_tasks_list(args: argparse.Namespace) -> None:
-    from causal_envs.tasks import SEQUENCES, make_sequence
-
     for name in sorted(SEQUENCES):
         seq = make_sequence(name, seed=args.seed)
         print(f"{name} (seed {args.seed})")
@@ -143,9 +146,6 @@ def _frame(env: gym.Env, obs: np.ndarray) -> np.ndarray:
 
 
 def cmd_tasks_render(args: argparse.Namespace) -> None:
-    from causal_envs.datasets.plots import save_png
-    from causal_envs.tasks import make_sequence
-
     if args.frames < 1 or args.steps < args.frames:
         raise CLIError("--frames must be >= 1 and --steps >= --frames")
     seq = make_sequence(args.name, seed=args.seed)
@@ -174,8 +174,6 @@ def cmd_tasks_render(args: argparse.Namespace) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    from causal_envs.datasets.plots import save_png
-
     if args.frames < 1:
         raise CLIError(f"--frames must be at least 1, got {args.frames}")
     env = gym.make(args.env_id, render_mode="rgb_array")
@@ -198,7 +196,7 @@ def cmd_render(args: argparse.Namespace) -> None:
 def _mask_kind(env: gym.Env) -> str:
     if isinstance(env, CausalEnv):
         return "yes"
-    return "latent" if hasattr(env, "ground_truth") else "no"
+    return "latent" if isinstance(env, LatentStructureEnv) else "no"
 
 
 def _space(space: gym.Space) -> str:
@@ -219,8 +217,6 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
 
 
 def cmd_dataset_generate(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     spec = get_spec(args.name)
     root = data_root(args.data_dir)
     start = time.perf_counter()
@@ -278,4 +274,6 @@ def cmd_dataset_plot(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}")
 
 
-USER_ERRORS = (CLIError, DatasetError, KeyError, ValueError, FileNotFoundError)
+#: errors a user can act on: printed as ``error: ...`` without a traceback. Anything else is a
+#: bug and keeps its traceback.
+USER_ERRORS = (CLIError, DatasetError)

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
+from tqdm import tqdm
 
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
@@ -324,8 +325,6 @@ class CSRAgent:
         Returns the replay and a learning curve ``(env steps so far, score)``: evaluation
         scores every ``eval_every`` steps when ``eval_env`` is given, else training returns.
         """
-        from tqdm import tqdm
-
         c = self.config
         if replay is None:
             replay = self.new_replay(env)

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from numpy.typing import NDArray
@@ -212,11 +213,6 @@ class FactoredEnsemble(nn.Module):
         if config.architecture == "local" and mask_fn is None:
             if payload["env_id"] is None:
                 raise ValueError("this local model was saved without env_id: pass mask_fn")
-            # deferred: only a saved local model needs an env (and the env registry) to load
-            import gymnasium as gym
-
-            import causal_envs  # noqa: F401  (registers the envs)
-
             mask_fn = gym.make(payload["env_id"]).unwrapped.local_mask
         model = cls(
             CausalStructure.from_dict(payload["structure"]), config, mask_fn, payload["env_id"]

@@ -17,9 +17,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
 
+import gymnasium as gym
 import numpy as np
 
 from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.envs.hooksweep.model import STATE_DIM
 
 __all__ = ["CHUNK", "EPISODE_STEPS", "generate_hooksweep2_expert", "states_only"]
 
@@ -29,9 +31,7 @@ CHUNK = 50
 
 def _chunk(seed: int, index: int, n_episodes: int) -> tuple[dict[str, np.ndarray], int]:
     """Simulate ``n_episodes`` expert episodes; return the arrays and the number of successes."""
-    import gymnasium as gym
-
-    import causal_envs  # noqa: F401  (registers the envs)
+    # deferred: the expert imports MuJoCo (~0.3 s), needed only where episodes are simulated
     from causal_envs.envs.hooksweep.expert import HookSweepExpert
 
     ss = np.random.SeedSequence([seed, index])
@@ -105,8 +105,6 @@ def generate_hooksweep2_expert(
 
 def states_only(data: TransitionDataset) -> TransitionDataset:
     """HookSweep2 data without its goals: the dynamics' 16-dim states (what MoCoDA fits)."""
-    from causal_envs.envs.hooksweep.model import STATE_DIM
-
     if data.observations.shape[1] < STATE_DIM:
         raise ValueError(
             f"expected observations of at least {STATE_DIM} dims, got {data.observations.shape}"

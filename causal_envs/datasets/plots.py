@@ -10,22 +10,33 @@ import numpy as np
 
 from causal_envs.core import atomic_path
 from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.envs.hooksweep.model import TABLE_CENTER
 from causal_envs.envs.nav2d import Nav2DModel
 
 __all__ = [
     "draw_nav2d_arena",
     "draw_transitions",
     "plot_hooksweep2_dataset",
-    "plot_hooksweep2_expert_strip",
     "plot_nav2d_dataset",
+    "pyplot",
     "save_figure",
     "save_png",
 ]
 
 
+def pyplot() -> Any:
+    """matplotlib's ``pyplot`` on the Agg backend (files, no display)."""
+    import matplotlib  # deferred: matplotlib (~0.4 s) loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: as above
+
+    return plt
+
+
 def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None) -> None:
     """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``."""
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # deferred: matplotlib, only to draw
 
     task = task or Nav2DModel()
     q = task.quadrant
@@ -61,7 +72,7 @@ def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None) -> None:
 
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     try:
         with atomic_path(path, suffix=".png") as tmp:
@@ -73,10 +84,7 @@ def save_figure(fig: Any, path: str | os.PathLike) -> Path:
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an RGB ``uint8`` image ``(H, W, 3)`` as PNG, atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     with atomic_path(path, suffix=".png") as tmp:
         plt.imsave(tmp, image)
@@ -115,10 +123,7 @@ def plot_nav2d_dataset(
     Episodes are told apart by their main direction of travel. Terminal transitions (target
     goal reached) are drawn in green in the right panel.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rng = np.random.default_rng(seed)
     bounds = data.episode_bounds()
@@ -154,12 +159,7 @@ def plot_hooksweep2_dataset(
 ) -> Path:
     """Box positions in HookSweep2 data: box 1 and box 2 xy over the table, with the goal area
     of each side (observations ``[state (16), goal (6)]`` or states alone)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from causal_envs.envs.hooksweep.model import TABLE_CENTER
+    plt = pyplot()
 
     obs = data.observations
     rows = np.random.default_rng(0).choice(len(obs), min(max_points, len(obs)), replace=False)
@@ -183,27 +183,3 @@ def plot_hooksweep2_dataset(
     axes[0].set_ylabel("y")
     fig.suptitle(data.metadata.get("generator", "HookSweep2 data"))
     return save_figure(fig, path)
-
-
-def plot_hooksweep2_expert_strip(
-    path: str | os.PathLike, seed: int = 0, n_frames: int = 6, size: tuple[int, int] = (240, 320)
-) -> Path:
-    """A strip of ``n_frames`` rendered frames of one expert episode on the source task."""
-    import gymnasium as gym
-
-    import causal_envs  # noqa: F401  (registers the envs)
-    from causal_envs.envs.hooksweep.expert import HookSweepExpert
-
-    env = gym.make("HookSweep2Source-v0", render_mode="rgb_array", height=size[0], width=size[1])
-    expert = HookSweepExpert(seed=seed)
-    obs, _ = env.reset(seed=seed)
-    steps = set(np.linspace(0, 74, n_frames).round().astype(int).tolist())
-    frames = [env.render()] if 0 in steps else []
-    for t in range(1, 75):
-        obs, *_ = env.step(expert.act(obs))
-        if t in steps:
-            frames.append(env.render())
-    env.close()
-    gap = np.full((size[0], 6, 3), 255, np.uint8)
-    strip = np.concatenate([x for f in frames for x in (f, gap)][:-1], axis=1)
-    return save_png(strip, path)

@@ -16,8 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+
+from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
+from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.datasets.plots import plot_hooksweep2_dataset, plot_nav2d_dataset
+from causal_envs.datasets.rollouts import generate_task_rollouts
 from causal_envs.datasets.storage import DatasetError, load_stored, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.tasks import make_sequence
 
 __all__ = [
     "DATASETS",
@@ -58,22 +65,8 @@ class DatasetSpec:
         return f"causal-envs dataset generate {self.name}{seed_part} --force"
 
 
-def _nav2d_empirical(seed: int) -> TransitionDataset:
-    from causal_envs.datasets.nav2d import generate_nav2d_empirical
-
-    return generate_nav2d_empirical(seed)
-
-
-def _nav2d_plot(data: TransitionDataset, path: Path) -> None:
-    from causal_envs.datasets.plots import plot_nav2d_dataset
-
-    plot_nav2d_dataset(data, path)
-
-
-def _hooksweep2_expert(name: str, n_transitions: int):
+def _hooksweep2_expert(name: str, n_transitions: int) -> Callable[[int], TransitionDataset]:
     def generate(seed: int) -> TransitionDataset:
-        from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
-
         data = generate_hooksweep2_expert(n_transitions, seed)
         data.metadata["generator"] = name
         return data
@@ -81,16 +74,8 @@ def _hooksweep2_expert(name: str, n_transitions: int):
     return generate
 
 
-def _hooksweep2_env(seed: int):
-    import gymnasium as gym
-
+def _hooksweep2_env(seed: int) -> gym.Env:
     return gym.make("HookSweep2Source-v0", flat_obs=True)
-
-
-def _hooksweep2_plot(data: TransitionDataset, path: Path) -> None:
-    from causal_envs.datasets.plots import plot_hooksweep2_dataset
-
-    plot_hooksweep2_dataset(data, path)
 
 
 _HOOKSWEEP2_SPECS = [
@@ -103,26 +88,22 @@ _HOOKSWEEP2_SPECS = [
             "observations [state (16), goal (6)], source-task rewards."
         ),
         generate=_hooksweep2_expert(f"hooksweep2/{name}", size),
-        plot=_hooksweep2_plot,
+        plot=plot_hooksweep2_dataset,
         make_env=_hooksweep2_env,
     )
     for name, size in (("expert", 1_000_000), ("expert-100k", 100_000))
 ]
 
 
-def _rollouts(sequence: str, task: int, **kwargs):
+def _rollouts(sequence: str, task: int, **kwargs: Any) -> Callable[[int], TransitionDataset]:
     def generate(seed: int) -> TransitionDataset:
-        from causal_envs.datasets.rollouts import generate_task_rollouts
-
         return generate_task_rollouts(sequence, task, seed, **kwargs)
 
     return generate
 
 
-def _task_env(sequence: str, task: int, **kwargs):
-    def make(seed: int):
-        from causal_envs.tasks import make_sequence
-
+def _task_env(sequence: str, task: int, **kwargs: Any) -> Callable[[int], gym.Env]:
+    def make(seed: int) -> gym.Env:
         return make_sequence(sequence, seed=seed, **kwargs).make(task)
 
     return make
@@ -156,8 +137,8 @@ DATASETS: dict[str, DatasetSpec] = {
                 "left-to-right transitions, rewards and terminals labelled for the "
                 "bottom-left to top-right target task."
             ),
-            generate=_nav2d_empirical,
-            plot=_nav2d_plot,
+            generate=generate_nav2d_empirical,
+            plot=plot_nav2d_dataset,
         ),
     )
 }

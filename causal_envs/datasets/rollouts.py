@@ -10,6 +10,7 @@ import numpy as np
 
 from causal_envs.core import jsonable
 from causal_envs.datasets.transitions import TransitionDataset
+from causal_envs.tasks import make_sequence
 
 __all__ = ["generate_task_rollouts"]
 
@@ -23,8 +24,6 @@ def generate_task_rollouts(
     **sequence_kwargs,
 ) -> TransitionDataset:
     """``n_episodes`` random-policy episodes of task ``task`` (0-based) of ``sequence``."""
-    from causal_envs.tasks import make_sequence
-
     seq = make_sequence(sequence, seed=seed, **sequence_kwargs)
     env = seq.make(task)
     if len(env.observation_space.shape or ()) != 1:

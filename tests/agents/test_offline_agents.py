@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import AGENTS, BCQ, CQL, TD3BC, ReplayBuffer, evaluate
+from agents import AGENTS, BCQ, CQL, TD3BC, TransitionSampler, evaluate
 from agents.bcq import MDNEnsemble
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
@@ -85,14 +85,14 @@ def test_same_seed_same_agent_and_checkpoint_round_trip(name, tmp_path):
 
 def test_replay_buffer_and_bad_input():
     data = bandit(50)
-    buf = ReplayBuffer(data)
+    buf = TransitionSampler(data)
     obs, act, _rew, _nxt, done = buf.sample(16, torch.Generator().manual_seed(0))
     assert obs.shape == (16, 1) and act.shape == (16, 2) and done.dtype == torch.float32
     with pytest.raises(ValueError, match="lacks 'terminals'"):
-        ReplayBuffer({k: v for k, v in data.items() if k != "terminals"})
+        TransitionSampler({k: v for k, v in data.items() if k != "terminals"})
     bad = dict(data, rewards=np.full(50, np.nan, np.float32))
     with pytest.raises(ValueError, match="rewards contains NaN"):
-        ReplayBuffer(bad)
+        TransitionSampler(bad)
     agent = TD3BC()
     with pytest.raises(RuntimeError, match="not been trained"):
         agent.act(np.zeros(1))
