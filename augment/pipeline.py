@@ -15,7 +15,8 @@ Methods (MoCoDA section 5 and appendix C.1; ``total_size`` 200k, ``n_empirical``
   state by default) by KDE rejection.
 - ``rand``: the data plus the locally factored model on uniform ``(s, a)`` from the spaces.
 
-For a goal-conditioned env (one with ``sample_goals``, such as HookSweep2) the data holds
+For a goal-conditioned env (a :class:`~causal_envs.core.GoalConditionedCausalEnv`, such as
+HookSweep2) the data holds
 states alone (``env.state_space``), and every transition of the output, the empirical ones
 included, is relabelled with a goal drawn from the env's task: observations ``[s, goal]``.
 
@@ -42,7 +43,7 @@ from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
 from augment.rollout import model_rollout
-from causal_envs.core import CausalEnv, jsonable
+from causal_envs.core import CausalEnv, ContractError, GoalConditionedCausalEnv, jsonable
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.transitions import ARRAY_FIELDS
 
@@ -80,8 +81,10 @@ class MoCoDA:
     """Model-based counterfactual data augmentation for any env exposing the causal contract.
 
     Args:
-        env_id: a registered env whose ``unwrapped`` has ``causal_structure``, ``local_mask``,
-            ``reward_fn`` and ``termination_fn`` (see :mod:`causal_envs.core`).
+        env: a registered env id or an env instance whose ``unwrapped`` meets
+            :class:`~causal_envs.core.CausalEnv` or
+            :class:`~causal_envs.core.GoalConditionedCausalEnv`, with ``Box`` state and action
+            spaces.
         config: pipeline settings.
         uniform_features: feature map for ``mocoda-u`` (rows of ``[s, a]`` -> features);
             default: the state.
@@ -90,22 +93,33 @@ class MoCoDA:
 
     def __init__(
         self,
-        env_id: str,
+        env: str | gym.Env,
         config: MoCoDAConfig | None = None,
         *,
         uniform_features: Callable[[NDArray], NDArray] | None = None,
         prefilter: Callable[[NDArray], NDArray] | None = None,
     ) -> None:
-        self.env_id = env_id
-        self.env = gym.make(env_id).unwrapped
-        if not isinstance(self.env, CausalEnv):
-            raise TypeError(f"{env_id} does not expose the causal contract (causal_envs.core)")
+        made = gym.make(env) if isinstance(env, str) else env
+        self.env = made.unwrapped
+        self.env_id = env if isinstance(env, str) else (made.spec.id if made.spec else None)
+        name = self.env_id or type(self.env).__name__
+        # goal-conditioned envs (HookSweep2) keep the dynamics' state apart from the goal
+        self.goal_conditioned = isinstance(self.env, GoalConditionedCausalEnv)
+        if not (self.goal_conditioned or isinstance(self.env, CausalEnv)):
+            raise ContractError(
+                f"{name} does not expose the causal contract MoCoDA needs (causal_structure, "
+                "local_mask, reward_fn, termination_fn: see causal_envs.core.contract)"
+            )
         self.config = config or MoCoDAConfig()
         self.structure = self.env.causal_structure
-        # goal-conditioned envs (HookSweep2) keep the dynamics' state apart from the goal
-        self.state_space = getattr(self.env, "state_space", self.env.observation_space)
-        self.goal_conditioned = callable(getattr(self.env, "sample_goals", None))
+        self.state_space = self.env.state_space if self.goal_conditioned else made.observation_space
         obs, act = self.state_space, self.env.action_space
+        for role, space in (("state", obs), ("action", act)):
+            if not isinstance(space, gym.spaces.Box):
+                raise ContractError(
+                    f"MoCoDA samples continuous states and actions; {name} has a {role} space "
+                    f"{space} (a gymnasium.spaces.Box is needed)"
+                )
         self.low = np.concatenate([obs.low, act.low]).astype(np.float64)
         self.high = np.concatenate([obs.high, act.high]).astype(np.float64)
         sd = self.structure.state_dim

@@ -15,6 +15,7 @@ from causal_envs.datasets.registry import (
     load_augmented,
     load_dataset,
 )
+from causal_envs.datasets.rollouts import random_rollouts
 from causal_envs.datasets.storage import (
     FORMAT_VERSION,
     DatasetError,
@@ -38,6 +39,7 @@ __all__ = [
     "load_augmented",
     "load_dataset",
     "load_stored",
+    "random_rollouts",
     "save_flat",
     "save_minari",
     "transitions_from_minari",
