@@ -200,6 +200,8 @@ def _mask_kind(env: gym.Env) -> str:
 
 
 def _space(space: gym.Space) -> str:
+    if isinstance(space, gym.spaces.Dict):
+        return "Dict(" + ", ".join(f"{k}: {_space(v)}" for k, v in space.spaces.items()) + ")"
     if isinstance(space, gym.spaces.Box):
         lo, hi = np.unique(space.low), np.unique(space.high)
         bounds = f"[{lo[0]:g}, {hi[0]:g}]" if len(lo) == len(hi) == 1 else "[...]"

@@ -22,8 +22,9 @@ class CoinRunEnv(gym.Env):
     procgen resets a finished episode by itself, so the observation returned with
     ``terminated=True`` (or ``truncated=True``, for procgen's time-outs) is already the first
     frame of the next level, as in procgen's own gym wrapper; ``reset`` after it returns that
-    frame without stepping. ``info`` carries ``level_seed`` and, at an episode end,
-    ``level_complete``. ``reset(seed=s)`` rebuilds the game with procgen's ``rand_seed=s``.
+    frame without stepping. The procgen game is built by the first ``reset`` (so making the env
+    is instant) and rebuilt, with procgen's ``rand_seed=s``, by ``reset(seed=s)``. ``info``
+    carries ``level_seed`` and, at an episode end, ``level_complete``.
     """
 
     metadata = {"render_modes": ["rgb_array"]}
@@ -49,9 +50,8 @@ class CoinRunEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, 255, (64, 64, 3), np.uint8)
         self.action_space = spaces.Discrete(15)
-        self._game = None
+        self._game = None  # built by the first reset (procgen loads only when played)
         self._obs: np.ndarray | None = None
-        self._build(seed=0)
 
     def _build(self, seed: int) -> None:
         from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
@@ -62,11 +62,13 @@ class CoinRunEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if seed is not None:
-            self._build(seed)
+        if seed is not None or self._game is None:
+            self._build(0 if seed is None else seed)
         return self._obs.copy(), {"level_seed": int(self._game.get_info()[0]["level_seed"])}
 
     def step(self, action: Any):
+        if self._game is None:
+            raise gym.error.ResetNeeded("call reset() before step()")
         a = int(action)
         if not 0 <= a < 15:
             raise ValueError(f"action must be an integer in [0, 15), got {action!r}")
