@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= outputs
 
-.PHONY: install demo test lint bench-speed bench-model-error bench-hooksweep2 bench-csr clean
+.PHONY: install demo test lint docs serve-docs bench-speed bench-model-error bench-hooksweep2 bench-csr clean
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, exactly this spec: it takes the local CPU build (no CUDA wheels).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,crosscheck]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,docs,crosscheck]"
 	touch $(STAMP)
 
 demo: install
@@ -28,11 +28,18 @@ demo: install
 
 test: install
 	$(VENV)/bin/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 	$(PY) -m pytest -q
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+serve-docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 bench-speed: install
 	$(VENV)/bin/causal-envs bench env-speed
@@ -48,4 +55,4 @@ bench-csr: install
 	CAUSAL_ENVS_OUTPUT_DIR=$(OUT) $(VENV)/bin/causal-envs bench csr-synthetic --profile quick
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) site .pytest_cache .ruff_cache

@@ -1,9 +1,17 @@
 """The MoCoDA pipeline: fit on a dataset and an env's causal structure, generate augmented data.
 
-    >>> from augment import MoCoDA
+Examples:
+    A toy budget (one epoch; the defaults are the paper's, and take minutes):
+
+    >>> import tempfile
+    >>> from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
     >>> from causal_envs.datasets import load_dataset
-    >>> mocoda = MoCoDA("CausalNav2D-v0").fit(load_dataset("nav2d/empirical"))
-    >>> data = mocoda.generate("mocoda-u")          # 40k empirical + 160k generated
+    >>> data = load_dataset("nav2d/empirical", root=tempfile.mkdtemp())
+    >>> toy = MoCoDAConfig(total_size=60_000, dynamics=DynamicsConfig(epochs=1))
+    >>> mocoda = MoCoDA("CausalNav2D-v0", toy).fit(data)
+    >>> out = mocoda.generate("mocoda-u")  # the 40k empirical transitions + 20k generated
+    >>> len(out), out.metadata["n_generated"]
+    (60000, 20000)
 
 Methods (MoCoDA section 5 and appendix C.1; ``total_size`` 200k, ``n_empirical`` the data):
 

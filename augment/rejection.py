@@ -28,7 +28,8 @@ class UniformRejection:
 
     Args:
         features: maps proposal rows ``(n, input_dim)`` to features ``(n, k)``.
-        bandwidth, floor: KDE bandwidth and density floor (0.05, 0.01).
+        bandwidth: the KDE's bandwidth (0.05).
+        floor: the density floor (0.01): denser regions are not thinned further.
         keep_fraction: mean acceptance probability (0.12); probabilities above 1 are clipped.
         fit_size: how many proposals the KDE is fitted on (10,000).
         prefilter: optional ``rows -> bool`` mask applied before anything else.

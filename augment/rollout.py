@@ -3,17 +3,18 @@
 MoCoDA's DYN data rolls the unfactored ensemble out from empirical states with uniform random
 actions; CSR's policy learning imagines trajectories in its world model from posterior states
 (``agents.csr.agent``). Both are the same loop, written once here over any array type
-(NumPy arrays or torch tensors):
+(NumPy arrays or torch tensors).
 
->>> import numpy as np
->>> out = model_rollout(
-...     start=np.zeros((3, 1)),
-...     horizon=4,
-...     policy=lambda s, t: np.ones((len(s), 1)),
-...     step=lambda s, a, t: (s + a, {"reward": -np.abs(s + a).sum(1)}),
-... )
->>> len(out.states), out.states[-1][:, 0].tolist(), out.extras["reward"][0].tolist()
-(5, [4.0, 4.0, 4.0], [-1.0, -1.0, -1.0])
+Examples:
+    >>> import numpy as np
+    >>> out = model_rollout(
+    ...     start=np.zeros((3, 1)),
+    ...     horizon=4,
+    ...     policy=lambda s, t: np.ones((len(s), 1)),
+    ...     step=lambda s, a, t: (s + a, {"reward": -np.abs(s + a).sum(1)}),
+    ... )
+    >>> len(out.states), out.states[-1][:, 0].tolist(), out.extras["reward"][0].tolist()
+    (5, [4.0, 4.0, 4.0], [-1.0, -1.0, -1.0])
 """
 
 from __future__ import annotations

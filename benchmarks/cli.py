@@ -1,5 +1,6 @@
 """The ``causal-envs`` console script: data verbs from :mod:`causal_envs.cli` plus ``bench``.
 
+```text
 causal-envs list
 causal-envs render ENV_ID --out strip.png
 causal-envs dataset generate|info|plot|list ...
@@ -9,6 +10,7 @@ causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
 causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile quick|paper]
+```
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import causal_envs  # noqa: F401  (registers the envs)
 from benchmarks.results import write_json
 from causal_envs.datasets import generate_dataset, load_dataset
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.envs.coinrun import procgen_gym3_env
 from causal_envs.tasks import make_sequence
 
 __all__ = ["main", "run"]
@@ -88,9 +89,7 @@ def vector_env_timer(env_id: str, num_envs: int, steps: int, **kwargs: Any) -> C
 
 def procgen_raw_timer(steps: int) -> Callable[[], float]:
     """Steps/s of procgen's own gym3 CoinRun (one game), the peer of our wrapper."""
-    from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
-
-    game = ProcgenGym3Env(
+    game = procgen_gym3_env()(
         num=1,
         env_name="coinrun",
         num_levels=500,

@@ -25,7 +25,8 @@ class MaskGate(nn.Module):
     """A relaxed binary ``(rows, cols)`` matrix.
 
     Args:
-        rows, cols: its shape (causes x effects).
+        rows: the number of causes (the matrix's rows).
+        cols: the number of effects (its columns).
         init_logit: initial logit of every entry (3.0: probability 0.95, edges start on).
         relaxation: ``"sigmoid"`` or ``"gumbel"`` (Gumbel-sigmoid, straight-through).
         temperature: the Gumbel-sigmoid temperature.

@@ -27,7 +27,9 @@ class MaskedComposerEnsemble(nn.Module):
         roots: for each input root, the indices of the input vector it reads.
         groups: for each output group, the indices of the output vector it predicts; the groups
             must partition ``range(n_outputs)``.
-        ensemble_size, embed_dim, hidden: the sizes.
+        ensemble_size: the number of members.
+        embed_dim: the width of each root's embedding.
+        hidden: the widths of the MLP after the embedding.
         generator: the source of the initial weights (drawn in a fixed order, so a seed gives
             the same network).
     """

@@ -88,7 +88,8 @@ class CausalStructure:
         action_nodes: mapping node name -> indices into the action vector, likewise.
         graph: ``(n_inputs, n_outputs)`` 0/1 matrix, rows in the order state nodes then action
             nodes, columns in the order of the state nodes (their next-state copies).
-        state_dim, action_dim: optional sizes, checked against the nodes.
+        state_dim: optional size of the state vector, checked against the nodes.
+        action_dim: optional size of the action vector, likewise.
 
     Raises:
         StructureError: duplicate or empty names, dimensions that do not partition the vectors,

@@ -1,8 +1,14 @@
 """Offline datasets: generators, Minari storage, the local cache.
 
->>> from causal_envs.datasets import load_dataset
->>> data = load_dataset("nav2d/empirical")      # generated and cached on first use
->>> d4rl = data.to_d4rl()                       # observations, actions, rewards, ...
+Examples:
+    >>> import tempfile
+    >>> from causal_envs.datasets import load_dataset
+    >>> cache = tempfile.mkdtemp()  # default: $CAUSAL_ENVS_DATA_DIR, else Minari's root
+    >>> data = load_dataset("nav2d/empirical", root=cache)  # generated and cached on first use
+    >>> len(data), data.n_episodes > 0
+    (40000, True)
+    >>> sorted(data.to_d4rl())
+    ['actions', 'next_observations', 'observations', 'rewards', 'terminals', 'timeouts']
 """
 
 from causal_envs.datasets.registry import (

@@ -7,13 +7,29 @@ no known causal structure (it is a pixel game): it is here for CSR's CoinRun tas
 
 from __future__ import annotations
 
+import contextlib
+import io
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["CoinRunEnv"]
+__all__ = ["CoinRunEnv", "procgen_gym3_env"]
+
+
+def procgen_gym3_env() -> type:
+    """procgen's ``ProcgenGym3Env`` class, imported quietly.
+
+    procgen's gym3 interface imports the legacy ``gym`` package, which prints a four-line
+    "unmaintained" notice to stderr on import; this package never uses ``gym`` itself, so the
+    notice is kept from our users' terminals.
+    """
+    with contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401  # deferred: only to silence its import notice, see above
+    from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
+
+    return ProcgenGym3Env
 
 
 class CoinRunEnv(gym.Env):
@@ -54,9 +70,9 @@ class CoinRunEnv(gym.Env):
         self._obs: np.ndarray | None = None
 
     def _build(self, seed: int) -> None:
-        from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
-
-        self._game = ProcgenGym3Env(num=1, env_name="coinrun", rand_seed=int(seed), **self.options)
+        self._game = procgen_gym3_env()(
+            num=1, env_name="coinrun", rand_seed=int(seed), **self.options
+        )
         _, ob, _ = self._game.observe()
         self._obs = ob["rgb"][0]
 

@@ -1,10 +1,11 @@
 """Task sequences for CSR's experiments: ``make_sequence(name, seed)``.
 
->>> from causal_envs.tasks import make_sequence
->>> seq = make_sequence("cartpole", seed=0)
->>> env = seq.env(steps_per_task=[50_000, 50_000, 50_000, 50_000])
->>> env.reset(seed=0)[1]["task_id"]
-0
+Examples:
+    >>> from causal_envs.tasks import make_sequence
+    >>> seq = make_sequence("cartpole", seed=0)
+    >>> env = seq.env(steps_per_task=[50_000, 50_000, 50_000, 50_000])
+    >>> env.reset(seed=0)[1]["task_id"]
+    0
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents import AGENTS, BCQ, CQL, TD3BC, TransitionSampler, evaluate
+from agents import AGENTS, CQL, TD3BC, TransitionSampler, evaluate
 from agents.bcq import MDNEnsemble
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
@@ -120,4 +120,3 @@ def test_tensorboard_logs(tmp_path):
     agent = make("td3bc")
     agent.fit(generate_nav2d_empirical(0, 300).to_d4rl(), 200, log_dir=tmp_path, progress=False)
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
-    assert BCQ.name == "bcq"

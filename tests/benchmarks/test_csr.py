@@ -1,10 +1,13 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import csr
 from benchmarks.results import output_dir
 
 
+@pytest.mark.smoke
 def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     state = csr.main("csr-cartpole", "smoke", fresh=True)
     assert set(state["cells"]) == {f"{m}/0" for m in csr.METHODS}
@@ -31,6 +34,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert "resuming: 4 finished cells" in capsys.readouterr().out
 
 
+@pytest.mark.smoke
 def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
     state = csr.main("csr-synthetic", "smoke", fresh=True)
     tasks = state["cells"]["csr/0"]["tasks"]

@@ -1,11 +1,13 @@
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import mocoda_hooksweep2 as bench
 from benchmarks.results import output_dir
 
 
+@pytest.mark.smoke
 def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     state = bench.main("smoke", fresh=True)
     p = bench.PROFILES["smoke"]

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from benchmarks import mocoda_model_error as bench
 from benchmarks.results import output_dir
 
 
+@pytest.mark.smoke
 def test_smoke_run_reports_the_table_and_resumes(capsys, monkeypatch):
     payload = bench.main("smoke", fresh=True)
     out = capsys.readouterr().out

@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
+
 from benchmarks import mocoda_nav2d as bench
 from benchmarks.results import output_dir
 
 
+@pytest.mark.smoke
 def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     state = bench.main("smoke", fresh=True, crosscheck=True)
     out = capsys.readouterr().out
@@ -32,6 +35,7 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     assert again["table"] == state["table"]
 
 
+@pytest.mark.smoke
 def test_an_interrupted_run_keeps_finished_cells(monkeypatch):
     calls = []
     real = bench._run_cell
