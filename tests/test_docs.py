@@ -1,7 +1,7 @@
 """The documentation's code runs: every ```python block of a page, in order, in one namespace.
 
-A page's blocks build on each other (a guide), so each page runs as one script; a block that
-must not run is fenced as ```text or ```bash instead.
+A page's blocks build on each other (a guide), so each page runs as one script. A block that
+must not run here (it trains for minutes) is preceded by a ``<!-- not run: reason -->`` line.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"^(<!-- not run: [^>]+ -->\n)?```python\n(.*?)^```", re.S | re.M)
+
+
+def runnable_blocks(text: str) -> list[str]:
+    return [code for skip, code in BLOCK.findall(text) if not skip]
+
+
 PAGES = sorted(p for p in (ROOT / "docs").rglob("*.md") if BLOCK.search(p.read_text()))
 
 
@@ -27,7 +33,7 @@ def run_page(page: Path) -> dict:
     """Run the page's blocks once per session; return the namespace they leave."""
     if page not in _RUN:
         namespace: dict = {"__name__": f"docs_{page.stem}"}
-        for i, code in enumerate(BLOCK.findall(page.read_text())):
+        for i, code in enumerate(runnable_blocks(page.read_text())):
             where = f"{page.relative_to(ROOT)} block {i + 1}"
             try:
                 exec(compile(code, where, "exec"), namespace)
@@ -37,12 +43,18 @@ def run_page(page: Path) -> dict:
     return _RUN[page]
 
 
+@pytest.fixture
+def minari_root(monkeypatch, session_data_dir):
+    """Minari reads the same (temporary) cache as the package, as it does by default."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(session_data_dir))
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT / "docs")) for p in PAGES])
-def test_page_code_runs(page):
+def test_page_code_runs(page, minari_root):
     run_page(page)
 
 
-def test_the_new_env_guide_builds_an_env_mocoda_and_the_benchmark_accept():
+def test_the_new_env_guide_builds_an_env_mocoda_and_the_benchmark_accept(minari_root):
     namespace = run_page(ROOT / "docs" / "guides" / "new-env.md")
     import causal_envs
 
