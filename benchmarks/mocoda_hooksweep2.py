@@ -1,7 +1,7 @@
 """MoCoDA's HookSweep2 experiment: offline agents sweep BOTH boxes from one-box expert data.
 
     causal-envs bench mocoda-hooksweep2                   # quick profile (2-core CPU)
-    causal-envs bench mocoda-hooksweep2 --profile paper   # 1M expert transitions, SPEC budgets
+    causal-envs bench mocoda-hooksweep2 --profile paper   # 1M expert transitions, paper budgets
 
 For each seed: the scripted expert collects the source-task data (one box swept, the other left
 in the centre); the MoCoDA pipeline (``augment``) fits the parent model on the overlapping parent
@@ -14,8 +14,8 @@ and the locally factored dynamics model with the paper's heuristic mask, then ma
   than 0.3 apart and re-weighted to be uniform in the boxes' xy positions (KDE, bandwidth 0.05);
 
 every transition relabelled with a TARGET-task goal (both boxes to one side). TD3-BC and BCQ
-(3-layer networks, SPEC §4) train on each and are evaluated on ``HookSweep2-v0``: the metric is
-the success rate at the final (75th) step, mean ± std over seeds. The paper's claim: agents
+(3-layer networks, MoCoDA appendix B.5) train on each and are evaluated on ``HookSweep2-v0``:
+the metric is the success rate at the final (75th) step, mean ± std over seeds. The paper's claim: agents
 trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
 
 Finished (seed, dataset, agent) cells are written at once and skipped on a re-run; the expert

@@ -1,4 +1,4 @@
-"""MoCoDA's model-error table on 2D Navigation (SPEC §3), with the pipeline's speed.
+"""MoCoDA's model-error table on 2D Navigation (MoCoDA appendix C.1), with the pipeline's speed.
 
     causal-envs bench mocoda-model-error              # quick profile (about 12 minutes)
     causal-envs bench mocoda-model-error --profile paper

@@ -2,7 +2,7 @@
 
     causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~16 min)
     causal-envs bench mocoda-nav2d --profile focus    # TD3-BC at 15k updates, EMP vs MOCODA(-U)
-    causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, SPEC models
+    causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, the paper's models
 
 For each seed the MoCoDA pipeline (``augment``) makes the five datasets EMP, DYN, MOCODA,
 MOCODA-U and RAND (200k transitions each) from the seed's empirical data; TD3-BC, BCQ and CQL
@@ -99,7 +99,7 @@ PROFILES = {
         ("td3bc", "bcq", "cql"),
         (512, 512),
         25_000,
-        "5 seeds; agents 2x512, 25k updates; SPEC dynamics models",
+        "5 seeds; agents 2x512, 25k updates; the paper's dynamics models",
     ),
     # for the test suite: seconds, checks the code, not the result
     "smoke": Profile(

@@ -1,4 +1,4 @@
-"""CSR's Atari sequences: one game, four (mode, difficulty) tasks (SPEC §5, paper Table 6).
+"""CSR's Atari sequences: one game, four (mode, difficulty) tasks (CSR appendix D.3.4, Table 6).
 
 Frameskip 4, sticky actions off (``repeat_action_probability=0``), the game's minimal action set,
 observations resized to 64x64 RGB. Task 1 is mode 0, difficulty 0; tasks 2-4 are the authors'

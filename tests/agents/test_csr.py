@@ -1,4 +1,4 @@
-"""CSR's world model, adaptation steps and persistence (issue #7's test list)."""
+"""CSR's world model, adaptation steps and persistence: what CSR must do, one test each."""
 
 from dataclasses import replace
 

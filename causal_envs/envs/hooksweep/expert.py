@@ -12,7 +12,7 @@ one whose footprint, at lowering and along the whole push, stays clear of the ot
 episode is: sweep the box whose goal is shifted to its goal x (first clearing the other box out
 of the head's path when it is in the way), then nudge the unshifted box back inside its goal's
 tolerance when needed ("leaving the other in the centre"). With probability ``noise_prob`` per
-step the action gets Gaussian noise of std ``noise_std`` (SPEC §2: 0.5 and 0.1).
+step the action gets Gaussian noise of std ``noise_std`` (MoCoDA appendix C.2: 0.5 and 0.1).
 
 The expert acts on the single env's state (16) and goal (6): ``expert.act(obs_dict)`` or
 ``expert.act(flat_obs)``; ``expert.reset()`` between episodes.
@@ -134,7 +134,7 @@ class HookSweepExpert:
     """Scripted expert for HookSweep2's source task (see the module docstring).
 
     Args:
-        noise_prob: per-step probability of adding action noise (SPEC §2: 0.5).
+        noise_prob: per-step probability of adding action noise (MoCoDA appendix C.2: 0.5).
         noise_std: its standard deviation (0.1).
         tolerance: how close (xy) the unshifted box must be to its goal before the expert
             leaves it alone; below the task's 0.14 so that noise does not undo it.

@@ -31,7 +31,7 @@ def test_spaces():
     assert env.action_space == gym.spaces.Box(-1, 1, (2,), np.float32)
 
 
-# ----------------------------------------------------------------------------- dynamics (SPEC §1)
+# ------------------------------------------------------------- dynamics (MoCoDA appendix C.1)
 def step_from(state, action, **kwargs):
     env = make(**kwargs)
     env.reset(seed=0, options={"state": state})

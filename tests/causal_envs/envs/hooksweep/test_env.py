@@ -175,8 +175,8 @@ def test_local_mask_heuristic():
 
 # ----------------------------------------------------------------------------- expert
 def test_expert_sweeps_one_box_on_the_source_task():
-    """The full measurement (100 seeds, noise as SPEC) is in the README; here 20 noiseless
-    episodes must mostly succeed and the swept box must reach its side."""
+    """The full measurement (100 seeds, with the paper's noise) is on the docs' datasets page;
+    here 20 noiseless episodes must mostly succeed and the swept box must reach its side."""
     e = gym.make("HookSweep2Source-v0")
     expert = HookSweepExpert(noise_prob=0.0, seed=0)
     wins = 0
