@@ -15,8 +15,8 @@ and the locally factored dynamics model with the paper's heuristic mask, then ma
 
 every transition relabelled with a TARGET-task goal (both boxes to one side). TD3-BC and BCQ
 (3-layer networks, MoCoDA appendix B.5) train on each and are evaluated on ``HookSweep2-v0``:
-the metric is the success rate at the final (75th) step, mean ± std over seeds. The paper's claim: agents
-trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
+the metric is the success rate at the final (75th) step, mean ± std over seeds. The paper's
+claim: agents trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
 
 Finished (seed, dataset, agent) cells are written at once and skipped on a re-run; the expert
 data and the augmented datasets are stored and reused, so an interrupted run resumes.

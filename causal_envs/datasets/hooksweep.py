@@ -2,8 +2,8 @@
 
 Whole 75-step episodes of :class:`~causal_envs.envs.hooksweep.expert.HookSweepExpert` on the
 source task (``HookSweep2Source-v0``: one box's goal shifted to a side of the table), with the
-paper's action noise. Observations are the flat ``[state (16), goal (6)]`` form; rewards are the source
-task's; nothing terminates, every 75th transition ends an episode.
+paper's action noise. Observations are the flat ``[state (16), goal (6)]`` form; rewards are
+the source task's; nothing terminates, every 75th transition ends an episode.
 
 Episodes are simulated in chunks of ``CHUNK`` episodes, each chunk seeded from ``(seed, chunk
 index)``, so the data does not depend on how many worker processes ran the chunks.
