@@ -9,7 +9,8 @@ Three edits make the Fetch model a hook-sweeping robot:
 
 - the hook (MoCoDA appendix C.2: base box of half-size 0.35 x 0.015 x 0.03, head box 0.015 x
   0.1 x 0.03 at (0.35, 0.085, 0), total mass 50) is a child body of ``robot0:gripper_link``,
-  so it is rigidly welded to the gripper; it is gravity-compensated so the mocap weld carries the arm, not 50 kg;
+  so it is rigidly welded to the gripper; it is gravity-compensated so the mocap weld carries
+  the arm, not 50 kg;
 - the robot's own geoms do not collide (only the hook, the boxes, the table and the floor do):
   the sweep happens with the hook, and mesh collisions would dominate the step time;
 - the mocap weld's relative pose is reset to identity, as gymnasium-robotics' ``reset_mocap_welds``
