@@ -81,6 +81,7 @@ class BCQ(OfflineAgent):
     """Discrete-proposal BCQ: argmax of a learned Q over MDN-proposed actions."""
 
     name = "bcq"
+    label = "BCQ"
     config_class = BCQConfig
 
     def __init__(self, config: BCQConfig | None = None) -> None:

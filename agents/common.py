@@ -199,7 +199,10 @@ class OfflineAgent:
     ``_update(batch) -> dict of scalars`` and act greedily in ``_policy(obs_tensor)``.
     """
 
+    #: the agent's key in ``agents.AGENTS`` and in results files
     name = "agent"
+    #: the agent's name as the papers write it, for tables and plots
+    label = "agent"
     config_class: type[OfflineConfig] = OfflineConfig
     config: OfflineConfig
 

@@ -53,6 +53,7 @@ class CQL(OfflineAgent):
     """Soft actor-critic with MoCoDA's conservative Q penalty."""
 
     name = "cql"
+    label = "CQL"
     config_class = CQLConfig
 
     def __init__(self, config: CQLConfig | None = None) -> None:

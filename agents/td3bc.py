@@ -33,6 +33,7 @@ class TD3BC(OfflineAgent):
     """TD3 with a behaviour-cloning term in the actor loss."""
 
     name = "td3bc"
+    label = "TD3-BC"
     config_class = TD3BCConfig
 
     def __init__(self, config: TD3BCConfig | None = None) -> None:

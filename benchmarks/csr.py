@@ -303,7 +303,11 @@ def _run_world_model(profile: CSRProfile, method: str, seed: int, folder: Path) 
                 "end of task": agent.world,
             }
             path = folder / f"{method}_seed{seed}_task{i + 1}_reconstructions.png"
-            tasks[-1]["reconstructions"] = str(plot_reconstructions(worlds, replay, path))
+            title = (
+                f"{LABELS[method]}, seed {seed}, task {i + 1} ({seq[i].description}): "
+                "reconstructions before and after the expansion"
+            )
+            tasks[-1]["reconstructions"] = str(plot_reconstructions(worlds, replay, path, title))
     agent.save(folder / f"{method}_seed{seed}.pt")
     return {"method": method, "seed": seed, "tasks": tasks}
 
@@ -448,12 +452,21 @@ def report(bench: str, profile_name: str, cells: list[dict]) -> str:
     return "\n".join(lines)
 
 
+#: the sequences' names for plots and tables
+TITLES = {
+    "csr-cartpole": "CSR's CartPole sequence",
+    "csr-synthetic": "CSR's synthetic POMDP sequence",
+    "csr-coinrun": "CSR's CoinRun sequence",
+    "csr-atari": "CSR's Atari sequence",
+}
+
+
 def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path:
     """Learning curves across the task sequence (mean over seeds), tasks marked."""
     plt = pyplot()
 
     p = BENCHMARKS[bench][profile_name]
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
     bounds: list[int] = []
     for m in p.methods:
         rows = [c for c in cells if c["method"] == m]
@@ -465,19 +478,34 @@ def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path
         bounds = bounds or [t["curve"][0][0] for t in rows[0]["tasks"][1:] if t["curve"]]
     for b in bounds:
         ax.axvline(b, color="0.6", ls="--", lw=0.8)
-    ax.set_xlabel("env steps (task boundaries dashed)")
-    ax.set_ylabel("evaluation score")
-    ax.set_title(f"{bench} ({profile_name})")
-    ax.legend()
+    starts = [0, *bounds]
+    for k, x0 in enumerate(starts):  # name each task's segment at the top of the axes
+        ax.annotate(
+            f"task {k + 1}",
+            (x0, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.3",
+        )
+    ax.set_xlabel("env steps on the sequence (task boundaries dashed)")
+    ax.set_ylabel("evaluation return")
+    n_seeds = len({c["seed"] for c in cells})
+    ax.set_title(
+        f"{TITLES.get(bench, bench)}: evaluation return, mean over {n_seeds} seed(s) "
+        f"({profile_name} profile)"
+    )
+    ax.legend(title="method")
     return save_figure(fig, folder.parent / f"{bench.replace('-', '_')}_{profile_name}_curves.png")
 
 
 def plot_reconstructions(
-    worlds: dict[str, torch.nn.Module], replay, path: Path, frames: int = 6
+    worlds: dict[str, torch.nn.Module], replay, path: Path, title: str, frames: int = 6
 ) -> Path:
     """The new task's observations beside each world model's reconstruction (posterior means
     decoded) of one replay window: image rows for pixels, one panel per element for vectors.
-    The title of each row or line gives its mean squared error over the window."""
+    Each row's label or line's legend entry gives its mean squared error over the window."""
     plt = pyplot()
 
     rng = np.random.default_rng(0)
@@ -492,7 +520,9 @@ def plot_reconstructions(
     if pixels:
         steps = np.linspace(0, len(truth) - 1, frames).astype(int)
         rows = {"observation": truth, **recs}
-        fig, axes = plt.subplots(len(rows), frames, figsize=(1.6 * frames, 1.7 * len(rows)))
+        fig, axes = plt.subplots(
+            len(rows), frames, figsize=(1.6 * frames, 1.7 * len(rows)), layout="constrained"
+        )
         for r, (name, images) in enumerate(rows.items()):
             for c, t in enumerate(steps):
                 ax = axes[r, c]
@@ -508,7 +538,9 @@ def plot_reconstructions(
         dims = truth.shape[1]
         cols = min(dims, 4)
         n_rows = int(np.ceil(dims / cols))
-        fig, axes = plt.subplots(n_rows, cols, figsize=(3.2 * cols, 2.2 * n_rows), squeeze=False)
+        fig, axes = plt.subplots(
+            n_rows, cols, figsize=(3.2 * cols, 2.2 * n_rows), squeeze=False, layout="constrained"
+        )
         for k in range(n_rows * cols):
             ax = axes.flat[k]
             if k >= dims:
@@ -518,9 +550,10 @@ def plot_reconstructions(
             for name, r in recs.items():
                 if k < r.shape[1]:
                     ax.plot(r[:, k], lw=1, label=f"{name} (MSE {errors[name]:.4f})")
-            ax.set_title(f"element {k}", fontsize=9)
+            ax.set_title(f"observation element {k}", fontsize=9)
+            ax.set_xlabel("step in the window", fontsize=8)
         axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"reconstructions on the new task: {path.stem}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
 

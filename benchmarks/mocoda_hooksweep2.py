@@ -297,7 +297,9 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
     plt = pyplot()
 
     p = PROFILES[profile_name]
-    fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False, layout="constrained"
+    )
     for ax, agent in zip(axes[0], p.agents, strict=True):
         for d in DATASETS:
             curves = [
@@ -307,11 +309,16 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
                 x = [u for u, _ in curves[0]]
                 y = 100 * np.mean([[v for _, v in cur] for cur in curves], axis=0)
                 ax.plot(x, y, marker="o", label=d.upper())
-        ax.set_title(f"{agent} on HookSweep2 (sweep both)")
-        ax.set_xlabel("updates")
+        ax.set_title(AGENTS[agent].label)
+        ax.set_xlabel("gradient updates")
         ax.set_ylabel("success at the final step (%)")
         ax.set_ylim(-2, 102)
-        ax.legend(fontsize=8)
+        ax.legend(title="training data", fontsize=8)
+    n_seeds = len({c["seed"] for c in cells})
+    fig.suptitle(
+        f"MoCoDA HookSweep2, target task (both boxes to one side): success while training, "
+        f"mean over {n_seeds} seed(s) ({profile_name} profile)"
+    )
     return save_figure(fig, folder.parent / f"mocoda_hooksweep2_{profile_name}_curves.png")
 
 

@@ -149,7 +149,10 @@ def run_seed(
             inputs["uniform"][:, :2],
             errors["uniform"],
             out / "mocoda_nav2d_model_error_map.png",
-            title=f"model error on uniform (s, a), seed {seed}",
+            title=(
+                "2D Navigation: L2 error x100 of each model's mean prediction on uniform "
+                f"(s, a), binned by the state, seed {seed}"
+            ),
         )
         result["kde_vs_sklearn"] = _kde_vs_sklearn(mocoda, rng)
     return result

@@ -263,7 +263,9 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
 
     p = PROFILES[profile_name]
     paths = []
-    fig, axes = plt.subplots(1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False, layout="constrained"
+    )
     for ax, agent in zip(axes[0], p.agents, strict=True):
         for d in p.datasets:
             curves = [c["curve_steps"] for c in cells if c["agent"] == agent and c["dataset"] == d]
@@ -271,11 +273,16 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
                 x = [u for u, _ in curves[0]]
                 y = np.mean([[v for _, v in cur] for cur in curves], axis=0)
                 ax.plot(x, y, marker="o", label=d.upper())
-        ax.set_title(agent)
-        ax.set_xlabel("updates")
-        ax.set_ylabel("steps to goal (70 = fail)")
+        ax.set_title(AGENTS[agent].label)
+        ax.set_xlabel("gradient updates")
+        ax.set_ylabel("steps to the goal (70 = failure)")
         ax.set_ylim(0, 72)
-        ax.legend(fontsize=8)
+        ax.legend(title="training data", fontsize=8)
+    n_seeds = len({c["seed"] for c in cells})
+    fig.suptitle(
+        f"MoCoDA 2D Navigation: steps to the goal while training, mean over {n_seeds} seed(s) "
+        f"({profile_name} profile)"
+    )
     paths.append(save_figure(fig, folder.parent / f"mocoda_nav2d_{profile_name}_curves.png"))
 
     seed = p.seeds[0]
@@ -284,6 +291,7 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
         len(p.datasets),
         figsize=(3.2 * len(p.datasets), 3.2 * len(p.agents)),
         squeeze=False,
+        layout="constrained",
     )
     for i, agent in enumerate(p.agents):
         for j, d in enumerate(p.datasets):
@@ -303,12 +311,18 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
                 ),
                 None,
             )
-            title = f"{d.upper()} / {agent}"
+            title = f"{AGENTS[agent].label} on {d.upper()}"
             if cell:
-                title += f"\n{cell['mean_steps']:.1f} steps, {100 * cell['success_rate']:.0f}%"
+                title += (
+                    f"\n{cell['mean_steps']:.1f} steps, {100 * cell['success_rate']:.0f}% success"
+                )
             ax.set_title(title, fontsize=9)
-            ax.set_xlabel("")
-            ax.set_ylabel("")
+            ax.set_xlabel("x" if i == len(p.agents) - 1 else "")
+            ax.set_ylabel("y" if j == 0 else "")
+    fig.suptitle(
+        f"MoCoDA 2D Navigation, seed {seed}: evaluation trajectories from the start box (blue) "
+        "to the goal (green); the entangled quadrant in orange"
+    )
     paths.append(save_figure(fig, folder.parent / f"mocoda_nav2d_{profile_name}_trajectories.png"))
     return paths
 

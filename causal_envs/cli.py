@@ -24,7 +24,7 @@ from causal_envs.datasets import (
     get_spec,
     load_dataset,
 )
-from causal_envs.datasets.plots import save_png
+from causal_envs.datasets.plots import pyplot, save_figure, save_png
 from causal_envs.tasks import SEQUENCES, make_sequence
 
 __all__ = ["CLIError", "register"]
@@ -165,11 +165,20 @@ def cmd_tasks_render(args: argparse.Namespace) -> None:
         size = frames[0].shape[0]
         gap = np.full((size, 2, 3), 255, np.uint8)
         rows.append(np.concatenate([x for k in pick for x in (frames[k], gap)][:-1], axis=1))
+    plt = pyplot()
     width = max(r.shape[1] for r in rows)
-    sep = np.full((2, width, 3), 255, np.uint8)
-    grid = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
-    grid = np.kron(grid, np.ones((3, 3, 1), np.uint8))  # 3x upscale for viewing
-    save_png(grid, args.out)
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(width / 40, 1.9 * len(rows)), squeeze=False, layout="constrained"
+    )
+    for i, (ax, row) in enumerate(zip(axes[:, 0], rows, strict=True)):
+        task = seq[i]
+        change = "source task" if i == 0 else ", ".join(sorted(task.changes)) or "no change"
+        ax.imshow(row, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(f"task {i + 1}\n{task.name}\n({change.replace('_', ' ')})", fontsize=8)
+    fig.suptitle(f"{seq.name}: {args.frames} frames of a random-policy episode per task")
+    save_figure(fig, args.out)
     print(f"wrote {args.out}: {len(seq)} tasks x {args.frames} frames of {seq.name}")
 
 

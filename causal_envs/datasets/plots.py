@@ -34,29 +34,24 @@ def pyplot() -> Any:
     return plt
 
 
-def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None) -> None:
-    """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``."""
+def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None, *, filled: bool = True) -> None:
+    """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``.
+
+    ``filled=False`` draws the quadrant and the start box as outlines (over an image)."""
     from matplotlib.patches import Rectangle  # deferred: matplotlib, only to draw
 
     task = task or Nav2DModel()
     q = task.quadrant
-    ax.add_patch(
-        Rectangle(
-            (q, q), 1 - q, 1 - q, color="tab:orange", alpha=0.15, lw=0, label="entangled quadrant"
-        )
-    )
+
+    def region(xy: tuple[float, float], w: float, h: float, colour: str, label: str) -> None:
+        if filled:
+            ax.add_patch(Rectangle(xy, w, h, color=colour, alpha=0.15, lw=0, label=label))
+        else:
+            ax.add_patch(Rectangle(xy, w, h, fill=False, ec=colour, lw=1.5, ls="--", label=label))
+
+    region((q, q), 1 - q, 1 - q, "tab:orange", "entangled quadrant")
     (sx0, sy0), (sx1, sy1) = task.start_low, task.start_high
-    ax.add_patch(
-        Rectangle(
-            (sx0, sy0),
-            sx1 - sx0,
-            sy1 - sy0,
-            color="tab:blue",
-            alpha=0.15,
-            lw=0,
-            label="target start",
-        )
-    )
+    region((sx0, sy0), sx1 - sx0, sy1 - sy0, "tab:blue", "target start")
     (gx0, gy0), (gx1, gy1) = task.goal_low, task.goal_high
     ax.add_patch(
         Rectangle(
@@ -129,7 +124,7 @@ def plot_nav2d_dataset(
     bounds = data.episode_bounds()
     travel = data.next_observations[bounds[:, 1] - 1] - data.observations[bounds[:, 0]]
     upward = travel[:, 1] > travel[:, 0]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5), layout="constrained")
     for ax, chosen, title in (
         (axes[0], upward, "bottom-to-top trajectories"),
         (axes[1], ~upward, "left-to-right trajectories"),
@@ -150,7 +145,8 @@ def plot_nav2d_dataset(
     draw_transitions(ax, data, pick, width=0.003)
     ax.set_title(f"{len(pick)} random transitions of {len(data)} (green: terminal)")
     axes[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"{data.metadata.get('generator', 'dataset')} (seed {data.metadata.get('seed')})")
+    name = data.metadata.get("generator", "a Nav2D dataset")
+    fig.suptitle(f"The offline dataset {name} (seed {data.metadata.get('seed')}) over the arena")
     return save_figure(fig, path)
 
 
@@ -163,7 +159,7 @@ def plot_hooksweep2_dataset(
 
     obs = data.observations
     rows = np.random.default_rng(0).choice(len(obs), min(max_points, len(obs)), replace=False)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5), sharey=True, layout="constrained")
     for ax, (name, cols, colour) in zip(
         axes, (("box 1", [6, 7], "tab:red"), ("box 2", [11, 12], "tab:blue")), strict=True
     ):
@@ -181,5 +177,6 @@ def plot_hooksweep2_dataset(
         ax.set_ylim(0.25, 1.25)
         ax.set_aspect("equal")
     axes[0].set_ylabel("y")
-    fig.suptitle(data.metadata.get("generator", "HookSweep2 data"))
+    name = data.metadata.get("generator", "a HookSweep2 dataset")
+    fig.suptitle(f"Where the boxes are in {name}: each is left in the centre or swept to a side")
     return save_figure(fig, path)
