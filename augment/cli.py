@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from augment.methods import METHODS, MODEL_FOR_METHOD
+from causal_envs.cli import CLIError
 from causal_envs.datasets import (
     DATASETS,
     augmented_id,
@@ -70,15 +71,16 @@ def cmd_augment(args: argparse.Namespace) -> None:
     from augment.pipeline import MoCoDA, MoCoDAConfig  # deferred: torch, scikit-learn
 
     if args.seed < 0:
-        raise ValueError(f"--seed must be non-negative, got {args.seed}")
+        raise CLIError(f"--seed must be non-negative, got {args.seed}")
     spec = get_spec(args.source)
     root = data_root(args.data_dir)
-    data = load_dataset(args.source, args.seed, root=root)
     epochs, lr = PROFILES[args.profile]
     config = MoCoDAConfig(dynamics=DynamicsConfig(epochs=epochs, lr=lr), seed=args.seed)
+    mocoda = MoCoDA(spec.env_id, config)  # refuses an env without the contract, before any work
+    data = load_dataset(args.source, args.seed, root=root)
     models = tuple(sorted({MODEL_FOR_METHOD[m] for m in args.methods if m in MODEL_FOR_METHOD}))
     start = time.perf_counter()
-    mocoda = MoCoDA(spec.env_id, config).fit(data, models=models, progress=True)
+    mocoda.fit(data, models=models, progress=True)
     print(
         f"fitted the parent model and {list(models) or 'no'} ensembles "
         f"in {time.perf_counter() - start:.0f} s"

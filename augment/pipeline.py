@@ -125,8 +125,8 @@ class MoCoDA:
         for role, space in (("state", obs), ("action", act)):
             if not isinstance(space, gym.spaces.Box):
                 raise ContractError(
-                    f"MoCoDA samples continuous states and actions; {name} has a {role} space "
-                    f"{space} (a gymnasium.spaces.Box is needed)"
+                    f"MoCoDA samples continuous states and actions; the {role} space of {name} "
+                    f"is {space} (a gymnasium.spaces.Box is needed)"
                 )
         self.low = np.concatenate([obs.low, act.low]).astype(np.float64)
         self.high = np.concatenate([obs.high, act.high]).astype(np.float64)

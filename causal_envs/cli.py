@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 import causal_envs
-from causal_envs.core import CausalEnv, LatentStructureEnv
+from causal_envs.core import CausalEnv, ContractError, LatentStructureEnv
 from causal_envs.datasets import (
     DATASETS,
     DatasetError,
@@ -287,4 +287,4 @@ def cmd_dataset_plot(args: argparse.Namespace) -> None:
 
 #: errors a user can act on: printed as ``error: ...`` without a traceback. Anything else is a
 #: bug and keeps its traceback.
-USER_ERRORS = (CLIError, DatasetError)
+USER_ERRORS = (CLIError, DatasetError, ContractError)
