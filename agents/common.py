@@ -257,7 +257,7 @@ class OfflineAgent:
         progress: bool = True,
     ) -> dict[str, list[tuple[int, float]]]:
         """Train for ``n_updates`` gradient steps on ``dataset`` (a dict, ``TransitionDataset``
-        or :class:`TransitionSampler`); evaluate on ``eval_env`` every ``eval_every`` updates.
+        or `TransitionSampler`); evaluate on ``eval_env`` every ``eval_every`` updates.
 
         Scalars go to ``self.logs`` and, with ``log_dir``, to TensorBoard event files.
         """
@@ -344,7 +344,7 @@ class OfflineAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None):
-        """Rebuild an agent saved by :meth:`save` (training can continue where it stopped)."""
+        """Rebuild an agent saved by `save` (training can continue where it stopped)."""
         payload = torch.load(path, map_location=device or "cpu", weights_only=False)
         if payload.get("agent") != cls.name:
             raise ValueError(f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}")

@@ -1,17 +1,19 @@
 """MoCoDA: model-based counterfactual data augmentation over an env's CausalStructure.
 
->>> from augment import METHODS
->>> METHODS
-('emp', 'dyn', 'mocoda', 'mocoda-u', 'rand')
-
-Typical use (trains models, so not run here)::
-
-    from augment import MoCoDA
-    mocoda = MoCoDA("CausalNav2D-v0").fit(load_dataset("nav2d/empirical"))
-    augmented = mocoda.generate("mocoda-u")
-
 The names below load their modules on first use (PEP 562): importing ``augment`` does not
-import torch or scikit-learn, so the command line starts fast.
+import torch or scikit-learn, so the command line starts fast. A runnable example is in
+`augment.pipeline`; the typical use (at the paper's budget, which trains for minutes):
+
+```python
+from augment import MoCoDA
+mocoda = MoCoDA("CausalNav2D-v0").fit(load_dataset("nav2d/empirical"))
+augmented = mocoda.generate("mocoda-u")
+```
+
+Examples:
+    >>> from augment import METHODS
+    >>> METHODS
+    ('emp', 'dyn', 'mocoda', 'mocoda-u', 'rand')
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class _ConditionalPlan:
 
 
 class ParentSetSampler:
-    """Gaussian mixtures over the parent sets of a :class:`CausalStructure`.
+    """Gaussian mixtures over the parent sets of a `CausalStructure`.
 
     Args:
         structure: the env's causal structure; its ``parent_sets`` say which input dimensions
@@ -255,7 +255,7 @@ class ParentSetSampler:
 
 
 class StratifiedParentSampler:
-    """One :class:`ParentSetSampler` per local subset, with rejection at the subset borders.
+    """One `ParentSetSampler` per local subset, with rejection at the subset borders.
 
     ``subset_fn(inputs) -> int labels`` assigns rows to local subsets (regions with one local
     causal graph). Each subset's sampler is fitted on its own rows; a sample is kept only if it

@@ -23,7 +23,7 @@ Methods (MoCoDA section 5 and appendix C.1; ``total_size`` 200k, ``n_empirical``
   state by default) by KDE rejection.
 - ``rand``: the data plus the locally factored model on uniform ``(s, a)`` from the spaces.
 
-For a goal-conditioned env (a :class:`~causal_envs.core.GoalConditionedCausalEnv`, such as
+For a goal-conditioned env (a `GoalConditionedCausalEnv`, such as
 HookSweep2) the data holds
 states alone (``env.state_space``), and every transition of the output, the empirical ones
 included, is relabelled with a goal drawn from the env's task: observations ``[s, goal]``.
@@ -90,8 +90,8 @@ class MoCoDA:
 
     Args:
         env: a registered env id or an env instance whose ``unwrapped`` meets
-            :class:`~causal_envs.core.CausalEnv` or
-            :class:`~causal_envs.core.GoalConditionedCausalEnv`, with ``Box`` state and action
+            `CausalEnv` or
+            `GoalConditionedCausalEnv`, with ``Box`` state and action
             spaces.
         config: pipeline settings.
         uniform_features: feature map for ``mocoda-u`` (rows of ``[s, a]`` -> features);

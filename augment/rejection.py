@@ -1,6 +1,6 @@
 """Step 3 of MoCoDA: re-weight proposals toward a target distribution by rejection.
 
-:class:`UniformRejection` makes proposals roughly uniform over a feature map (MOCODA-U: the
+`UniformRejection` makes proposals roughly uniform over a feature map (MOCODA-U: the
 agent's (x, y); MOCODA-P for HookSweep2: the boxes' positions). A Gaussian KDE (bandwidth 0.05)
 is fitted to the features of a slice of the proposals; a proposal is kept with probability
 proportional to ``1 / max(density, floor)``, scaled so that a chosen fraction is kept on average

@@ -1,4 +1,4 @@
-"""The ``causal-envs`` console script: data verbs from :mod:`causal_envs.cli` plus ``bench``.
+"""The ``causal-envs`` console script: data verbs from `causal_envs.cli` plus ``bench``.
 
 ```text
 causal-envs list

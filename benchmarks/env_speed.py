@@ -65,7 +65,7 @@ def env_timer(env: gym.Env, steps: int) -> Callable[[], float]:
 
 
 def single_env_timer(env_id: str, steps: int, **kwargs: Any) -> Callable[[], float]:
-    """:func:`env_timer` of ``gym.make(env_id)`` with its default wrappers."""
+    """`env_timer` of ``gym.make(env_id)`` with its default wrappers."""
     return env_timer(gym.make(env_id, **kwargs), steps)
 
 
@@ -129,7 +129,7 @@ def dataset_times(repeats: int) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    """Measure everything; returns the figures (also printed by :func:`main`)."""
+    """Measure everything; returns the figures (also printed by `main`)."""
     single_steps, vec_steps, repeats = (5_000, 50, 2) if quick else (50_000, 300, 7)
     n = 4096
     single = {

@@ -87,7 +87,7 @@ def run_seed(
 ) -> dict:
     """One seed: train the three ensembles, time the pipeline, score every distribution.
 
-    Any registered :class:`~causal_envs.core.CausalEnvWithDynamics` works (its
+    Any registered `CausalEnvWithDynamics` works (its
     ``transition_fn`` is the truth the models are scored against); ``data`` is its offline
     dataset (default: MoCoDA's Nav2D data for ``seed``) and ``config`` the pipeline's settings
     (default: MoCoDA's Nav2D), whose dynamics get the profile's epochs and learning rate. The

@@ -1,18 +1,19 @@
 """causal-envs: Gymnasium environments that know their own causal structure.
 
-Importing the package registers its environments:
-
->>> import gymnasium as gym
->>> import numpy as np
->>> import causal_envs
->>> env = gym.make("CausalNav2D-v0")
->>> mask = env.unwrapped.local_mask(np.array([[0.2, 0.3]]), np.zeros((1, 2)))
->>> mask.shape  # (batch, input nodes x, y, dx, dy, output nodes x', y')
-(1, 4, 2)
-
 This module is the package's composition root: it names each env's entry point (as Gymnasium
 strings, so no env module is imported until an env is made) and the dataset-layer functions
-that serve ``env.unwrapped.get_dataset()`` (see :mod:`causal_envs.core.offline`).
+that serve ``env.unwrapped.get_dataset()`` (see `causal_envs.core.offline`).
+
+Examples:
+    Importing the package registers its environments:
+
+    >>> import gymnasium as gym
+    >>> import numpy as np
+    >>> import causal_envs
+    >>> env = gym.make("CausalNav2D-v0")
+    >>> mask = env.unwrapped.local_mask(np.array([[0.2, 0.3]]), np.zeros((1, 2)))
+    >>> mask.shape  # (batch, input nodes x, y, dx, dy, output nodes x', y')
+    (1, 4, 2)
 """
 
 from gymnasium.envs.registration import register, registry

@@ -1,6 +1,6 @@
 """The ``list`` and ``dataset`` verbs of the ``causal-envs`` command.
 
-The console script itself is composed in :mod:`benchmarks.cli`, which adds the verbs of the
+The console script itself is composed in `benchmarks.cli`, which adds the verbs of the
 packages above this one (``bench``; later ``augment``), so dependencies keep pointing one way.
 """
 

@@ -1,8 +1,8 @@
 """CSR: causality-guided self-adaptive representations (world model, adaptation, baselines).
 
-- :mod:`agents.csr.world_model`: the structured world model of CSR's Eq. (2);
-- :mod:`agents.csr.agent`: the agent (world model + policy learned in imagination);
-- :mod:`agents.csr.adaptation`: the three-step adaptation to a new task;
+- `agents.csr.world_model`: the structured world model of CSR's Eq. (2);
+- `agents.csr.agent`: the agent (world model + policy learned in imagination);
+- `agents.csr.adaptation`: the three-step adaptation to a new task;
 - the baselines are configurations: ``CSRConfig(adaptation="adarl")`` (masks and theta, no
   expansion) and ``CSRConfig(adaptation="finetune", world=WorldModelParams(structured=False,
   use_theta=False))`` (Dreamer-style: the same world model without structure, fine-tuned on

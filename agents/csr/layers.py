@@ -3,10 +3,10 @@
 CSR adds latent variables and actions to a trained world model and later removes variables
 with no outgoing edge. Both must leave the remaining function untouched, so:
 
-- :class:`BlockLinear` is ``y = sum_b W_b x_b + bias`` over named input blocks (latent state,
+- `BlockLinear` is ``y = sum_b W_b x_b + bias`` over named input blocks (latent state,
   action, change factor, embedding). A block grows by zero columns (new inputs have no effect
   until trained) and shrinks by dropping columns; the output grows by freshly initialised rows.
-- :class:`FactoredTransition` is one small MLP per latent variable ``k``, all evaluated in one
+- `FactoredTransition` is one small MLP per latent variable ``k``, all evaluated in one
   batched einsum, whose inputs are multiplied by column ``k`` of the structural masks
   ``D^{s->s}``, ``D^{a->s}`` and ``D^{theta_s->s}``: the transition model of CSR's Eq. (2).
 """

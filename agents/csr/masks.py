@@ -1,14 +1,14 @@
 """Learnable structural masks: relaxed binary matrices with an L1 sparsity term (CSR §2.1, §3.3).
 
-A :class:`MaskGate` holds logits for a ``(causes, effects)`` 0/1 matrix such as CSR's
+A `MaskGate` holds logits for a ``(causes, effects)`` 0/1 matrix such as CSR's
 ``D^{s->s}`` (latent -> next latent) or ``D^{s->o}`` (latent -> observation, one column). While
 training it is relaxed, as the paper does, either by a plain sigmoid (deterministic) or by a
 Gumbel-sigmoid sample with a straight-through hard value; in evaluation it is the hard matrix
 ``sigmoid(logits) > 0.5``, so an evaluated model is deterministic. ``l1()`` is the sparsity
 term, the sum of the edge probabilities.
 
-Masks grow and shrink with the latent space: :meth:`expand` adds rows or columns (new logits
-given), :meth:`select` keeps chosen rows and columns (pruning).
+Masks grow and shrink with the latent space: `expand` adds rows or columns (new logits
+given), `select` keeps chosen rows and columns (pruning).
 """
 
 from __future__ import annotations

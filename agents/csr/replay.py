@@ -15,7 +15,7 @@ __all__ = ["SequenceReplay"]
 
 
 class SequenceReplay:
-    """Fixed-capacity storage of steps; :meth:`sample` returns ``(B, T)`` tensors."""
+    """Fixed-capacity storage of steps; `sample` returns ``(B, T)`` tensors."""
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
         if capacity < 2:

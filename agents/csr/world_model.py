@@ -7,11 +7,11 @@ change factor ``theta = (theta_o, theta_r, theta_s)``:
 - reward model ``p(r_t | D^{s->r} * s_t, D^{theta_r->r} * theta_r)`` (and a continuation
   probability over the same inputs, for episodes that end);
 - transition model ``p(s_{k,t} | D^{s->s}_k * s_{t-1}, D^{theta_s->s}_k * theta_s,
-  D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (:class:`FactoredTransition`);
+  D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (`FactoredTransition`);
 - representation model ``q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)``.
 
-The masks ``D`` are :class:`MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
-is CSR's ``L = L_rec - L_KL + L_reg``; :meth:`StructuredWorldModel.loss` returns its negative
+The masks ``D`` are `MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
+is CSR's ``L = L_rec - L_KL + L_reg``; `StructuredWorldModel.loss` returns its negative
 to minimise: reconstruction (Gaussian, unit variance) + ``kl_scale`` x KL(posterior || prior)
 (balanced as in DreamerV2, free nats on the posterior side) + ``sparsity`` x (L1 of every mask
 + L1 of theta).
@@ -86,7 +86,7 @@ class WorldModelParams:
 
 @dataclass(frozen=True, kw_only=True)
 class WorldModelConfig(WorldModelParams):
-    """:class:`WorldModelParams` plus what the env decides: the observation shape and the
+    """`WorldModelParams` plus what the env decides: the observation shape and the
     number of discrete actions (both grow with CSR's expansions)."""
 
     obs_shape: tuple[int, ...]

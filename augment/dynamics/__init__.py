@@ -11,15 +11,15 @@ Three architectures share one batched implementation:
 ``"global"`` is the composer with the constant sparsest graph as mask, so the three differ only
 in the mask they feed it. The parts, split as mbrl-lib splits them:
 
-- :mod:`~augment.dynamics.config`: :class:`DynamicsConfig` and the :class:`TrainingLog`;
-- :mod:`~augment.dynamics.layer`: :class:`MaskedComposerEnsemble`, every member and output
+- `config`: `DynamicsConfig` and the `TrainingLog`;
+- `layer`: `MaskedComposerEnsemble`, every member and output
   node in one batched matmul, each member outputting a mean and a variance per dimension;
-- :mod:`~augment.dynamics.model`: :class:`FactoredEnsemble`, the model in state units
+- `model`: `FactoredEnsemble`, the model in state units
   (factorisation, normalisation, prediction, MoCoDA's sampling rule, save/load);
-- :mod:`~augment.dynamics.trainer`: :class:`EnsembleTrainer`, the Gaussian-NLL training loop
+- `trainer`: `EnsembleTrainer`, the Gaussian-NLL training loop
   with a validation split, model selection and denormal flushing.
 
-Rolling a model out is :func:`augment.rollout.model_rollout`.
+Rolling a model out is `augment.rollout.model_rollout`.
 """
 
 from augment.dynamics.config import ARCHITECTURES, DynamicsConfig, MaskFn, TrainingLog

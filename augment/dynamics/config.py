@@ -20,7 +20,7 @@ class DynamicsConfig:
     """Hyperparameters (defaults: MoCoDA's 2D Navigation models).
 
     Attributes:
-        architecture: ``"unfactored"``, ``"global"`` or ``"local"`` (see :mod:`augment.dynamics`).
+        architecture: ``"unfactored"``, ``"global"`` or ``"local"`` (see `augment.dynamics`).
         ensemble_size: members, each trained on its own shuffle of the data.
         hidden: widths of each member's MLP after the embedding.
         embed_dim: width of each input node's embedding in the masked composer.

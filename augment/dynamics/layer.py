@@ -1,6 +1,6 @@
 """The batched ensemble layer: every member and every output group in one set of matmuls.
 
-:class:`MaskedComposerEnsemble` is the network alone (parameters and the forward pass in
+`MaskedComposerEnsemble` is the network alone (parameters and the forward pass in
 normalised units), as mbrl-lib keeps its ensemble layer apart from the model that normalises,
 masks and samples. For output group ``g`` of member ``e`` it computes MoCoDA's *Masked Composer*
 (appendix B.3): each input root ``r`` has its own linear embedding of width ``embed_dim``,

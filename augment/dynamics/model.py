@@ -1,10 +1,10 @@
 """The dynamics model: a batched ensemble over an env's causal structure, in state units.
 
-:class:`FactoredEnsemble` wraps :class:`~augment.dynamics.layer.MaskedComposerEnsemble` with
+`FactoredEnsemble` wraps `MaskedComposerEnsemble` with
 what turns a network into a model of ``(s, a) -> s'``: the factorisation (which roots and output
 groups the composer has, and which mask it is fed), input and target normalisation, prediction,
 MoCoDA's sampling rule and save/load. Training is
-:class:`~augment.dynamics.trainer.EnsembleTrainer`.
+`EnsembleTrainer`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _NORMALISERS = ("x_mean", "x_std", "y_mean", "y_std")
 
 
 class FactoredEnsemble(nn.Module):
-    """An ensemble of dynamics models over a :class:`CausalStructure`.
+    """An ensemble of dynamics models over a `CausalStructure`.
 
     The three architectures differ only in the composer's roots, output groups and mask:
     ``"unfactored"`` has one root over every input and one group over every next-state
@@ -43,7 +43,7 @@ class FactoredEnsemble(nn.Module):
         config: hyperparameters; ``config.architecture`` picks the factorisation.
         mask_fn: for ``"local"``, ``mask_fn(states, actions) -> bool (B, n_inputs, n_outputs)``,
             usually ``env.unwrapped.local_mask``.
-        env_id: stored with the model so that :meth:`load` can rebuild ``mask_fn``.
+        env_id: stored with the model so that `load` can rebuild ``mask_fn``.
     """
 
     def __init__(

@@ -1,8 +1,8 @@
-"""Training a :class:`~augment.dynamics.model.FactoredEnsemble`: split, normalise, fit, select.
+"""Training a `FactoredEnsemble`: split, normalise, fit, select.
 
-:class:`EnsembleTrainer` holds what training needs and the model does not: the train/validation
+`EnsembleTrainer` holds what training needs and the model does not: the train/validation
 split, the optimiser, the mini-batch order of each member, early stopping, the per-epoch log and
-the flushing of would-be denormal numbers (:func:`zero_tiny_`).
+the flushing of would-be denormal numbers (`zero_tiny_`).
 """
 
 from __future__ import annotations

@@ -1,49 +1,50 @@
 """The contract between an environment and the tools that use its causal structure.
 
 ``augment`` (MoCoDA), ``agents`` and ``benchmarks`` never look inside an environment: they read
-the members below from ``env.unwrapped``. Each is a :class:`typing.Protocol`, so an env meets it
-by having the members (no base class needed), and :func:`check_causal_env` tests an env against
+the members below from ``env.unwrapped``. Each is a `typing.Protocol`, so an env meets it
+by having the members (no base class needed), and `check_causal_env` tests an env against
 every protocol it claims, on random inputs, with an error that names the member at fault.
 
 Three protocols:
 
-- :class:`CausalEnv`: an env whose transition ``(s, a) -> s'`` is described by a
-  :class:`~causal_envs.core.CausalStructure` and a ground-truth *local* mask per transition, with
+- `CausalEnv`: an env whose transition ``(s, a) -> s'`` is described by a
+  `CausalStructure` and a ground-truth *local* mask per transition, with
   batched reward and termination functions that label generated transitions. Optionally it also
-  has ``transition_fn`` (:class:`CausalEnvWithDynamics`), the simulator for any batch of states,
-  which scores learned models. MoCoDA needs a :class:`CausalEnv`.
-- :class:`GoalConditionedCausalEnv`: the same for an env whose observation is a state plus a
+  has ``transition_fn`` (`CausalEnvWithDynamics`), the simulator for any batch of states,
+  which scores learned models. MoCoDA needs a `CausalEnv`.
+- `GoalConditionedCausalEnv`: the same for an env whose observation is a state plus a
   goal (HookSweep2). The structure covers the state alone (``state_space``); goals are drawn by
   ``sample_goals`` and passed to ``reward_fn``/``termination_fn`` row by row, so MoCoDA can
   relabel every generated transition with a goal of the target task.
-- :class:`LatentStructureEnv`: an env whose causal graph is over *latent* variables that the
+- `LatentStructureEnv`: an env whose causal graph is over *latent* variables that the
   agent does not see (CSR's synthetic POMDP). It exposes the ground-truth masks in one notation,
-  the keys of :data:`LATENT_EDGES`, and the task-level change factors (CSR's theta).
+  the keys of `LATENT_EDGES`, and the task-level change factors (CSR's theta).
 
 Shapes: ``B`` is a batch, ``S`` the state dimension, ``A`` the action dimension (1 for a
 discrete action, given as its index), ``G`` the goal dimension. A node mask has shape
 ``(B, n_inputs, n_outputs)``: rows are the input nodes (state nodes, then action nodes), columns
-the next-state nodes, as in :attr:`CausalStructure.graph`.
+the next-state nodes, as in `CausalStructure.graph`.
 
-A minimal causal env (a point that moves one coordinate per action component):
+Examples:
+    A minimal causal env (a point that moves one coordinate per action component):
 
->>> import gymnasium as gym, numpy as np
->>> from causal_envs.core import CausalStructure, check_causal_env
->>> class Drift(gym.Env):
-...     observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-...     action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-...     causal_structure = CausalStructure(
-...         {"x": [0], "y": [1]}, {"ax": [0], "ay": [1]}, [[1, 0], [0, 1], [1, 0], [0, 1]]
-...     )
-...     def local_mask(self, states, actions):
-...         g = self.causal_structure.graph
-...         return np.broadcast_to(g, (len(states), *g.shape)).copy()
-...     def reward_fn(self, states, actions, next_states):
-...         return -np.abs(np.asarray(next_states)).sum(1).astype(np.float32)
-...     def termination_fn(self, states, actions, next_states):
-...         return np.zeros(len(next_states), dtype=bool)
->>> check_causal_env(Drift())
-['CausalEnv']
+    >>> import gymnasium as gym, numpy as np
+    >>> from causal_envs.core import CausalStructure, check_causal_env
+    >>> class Drift(gym.Env):
+    ...     observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    ...     action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    ...     causal_structure = CausalStructure(
+    ...         {"x": [0], "y": [1]}, {"ax": [0], "ay": [1]}, [[1, 0], [0, 1], [1, 0], [0, 1]]
+    ...     )
+    ...     def local_mask(self, states, actions):
+    ...         g = self.causal_structure.graph
+    ...         return np.broadcast_to(g, (len(states), *g.shape)).copy()
+    ...     def reward_fn(self, states, actions, next_states):
+    ...         return -np.abs(np.asarray(next_states)).sum(1).astype(np.float32)
+    ...     def termination_fn(self, states, actions, next_states):
+    ...         return np.zeros(len(next_states), dtype=bool)
+    >>> check_causal_env(Drift())
+    ['CausalEnv']
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class CausalEnv(Protocol):
 
 @runtime_checkable
 class CausalEnvWithDynamics(CausalEnv, Protocol):
-    """A :class:`CausalEnv` that also exposes its simulator as a batched function:
+    """A `CausalEnv` that also exposes its simulator as a batched function:
     ``transition_fn(states (B, S), actions (B, A)) -> next states (B, S)`` inside the state
     space. Used to score learned dynamics models against the truth."""
 
@@ -122,7 +123,7 @@ class GoalConditionedCausalEnv(Protocol):
     Members: ``causal_structure`` (over the state alone), ``state_space`` and ``goal_space``
     (``Box`` spaces of the state and the goal), ``sample_goals(n, rng) -> (n, G)`` (goals of the
     env's task, drawn from a ``numpy.random.Generator``), ``local_mask(states, actions)`` as
-    in :class:`CausalEnv`, and ``reward_fn``/``termination_fn(states, actions, next_states,
+    in `CausalEnv`, and ``reward_fn``/``termination_fn(states, actions, next_states,
     goals (B, G))`` labelling each row for its own goal.
     """
 
@@ -147,8 +148,8 @@ class GoalConditionedCausalEnv(Protocol):
 class LatentStructureEnv(Protocol):
     """An env whose causal graph is over latent variables (CSR's setting).
 
-    Members: ``ground_truth`` (dict from each key of :data:`LATENT_EDGES` to a bool mask),
-    ``latent_structure`` (the latent transition graph as a :class:`CausalStructure`, change
+    Members: ``ground_truth`` (dict from each key of `LATENT_EDGES` to a bool mask),
+    ``latent_structure`` (the latent transition graph as a `CausalStructure`, change
     factors left out) and ``change_factors`` (dict name -> value of the task-level parameters a
     distribution shift changes).
     """

@@ -1,8 +1,8 @@
 """The env side of offline datasets: ``env.unwrapped.get_dataset()`` without an import circle.
 
-An environment module must not import :mod:`causal_envs.datasets` (the dataset layer imports
+An environment module must not import `causal_envs.datasets` (the dataset layer imports
 the environments to generate data). So an env that has named datasets mixes in
-:class:`OfflineDatasetMixin` and names its ``dataset_family``; the package's composition root
+`OfflineDatasetMixin` and names its ``dataset_family``; the package's composition root
 (``causal_envs/__init__.py``) registers, for each family, the dataset-layer functions that
 serve it, as ``"module:function"`` strings resolved on first use (the way Gymnasium registers
 env entry points). Dependencies then point one way: ``datasets -> envs -> core``.

@@ -10,7 +10,8 @@ Each environment declares its *sparsest valid graph*: the local graph that holds
 part of the state-action space. Parent sets are read from it; MoCoDA samples one parent set at a
 time and trains one model component per output node over its parents.
 
-Example (2D Navigation)::
+Examples:
+    2D Navigation:
 
     >>> s = CausalStructure(
     ...     state_nodes={"x": [0], "y": [1]},
@@ -255,7 +256,7 @@ class CausalStructure:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CausalStructure:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of `to_dict`."""
         try:
             return cls(data["state_nodes"], data["action_nodes"], data["graph"])
         except KeyError as err:

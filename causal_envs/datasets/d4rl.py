@@ -1,4 +1,4 @@
-"""The dataset-layer side of ``env.unwrapped.get_dataset()`` (see :mod:`causal_envs.core.offline`).
+"""The dataset-layer side of ``env.unwrapped.get_dataset()`` (see `causal_envs.core.offline`).
 
 Each function takes the env asking (its ``unwrapped``), loads the named dataset from the cache
 and relabels it with the env's own ``reward_fn``/``termination_fn``, so an env with another goal

@@ -1,6 +1,6 @@
 """The empirical HookSweep2 dataset of MoCoDA (appendix C.2): a one-box sweeping expert.
 
-Whole 75-step episodes of :class:`~causal_envs.envs.hooksweep.expert.HookSweepExpert` on the
+Whole 75-step episodes of `HookSweepExpert` on the
 source task (``HookSweep2Source-v0``: one box's goal shifted to a side of the table), with the
 paper's action noise. Observations are the flat ``[state (16), goal (6)]`` form; rewards are
 the source task's; nothing terminates, every 75th transition ends an episode.

@@ -12,7 +12,7 @@ Episodes are collected whole, in order, until each behaviour has its share; the 
 to fit (its cut marks an episode end). Rewards and terminals are labelled for the *target* task
 (the goal box), so a bottom-to-top episode that crosses the goal box has a terminal inside it
 and goes on, as in the authors' data. Every episode of a behaviour is simulated in lockstep with
-:meth:`Nav2DModel.dynamics`, the same function the environments step with.
+`Nav2DModel.dynamics`, the same function the environments step with.
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def load_dataset(
 ) -> TransitionDataset:
     """Load dataset ``name`` from the cache, generating it first if it is not there.
 
-    Raises :class:`DatasetError` (with the command that rebuilds it) if the cached copy is
+    Raises `DatasetError` (with the command that rebuilds it) if the cached copy is
     corrupt, from an incompatible version, or not the one asked for.
     """
     spec, seed = get_spec(name), _check_seed(seed)

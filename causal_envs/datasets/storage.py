@@ -1,9 +1,9 @@
-"""Minari storage of :class:`TransitionDataset`: atomic writes, validated reads.
+"""Minari storage of `TransitionDataset`: atomic writes, validated reads.
 
 A dataset lives at ``<root>/<dataset_id>`` in Minari's own layout, plus one file of ours,
 ``data/transitions.npz``: the same transitions as flat arrays, whose SHA-256 is kept in the
 metadata. Minari's per-episode HDF5 groups cost about a millisecond per episode to read; the flat
-file loads 40,000 transitions in milliseconds and is what :func:`load_stored` reads. With
+file loads 40,000 transitions in milliseconds and is what `load_stored` reads. With
 ``MINARI_DATASETS_PATH=<root>`` (the default root *is* Minari's) ``minari.load_dataset(id)``
 opens it directly and ``dataset.recover_environment()`` makes the env. Writes go to a temporary
 directory under ``root`` and are renamed into place, so an interrupted write leaves nothing
@@ -160,10 +160,10 @@ def transitions_from_minari(ds: Any) -> TransitionDataset:
 def save_flat(
     data: TransitionDataset, dataset_id: str, root: Path, *, overwrite: bool = False
 ) -> Path:
-    """Write ``data`` in the same directory layout as :func:`save_minari`, without Minari's HDF5.
+    """Write ``data`` in the same directory layout as `save_minari`, without Minari's HDF5.
 
     For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
-    per-episode groups would cost a group per transition. :func:`load_stored` reads both.
+    per-episode groups would cost a group per transition. `load_stored` reads both.
     """
     with _staging(dataset_id, root, overwrite) as tmp:
         data_dir = tmp / dataset_id / "data"
@@ -216,11 +216,11 @@ def _move_into_place(src: Path, final: Path, root: Path) -> None:
 
 
 def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> TransitionDataset:
-    """Read dataset ``dataset_id`` under ``root`` (written by :func:`save_minari` or
-    :func:`save_flat`).
+    """Read dataset ``dataset_id`` under ``root`` (written by `save_minari` or
+    `save_flat`).
 
     Reads the flat ``transitions.npz`` beside Minari's files and checks it against the digest
-    and step count in the metadata. Raises :class:`DatasetError` naming ``regenerate_hint``
+    and step count in the metadata. Raises `DatasetError` naming ``regenerate_hint``
     (the command that rebuilds it) when the dataset is missing, unreadable, modified, or not of
     this package's format version.
     """

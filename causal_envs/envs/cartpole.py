@@ -1,9 +1,9 @@
 """CartPole with cart friction, changeable physics and actions (CSR, Yang et al. 2025, §4.1).
 
 The physics is Florian (2007) with cart friction ``mu_c`` and pole friction ``mu_p``, integrated
-by Euler steps as Gymnasium's CartPole. :class:`CartPoleModel` (the env's batched model) holds
-every constant and steps a batch; :class:`CausalCartPoleEnv` (``CausalCartPole-v0``) and
-:class:`CausalCartPoleVectorEnv` share it, and :func:`render_pixels` draws 64x64 RGB frames of
+by Euler steps as Gymnasium's CartPole. `CartPoleModel` (the env's batched model) holds
+every constant and steps a batch; `CausalCartPoleEnv` (``CausalCartPole-v0``) and
+`CausalCartPoleVectorEnv` share it, and `render_pixels` draws 64x64 RGB frames of
 a whole batch with NumPy (no window, no display), the track's colour encoding the current cart
 friction.
 """
@@ -120,7 +120,7 @@ class CartPoleModel:
         return np.stack([x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc], 1)
 
     def step_one(self, state: tuple[float, ...], action: int, friction: float) -> tuple[float, ...]:
-        """Scalar twin of :meth:`step` for one state (the single env's fast path)."""
+        """Scalar twin of `step` for one state (the single env's fast path)."""
         x, x_dot, th, th_dot = state
         force = self._force_values[action]
         mp, length = self.masspole, self.length
@@ -322,7 +322,7 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
 
     ## Causal Structure
     Nodes ``x, x_dot, theta, theta_dot`` (+ ``friction``) and ``force``. See
-    :func:`cartpole_structure`. ``change_factors`` holds gravity and cart mass.
+    `cartpole_structure`. ``change_factors`` holds gravity and cart mass.
 
     ## Arguments
     ``gym.make("CausalCartPole-v0", obs_type="state", render_mode=None, gravity=9.8,

@@ -1,8 +1,8 @@
 """``CoinRun-v0``: one procgen CoinRun game (``procgen-mirror``) as a Gymnasium env.
 
-procgen speaks gym3; :class:`CoinRunEnv` adapts it to Gymnasium's ``reset``/``step``. The env has
+procgen speaks gym3; `CoinRunEnv` adapts it to Gymnasium's ``reset``/``step``. The env has
 no known causal structure (it is a pixel game): it is here for CSR's CoinRun task sequence
-(:mod:`causal_envs.tasks.coinrun`).
+(`causal_envs.tasks.coinrun`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """2D Navigation with a locally entangled quadrant (MoCoDA, Pitis et al. 2022, appendix C.1).
 
-The module holds the env's batched model (:class:`Nav2DModel`: dynamics, mask, goal; exact and
-simulator-free), the causal API both envs share (:class:`Nav2DCausalAPI`), the single
-environment :class:`CausalNav2DEnv` (``CausalNav2D-v0``) and its native vector environment
-:class:`CausalNav2DVectorEnv` (``gym.make_vec("CausalNav2D-v0", n)``). They share the model, so
+The module holds the env's batched model (`Nav2DModel`: dynamics, mask, goal; exact and
+simulator-free), the causal API both envs share (`Nav2DCausalAPI`), the single
+environment `CausalNav2DEnv` (``CausalNav2D-v0``) and its native vector environment
+`CausalNav2DVectorEnv` (``gym.make_vec("CausalNav2D-v0", n)``). They share the model, so
 a single env, a vector env, the dataset generator and the reward labeller agree to the bit.
 """
 
@@ -308,7 +308,7 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
 
 
 class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
-    """``num_envs`` copies of :class:`CausalNav2DEnv` stepped in one batched NumPy operation.
+    """``num_envs`` copies of `CausalNav2DEnv` stepped in one batched NumPy operation.
 
     Made by ``gym.make_vec("CausalNav2D-v0", num_envs)``. Autoreset follows Gymnasium's default
     ``NEXT_STEP`` mode: the step after an episode ends resets that sub-env (its action is

@@ -4,7 +4,7 @@ A latent state ``s`` (4 dims) evolves as ``s_t = tanh(W [s_{t-1}, a_{t-1}, theta
 with a task-level change factor ``theta ~ U[-1, 1]``; the agent sees ``o_t = W_o s_t`` (128 dims)
 and gets ``r_t = MLP_{128-64-1}(s_t)``. The weights of the transition and the observation
 networks are dropped with probability 0.5, fixed by a structure seed: the surviving weights are
-the ground-truth causal graph (s -> s', a -> s', theta -> s', s -> o). :meth:`SyntheticModel.grow`
+the ground-truth causal graph (s -> s', a -> s', theta -> s', s -> o). `SyntheticModel.grow`
 adds ``d'`` latent dimensions and keeps every old weight, which is CSR's state-space expansion.
 
 **Ours** (documented deviations): the reward network's first layer drops whole latent inputs
@@ -143,7 +143,7 @@ class SyntheticModel:
         }
 
     def latent_structure(self) -> CausalStructure:
-        """The latent transition graph as a :class:`CausalStructure` (theta left out)."""
+        """The latent transition graph as a `CausalStructure` (theta left out)."""
         d = self.latent_dim
         return CausalStructure(
             {f"s{i}": [i] for i in range(d)}, {"a": [0]}, self.mask_s[: d + 1].astype(int)

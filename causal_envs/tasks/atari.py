@@ -38,7 +38,7 @@ def _changes(prev: tuple[int, int], cur: tuple[int, int]) -> frozenset[str]:
 
 
 def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
-    """The four tasks of ``game`` (one of :data:`ATARI_TASKS`); ``seed`` is kept for the
+    """The four tasks of ``game`` (one of `ATARI_TASKS`); ``seed`` is kept for the
     sequence's record (the tasks are fixed)."""
     import ale_py  # deferred: ALE loads its emulator and ROMs (~0.3 s)
 

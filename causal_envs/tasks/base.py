@@ -1,8 +1,8 @@
 """Task sequences: a list of environment configurations and what changed between them.
 
-A :class:`Task` names an env id, its keyword arguments and the set of changes from the task
+A `Task` names an env id, its keyword arguments and the set of changes from the task
 before it (``distribution_shift``, ``state_expansion``, ``action_expansion``). A
-:class:`TaskSequence` is an ordered list of tasks with its ground truth; :class:`TaskSequenceEnv`
+`TaskSequence` is an ordered list of tasks with its ground truth; `TaskSequenceEnv`
 is one Gymnasium env that plays the tasks in turn: ``next_task()`` moves on, or a schedule of env
 steps per task moves on at the first episode boundary after the budget; ``info["task_id"]`` and
 ``info["task_changes"]`` say where the agent is. Spaces change with the task (an expansion can
@@ -77,7 +77,7 @@ class TaskSequence:
 
 
 class TaskSequenceEnv(gym.Env):
-    """Plays a :class:`TaskSequence`: the current task's env, switched by ``next_task()`` or by
+    """Plays a `TaskSequence`: the current task's env, switched by ``next_task()`` or by
     a schedule of env steps per task (the switch happens at the next ``reset``).
     """
 

@@ -1,6 +1,6 @@
 """CSR's CoinRun sequence on procgen (``procgen-mirror``): train on 500 easy levels; then unseen
 levels (distribution shift); then hard mode, where new kinds of enemies appear (state-space
-expansion). The env is :class:`causal_envs.envs.coinrun.CoinRunEnv` (``CoinRun-v0``).
+expansion). The env is `causal_envs.envs.coinrun.CoinRunEnv` (``CoinRun-v0``).
 """
 
 from __future__ import annotations

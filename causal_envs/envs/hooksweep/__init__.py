@@ -1,6 +1,6 @@
 """HookSweep2: MuJoCo Fetch with a welded hook and two boxes (MoCoDA section 5.2, appendix C.2).
 
-``model`` holds the batched, simulator-free parts (:class:`HookSweep2Model`: goals, reward,
+``model`` holds the batched, simulator-free parts (`HookSweep2Model`: goals, reward,
 structure, mask); ``scene`` builds the MuJoCo model from gymnasium-robotics' Fetch assets;
 ``env`` is the Gymnasium env; ``expert`` the scripted expert that collects the source-task data.
 Importing this package does not import MuJoCo.

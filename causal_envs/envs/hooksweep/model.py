@@ -1,8 +1,8 @@
 """HookSweep2's batched model: goals, reward, success, the causal structure and the local mask.
 
-:class:`HookSweep2Model` is NumPy over rows, independent of MuJoCo, so MoCoDA can label and mask
+`HookSweep2Model` is NumPy over rows, independent of MuJoCo, so MoCoDA can label and mask
 millions of generated transitions without a simulator (MoCoDA section 5.2 and appendix C.2). It
-has no dynamics: those are MuJoCo's (:mod:`causal_envs.envs.hooksweep.env`).
+has no dynamics: those are MuJoCo's (`causal_envs.envs.hooksweep.env`).
 
 State layout (16): gripper position (0:3), gripper velocity x dt (3:6), box 1 position (6:9),
 box 1 xy velocity x dt (9:11), box 2 position (11:14), box 2 xy velocity x dt (14:16).
