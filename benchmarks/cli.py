@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from augment.cli import register as register_augment_verb
+from benchmarks.runner import RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS
 from causal_envs.cli import register as register_data_verbs
@@ -42,7 +43,14 @@ def _bench_model_error(args: argparse.Namespace) -> None:
 def _bench_nav2d(args: argparse.Namespace) -> None:
     from benchmarks import mocoda_nav2d  # deferred: torch & co. load only to run
 
-    mocoda_nav2d.main(profile=args.profile, fresh=args.fresh, crosscheck=not args.no_crosscheck)
+    mocoda_nav2d.main(
+        profile=args.profile,
+        fresh=args.fresh,
+        crosscheck=not args.no_crosscheck,
+        seeds=parse_seeds(args.seeds),
+        cell_filter=parse_cell_filter(args.cells),
+        workers=args.workers,
+    )
 
 
 def _bench_hooksweep2(args: argparse.Namespace) -> None:
@@ -71,9 +79,27 @@ def _atari_args(p: argparse.ArgumentParser) -> None:
 
 
 def _nav2d_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p, extra=("focus",))
+    _profile_args(p, extra=("focus", "smoke"))
     p.add_argument(
         "--no-crosscheck", action="store_true", help="skip the d3rlpy TD3+BC cross-check"
+    )
+    _runner_args(p)
+
+
+def _runner_args(p: argparse.ArgumentParser) -> None:
+    """The shared runner's selection and execution options."""
+    p.add_argument("--seeds", default=None, help="seeds to run, e.g. 0-4 or 0,2 (the profile's)")
+    p.add_argument(
+        "--cells",
+        default=None,
+        metavar="FILTER",
+        help="only cells matching name=value[,value][;name=value], e.g. agent=bcq;dataset=emp",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="cells run in this many processes, one torch thread each (1: this process)",
     )
 
 
@@ -156,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except USER_ERRORS as err:
+    except (*USER_ERRORS, RunError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,17 +12,18 @@ goal (70 on failure), averaged over evaluation episodes, mean ± std over seeds,
 success rate. The paper's claim: on MOCODA and MOCODA-U data the agents take the direct
 diagonal path (about 16-20 steps); on EMP data they do not.
 
-Every finished (seed, dataset, agent) cell is written to the results file at once; a re-run
-skips finished cells and reuses the generated datasets, so an interrupted run resumes. With
-d3rlpy installed (the ``crosscheck`` extra) the run ends with d3rlpy's TD3+BC on the same
-MOCODA-U data, beside ours: result and updates/s measured in the same run.
+The cells are seed x dataset x agent and run on the shared runner (`benchmarks.runner`):
+each finished cell is its own results file, a re-run skips finished cells and reuses the
+generated datasets (the shared input of a seed's cells), and ``workers`` runs cells in
+parallel processes. With d3rlpy installed (the ``crosscheck`` extra) one more cell trains
+d3rlpy's TD3+BC on the same MOCODA-U data beside ours: result and updates/s measured in the
+same process.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +33,22 @@ import torch
 from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
-from benchmarks.results import output_dir, write_json
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.datasets import DatasetError, load_stored, save_flat
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
-__all__ = ["PROFILES", "Profile", "main"]
+__all__ = ["BENCHMARK", "PROFILES", "Profile", "main"]
 
 ENV_ID = "CausalNav2D-v0"
 DATASETS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
+    """One budget of the benchmark."""
+
+    description: str
     seeds: tuple[int, ...]
     model_epochs: int
     model_lr: float
@@ -55,57 +59,68 @@ class Profile:
     agents: tuple[str, ...]
     hidden: tuple[int, ...]
     crosscheck_updates: int
-    note: str
     datasets: tuple[str, ...] = DATASETS
 
 
 PROFILES = {
     "quick": Profile(
-        (0,),
-        40,
-        1e-3,
-        3_000,
-        1_000,
-        100,
-        200_000,
-        ("td3bc", "bcq", "cql"),
-        (256, 256),
-        3_000,
-        "1 seed; agents 2x256, 3k updates; dynamics models 40 epochs at lr 1e-3",
+        description="1 seed; agents 2x256, 3k updates; dynamics models 40 epochs at lr 1e-3",
+        seeds=(0,),
+        model_epochs=40,
+        model_lr=1e-3,
+        n_updates=3_000,
+        eval_every=1_000,
+        eval_episodes=100,
+        total_size=200_000,
+        agents=("td3bc", "bcq", "cql"),
+        hidden=(256, 256),
+        crosscheck_updates=3_000,
     ),
     # TD3-BC needs more updates than the quick profile gives it: EMP vs MOCODA(-U) at 15k
     "focus": Profile(
-        (0,),
-        40,
-        1e-3,
-        15_000,
-        2_500,
-        100,
-        200_000,
-        ("td3bc",),
-        (256, 256),
-        15_000,
-        "1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
-        ("emp", "mocoda", "mocoda-u"),
+        description="1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
+        seeds=(0,),
+        model_epochs=40,
+        model_lr=1e-3,
+        n_updates=15_000,
+        eval_every=2_500,
+        eval_episodes=100,
+        total_size=200_000,
+        agents=("td3bc",),
+        hidden=(256, 256),
+        crosscheck_updates=15_000,
+        datasets=("emp", "mocoda", "mocoda-u"),
     ),
     "paper": Profile(
-        (0, 1, 2, 3, 4),
-        600,
-        1e-4,
-        25_000,
-        2_500,
-        100,
-        200_000,
-        ("td3bc", "bcq", "cql"),
-        (512, 512),
-        25_000,
-        "5 seeds; agents 2x512, 25k updates; the paper's dynamics models",
+        description="5 seeds; agents 2x512, 25k updates; the paper's dynamics models",
+        seeds=(0, 1, 2, 3, 4),
+        model_epochs=600,
+        model_lr=1e-4,
+        n_updates=25_000,
+        eval_every=2_500,
+        eval_episodes=100,
+        total_size=200_000,
+        agents=("td3bc", "bcq", "cql"),
+        hidden=(512, 512),
+        crosscheck_updates=25_000,
     ),
-    # for the test suite: seconds, checks the code, not the result
     "smoke": Profile(
-        (0,), 1, 1e-3, 30, 15, 8, 50_000, ("td3bc", "bcq", "cql"), (32, 32), 30, "smoke test"
+        description="seconds: checks the code, not the result (the test suite runs it)",
+        seeds=(0,),
+        model_epochs=1,
+        model_lr=1e-3,
+        n_updates=30,
+        eval_every=15,
+        eval_episodes=8,
+        total_size=50_000,
+        agents=("td3bc", "bcq", "cql"),
+        hidden=(32, 32),
+        crosscheck_updates=30,
     ),
 }
+
+#: the cell that runs d3rlpy's TD3+BC beside ours on MOCODA-U (its ``agent`` coordinate)
+CROSSCHECK = "td3bc-vs-d3rlpy"
 
 
 def _agent(name: str, profile_name: str, seed: int):
@@ -208,7 +223,7 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
     p = PROFILES[profile_name]
     t = table(cells, p.agents)
     lines = [
-        f"mocoda-nav2d ({profile_name} profile: {p.note})",
+        f"mocoda-nav2d ({profile_name} profile: {p.description})",
         "average steps to the goal (70 = failure), mean ± std over seeds, (success rate)",
         "",
         f"{'dataset':10s}" + "".join(f"{a:>24s}" for a in p.agents),
@@ -262,12 +277,15 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
     plt = pyplot()
 
     p = PROFILES[profile_name]
+    # only what ran (a --cells selection may leave agents or datasets out)
+    agents = tuple(a for a in p.agents if any(c["agent"] == a for c in cells))
+    datasets = tuple(d for d in p.datasets if any(c["dataset"] == d for c in cells))
     paths = []
     fig, axes = plt.subplots(
-        1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False, layout="constrained"
+        1, len(agents), figsize=(5 * len(agents), 4), squeeze=False, layout="constrained"
     )
-    for ax, agent in zip(axes[0], p.agents, strict=True):
-        for d in p.datasets:
+    for ax, agent in zip(axes[0], agents, strict=True):
+        for d in datasets:
             curves = [c["curve_steps"] for c in cells if c["agent"] == agent and c["dataset"] == d]
             if curves and curves[0]:
                 x = [u for u, _ in curves[0]]
@@ -287,14 +305,14 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
 
     seed = p.seeds[0]
     fig, axes = plt.subplots(
-        len(p.agents),
-        len(p.datasets),
-        figsize=(3.2 * len(p.datasets), 3.2 * len(p.agents)),
+        len(agents),
+        len(datasets),
+        figsize=(3.2 * len(datasets), 3.2 * len(agents)),
         squeeze=False,
         layout="constrained",
     )
-    for i, agent in enumerate(p.agents):
-        for j, d in enumerate(p.datasets):
+    for i, agent in enumerate(agents):
+        for j, d in enumerate(datasets):
             ax = axes[i][j]
             draw_nav2d_arena(ax)
             f = folder / f"trajectories_seed{seed}_{d}_{agent}.npz"
@@ -317,7 +335,7 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
                     f"\n{cell['mean_steps']:.1f} steps, {100 * cell['success_rate']:.0f}% success"
                 )
             ax.set_title(title, fontsize=9)
-            ax.set_xlabel("x" if i == len(p.agents) - 1 else "")
+            ax.set_xlabel("x" if i == len(agents) - 1 else "")
             ax.set_ylabel("y" if j == 0 else "")
     fig.suptitle(
         f"MoCoDA 2D Navigation, seed {seed}: evaluation trajectories from the start box (blue) "
@@ -354,47 +372,90 @@ def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str) -> dict | None:
     }
 
 
-def main(profile: str = "quick", fresh: bool = False, crosscheck: bool = True) -> dict:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
-    p = PROFILES[profile]
-    name = f"mocoda_nav2d_{profile}"
-    folder = output_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = output_dir() / f"{name}.json"
-    state: dict[str, Any] = {"profile": profile, "config": asdict(p), "cells": {}}
-    if path.exists() and not fresh:
-        state = json.loads(path.read_text())
-        if state["cells"]:
-            print(f"resuming: {len(state['cells'])} finished cells in {path}")
-    elif fresh:
-        for f in folder.rglob("*"):
-            if f.is_file():
-                f.unlink()
-    for seed in p.seeds:
-        todo = [
-            (d, a) for d in p.datasets for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
-        ]
-        if not todo:
-            continue
-        datasets = _datasets(seed, p, folder)
-        for d, a in todo:
-            print(f"seed {seed}: {a} on {d.upper()}")
-            state["cells"][f"{seed}/{d}/{a}"] = _run_cell(
-                seed, d, datasets[d], a, p, profile, folder
-            )
-            write_json(name, state)
-    if crosscheck and p.crosscheck_updates and "crosscheck" not in state:
+def cells(p: Profile) -> list[Cell]:
+    """seed x dataset x agent, then one d3rlpy cross-check cell per profile (first seed)."""
+    out = [
+        Cell({"seed": seed, "dataset": d, "agent": a}, needs=(f"datasets/seed{seed}",))
+        for seed in p.seeds
+        for d in p.datasets
+        for a in p.agents
+    ]
+    if p.crosscheck_updates and "mocoda-u" in p.datasets:
         seed = p.seeds[0]
-        data = _datasets(seed, p, folder)["mocoda-u"]
-        result = crosscheck_d3rlpy(data, seed, profile)
-        if result is not None:
-            state["crosscheck"] = result
-            write_json(name, state)
-    cells = list(state["cells"].values())
-    print(report(cells, profile, state.get("crosscheck")))
-    for f in plot(cells, profile, folder):
-        print(f"wrote {f}")
-    state["table"] = table(cells, p.agents)
-    print(f"results written to {write_json(name, state)}")
-    return state
+        out.append(
+            Cell(
+                {"seed": seed, "dataset": "mocoda-u", "agent": CROSSCHECK},
+                needs=(f"datasets/seed{seed}",),
+            )
+        )
+    return out
+
+
+def make_input(name: str, ctx: RunContext) -> dict[str, Any]:
+    """``datasets/seed{s}``: the profile's augmented datasets of seed ``s`` (made once, stored
+    in the profile's folder, loaded by every later call)."""
+    seed = int(name.removeprefix("datasets/seed"))
+    return _datasets(seed, ctx.profile, ctx.folder)
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    seed, d, a = cell.key["seed"], cell.key["dataset"], cell.key["agent"]
+    data = inputs[f"datasets/seed{seed}"][d]
+    if a == CROSSCHECK:
+        return {
+            "seed": seed,
+            "dataset": d,
+            "agent": a,
+            **(crosscheck_d3rlpy(data, seed, ctx.profile_name) or {}),
+        }
+    return _run_cell(seed, d, data, a, ctx.profile, ctx.profile_name, ctx.folder)
+
+
+def _split(records: list[dict]) -> tuple[list[dict], dict | None]:
+    agents = [r for r in records if r["agent"] != CROSSCHECK]
+    cross = next((r for r in records if r["agent"] == CROSSCHECK and "ours_steps" in r), None)
+    return agents, cross
+
+
+def _report(records: list[dict], ctx: RunContext) -> str:
+    agents, cross = _split(records)
+    return report(agents, ctx.profile_name, cross)
+
+
+def _plot(records: list[dict], ctx: RunContext) -> list[Path]:
+    return plot(_split(records)[0], ctx.profile_name, ctx.folder)
+
+
+def _summary(records: list[dict], ctx: RunContext) -> dict[str, Any]:
+    agents, cross = _split(records)
+    return {"table": table(agents, ctx.profile.agents), "crosscheck": cross}
+
+
+BENCHMARK = Benchmark(
+    name="mocoda-nav2d",
+    profiles=PROFILES,
+    cells=cells,
+    make_input=make_input,
+    run_cell=run_cell,
+    report=_report,
+    plot=_plot,
+    summary=_summary,
+)
+
+
+def main(
+    profile: str = "quick",
+    fresh: bool = False,
+    crosscheck: bool = True,
+    *,
+    seeds: tuple[int, ...] | None = None,
+    cell_filter: dict[str, set[str]] | None = None,
+    workers: int = 1,
+) -> dict:
+    """Run (or resume) ``profile``; ``crosscheck=False`` leaves out the d3rlpy cell."""
+    where = dict(cell_filter or {})
+    if not crosscheck:
+        p = PROFILES.get(profile)
+        agents = set(p.agents) if p is not None else set()
+        where["agent"] = (where.get("agent") or agents) - {CROSSCHECK}
+    return run(BENCHMARK, profile, seeds=seeds, cells=where, fresh=fresh, workers=workers)

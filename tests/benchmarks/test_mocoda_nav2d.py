@@ -8,20 +8,26 @@ from benchmarks import mocoda_nav2d as bench
 from benchmarks.results import output_dir
 
 
+def cell_id(seed, dataset, agent):
+    return f"seed={seed}/dataset={dataset}/agent={agent}"
+
+
 @pytest.mark.smoke
 def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     state = bench.main("smoke", fresh=True, crosscheck=True)
     out = capsys.readouterr().out
-    assert len(state["cells"]) == 5 * 3
+    assert len(state["cells"]) == 5 * 3 + 1  # and the d3rlpy cross-check
     for d in bench.DATASETS:
         for a in ("td3bc", "bcq", "cql"):
-            cell = state["cells"][f"0/{d}/{a}"]
+            cell = state["cells"][cell_id(0, d, a)]
             assert 0 < cell["mean_steps"] <= 70 and 0 <= cell["success_rate"] <= 1
             assert cell["curve_steps"], "no evaluation during training"
     assert "average steps to the goal" in out and "paper's claim" in out
-    assert "d3rlpy TD3+BC" in out and state["crosscheck"]["d3rlpy_updates_per_s"] > 0
+    cross = state["summary"]["crosscheck"]
+    assert "d3rlpy TD3+BC" in out and cross["d3rlpy_updates_per_s"] > 0
     saved = json.loads((output_dir() / "mocoda_nav2d_smoke.json").read_text())
-    assert set(saved["table"]) == set(bench.DATASETS)
+    assert set(saved["summary"]["table"]) == set(bench.DATASETS)
+    assert len(list((output_dir() / "mocoda_nav2d_smoke" / "cells").glob("*.json"))) == 16
     for name in ("curves", "trajectories"):
         assert (output_dir() / f"mocoda_nav2d_smoke_{name}.png").stat().st_size > 10_000
 
@@ -31,12 +37,12 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     monkeypatch.setattr(bench, "_run_cell", must_not_run)
     monkeypatch.setattr(bench, "crosscheck_d3rlpy", must_not_run)
     again = bench.main("smoke")
-    assert "resuming: 15 finished cells" in capsys.readouterr().out
-    assert again["table"] == state["table"]
+    assert "resuming: 16 finished cells" in capsys.readouterr().out
+    assert again["summary"] == state["summary"]
 
 
 @pytest.mark.smoke
-def test_an_interrupted_run_keeps_finished_cells(monkeypatch):
+def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch):
     calls = []
     real = bench._run_cell
 
@@ -47,12 +53,12 @@ def test_an_interrupted_run_keeps_finished_cells(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bench, "_run_cell", flaky)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         bench.main("smoke", fresh=True, crosscheck=False)
-    except KeyboardInterrupt:
-        pass
-    saved = json.loads((output_dir() / "mocoda_nav2d_smoke.json").read_text())
-    assert len(saved["cells"]) == 2
+    stored = list((output_dir() / "mocoda_nav2d_smoke" / "cells").glob("*.json"))
+    assert len(stored) == 2  # the third cell was interrupted: no file, it will be redone
     monkeypatch.setattr(bench, "_run_cell", real)
+    only_bcq = bench.main("smoke", crosscheck=False, cell_filter={"agent": {"bcq"}})
+    assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in bench.DATASETS)
     state = bench.main("smoke", crosscheck=False)
     assert len(state["cells"]) == 15

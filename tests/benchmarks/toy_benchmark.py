@@ -1,0 +1,74 @@
+"""A tiny benchmark for the runner's tests: cells seed x size, one shared input per seed.
+
+A module of plain functions (so worker processes can import it), as every benchmark is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.runner import Benchmark, Cell, RunContext
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToyProfile:
+    description: str
+    seeds: tuple[int, ...]
+    sizes: tuple[int, ...]
+
+
+PROFILES = {
+    "small": ToyProfile(description="two seeds, two sizes", seeds=(0, 1), sizes=(3, 5)),
+    "other": ToyProfile(description="another profile", seeds=(0,), sizes=(3,)),
+}
+
+
+def cells(p: ToyProfile) -> list[Cell]:
+    return [
+        Cell({"seed": s, "size": n}, needs=(f"data/seed{s}",)) for s in p.seeds for n in p.sizes
+    ]
+
+
+def make_input(name: str, ctx: RunContext) -> list[float]:
+    """Made once and stored; every later call loads it (the log counts the makes)."""
+    path = ctx.folder / f"{name.replace('/', '_')}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    seed = int(name.removeprefix("data/seed"))
+    values = np.random.default_rng(seed).normal(size=8).tolist()
+    path.write_text(json.dumps(values))
+    with (ctx.folder / "makes.log").open("a") as log:
+        log.write(name + "\n")
+    return values
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    seed, size = cell.key["seed"], cell.key["size"]
+    torch.manual_seed(seed)
+    weights = torch.randn(size, generator=torch.Generator().manual_seed(seed * 100 + size))
+    data = torch.tensor(inputs[f"data/seed{seed}"][:size])
+    return {
+        "seed": seed,
+        "size": size,
+        "value": float((weights * data).sum()),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def summary(records: list[dict], ctx: RunContext) -> dict[str, Any]:
+    return {"total": sum(r["value"] for r in records)}
+
+
+BENCHMARK = Benchmark(
+    name="toy-bench",
+    profiles=PROFILES,
+    cells=cells,
+    make_input=make_input,
+    run_cell=run_cell,
+    summary=summary,
+)
