@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from augment.cli import register as register_augment_verb
-from benchmarks.runner import RunError, parse_cell_filter, parse_seeds
+from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS
 from causal_envs.cli import register as register_data_verbs
@@ -37,7 +37,7 @@ def _bench_env_speed(args: argparse.Namespace) -> None:
 def _bench_model_error(args: argparse.Namespace) -> None:
     from benchmarks import mocoda_model_error  # deferred: torch & co. load only to run
 
-    mocoda_model_error.main(profile=args.profile, fresh=args.fresh)
+    mocoda_model_error.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
 
 
 def _bench_nav2d(args: argparse.Namespace) -> None:
@@ -47,10 +47,18 @@ def _bench_nav2d(args: argparse.Namespace) -> None:
         profile=args.profile,
         fresh=args.fresh,
         crosscheck=not args.no_crosscheck,
-        seeds=parse_seeds(args.seeds),
-        cell_filter=parse_cell_filter(args.cells),
-        workers=args.workers,
+        **_runner_kwargs(args),
     )
+
+
+def _runner_kwargs(args: argparse.Namespace) -> dict:
+    return {
+        "seeds": parse_seeds(args.seeds),
+        "cell_filter": parse_cell_filter(args.cells),
+        "workers": args.workers,
+        "backend": args.backend,
+        "address": args.address,
+    }
 
 
 def _bench_hooksweep2(args: argparse.Namespace) -> None:
@@ -86,6 +94,11 @@ def _nav2d_args(p: argparse.ArgumentParser) -> None:
     _runner_args(p)
 
 
+def _model_error_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p, extra=("smoke",))
+    _runner_args(p)
+
+
 def _runner_args(p: argparse.ArgumentParser) -> None:
     """The shared runner's selection and execution options."""
     p.add_argument("--seeds", default=None, help="seeds to run, e.g. 0-4 or 0,2 (the profile's)")
@@ -99,7 +112,20 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=1,
-        help="cells run in this many processes, one torch thread each (1: this process)",
+        help="cells run in this many processes (or, with --backend ray and no --address, a "
+        "local Ray instance with this many CPUs), one torch thread per CPU a cell declares",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="local: this machine's processes (default); ray: Ray tasks (the cluster extra)",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="with --backend ray: the Ray cluster to join (e.g. 127.0.0.1:6379, after `ray "
+        "start --head` on the head node)",
     )
 
 
@@ -153,7 +179,7 @@ BENCHMARKS = {
     ),
     "mocoda-model-error": (
         _bench_model_error,
-        _profile_args,
+        _model_error_args,
         "MoCoDA's model-error table on 2D Navigation, with the pipeline's timings",
     ),
 }

@@ -19,7 +19,6 @@ same proposals. Finished seeds are kept in the results file and skipped on a re-
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,36 +30,53 @@ from sklearn.neighbors import KernelDensity
 from augment import METHODS, MoCoDA, MoCoDAConfig
 from augment.density import BinnedGaussianKDE
 from augment.plots import plot_augmented_nav2d, plot_error_maps_nav2d
-from benchmarks.results import output_dir, write_json
+from benchmarks.results import output_dir
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.core import CausalEnvWithDynamics, ContractError
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
-__all__ = ["PROFILES", "Profile", "main", "run_seed"]
+__all__ = ["BENCHMARK", "PROFILES", "Profile", "main", "run_seed"]
 
 ARCHS = ("unfactored", "global", "local")
 DISTRIBUTIONS = ("empirical", "dyn", "mocoda", "mocoda-u", "uniform")
 OOD = ("mocoda", "mocoda-u", "uniform")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
+    """One budget of the benchmark: the seeds, the dynamics models' epochs and learning rate,
+    and the number of inputs each distribution is scored on."""
+
+    description: str
     seeds: tuple[int, ...]
     epochs: int
     lr: float
     n_eval: int
-    note: str
 
 
 PROFILES = {
     "quick": Profile(
-        (0, 1), 40, 1e-3, 5_000, "40 epochs at lr 1e-3 instead of 600 at 1e-4; 2 seeds"
+        description="40 epochs at lr 1e-3 instead of 600 at 1e-4; 2 seeds",
+        seeds=(0, 1),
+        epochs=40,
+        lr=1e-3,
+        n_eval=5_000,
     ),
     "paper": Profile(
-        (0, 1, 2, 3, 4), 600, 1e-4, 5_000, "the paper's budget: 600 epochs at lr 1e-4"
+        description="the paper's budget: 600 epochs at lr 1e-4; 5 seeds",
+        seeds=(0, 1, 2, 3, 4),
+        epochs=600,
+        lr=1e-4,
+        n_eval=5_000,
     ),
-    # for the test suite only: seconds
-    "smoke": Profile((0,), 1, 1e-3, 500, "one epoch; checks the code, not the models"),
+    "smoke": Profile(
+        description="one epoch; checks the code, not the models (the test suite runs it)",
+        seeds=(0,),
+        epochs=1,
+        lr=1e-3,
+        n_eval=500,
+    ),
 }
 
 
@@ -192,7 +208,7 @@ def report(results: list[dict], profile_name: str) -> str:
     table = summarise(results)["errors_x100_mean_std"]
     seeds = [r["seed"] for r in results]
     lines = [
-        f"mocoda-model-error ({profile_name} profile: {profile.note}; seeds {seeds})",
+        f"mocoda-model-error ({profile_name} profile: {profile.description}; seeds {seeds})",
         "mean L2 error of the ensemble-mean next state x100 (mean ± std over seeds)",
         "",
         f"{'model':12s}" + "".join(f"{d:>16s}" for d in DISTRIBUTIONS),
@@ -249,25 +265,52 @@ def report(results: list[dict], profile_name: str) -> str:
     return "\n".join(lines)
 
 
-def main(profile: str = "quick", fresh: bool = False) -> dict:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
-    p = PROFILES[profile]
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    name = f"mocoda_model_error_{profile}"
-    path = output_dir() / f"{name}.json"
-    done: dict[str, dict] = {}
-    if path.exists() and not fresh:
-        done = {str(r["seed"]): r for r in json.loads(path.read_text()).get("seeds", [])}
-        if done:
-            print(f"resuming: seeds {sorted(done)} already in {path}")
-    for seed in p.seeds:
-        if str(seed) in done:
-            continue
-        done[str(seed)] = run_seed(seed, p, plots=seed == p.seeds[0])
-        write_json(name, {"profile": profile, "seeds": list(done.values())})
-    results = [done[str(s)] for s in p.seeds]
-    print(report(results, profile))
-    payload = {"profile": profile, "seeds": results, **summarise(results)}
-    print(f"\nresults written to {write_json(name, payload)}")
-    return payload
+def cells(p: Profile) -> list[Cell]:
+    """One cell per seed: its three ensembles, the five datasets and the error table."""
+    return [Cell({"seed": seed}) for seed in p.seeds]
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    seed = cell.key["seed"]
+    return run_seed(seed, ctx.profile, plots=seed == ctx.profile.seeds[0])
+
+
+def _report(records: list[dict], ctx: RunContext) -> str:
+    return report(records, ctx.profile_name)
+
+
+def _summary(records: list[dict], ctx: RunContext) -> dict[str, Any]:
+    return summarise(records)
+
+
+BENCHMARK = Benchmark(
+    name="mocoda-model-error",
+    profiles=PROFILES,
+    cells=cells,
+    run_cell=run_cell,
+    report=_report,
+    summary=_summary,
+)
+
+
+def main(
+    profile: str = "quick",
+    fresh: bool = False,
+    *,
+    seeds: tuple[int, ...] | None = None,
+    cell_filter: dict[str, set[str]] | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+) -> dict:
+    """Run (or resume) ``profile`` on the shared runner."""
+    return run(
+        BENCHMARK,
+        profile,
+        seeds=seeds,
+        cells=cell_filter,
+        fresh=fresh,
+        workers=workers,
+        backend=backend,
+        address=address,
+    )

@@ -451,6 +451,8 @@ def main(
     seeds: tuple[int, ...] | None = None,
     cell_filter: dict[str, set[str]] | None = None,
     workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Run (or resume) ``profile``; ``crosscheck=False`` leaves out the d3rlpy cell."""
     where = dict(cell_filter or {})
@@ -458,4 +460,13 @@ def main(
         p = PROFILES.get(profile)
         agents = set(p.agents) if p is not None else set()
         where["agent"] = (where.get("agent") or agents) - {CROSSCHECK}
-    return run(BENCHMARK, profile, seeds=seeds, cells=where, fresh=fresh, workers=workers)
+    return run(
+        BENCHMARK,
+        profile,
+        seeds=seeds,
+        cells=where,
+        fresh=fresh,
+        workers=workers,
+        backend=backend,
+        address=address,
+    )

@@ -36,6 +36,7 @@ from benchmarks.results import output_dir
 from causal_envs.core import atomic_path, jsonable
 
 __all__ = [
+    "BACKENDS",
     "Benchmark",
     "Cell",
     "RunContext",
@@ -44,6 +45,13 @@ __all__ = [
     "parse_seeds",
     "run",
 ]
+
+
+#: where cells run: this machine's processes, or Ray tasks (a local instance or a cluster)
+BACKENDS = ("local", "ray")
+#: with this set to 0 Ray binds a local instance to 127.0.0.1 (Ray's own switch: it treats
+#: the machine as a single-node, non-cluster host, the way it does on macOS and Windows)
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class RunError(RuntimeError):
@@ -198,28 +206,35 @@ def _make_inputs(bench: Benchmark, names: Iterable[str], ctx: RunContext) -> dic
     return {name: bench.make_input(name, ctx) for name in names}
 
 
-def _work(bench: Benchmark, cell: Cell, ctx: RunContext, path: Path, config: dict) -> dict:
-    """Run one cell (in whichever process) and store its record atomically."""
+def _compute(
+    bench: Benchmark, cell: Cell, ctx: RunContext, config: dict, inputs: dict[str, Any] | None
+) -> dict:
+    """Run one cell (in whichever process) and return its stored form; ``inputs`` None: make
+    or load them here."""
     _set_threads(ctx.threads)
-    inputs = _make_inputs(bench, cell.needs, ctx)
+    if inputs is None:
+        inputs = _make_inputs(bench, cell.needs, ctx)
     start = time.perf_counter()
     record = bench.run_cell(cell, inputs, ctx)
-    payload = {
+    return {
         "cell": jsonable(dict(cell.key)),
         "profile": ctx.profile_name,
         "config": config,
         "seconds": time.perf_counter() - start,
         "record": jsonable(record),
     }
+
+
+def _store(path: Path, payload: dict) -> dict:
+    """Write one cell's result atomically (by the driver, as the cell finishes)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
     return payload["record"]
 
 
-def _prepare(bench: Benchmark, name: str, ctx: RunContext) -> str:
+def _prepare(bench: Benchmark, name: str, ctx: RunContext) -> Any:
     _set_threads(ctx.threads)
-    _make_inputs(bench, [name], ctx)
-    return name
+    return _make_inputs(bench, [name], ctx)[name]
 
 
 def run(
@@ -230,18 +245,28 @@ def run(
     cells: Mapping[str, set[str]] | None = None,
     fresh: bool = False,
     workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a profile of ``bench``; return the merged results.
 
-    With ``workers=1`` every cell runs in this process with the threads torch already has;
-    with more, in a pool of ``workers`` spawned processes, each with one thread per CPU its
-    cell declares. The merged results (``<output_dir>/<name>_<profile>.json``) hold every
-    selected cell's record, finished in this run or before.
+    ``backend="local"``: with ``workers=1`` every cell runs in this process with the threads
+    torch already has; with more, in a pool of ``workers`` spawned processes. ``backend="ray"``:
+    every shared input and every cell is a Ray task with the resources the cell declares (a
+    local Ray instance with ``workers`` CPUs, or the cluster at ``address``); a task whose
+    worker dies is retried. Either way each process gets one torch thread per CPU its cell
+    declares, and the driver stores each cell's result as it finishes. The merged results
+    (``<output_dir>/<name>_<profile>.json``) hold every selected cell's record, finished in
+    this run or before.
     """
     if profile_name not in bench.profiles:
         raise RunError(f"profile must be one of {sorted(bench.profiles)}, got {profile_name!r}")
     if not isinstance(workers, int) or workers < 1:
         raise RunError(f"--workers must be a positive integer, got {workers!r}")
+    if backend not in BACKENDS:
+        raise RunError(f"--backend must be one of {BACKENDS}, got {backend!r}")
+    if address is not None and backend != "ray":
+        raise RunError("--address names a Ray cluster: use it with --backend ray")
     profile = bench.profiles[profile_name]
     config = jsonable(dataclasses.asdict(profile))
     stem = f"{bench.stem}_{profile_name}"
@@ -261,11 +286,15 @@ def run(
         print(f"resuming: {len(records)} finished cells in {folder / 'cells'}")
     if todo:
         print(f"{bench.name} ({profile_name}): {len(todo)} cells to run, {workers} worker(s)")
-    if workers == 1:
+    if backend == "ray" and todo:
+        records.update(
+            _run_ray(bench, todo, folder, profile_name, profile, config, workers, address)
+        )
+    elif workers == 1:
         ctx = RunContext(folder, profile_name, profile, threads=_current_threads())
         for c in todo:
             print(f"cell {c.id}")
-            records[c.id] = _work(bench, c, ctx, _cell_path(folder, c), config)
+            records[c.id] = _store(_cell_path(folder, c), _compute(bench, c, ctx, config, None))
     elif todo:
         records.update(_run_pool(bench, todo, folder, profile_name, profile, config, workers))
     ordered = [records[c.id] for c in chosen]
@@ -328,9 +357,7 @@ def _run_pool(
                 for c in list(waiting):
                     if set(c.needs) <= done_inputs:
                         waiting.remove(c)
-                        fut = pool.submit(
-                            _work, bench, c, ctx_for[c.id], _cell_path(folder, c), config
-                        )
+                        fut = pool.submit(_compute, bench, c, ctx_for[c.id], config, None)
                         pending[fut] = ("cell", c)
 
             submit_ready()
@@ -343,7 +370,7 @@ def _run_pool(
                         done_inputs.add(what)
                         print(f"input {what} ready")
                     else:
-                        records[what.id] = result
+                        records[what.id] = _store(_cell_path(folder, what), result)
                         print(f"cell {what.id} done ({len(records)} of {len(todo)})")
                 submit_ready()
     finally:
@@ -353,3 +380,61 @@ def _run_pool(
             else:
                 os.environ[k] = v
     return records
+
+
+def _ray_cell(
+    bench: Benchmark, cell: Cell, ctx: RunContext, config: dict, names: tuple, *values: Any
+) -> dict:
+    """A cell as a Ray task: its shared inputs arrive as resolved task results."""
+    return _compute(bench, cell, ctx, config, dict(zip(names, values, strict=True)))
+
+
+def _run_ray(
+    bench: Benchmark,
+    todo: list[Cell],
+    folder: Path,
+    profile_name: str,
+    profile: Any,
+    config: dict,
+    workers: int,
+    address: str | None,
+) -> dict[str, dict]:
+    """Cells as Ray tasks depending on their inputs' tasks; results stored as they finish."""
+    if address is None:  # a local instance binds to loopback only (read when Ray is imported)
+        os.environ.setdefault(RAY_LOOPBACK_ENV, "0")
+    try:
+        import ray  # deferred: Ray is the optional `cluster` extra
+    except ImportError:
+        raise RunError(
+            "--backend ray needs Ray: pip install 'causal-envs[cluster]' (Ray 2.x)"
+        ) from None
+    started = not ray.is_initialized()
+    if started:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address is None:
+            kwargs["num_cpus"] = workers
+        ray.init(address=address, **kwargs)
+    try:
+        prepare = ray.remote(max_retries=3)(_prepare)
+        cell_task = ray.remote(max_retries=3)(_ray_cell)
+        base = RunContext(folder, profile_name, profile, threads=1)
+        needed = list(dict.fromkeys(n for c in todo for n in c.needs))
+        input_refs = {n: prepare.options(num_cpus=1).remote(bench, n, base) for n in needed}
+        pending = {}
+        for c in todo:
+            ctx = RunContext(folder, profile_name, profile, threads=max(1, c.cpus))
+            ref = cell_task.options(num_cpus=c.cpus, num_gpus=c.gpus).remote(
+                bench, c, ctx, config, c.needs, *[input_refs[n] for n in c.needs]
+            )
+            pending[ref] = c
+        records: dict[str, dict] = {}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                c = pending.pop(ref)
+                records[c.id] = _store(_cell_path(folder, c), ray.get(ref))
+                print(f"cell {c.id} done ({len(records)} of {len(todo)})")
+        return records
+    finally:
+        if started:
+            ray.shutdown()

@@ -23,11 +23,11 @@ def test_smoke_run_reports_the_table_and_resumes(capsys, monkeypatch):
         "paper's claim",
     ):
         assert name in out
-    table = payload["errors_x100_mean_std"]
+    table = payload["summary"]["errors_x100_mean_std"]
     assert set(table) == {"unfactored", "global", "local"}
     assert all(0 < v[0] < 20 for arch in table.values() for v in arch.values())
     saved = json.loads((output_dir() / "mocoda_model_error_smoke.json").read_text())
-    assert saved["seeds"][0]["seed"] == 0
+    assert saved["cells"]["seed=0"]["seed"] == 0
     assert (output_dir() / "mocoda_nav2d_distributions.png").stat().st_size > 10_000
     assert (output_dir() / "mocoda_nav2d_model_error_map.png").stat().st_size > 10_000
 
@@ -36,5 +36,5 @@ def test_smoke_run_reports_the_table_and_resumes(capsys, monkeypatch):
 
     monkeypatch.setattr(bench, "run_seed", must_not_run)
     again = bench.main("smoke")
-    assert "resuming: seeds ['0']" in capsys.readouterr().out
-    assert again["errors_x100_mean_std"] == table
+    assert "resuming: 1 finished cells" in capsys.readouterr().out
+    assert again["summary"]["errors_x100_mean_std"] == table

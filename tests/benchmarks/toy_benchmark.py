@@ -6,6 +6,8 @@ A module of plain functions (so worker processes can import it), as every benchm
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +49,16 @@ def make_input(name: str, ctx: RunContext) -> list[float]:
     return values
 
 
+#: if this file exists, the first attempt at cell seed=1/size=5 kills its own process
+KILL_MARKER = "kill-once"
+
+
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     seed, size = cell.key["seed"], cell.key["size"]
+    marker = ctx.folder / KILL_MARKER
+    if (seed, size) == (1, 5) and marker.exists():
+        marker.unlink()  # the retry will find no marker and run
+        os.kill(os.getpid(), signal.SIGKILL)
     torch.manual_seed(seed)
     weights = torch.randn(size, generator=torch.Generator().manual_seed(seed * 100 + size))
     data = torch.tensor(inputs[f"data/seed{seed}"][:size])
