@@ -64,7 +64,7 @@ def _runner_kwargs(args: argparse.Namespace) -> dict:
 def _bench_hooksweep2(args: argparse.Namespace) -> None:
     from benchmarks import mocoda_hooksweep2  # deferred: torch & co. load only to run
 
-    mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh)
+    mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
 
 
 def _bench_csr(name: str):
@@ -91,6 +91,11 @@ def _nav2d_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-crosscheck", action="store_true", help="skip the d3rlpy TD3+BC cross-check"
     )
+    _runner_args(p)
+
+
+def _hooksweep2_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p, extra=("focus", "smoke"))
     _runner_args(p)
 
 
@@ -154,7 +159,7 @@ BENCHMARKS = {
     ),
     "mocoda-hooksweep2": (
         _bench_hooksweep2,
-        lambda p: _profile_args(p, extra=("focus",)),
+        _hooksweep2_args,
         "MoCoDA's HookSweep2 experiment: TD3-BC/BCQ on EMP/MOCODA/MOCODA-P, sweep both boxes",
     ),
     "csr-cartpole": (

@@ -24,9 +24,8 @@ data and the augmented datasets are stored and reused, so an interrupted run res
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +37,25 @@ import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
 from agents.common import TransitionSampler
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
-from benchmarks.results import output_dir, write_json
+from benchmarks.results import output_dir
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER, boxes_near
 
-__all__ = ["DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
+__all__ = ["BENCHMARK", "DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
 
 ENV_ID = "HookSweep2-v0"
 #: dataset name -> the augment method that makes it
 DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
+    """One budget of the benchmark."""
+
+    description: str
     seeds: tuple[int, ...]
     n_expert: int
     total_size: int
@@ -64,59 +67,71 @@ class Profile:
     n_updates: int
     eval_every: int
     eval_episodes: int
-    note: str
     datasets: tuple[str, ...] = tuple(DATASETS)
 
 
+_QUICK_DATA = {
+    "n_expert": 60_000,
+    "total_size": 240_000,
+    "model_hidden": (256, 256),
+    "model_epochs": 8,
+    "model_lr": 1e-3,
+}
 PROFILES = {
     "quick": Profile(
-        (0,),
-        60_000,
-        240_000,
-        (256, 256),
-        8,
-        1e-3,
-        ("td3bc", "bcq"),
-        (256, 256, 256),
-        6_000,
-        2_000,
-        60,
-        "1 seed; 60k expert transitions -> 240k; models 2x256, 8 epochs; agents 3x256, 6k updates",
+        description=(
+            "1 seed; 60k expert transitions -> 240k; models 2x256, 8 epochs; agents 3x256, "
+            "6k updates"
+        ),
+        seeds=(0,),
+        **_QUICK_DATA,
+        agents=("td3bc", "bcq"),
+        hidden=(256, 256, 256),
+        n_updates=6_000,
+        eval_every=2_000,
+        eval_episodes=60,
     ),
     "paper": Profile(
-        (0, 1, 2, 3, 4),
-        1_000_000,
-        5_000_000,
-        (512, 512),
-        160,
-        2e-4,
-        ("td3bc", "bcq", "cql"),
-        (512, 512, 512),
-        1_000_000,
-        50_000,
-        100,
-        "5 seeds; 1M expert transitions -> 5M; models 2x512 (160 passes = 4000 epochs of 40k); "
-        "agents 3x512, 1M updates",
+        description=(
+            "5 seeds; 1M expert transitions -> 5M; models 2x512 (160 passes = 4000 epochs of "
+            "40k); agents 3x512, 1M updates"
+        ),
+        seeds=(0, 1, 2, 3, 4),
+        n_expert=1_000_000,
+        total_size=5_000_000,
+        model_hidden=(512, 512),
+        model_epochs=160,
+        model_lr=2e-4,
+        agents=("td3bc", "bcq", "cql"),
+        hidden=(512, 512, 512),
+        n_updates=1_000_000,
+        eval_every=50_000,
+        eval_episodes=100,
     ),
-    # the quick profile's data, TD3-BC trained 40k updates on EMP and MOCODA-P
     "focus": Profile(
-        (0,),
-        60_000,
-        240_000,
-        (256, 256),
-        8,
-        1e-3,
-        ("td3bc",),
-        (256, 256, 256),
-        40_000,
-        5_000,
-        60,
-        "the quick profile's data; TD3-BC 3x256, 40k updates; EMP and MOCODA-P",
-        ("emp", "mocoda-p"),
+        description="the quick profile's data; TD3-BC 3x256, 40k updates; EMP and MOCODA-P",
+        seeds=(0,),
+        **_QUICK_DATA,
+        agents=("td3bc",),
+        hidden=(256, 256, 256),
+        n_updates=40_000,
+        eval_every=5_000,
+        eval_episodes=60,
+        datasets=("emp", "mocoda-p"),
     ),
-    # for the test suite: seconds, checks the code, not the result
     "smoke": Profile(
-        (0,), 1_500, 4_000, (32, 32), 1, 1e-3, ("td3bc", "bcq"), (32, 32), 20, 10, 4, "smoke"
+        description="seconds: checks the code, not the result (the test suite runs it)",
+        seeds=(0,),
+        n_expert=1_500,
+        total_size=4_000,
+        model_hidden=(32, 32),
+        model_epochs=1,
+        model_lr=1e-3,
+        agents=("td3bc", "bcq"),
+        hidden=(32, 32),
+        n_updates=20,
+        eval_every=10,
+        eval_episodes=4,
     ),
 }
 
@@ -247,7 +262,7 @@ def report(
     p = PROFILES[profile_name]
     t = table(cells, p.agents)
     lines = [
-        f"mocoda-hooksweep2 ({profile_name} profile: {p.note})",
+        f"mocoda-hooksweep2 ({profile_name} profile: {p.description})",
         f"expert success on the source task (sweep one box): "
         f"{100 * np.mean(expert_rates):.1f}% over the seeds' data"
         if expert_rates
@@ -322,42 +337,88 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
     return save_figure(fig, folder.parent / f"mocoda_hooksweep2_{profile_name}_curves.png")
 
 
-def main(profile: str = "quick", fresh: bool = False) -> dict:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
-    p = PROFILES[profile]
-    name = f"mocoda_hooksweep2_{profile}"
-    folder = output_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = output_dir() / f"{name}.json"
-    state: dict[str, Any] = {"profile": profile, "config": asdict(p), "cells": {}, "expert": {}}
-    data_dir = data_folder(p)
-    if path.exists() and not fresh:
-        state = json.loads(path.read_text())
-        if state["cells"]:
-            print(f"resuming: {len(state['cells'])} finished cells in {path}")
-    elif fresh:
-        for f in [*folder.rglob("*"), *data_dir.rglob("*")]:
+def cells(p: Profile) -> list[Cell]:
+    """seed x dataset x agent; each needs its seed's datasets."""
+    return [
+        Cell({"seed": seed, "dataset": d, "agent": a}, needs=(f"datasets/seed{seed}",))
+        for seed in p.seeds
+        for d in p.datasets
+        for a in p.agents
+    ]
+
+
+def make_input(name: str, ctx: RunContext) -> dict[str, TransitionDataset]:
+    """``datasets/seed{s}``: the expert data and its augmentations for seed ``s``, stored in the
+    profile's data folder (shared by profiles with the same data settings)."""
+    seed = int(name.removeprefix("datasets/seed"))
+    return _datasets(seed, ctx.profile, data_folder(ctx.profile))
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    seed, d, a = cell.key["seed"], cell.key["dataset"], cell.key["agent"]
+    datasets = inputs[f"datasets/seed{seed}"]
+    record = _run_cell(seed, d, datasets[d], a, ctx.profile)
+    record["data"] = data_stats(datasets[d])
+    record["expert_success_rate"] = datasets["emp"].metadata.get("expert_success_rate")
+    return record
+
+
+def _by_seed(records: list[dict]) -> tuple[list[float], dict[str, dict[str, dict]]]:
+    rates = {r["seed"]: r["expert_success_rate"] for r in records}
+    data: dict[str, dict[str, dict]] = {}
+    for r in records:
+        data.setdefault(str(r["seed"]), {})[r["dataset"]] = r["data"]
+    return [v for v in rates.values() if v is not None], data
+
+
+def _report(records: list[dict], ctx: RunContext) -> str:
+    rates, data = _by_seed(records)
+    return report(records, ctx.profile_name, rates, data)
+
+
+def _plot(records: list[dict], ctx: RunContext) -> list[Path]:
+    return [plot(records, ctx.profile_name, ctx.folder)]
+
+
+def _summary(records: list[dict], ctx: RunContext) -> dict[str, Any]:
+    rates, data = _by_seed(records)
+    return {"table": table(records, ctx.profile.agents), "expert": rates, "data": data}
+
+
+BENCHMARK = Benchmark(
+    name="mocoda-hooksweep2",
+    profiles=PROFILES,
+    cells=cells,
+    make_input=make_input,
+    run_cell=run_cell,
+    report=_report,
+    plot=_plot,
+    summary=_summary,
+)
+
+
+def main(
+    profile: str = "quick",
+    fresh: bool = False,
+    *,
+    seeds: tuple[int, ...] | None = None,
+    cell_filter: dict[str, set[str]] | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+) -> dict:
+    """Run (or resume) ``profile`` on the shared runner; ``fresh`` also remakes the data."""
+    if fresh and profile in PROFILES:
+        for f in data_folder(PROFILES[profile]).rglob("*"):
             if f.is_file():
                 f.unlink()
-    state.setdefault("data", {})
-    for seed in p.seeds:
-        todo = [
-            (d, a) for d in p.datasets for a in p.agents if f"{seed}/{d}/{a}" not in state["cells"]
-        ]
-        if not todo and str(seed) in state["data"]:
-            continue
-        datasets = _datasets(seed, p, data_dir)
-        state["expert"][str(seed)] = datasets["emp"].metadata.get("expert_success_rate")
-        state["data"][str(seed)] = {d: data_stats(x) for d, x in datasets.items()}
-        for d, a in todo:
-            print(f"seed {seed}: {a} on {d.upper()}")
-            state["cells"][f"{seed}/{d}/{a}"] = _run_cell(seed, d, datasets[d], a, p)
-            write_json(name, state)
-    cells = list(state["cells"].values())
-    rates = [r for r in state["expert"].values() if r is not None]
-    print(report(cells, profile, rates, state["data"]))
-    print(f"wrote {plot(cells, profile, folder)}")
-    state["table"] = table(cells, p.agents)
-    print(f"results written to {write_json(name, state)}")
-    return state
+    return run(
+        BENCHMARK,
+        profile,
+        seeds=seeds,
+        cells=cell_filter,
+        fresh=fresh,
+        workers=workers,
+        backend=backend,
+        address=address,
+    )

@@ -18,7 +18,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     out = capsys.readouterr().out
     assert "sweep both" in out and "paper's claim" in out
     path = output_dir() / "mocoda_hooksweep2_smoke.json"
-    assert json.loads(path.read_text())["table"]["emp"]["td3bc"]["seeds"] == 1
+    assert json.loads(path.read_text())["summary"]["table"]["emp"]["td3bc"]["seeds"] == 1
     assert (output_dir() / "mocoda_hooksweep2_smoke_curves.png").stat().st_size > 0
 
     # the stored datasets: [state, target goal] observations, target-task rewards
