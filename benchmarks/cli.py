@@ -71,13 +71,25 @@ def _bench_csr(name: str):
     def run(args: argparse.Namespace) -> None:
         from benchmarks import csr  # deferred: torch & co. load only to run
 
-        csr.main(name, profile=args.profile, fresh=args.fresh, game=getattr(args, "game", None))
+        csr.main(
+            name,
+            profile=args.profile,
+            fresh=args.fresh,
+            game=getattr(args, "game", None),
+            **_runner_kwargs(args),
+        )
 
     return run
 
 
+def _csr_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p, extra=("smoke",))
+    _runner_args(p)
+
+
 def _atari_args(p: argparse.ArgumentParser) -> None:
     _profile_args(p)
+    _runner_args(p)
     p.add_argument(
         "--game",
         choices=("Alien", "BankHeist", "CrazyClimber", "Gopher", "Pong"),
@@ -164,17 +176,17 @@ BENCHMARKS = {
     ),
     "csr-cartpole": (
         _bench_csr("csr-cartpole"),
-        _profile_args,
+        _csr_args,
         "CSR's CartPole sequence: CSR vs AdaRL, Dreamer and DQN (Table 1)",
     ),
     "csr-synthetic": (
         _bench_csr("csr-synthetic"),
-        _profile_args,
+        _csr_args,
         "CSR's synthetic POMDP sequence: detection and expansion against the ground truth",
     ),
     "csr-coinrun": (
         _bench_csr("csr-coinrun"),
-        _profile_args,
+        lambda p: (_profile_args(p), _runner_args(p)),
         "CSR's CoinRun sequence (easy -> unseen levels -> hard), pixels",
     ),
     "csr-atari": (

@@ -23,9 +23,7 @@ task's reconstructions before the expansion, right after it and at the end of th
 from __future__ import annotations
 
 import copy
-import json
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +31,28 @@ import numpy as np
 import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
-from benchmarks.results import output_dir, write_json
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
-__all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "main"]
+__all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "benchmark", "main"]
 
 METHODS = ("csr", "adarl", "dreamer", "dqn")
 LABELS = {"csr": "CSR", "adarl": "AdaRL", "dreamer": "Dreamer", "dqn": "DQN"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CSRProfile:
+    """One budget of a CSR benchmark: the sequence, seeds, env steps on the source task and on
+    each later task, evaluation, and the agents' settings."""
+
     sequence: str
     seeds: tuple[int, ...]
     source_steps: int
     task_steps: int
     eval_every: int
     eval_episodes: int
-    note: str
+    description: str
     agent: dict[str, Any] = field(default_factory=dict)
     #: the world model's WorldModelParams fields
     world: dict[str, Any] = field(default_factory=dict)
@@ -103,25 +104,27 @@ _SMOKE = {
 BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
     "csr-cartpole": {
         "quick": CSRProfile(
-            "cartpole",
-            (0, 1),
-            10_000,
-            4_000,
-            1_000,
-            5,
-            "2 seeds; state observations; 10k source steps, 4k per later task; latent 8",
+            sequence="cartpole",
+            seeds=(0, 1),
+            source_steps=10_000,
+            task_steps=4_000,
+            eval_every=1_000,
+            eval_episodes=5,
+            description=(
+                "2 seeds; state observations; 10k source steps, 4k per later task; latent 8"
+            ),
             agent=_STATE,
             world=_STATE_WORLD,
             seq_kwargs={"obs_type": "state"},
         ),
         "paper": CSRProfile(
-            "cartpole",
-            (0, 1, 2, 3, 4),
-            200_000,
-            100_000,
-            5_000,
-            10,
-            "5 seeds; 64x64 pixels; CSR Table 5 sizes (GPU-sized)",
+            sequence="cartpole",
+            seeds=(0, 1, 2, 3, 4),
+            source_steps=200_000,
+            task_steps=100_000,
+            eval_every=5_000,
+            eval_episodes=10,
+            description="5 seeds; 64x64 pixels; CSR Table 5 sizes (GPU-sized)",
             agent=_PAPER_CARTPOLE,
             world=_PAPER_CARTPOLE_WORLD,
             seq_kwargs={"obs_type": "pixels"},
@@ -129,75 +132,79 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
     },
     "csr-synthetic": {
         "quick": CSRProfile(
-            "synthetic",
-            (0, 1),
-            6_000,
-            3_000,
-            1_000,
-            3,
-            "2 seeds; 6k source steps, 3k per later task; latent 8",
+            sequence="synthetic",
+            seeds=(0, 1),
+            source_steps=6_000,
+            task_steps=3_000,
+            eval_every=1_000,
+            eval_episodes=3,
+            description="2 seeds; 6k source steps, 3k per later task; latent 8",
             agent=_STATE,
             world=_STATE_WORLD,
         ),
         "paper": CSRProfile(
-            "synthetic",
-            (0, 1, 2, 3, 4),
-            100_000,
-            50_000,
-            5_000,
-            10,
-            "5 seeds; 100 episodes x 256 steps per task and more",
+            sequence="synthetic",
+            seeds=(0, 1, 2, 3, 4),
+            source_steps=100_000,
+            task_steps=50_000,
+            eval_every=5_000,
+            eval_episodes=10,
+            description="5 seeds; 100 episodes x 256 steps per task and more",
             agent={**_PAPER_CARTPOLE, "detect_steps": 1_000},
             world=_PAPER_CARTPOLE_WORLD,
         ),
     },
     "csr-coinrun": {
         "quick": CSRProfile(
-            "coinrun",
-            (0,),
-            6_000,
-            3_000,
-            1_500,
-            3,
-            "SHORT: 1 seed, 6k source steps, 3k per later task, 64x64 pixels (the paper: "
-            "days on an A100)",
+            sequence="coinrun",
+            seeds=(0,),
+            source_steps=6_000,
+            task_steps=3_000,
+            eval_every=1_500,
+            eval_episodes=3,
+            description=(
+                "SHORT: 1 seed, 6k source steps, 3k per later task, 64x64 pixels "
+                "(the paper: days on an A100)"
+            ),
             agent=_PIXELS,
             world=_PIXELS_WORLD,
             methods=("csr", "dqn"),
         ),
         "paper": CSRProfile(
-            "coinrun",
-            (0, 1, 2, 3, 4),
-            25_000_000,
-            5_000_000,
-            100_000,
-            20,
-            "5 seeds; CSR Table 5 sizes; detection 250k steps",
+            sequence="coinrun",
+            seeds=(0, 1, 2, 3, 4),
+            source_steps=25_000_000,
+            task_steps=5_000_000,
+            eval_every=100_000,
+            eval_episodes=20,
+            description="5 seeds; CSR Table 5 sizes; detection 250k steps",
             agent={**_PAPER_PIXELS, "detect_steps": 250_000},
             world=_PAPER_PIXELS_WORLD,
         ),
     },
     "csr-atari": {
         "quick": CSRProfile(
-            "atari/Pong",
-            (0,),
-            6_000,
-            3_000,
-            1_500,
-            2,
-            "SHORT: Pong, 1 seed, 6k source steps, 3k per later task (the paper: 400k per task)",
+            sequence="atari/Pong",
+            seeds=(0,),
+            source_steps=6_000,
+            task_steps=3_000,
+            eval_every=1_500,
+            eval_episodes=2,
+            description=(
+                "SHORT: Pong, 1 seed, 6k source steps, 3k per later task (the paper: 400k per task)"
+            ),
             agent=_PIXELS,
             world=_PIXELS_WORLD,
             methods=("csr", "dqn"),
         ),
         "paper": CSRProfile(
-            "atari/Pong",
-            (0, 1, 2, 3, 4),
-            400_000,
-            400_000,
-            20_000,
-            10,
-            "5 seeds; 400k env steps per task; CSR Table 5 sizes",
+            sequence="atari/Pong",
+            seeds=(0, 1, 2, 3, 4),
+            source_steps=400_000,
+            task_steps=400_000,
+            eval_every=20_000,
+            eval_episodes=10,
+            description="5 seeds; 400k env steps per task; CSR Table 5 sizes",
             agent={**_PAPER_PIXELS, "detect_steps": 100_000},
             world=_PAPER_PIXELS_WORLD,
         ),
@@ -205,20 +212,29 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
 }
 
 BENCHMARKS["csr-cartpole"]["smoke"] = CSRProfile(
-    "cartpole",
-    (0,),
-    200,
-    120,
-    100,
-    1,
-    "smoke",
+    sequence="cartpole",
+    seeds=(0,),
+    source_steps=200,
+    task_steps=120,
+    eval_every=100,
+    eval_episodes=1,
+    description="smoke",
     agent=_SMOKE,
     world=_SMOKE_WORLD,
     seq_kwargs={"obs_type": "state"},
     dqn={"learning_starts": 50},
 )
 BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
-    "synthetic", (0,), 200, 120, 100, 1, "smoke", agent=_SMOKE, world=_SMOKE_WORLD, methods=("csr",)
+    sequence="synthetic",
+    seeds=(0,),
+    source_steps=200,
+    task_steps=120,
+    eval_every=100,
+    eval_episodes=1,
+    description="smoke",
+    agent=_SMOKE,
+    world=_SMOKE_WORLD,
+    methods=("csr",),
 )
 
 
@@ -401,10 +417,12 @@ def _fmt_steps(x: list[int | None]) -> str:
     return f"{int(np.mean(x)):,}"
 
 
-def report(bench: str, profile_name: str, cells: list[dict]) -> str:
-    p = BENCHMARKS[bench][profile_name]
+def report(
+    bench: str, profile_name: str, cells: list[dict], profile: CSRProfile | None = None
+) -> str:
+    p = profile or BENCHMARKS[bench][profile_name]
     n_tasks = max(len(c["tasks"]) for c in cells)
-    lines = [f"{bench} ({profile_name} profile: {p.note})", ""]
+    lines = [f"{bench} ({profile_name} profile: {p.description})", ""]
     header = f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>18s}" for i in range(n_tasks))
     lines += ["final score, mean ± std over seeds", header]
     for m in p.methods:
@@ -461,11 +479,17 @@ TITLES = {
 }
 
 
-def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path:
+def plot(
+    bench: str,
+    profile_name: str,
+    cells: list[dict],
+    folder: Path,
+    profile: CSRProfile | None = None,
+) -> Path:
     """Learning curves across the task sequence (mean over seeds), tasks marked."""
     plt = pyplot()
 
-    p = BENCHMARKS[bench][profile_name]
+    p = profile or BENCHMARKS[bench][profile_name]
     fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
     bounds: list[int] = []
     for m in p.methods:
@@ -497,7 +521,7 @@ def plot(bench: str, profile_name: str, cells: list[dict], folder: Path) -> Path
         f"({profile_name} profile)"
     )
     ax.legend(title="method")
-    return save_figure(fig, folder.parent / f"{bench.replace('-', '_')}_{profile_name}_curves.png")
+    return save_figure(fig, folder.parent / f"{folder.name}_curves.png")
 
 
 def plot_reconstructions(
@@ -557,43 +581,66 @@ def plot_reconstructions(
     return save_figure(fig, path)
 
 
-def main(bench: str, profile: str = "quick", fresh: bool = False, game: str | None = None) -> dict:
+def cells(p: CSRProfile) -> list[Cell]:
+    """seed x method: each cell plays the whole task sequence."""
+    return [Cell({"seed": seed, "method": m}) for seed in p.seeds for m in p.methods]
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+    seed, m = cell.key["seed"], cell.key["method"]
+    p = ctx.profile
+    return _run_dqn(p, seed) if m == "dqn" else _run_world_model(p, m, seed, ctx.folder)
+
+
+def _report(records: list[dict], ctx: RunContext) -> str:
+    bench = next(b for b in BENCHMARKS if ctx.folder.name.startswith(b.replace("-", "_")))
+    text = report(bench, ctx.profile_name, records, ctx.profile)
+    tables = ctx.folder.parent / f"{ctx.folder.name}.txt"
+    tables.write_text(text + "\n")
+    return text + f"\ntables written to {tables}"
+
+
+def _plot(records: list[dict], ctx: RunContext) -> list[Path]:
+    bench = next(b for b in BENCHMARKS if ctx.folder.name.startswith(b.replace("-", "_")))
+    return [plot(bench, ctx.profile_name, records, ctx.folder, ctx.profile)]
+
+
+def benchmark(bench: str, game: str | None = None) -> Benchmark:
+    """The runner's view of ``bench``; ``game`` picks csr-atari's game (its own results)."""
     if bench not in BENCHMARKS:
         raise ValueError(f"bench must be one of {sorted(BENCHMARKS)}, got {bench!r}")
-    if profile not in BENCHMARKS[bench]:
-        raise ValueError(f"profile must be one of {sorted(BENCHMARKS[bench])}, got {profile!r}")
-    p = BENCHMARKS[bench][profile]
+    profiles = BENCHMARKS[bench]
+    name = bench
     if game is not None:
         if bench != "csr-atari":
             raise ValueError("--game applies to csr-atari only")
-        p = CSRProfile(**{**asdict(p), "sequence": f"atari/{game}"})
-        BENCHMARKS[bench][profile] = p
-    name = f"{bench.replace('-', '_')}_{profile}"
-    folder = output_dir() / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = output_dir() / f"{name}.json"
-    state: dict[str, Any] = {"bench": bench, "profile": profile, "config": asdict(p), "cells": {}}
-    if path.exists() and not fresh:
-        state = json.loads(path.read_text())
-        if state["cells"]:
-            print(f"resuming: {len(state['cells'])} finished cells in {path}")
-    for seed in p.seeds:
-        for m in p.methods:
-            key = f"{m}/{seed}"
-            if key in state["cells"]:
-                continue
-            print(f"{bench}: {LABELS[m]} seed {seed}")
-            start = time.perf_counter()
-            cell = _run_dqn(p, seed) if m == "dqn" else _run_world_model(p, m, seed, folder)
-            cell["seconds"] = time.perf_counter() - start
-            state["cells"][key] = cell
-            write_json(name, state)
-    cells = list(state["cells"].values())
-    text = report(bench, profile, cells)
-    print(text)
-    tables = output_dir() / f"{name}.txt"
-    tables.write_text(text + "\n")
-    print(f"tables written to {tables}")
-    print(f"wrote {plot(bench, profile, cells, folder)}")
-    print(f"results written to {write_json(name, state)}")
-    return state
+        profiles = {k: replace(p, sequence=f"atari/{game}") for k, p in profiles.items()}
+        name = f"{bench}-{game.lower()}"
+    return Benchmark(
+        name=name, profiles=profiles, cells=cells, run_cell=run_cell, report=_report, plot=_plot
+    )
+
+
+def main(
+    bench: str,
+    profile: str = "quick",
+    fresh: bool = False,
+    game: str | None = None,
+    *,
+    seeds: tuple[int, ...] | None = None,
+    cell_filter: dict[str, set[str]] | None = None,
+    workers: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+) -> dict:
+    """Run (or resume) ``profile`` of ``bench`` on the shared runner."""
+    return run(
+        benchmark(bench, game),
+        profile,
+        seeds=seeds,
+        cells=cell_filter,
+        fresh=fresh,
+        workers=workers,
+        backend=backend,
+        address=address,
+    )

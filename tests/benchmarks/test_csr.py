@@ -10,20 +10,20 @@ from benchmarks.results import output_dir
 @pytest.mark.smoke
 def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     state = csr.main("csr-cartpole", "smoke", fresh=True)
-    assert set(state["cells"]) == {f"{m}/0" for m in csr.METHODS}
+    assert set(state["cells"]) == {f"seed=0/method={m}" for m in csr.METHODS}
     for cell in state["cells"].values():
         assert [t["task"] for t in cell["tasks"]] == [0, 1, 2, 3]
         for t in cell["tasks"]:
             assert t["curve"] and all(len(p) == 2 for p in t["curve"])
-    wm = state["cells"]["csr/0"]["tasks"]
+    wm = state["cells"]["seed=0/method=csr"]["tasks"]
     assert wm[3]["new_actions"] == 4  # task 4 adds four forces
     assert wm[2]["truth"] == ["state_expansion"]
     assert all(t["decision"] in ("distribution_shift", "space_expansion") for t in wm[1:])
     # task 3 shows a new observed variable: CSR expands, and draws its reconstructions
     assert wm[2]["decision"] == "space_expansion" and wm[2]["added"] >= 1
     assert Path(wm[2]["reconstructions"]).stat().st_size > 0
-    assert state["cells"]["dreamer/0"]["tasks"][1]["decision"] == "fine_tune"
-    assert state["cells"]["adarl/0"]["tasks"][2]["added"] == 0  # AdaRL never expands
+    assert state["cells"]["seed=0/method=dreamer"]["tasks"][1]["decision"] == "fine_tune"
+    assert state["cells"]["seed=0/method=adarl"]["tasks"][2]["added"] == 0  # AdaRL never expands
     out = capsys.readouterr().out
     assert "minimum adaptation steps" in out and "detected change" in out
     path = output_dir() / "csr_cartpole_smoke.json"
@@ -37,7 +37,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
 @pytest.mark.smoke
 def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
     state = csr.main("csr-synthetic", "smoke", fresh=True)
-    tasks = state["cells"]["csr/0"]["tasks"]
+    tasks = state["cells"]["seed=0/method=csr"]["tasks"]
     assert tasks[2]["true_new_latent"] >= 3 and tasks[1]["true_new_latent"] == 0
     assert "true" in capsys.readouterr().out
 
