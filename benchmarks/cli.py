@@ -16,8 +16,9 @@ causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile qu
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from augment.cli import register as register_augment_verb
 from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
@@ -26,6 +27,9 @@ from causal_envs.cli import USER_ERRORS
 from causal_envs.cli import register as register_data_verbs
 
 __all__ = ["build_parser", "main"]
+
+#: a benchmark's profiles as ``--profile`` shows them: name -> one-line description
+Profiles = Mapping[str, str] | None
 
 
 def _bench_env_speed(args: argparse.Namespace) -> None:
@@ -82,13 +86,18 @@ def _bench_csr(name: str):
     return run
 
 
-def _csr_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p, extra=("smoke",))
+def _csr_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, ("smoke",), profiles)
     _runner_args(p)
 
 
-def _atari_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p)
+def _coinrun_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, (), profiles)
+    _runner_args(p)
+
+
+def _atari_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, (), profiles)
     _runner_args(p)
     p.add_argument(
         "--game",
@@ -98,21 +107,21 @@ def _atari_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _nav2d_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p, extra=("focus", "smoke"))
+def _nav2d_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, ("focus", "smoke"), profiles)
     p.add_argument(
         "--no-crosscheck", action="store_true", help="skip the d3rlpy TD3+BC cross-check"
     )
     _runner_args(p)
 
 
-def _hooksweep2_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p, extra=("focus", "smoke"))
+def _hooksweep2_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, ("focus", "smoke"), profiles)
     _runner_args(p)
 
 
-def _model_error_args(p: argparse.ArgumentParser) -> None:
-    _profile_args(p, extra=("smoke",))
+def _model_error_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, ("smoke",), profiles)
     _runner_args(p)
 
 
@@ -146,20 +155,41 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _profile_args(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> None:
-    p.add_argument(
-        "--profile",
-        choices=("quick", *extra, "paper"),
-        default="quick",
-        help="quick: minutes on 2 CPU cores; paper: the papers' budgets"
-        + "".join(f"; {e}: see the benchmark's docstring" for e in extra),
-    )
+def _profile_args(
+    p: argparse.ArgumentParser, extra: tuple[str, ...] = (), profiles: Profiles = None
+) -> None:
+    """``--profile``; with the benchmark's ``profiles`` (name -> description) loaded, its help
+    lists each profile's one-line description."""
+    names = tuple(profiles) if profiles else ("quick", *extra, "paper")
+    if profiles:
+        text = "; ".join(f"{k}: {v}" for k, v in profiles.items())
+    else:
+        text = "quick: minutes on 2 CPU cores; paper: the papers' budgets"
+    p.add_argument("--profile", choices=names, default="quick", help=text)
     p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
 
 
-def _quick_arg(p: argparse.ArgumentParser) -> None:
+def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (seconds)")
 
+
+def _descriptions(module: str, bench: str | None = None) -> Profiles:
+    """name -> description of a benchmark module's profiles (imports the module)."""
+    mod = importlib.import_module(f"benchmarks.{module}")
+    profiles = mod.BENCHMARKS[bench] if bench else mod.PROFILES
+    return {k: p.description for k, p in profiles.items()}
+
+
+#: benchmark name -> the module and key its profiles are read from (for ``NAME --help``)
+_PROFILE_SOURCES = {
+    "mocoda-nav2d": ("mocoda_nav2d", None),
+    "mocoda-hooksweep2": ("mocoda_hooksweep2", None),
+    "mocoda-model-error": ("mocoda_model_error", None),
+    "csr-cartpole": ("csr", "csr-cartpole"),
+    "csr-synthetic": ("csr", "csr-synthetic"),
+    "csr-coinrun": ("csr", "csr-coinrun"),
+    "csr-atari": ("csr", "csr-atari"),
+}
 
 #: name -> (run, add its arguments, help)
 BENCHMARKS = {
@@ -186,7 +216,7 @@ BENCHMARKS = {
     ),
     "csr-coinrun": (
         _bench_csr("csr-coinrun"),
-        lambda p: (_profile_args(p), _runner_args(p)),
+        _coinrun_args,
         "CSR's CoinRun sequence (easy -> unseen levels -> hard), pixels",
     ),
     "csr-atari": (
@@ -202,7 +232,12 @@ BENCHMARKS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command's parser. For ``bench NAME ...`` the named benchmark's module is imported
+    so that its profiles (with their descriptions) are the ``--profile`` choices; every other
+    command starts without importing torch."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    requested = argv[1] if len(argv) > 1 and argv[0] == "bench" else None
     parser = argparse.ArgumentParser(
         prog="causal-envs",
         description="Causal RL environments, their datasets, MoCoDA and the papers' benchmarks.",
@@ -215,14 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     names = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, (func, add_args, helptext) in BENCHMARKS.items():
         b = names.add_parser(name, help=helptext)
-        add_args(b)
+        source = _PROFILE_SOURCES.get(name) if name == requested else None
+        add_args(b, _descriptions(*source) if source else None)
         b.set_defaults(func=func)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         args.func(args)
     except (*USER_ERRORS, RunError) as err:
