@@ -58,7 +58,7 @@ def _bench_nav2d(args: argparse.Namespace) -> None:
 def _runner_kwargs(args: argparse.Namespace) -> dict:
     return {
         "seeds": parse_seeds(args.seeds),
-        "cell_filter": parse_cell_filter(args.cells),
+        "cells": parse_cell_filter(args.cells),
         "workers": args.workers,
         "backend": args.backend,
         "address": args.address,

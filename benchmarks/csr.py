@@ -622,25 +622,8 @@ def benchmark(bench: str, game: str | None = None) -> Benchmark:
 
 
 def main(
-    bench: str,
-    profile: str = "quick",
-    fresh: bool = False,
-    game: str | None = None,
-    *,
-    seeds: tuple[int, ...] | None = None,
-    cell_filter: dict[str, set[str]] | None = None,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
+    bench: str, profile: str = "quick", fresh: bool = False, game: str | None = None, **options: Any
 ) -> dict:
-    """Run (or resume) ``profile`` of ``bench`` on the shared runner."""
-    return run(
-        benchmark(bench, game),
-        profile,
-        seeds=seeds,
-        cells=cell_filter,
-        fresh=fresh,
-        workers=workers,
-        backend=backend,
-        address=address,
-    )
+    """Run (or resume) ``profile`` of ``bench`` on the shared runner; ``options`` are
+    `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ``backend``, ``address``)."""
+    return run(benchmark(bench, game), profile, fresh=fresh, **options)

@@ -397,28 +397,11 @@ BENCHMARK = Benchmark(
 )
 
 
-def main(
-    profile: str = "quick",
-    fresh: bool = False,
-    *,
-    seeds: tuple[int, ...] | None = None,
-    cell_filter: dict[str, set[str]] | None = None,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
-) -> dict:
-    """Run (or resume) ``profile`` on the shared runner; ``fresh`` also remakes the data."""
+def main(profile: str = "quick", fresh: bool = False, **options: Any) -> dict:
+    """Run (or resume) ``profile`` on the shared runner (``fresh`` also remakes the data);
+    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ...)."""
     if fresh and profile in PROFILES:
         for f in data_folder(PROFILES[profile]).rglob("*"):
             if f.is_file():
                 f.unlink()
-    return run(
-        BENCHMARK,
-        profile,
-        seeds=seeds,
-        cells=cell_filter,
-        fresh=fresh,
-        workers=workers,
-        backend=backend,
-        address=address,
-    )
+    return run(BENCHMARK, profile, fresh=fresh, **options)

@@ -293,24 +293,7 @@ BENCHMARK = Benchmark(
 )
 
 
-def main(
-    profile: str = "quick",
-    fresh: bool = False,
-    *,
-    seeds: tuple[int, ...] | None = None,
-    cell_filter: dict[str, set[str]] | None = None,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
-) -> dict:
-    """Run (or resume) ``profile`` on the shared runner."""
-    return run(
-        BENCHMARK,
-        profile,
-        seeds=seeds,
-        cells=cell_filter,
-        fresh=fresh,
-        workers=workers,
-        backend=backend,
-        address=address,
-    )
+def main(profile: str = "quick", fresh: bool = False, **options: Any) -> dict:
+    """Run (or resume) ``profile`` on the shared runner; ``options`` are
+    `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ``backend``, ``address``)."""
+    return run(BENCHMARK, profile, fresh=fresh, **options)

@@ -444,29 +444,13 @@ BENCHMARK = Benchmark(
 
 
 def main(
-    profile: str = "quick",
-    fresh: bool = False,
-    crosscheck: bool = True,
-    *,
-    seeds: tuple[int, ...] | None = None,
-    cell_filter: dict[str, set[str]] | None = None,
-    workers: int = 1,
-    backend: str = "local",
-    address: str | None = None,
+    profile: str = "quick", fresh: bool = False, crosscheck: bool = True, **options: Any
 ) -> dict:
-    """Run (or resume) ``profile``; ``crosscheck=False`` leaves out the d3rlpy cell."""
-    where = dict(cell_filter or {})
+    """Run (or resume) ``profile``; ``crosscheck=False`` leaves out the d3rlpy cell;
+    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ...)."""
+    where = dict(options.pop("cells", None) or {})
     if not crosscheck:
         p = PROFILES.get(profile)
         agents = set(p.agents) if p is not None else set()
         where["agent"] = (where.get("agent") or agents) - {CROSSCHECK}
-    return run(
-        BENCHMARK,
-        profile,
-        seeds=seeds,
-        cells=where,
-        fresh=fresh,
-        workers=workers,
-        backend=backend,
-        address=address,
-    )
+    return run(BENCHMARK, profile, fresh=fresh, cells=where, **options)

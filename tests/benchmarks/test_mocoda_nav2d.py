@@ -58,7 +58,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
     stored = list((output_dir() / "mocoda_nav2d_smoke" / "cells").glob("*.json"))
     assert len(stored) == 2  # the third cell was interrupted: no file, it will be redone
     monkeypatch.setattr(bench, "_run_cell", real)
-    only_bcq = bench.main("smoke", crosscheck=False, cell_filter={"agent": {"bcq"}})
+    only_bcq = bench.main("smoke", crosscheck=False, cells={"agent": {"bcq"}})
     assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in bench.DATASETS)
     state = bench.main("smoke", crosscheck=False)
     assert len(state["cells"]) == 15
