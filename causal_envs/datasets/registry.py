@@ -78,7 +78,7 @@ def _hooksweep2_env(seed: int) -> gym.Env:
     return gym.make("HookSweep2Source-v0", flat_obs=True)
 
 
-_HOOKSWEEP2_SPECS = [
+_HOOKSWEEP2_DATASETS = [
     DatasetSpec(
         name=f"hooksweep2/{name}",
         env_id="HookSweep2Source-v0",
@@ -109,7 +109,7 @@ def _task_env(sequence: str, task: int, **kwargs: Any) -> Callable[[int], gym.En
     return make
 
 
-_ROLLOUT_SPECS = [
+_ROLLOUT_DATASETS = [
     DatasetSpec(
         name=f"{sequence}/task{task + 1}",
         env_id=env_id,
@@ -127,8 +127,8 @@ _ROLLOUT_SPECS = [
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        *_ROLLOUT_SPECS,
-        *_HOOKSWEEP2_SPECS,
+        *_ROLLOUT_DATASETS,
+        *_HOOKSWEEP2_DATASETS,
         DatasetSpec(
             name="nav2d/empirical",
             env_id="CausalNav2D-v0",
