@@ -32,7 +32,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from benchmarks.results import output_dir
+from benchmarks.results import output_dir, write_json
 from causal_envs.core import atomic_path, jsonable
 
 __all__ = [
@@ -312,10 +312,7 @@ def run(
     if bench.plot is not None:
         for path in bench.plot(ordered, ctx):
             print(f"wrote {path}")
-    out = output_dir() / f"{stem}.json"
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(merged, indent=2, sort_keys=True))
-    print(f"results written to {out}")
+    print(f"results written to {write_json(stem, merged)}")
     return merged
 
 
