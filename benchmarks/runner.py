@@ -237,6 +237,13 @@ def _prepare(bench: Benchmark, name: str, ctx: RunContext) -> Any:
     return _make_inputs(bench, [name], ctx)[name]
 
 
+def _prepare_stored(bench: Benchmark, name: str, ctx: RunContext) -> str:
+    """Make (and store) a shared input in a pool worker; only its name comes back, since the
+    cells load it from where ``make_input`` stored it."""
+    _prepare(bench, name, ctx)
+    return name
+
+
 def run(
     bench: Benchmark,
     profile_name: str,
@@ -347,7 +354,7 @@ def _run_pool(
             pending: dict[Future, tuple[str, Any]] = {}
             base = RunContext(folder, profile_name, profile, threads=1)
             for name in needed:
-                pending[pool.submit(_prepare, bench, name, base)] = ("input", name)
+                pending[pool.submit(_prepare_stored, bench, name, base)] = ("input", name)
             waiting = list(todo)
 
             def submit_ready() -> None:
