@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, mlp, polyak_
+from augment.device import AUTO
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
 
@@ -90,10 +91,8 @@ class BCQ(OfflineAgent):
 
     def _build(self, obs_dim: int, act_dim: int) -> None:
         c = self.config
-        self.mdn = MDNEnsemble(obs_dim, act_dim, c.mdn_members, c.mdn_components, c.mdn_hidden).to(
-            self.device
-        )
-        self.q = mlp(obs_dim + act_dim, 1, tuple(c.hidden)).to(self.device)
+        self.mdn = MDNEnsemble(obs_dim, act_dim, c.mdn_members, c.mdn_components, c.mdn_hidden)
+        self.q = mlp(obs_dim + act_dim, 1, tuple(c.hidden))
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.mdn_opt = torch.optim.Adam(self.mdn.parameters(), lr=c.mdn_lr)
         self.critic_opt = torch.optim.Adam(self.q.parameters(), lr=c.lr)
@@ -125,7 +124,7 @@ class BCQ(OfflineAgent):
                 self.mdn_opt.step()
             self.mdn.requires_grad_(False)
             self.mdn_trained = True
-            self._log({"loss/mdn_nll": loss.item() / c.mdn_members}, None)
+            self._log({"loss/mdn_nll": loss.detach() / c.mdn_members}, None)
         return super().fit(buffer, n_updates, **kwargs)
 
     def _best(self, q: nn.Module, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,14 +149,14 @@ class BCQ(OfflineAgent):
         loss.backward()
         self.critic_opt.step()
         polyak_(self.q_target, self.q, c.tau)
-        return {"loss/critic": loss.item(), "q/mean": q.mean().item()}
+        return {"loss/critic": loss.detach(), "q/mean": q.detach().mean()}
 
     @torch.no_grad()
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self._best(self.q, obs)[0]
 
     @classmethod
-    def load(cls, path, device=None):
+    def load(cls, path, device=AUTO):
         """A saved BCQ always has a trained (frozen) proposer: it is trained before any update."""
         agent = super().load(path, device)
         agent.mdn_trained = True

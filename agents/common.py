@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from augment.device import AUTO, keep_on_host, resolve_device
 from causal_envs.core import atomic_path
 
 __all__ = [
@@ -77,7 +78,7 @@ class TransitionSampler:
     terminals: bootstrapping continues through them.
     """
 
-    def __init__(self, data: Any, device: str | torch.device = "cpu") -> None:
+    def __init__(self, data: Any, device: str | torch.device = AUTO) -> None:
         arrays = {}
         for key in _KEYS:
             value = data.get(key) if isinstance(data, Mapping) else getattr(data, key, None)
@@ -93,7 +94,7 @@ class TransitionSampler:
         for key in ("observations", "actions", "rewards", "next_observations"):
             if not np.isfinite(arrays[key]).all():
                 raise ValueError(f"dataset {key} contains NaN or inf")
-        self.device = torch.device(device)
+        self.device = device = resolve_device(device)  # the data moves there once, here
         self.obs = torch.as_tensor(arrays["observations"], dtype=torch.float32, device=device)
         self.act = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=device)
         self.rew = torch.as_tensor(arrays["rewards"], dtype=torch.float32, device=device).reshape(
@@ -189,7 +190,8 @@ class OfflineConfig:
     #: Q targets are clipped to this range (the return range of -1/0 rewards); None: no clip
     target_clip: tuple[float, float] | None = (-50.0, 0.0)
     seed: int = 0
-    device: str = "cpu"
+    #: where the networks train and act: "auto" (CUDA if available), "cpu", "cuda", "cuda:N"
+    device: str = AUTO
 
 
 class OfflineAgent:
@@ -208,7 +210,7 @@ class OfflineAgent:
 
     def __init__(self, config: OfflineConfig) -> None:
         self.config = config
-        self.device = torch.device(config.device)
+        self.device = resolve_device(config.device)
         self.obs_dim: int | None = None
         self.act_dim: int | None = None
         self.n_updates = 0
@@ -220,7 +222,9 @@ class OfflineAgent:
     def _build(self, obs_dim: int, act_dim: int) -> None:
         raise NotImplementedError
 
-    def _update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, float]:
+    def _update(self, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """One gradient step; the scalars to log as detached 0-d tensors (read on the host
+        only when they are logged, so the training loop never waits on the device)."""
         raise NotImplementedError
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:
@@ -234,7 +238,8 @@ class OfflineAgent:
         if self.obs_dim is None:
             torch.manual_seed(self.config.seed)
             self.obs_dim, self.act_dim = obs_dim, act_dim
-            self._build(obs_dim, act_dim)
+            with self.device:  # every parameter is made on the device
+                self._build(obs_dim, act_dim)
         elif (self.obs_dim, self.act_dim) != (obs_dim, act_dim):
             raise ValueError(
                 f"agent was built for obs/act dims {(self.obs_dim, self.act_dim)}, "
@@ -301,7 +306,7 @@ class OfflineAgent:
             writer.close()
         return self.logs
 
-    def _log(self, scalars: Mapping[str, float], writer: Any) -> None:
+    def _log(self, scalars: Mapping[str, float | torch.Tensor], writer: Any) -> None:
         for key, value in scalars.items():
             self.logs.setdefault(key, []).append((self.n_updates, float(value)))
             if writer is not None:
@@ -343,14 +348,14 @@ class OfflineAgent:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None):
-        """Rebuild an agent saved by `save` (training can continue where it stopped)."""
-        payload = torch.load(path, map_location=device or "cpu", weights_only=False)
+    def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO):
+        """Rebuild an agent saved by `save` on ``device``, whichever device saved it (training
+        can continue where it stopped)."""
+        # tensors come to host memory first, then into the parameters on the agent's device
+        payload = torch.load(path, map_location=keep_on_host, weights_only=False)
         if payload.get("agent") != cls.name:
             raise ValueError(f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}")
-        config = payload["config"]
-        if device is not None:
-            config["device"] = device
+        config = {**payload["config"], "device": str(device)}
         agent = cls(cls.config_class(**config))
         agent._ensure_built(*payload["dims"])
         for key, module in agent._modules().items():

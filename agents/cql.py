@@ -61,10 +61,8 @@ class CQL(OfflineAgent):
 
     def _build(self, obs_dim: int, act_dim: int) -> None:
         c = self.config
-        self.actor = _TanhGaussian(obs_dim, act_dim, tuple(c.hidden), c.log_std_range).to(
-            self.device
-        )
-        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden)).to(self.device)
+        self.actor = _TanhGaussian(obs_dim, act_dim, tuple(c.hidden), c.log_std_range)
+        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
@@ -104,10 +102,10 @@ class CQL(OfflineAgent):
         self.actor_opt.step()
         polyak_(self.critic_target, self.critic, c.tau)
         return {
-            "loss/critic": critic_loss.item(),
-            "loss/actor": actor_loss.item(),
-            "loss/cql_penalty": penalty.item(),
-            "q/mean": q1.mean().item(),
+            "loss/critic": critic_loss.detach(),
+            "loss/actor": actor_loss.detach(),
+            "loss/cql_penalty": penalty.detach(),
+            "q/mean": q1.detach().mean(),
         }
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:

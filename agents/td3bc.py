@@ -41,8 +41,8 @@ class TD3BC(OfflineAgent):
 
     def _build(self, obs_dim: int, act_dim: int) -> None:
         c = self.config
-        self.actor = mlp(obs_dim, act_dim, tuple(c.hidden), nn.Tanh()).to(self.device)
-        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden)).to(self.device)
+        self.actor = mlp(obs_dim, act_dim, tuple(c.hidden), nn.Tanh())
+        self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
@@ -72,7 +72,7 @@ class TD3BC(OfflineAgent):
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
-        out = {"loss/critic": critic_loss.item(), "q/mean": q1.mean().item()}
+        out = {"loss/critic": critic_loss.detach(), "q/mean": q1.detach().mean()}
         if self.n_updates % c.policy_delay == 0:
             pi = self.actor(obs)
             q_pi = self.critic.min(obs, pi)
@@ -83,7 +83,7 @@ class TD3BC(OfflineAgent):
             self.actor_opt.step()
             polyak_(self.actor_target, self.actor, c.tau)
             polyak_(self.critic_target, self.critic, c.tau)
-            out |= {"loss/actor": actor_loss.item(), "loss/bc": bc.item()}
+            out |= {"loss/actor": actor_loss.detach(), "loss/bc": bc.detach()}
         return out
 
     def _policy(self, obs: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+from augment.device import AUTO, DEVICE_HELP, check_device_spec
 from augment.methods import METHODS, MODEL_FOR_METHOD
 from causal_envs.cli import CLIError
 from causal_envs.datasets import (
@@ -25,7 +26,7 @@ from causal_envs.datasets import (
     save_flat,
 )
 
-__all__ = ["PROFILES", "register"]
+__all__ = ["PROFILES", "add_device_argument", "register"]
 
 #: name -> (epochs, learning rate) of the dynamics ensembles
 PROFILES = {"paper": (600, 1e-4), "quick": (40, 1e-3)}
@@ -39,6 +40,18 @@ def _methods(text: str) -> list[str]:
             f"methods must be a comma-separated subset of {','.join(METHODS)}, got {text!r}"
         )
     return methods
+
+
+def _device(text: str) -> str:
+    try:
+        return check_device_spec(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda|cuda:N`` (checked here, resolved where torch runs)."""
+    p.add_argument("--device", type=_device, default=AUTO, help=DEVICE_HELP)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", type=Path, default=None, help="cache root")
     p.add_argument("--plot", type=Path, default=None, help="also draw the datasets to this PNG")
+    add_device_argument(p)
     p.set_defaults(func=cmd_augment)
 
 
@@ -76,7 +90,10 @@ def cmd_augment(args: argparse.Namespace) -> None:
     root = data_root(args.data_dir)
     epochs, lr = PROFILES[args.profile]
     config = MoCoDAConfig(dynamics=DynamicsConfig(epochs=epochs, lr=lr), seed=args.seed)
-    mocoda = MoCoDA(spec.env_id, config)  # refuses an env without the contract, before any work
+    try:  # refuses an env without the contract, or a device this machine lacks, before work
+        mocoda = MoCoDA(spec.env_id, config, device=args.device)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
     data = load_dataset(args.source, args.seed, root=root)
     models = tuple(sorted({MODEL_FOR_METHOD[m] for m in args.methods if m in MODEL_FOR_METHOD}))
     start = time.perf_counter()

@@ -43,9 +43,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
 import causal_envs  # noqa: F401  (registers the envs)
+from augment.device import AUTO, resolve_device
 from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.parents import ParentSetSampler
@@ -97,6 +99,8 @@ class MoCoDA:
         uniform_features: feature map for ``mocoda-u`` (rows of ``[s, a]`` -> features);
             default: the state.
         prefilter: optional row filter applied before the uniform re-weighting (MOCODA-P).
+        device: where the dynamics ensembles train and sample (``"auto"``: CUDA if available;
+            see `augment.device`); the parent model and the rejection sampler run on NumPy.
     """
 
     def __init__(
@@ -106,7 +110,9 @@ class MoCoDA:
         *,
         uniform_features: Callable[[NDArray], NDArray] | None = None,
         prefilter: Callable[[NDArray], NDArray] | None = None,
+        device: str | torch.device | None = AUTO,
     ) -> None:
+        self.device = resolve_device(device)  # a bad device fails here, before any work
         made = gym.make(env) if isinstance(env, str) else env
         self.env = made.unwrapped
         self.env_id = env if isinstance(env, str) else (made.spec.id if made.spec else None)
@@ -182,7 +188,9 @@ class MoCoDA:
             raise RuntimeError("call fit() first")
         if architecture not in self.models:
             cfg = DynamicsConfig(**{**asdict(self.config.dynamics), "architecture": architecture})
-            model = FactoredEnsemble(self.structure, cfg, self.env.local_mask, self.env_id)
+            model = FactoredEnsemble(
+                self.structure, cfg, self.env.local_mask, self.env_id, self.device
+            )
             d, rows = self.data, self.train_rows
             EnsembleTrainer(model).fit(
                 d.observations[rows], d.actions[rows], d.next_observations[rows], progress=progress

@@ -20,6 +20,7 @@ import importlib
 import sys
 from collections.abc import Mapping, Sequence
 
+from augment.cli import add_device_argument
 from augment.cli import register as register_augment_verb
 from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
@@ -62,6 +63,7 @@ def _runner_kwargs(args: argparse.Namespace) -> dict:
         "workers": args.workers,
         "backend": args.backend,
         "address": args.address,
+        "device": args.device,
     }
 
 
@@ -153,6 +155,7 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
         help="with --backend ray: the Ray cluster to join (e.g. 127.0.0.1:6379, after `ray "
         "start --head` on the head node)",
     )
+    add_device_argument(p)
 
 
 def _profile_args(

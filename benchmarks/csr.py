@@ -238,14 +238,14 @@ BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
 )
 
 
-def _config(profile: CSRProfile, method: str, seed: int) -> CSRConfig:
+def _config(profile: CSRProfile, method: str, seed: int, device: str) -> CSRConfig:
     kwargs, world = dict(profile.agent), dict(profile.world)
     if method == "dreamer":
         kwargs.update(adaptation="finetune")
         world.update(structured=False, use_theta=False)
     else:
         kwargs.update(adaptation=method)
-    return CSRConfig(**kwargs, world=WorldModelParams(**world), seed=seed)
+    return CSRConfig(**kwargs, world=WorldModelParams(**world), seed=seed, device=device)
 
 
 def adaptation_targets(cells: list[dict], fraction: float) -> dict[int, float | None]:
@@ -272,12 +272,16 @@ def _first_reaching(curve: list[tuple[int, float]], start: int, target: float) -
     return None
 
 
-def _run_world_model(profile: CSRProfile, method: str, seed: int, folder: Path) -> dict:
+def _run_world_model(
+    profile: CSRProfile, method: str, seed: int, folder: Path, device: str
+) -> dict:
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
     torch.manual_seed(seed)
     env, eval_env = seq.make(0), seq.make(0)
     agent = CSRAgent(
-        env.observation_space.shape, int(env.action_space.n), _config(profile, method, seed)
+        env.observation_space.shape,
+        int(env.action_space.n),
+        _config(profile, method, seed, device),
     )
     tasks: list[dict[str, Any]] = []
     replay, curve = agent.learn(
@@ -355,7 +359,7 @@ def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
     return row
 
 
-def _run_dqn(profile: CSRProfile, seed: int) -> dict:
+def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
     from stable_baselines3 import DQN  # deferred: SB3 (~1 s), only for the DQN cells
 
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
@@ -379,7 +383,7 @@ def _run_dqn(profile: CSRProfile, seed: int) -> dict:
                 **profile.dqn,
             }
             policy = "CnnPolicy" if pixels else "MlpPolicy"
-            model = DQN(policy, env, seed=seed, verbose=0, **kwargs)
+            model = DQN(policy, env, seed=seed, verbose=0, device=device, **kwargs)
         else:
             model.set_env(env)
         steps = profile.source_steps if i == 0 else profile.task_steps
@@ -534,8 +538,7 @@ def plot_reconstructions(
 
     rng = np.random.default_rng(0)
     first = next(iter(worlds.values()))
-    batch = replay.sample(1, 24, rng)
-    batch = {k: v.to(next(first.parameters()).device) for k, v in batch.items()}
+    batch = replay.sample(1, 24, rng, next(first.parameters()).device)
     obs = batch["obs"][0].float().cpu()
     pixels = first.config.pixels
     truth = obs / 255.0 if pixels else obs
@@ -589,7 +592,9 @@ def cells(p: CSRProfile) -> list[Cell]:
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     seed, m = cell.key["seed"], cell.key["method"]
     p = ctx.profile
-    return _run_dqn(p, seed) if m == "dqn" else _run_world_model(p, m, seed, ctx.folder)
+    if m == "dqn":
+        return _run_dqn(p, seed, ctx.device)
+    return _run_world_model(p, m, seed, ctx.folder, ctx.device)
 
 
 def _report(records: list[dict], ctx: RunContext) -> str:

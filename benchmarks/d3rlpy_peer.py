@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from augment.device import AUTO, resolve_device
+
 __all__ = ["train_d3rlpy_td3bc"]
 
 
@@ -68,11 +70,17 @@ def _exact_buffer(data: Any):
 
 
 def train_d3rlpy_td3bc(
-    data: Any, n_updates: int, seed: int, hidden: tuple[int, ...] = (512, 512)
+    data: Any,
+    n_updates: int,
+    seed: int,
+    hidden: tuple[int, ...] = (512, 512),
+    device: str = AUTO,
 ) -> dict | None:
-    """Train d3rlpy's TD3+BC on ``data`` (a ``TransitionDataset``); None without d3rlpy.
+    """Train d3rlpy's TD3+BC on ``data`` (a ``TransitionDataset``) on ``device`` (see
+    `augment.device`); None without d3rlpy.
 
-    Returns ``act`` (batch policy), ``updates_per_s`` (fit time only) and ``version``.
+    Returns ``act`` (batch policy), ``updates_per_s`` (fit time only), ``version`` and the
+    ``device`` d3rlpy trained on.
     """
     try:
         import d3rlpy  # deferred: d3rlpy is the optional `crosscheck` extra
@@ -95,7 +103,7 @@ def train_d3rlpy_td3bc(
         update_actor_interval=2,
         actor_encoder_factory=enc,
         critic_encoder_factory=enc,
-    ).create(device="cpu:0")
+    ).create(device=str(resolve_device(device)))
     start = time.perf_counter()
     algo.fit(
         buffer,
@@ -110,4 +118,5 @@ def train_d3rlpy_td3bc(
         "act": lambda o: algo.predict(np.asarray(o, dtype=np.float32)),
         "updates_per_s": rate,
         "version": d3rlpy.__version__,
+        "device": algo.impl.device,
     }

@@ -143,7 +143,7 @@ def data_folder(p: Profile) -> Path:
     return output_dir() / "mocoda_hooksweep2_data" / key
 
 
-def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDataset]:
+def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, TransitionDataset]:
     out, missing = {}, []
     for name in DATASETS:
         try:
@@ -168,7 +168,11 @@ def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, TransitionDatase
         seed=seed,
     )
     mocoda = MoCoDA(
-        ENV_ID, cfg, uniform_features=lambda rows: rows[:, BOX_XY], prefilter=boxes_near
+        ENV_ID,
+        cfg,
+        uniform_features=lambda rows: rows[:, BOX_XY],
+        prefilter=boxes_near,
+        device=device,
     )
     start = time.perf_counter()
     mocoda.fit(states_only(expert), progress=True)
@@ -208,10 +212,12 @@ def evaluate_sweep(act, n_episodes: int, seed: int) -> dict[str, float]:
     return {"success_rate": float(success.mean()), "final_reward": float(np.mean(reward))}
 
 
-def _run_cell(seed: int, name: str, data: TransitionDataset, agent_name: str, p: Profile) -> dict:
+def _run_cell(
+    seed: int, name: str, data: TransitionDataset, agent_name: str, p: Profile, device: str
+) -> dict:
     torch.manual_seed(seed)
     cls = AGENTS[agent_name]
-    kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden}
+    kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden, "device": device}
     if p.n_updates < 100 and agent_name == "bcq":
         kwargs["mdn_steps"] = 20
     agent = cls(cls.config_class(**kwargs))
@@ -351,13 +357,13 @@ def make_input(name: str, ctx: RunContext) -> dict[str, TransitionDataset]:
     """``datasets/seed{s}``: the expert data and its augmentations for seed ``s``, stored in the
     profile's data folder (shared by profiles with the same data settings)."""
     seed = int(name.removeprefix("datasets/seed"))
-    return _datasets(seed, ctx.profile, data_folder(ctx.profile))
+    return _datasets(seed, ctx.profile, data_folder(ctx.profile), ctx.device)
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     seed, d, a = cell.key["seed"], cell.key["dataset"], cell.key["agent"]
     datasets = inputs[f"datasets/seed{seed}"]
-    record = _run_cell(seed, d, datasets[d], a, ctx.profile)
+    record = _run_cell(seed, d, datasets[d], a, ctx.profile, ctx.device)
     record["data"] = data_stats(datasets[d])
     record["expert_success_rate"] = datasets["emp"].metadata.get("expert_success_rate")
     return record

@@ -100,14 +100,16 @@ def run_seed(
     config: MoCoDAConfig | None = None,
     plots: bool = False,
     progress: bool = True,
+    device: str = "auto",
 ) -> dict:
     """One seed: train the three ensembles, time the pipeline, score every distribution.
 
     Any registered `CausalEnvWithDynamics` works (its
     ``transition_fn`` is the truth the models are scored against); ``data`` is its offline
     dataset (default: MoCoDA's Nav2D data for ``seed``) and ``config`` the pipeline's settings
-    (default: MoCoDA's Nav2D), whose dynamics get the profile's epochs and learning rate. The
-    plots are Nav2D's arena.
+    (default: MoCoDA's Nav2D), whose dynamics get the profile's epochs and learning rate;
+    ``device`` is where the ensembles train (see `augment.device`). The plots are Nav2D's
+    arena.
     """
     torch.manual_seed(seed)
     timings: dict[str, float] = {}
@@ -115,7 +117,7 @@ def run_seed(
     base = config or MoCoDAConfig()
     dynamics = replace(base.dynamics, epochs=profile.epochs, lr=profile.lr)
     cfg = replace(base, dynamics=dynamics, seed=seed)
-    mocoda = MoCoDA(env_id, cfg)
+    mocoda = MoCoDA(env_id, cfg, device=device)
     if not isinstance(mocoda.env, CausalEnvWithDynamics):
         raise ContractError(f"{env_id} has no transition_fn to score the models against")
     start = time.perf_counter()
@@ -272,7 +274,7 @@ def cells(p: Profile) -> list[Cell]:
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     seed = cell.key["seed"]
-    return run_seed(seed, ctx.profile, plots=seed == ctx.profile.seeds[0])
+    return run_seed(seed, ctx.profile, plots=seed == ctx.profile.seeds[0], device=ctx.device)
 
 
 def _report(records: list[dict], ctx: RunContext) -> str:

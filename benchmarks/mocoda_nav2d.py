@@ -123,15 +123,19 @@ PROFILES = {
 CROSSCHECK = "td3bc-vs-d3rlpy"
 
 
-def _agent(name: str, profile_name: str, seed: int):
+def _agent(name: str, profile_name: str, seed: int, device: str):
     cls = AGENTS[name]
-    kwargs: dict[str, Any] = {"seed": seed, "hidden": PROFILES[profile_name].hidden}
+    kwargs: dict[str, Any] = {
+        "seed": seed,
+        "hidden": PROFILES[profile_name].hidden,
+        "device": device,
+    }
     if profile_name == "smoke" and name == "bcq":
         kwargs["mdn_steps"] = 20
     return cls(cls.config_class(**kwargs))
 
 
-def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, Any]:
+def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, Any]:
     """The profile's datasets of one seed, from ``folder`` if made before, else made and stored."""
     out, missing = {}, []
     for method in p.datasets:
@@ -149,7 +153,7 @@ def _datasets(seed: int, p: Profile, folder: Path) -> dict[str, Any]:
             sorted({"unfactored" if m == "dyn" else "local" for m in missing if m != "emp"})
         )
         start = time.perf_counter()
-        mocoda = MoCoDA(ENV_ID, cfg).fit(
+        mocoda = MoCoDA(ENV_ID, cfg, device=device).fit(
             generate_nav2d_empirical(seed), models=models, progress=True
         )
         print(f"seed {seed}: fitted the MoCoDA models in {time.perf_counter() - start:.0f} s")
@@ -168,9 +172,10 @@ def _run_cell(
     p: Profile,
     profile_name: str,
     folder: Path,
+    device: str,
 ) -> dict[str, Any]:
     torch.manual_seed(seed)
-    agent = _agent(agent_name, profile_name, seed)
+    agent = _agent(agent_name, profile_name, seed, device)
     start = time.perf_counter()
     agent.fit(
         data.to_d4rl(),
@@ -345,16 +350,16 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
     return paths
 
 
-def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str) -> dict | None:
+def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str, device: str) -> dict | None:
     """d3rlpy's TD3+BC beside ours on the same data and settings, in this process."""
     p = PROFILES[profile_name]
     n_updates, eval_episodes = p.crosscheck_updates, p.eval_episodes
-    ours = _agent("td3bc", profile_name, seed)
+    ours = _agent("td3bc", profile_name, seed, device)
     start = time.perf_counter()
     ours.fit(data.to_d4rl(), n_updates, progress=True)
     ours_rate = n_updates / (time.perf_counter() - start)
     ours_eval = evaluate(ours.act, ENV_ID, eval_episodes, seed=2_000 + seed)
-    peer = train_d3rlpy_td3bc(data, n_updates, seed, hidden=p.hidden)
+    peer = train_d3rlpy_td3bc(data, n_updates, seed, hidden=p.hidden, device=device)
     if peer is None:
         return None
     peer_eval = evaluate(peer["act"], ENV_ID, eval_episodes, seed=2_000 + seed)
@@ -395,7 +400,7 @@ def make_input(name: str, ctx: RunContext) -> dict[str, Any]:
     """``datasets/seed{s}``: the profile's augmented datasets of seed ``s`` (made once, stored
     in the profile's folder, loaded by every later call)."""
     seed = int(name.removeprefix("datasets/seed"))
-    return _datasets(seed, ctx.profile, ctx.folder)
+    return _datasets(seed, ctx.profile, ctx.folder, ctx.device)
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -406,9 +411,9 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
             "seed": seed,
             "dataset": d,
             "agent": a,
-            **(crosscheck_d3rlpy(data, seed, ctx.profile_name) or {}),
+            **(crosscheck_d3rlpy(data, seed, ctx.profile_name, ctx.device) or {}),
         }
-    return _run_cell(seed, d, data, a, ctx.profile, ctx.profile_name, ctx.folder)
+    return _run_cell(seed, d, data, a, ctx.profile, ctx.profile_name, ctx.folder, ctx.device)
 
 
 def _split(records: list[dict]) -> tuple[list[dict], dict | None]:

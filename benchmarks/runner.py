@@ -12,7 +12,9 @@ function that runs a cell and returns a JSON-able record. The runner owns the re
 - the merged results file, the printed report and the plots;
 - execution: cells run in this process (``workers=1``) or in a pool of worker processes, each
   set to the thread count its resources declare (one torch thread per process when processes
-  share the cores: two 2-thread processes on 2 cores were measured 100x slower).
+  share the cores: two 2-thread processes on 2 cores were measured 100x slower), or as Ray
+  tasks; each cell resolves the run's ``device`` spec where it runs (``"auto"`` finds the GPU
+  of the Ray node a cell lands on) and finds the result in ``ctx.device``.
 
 Shared inputs are made before the cells that need them, by the same function in whichever
 process asks first; it stores what it makes, and later calls load it.
@@ -32,6 +34,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from augment.device import AUTO, check_device_spec, resolve_device
 from benchmarks.results import output_dir, write_json
 from causal_envs.core import atomic_path, jsonable
 
@@ -66,7 +69,9 @@ class Cell:
     key: Mapping[str, Any]
     needs: tuple[str, ...] = ()
     cpus: int = 1
-    gpus: float = 0.0
+    #: the share of a GPU the cell takes when the run is on CUDA (Ray schedules by it;
+    #: shares below one pack several cells onto a GPU); ignored on CPU
+    gpus: float = 1.0
 
     @property
     def id(self) -> str:
@@ -82,12 +87,14 @@ class Cell:
 @dataclass(frozen=True)
 class RunContext:
     """What a cell or an input function may use: the profile's folder (for stored inputs and
-    per-cell artefacts), the profile and its name, and the thread count it was given."""
+    per-cell artefacts), the profile and its name, the thread count it was given and the
+    torch device it runs on (resolved in the cell's own process: ``"cpu"``, ``"cuda"``...)."""
 
     folder: Path
     profile_name: str
     profile: Any
     threads: int = 1
+    device: str = AUTO
 
 
 @dataclass(frozen=True)
@@ -192,10 +199,12 @@ def _stored(path: Path, profile_name: str, config: dict) -> dict | None:
     return stored["record"]
 
 
-def _set_threads(n: int) -> None:
+def _in_process(ctx: RunContext) -> RunContext:
+    """``ctx`` in the process that runs the work: its thread count set, its device resolved."""
     import torch  # deferred: only a process that runs cells needs torch
 
-    torch.set_num_threads(max(1, n))
+    torch.set_num_threads(max(1, ctx.threads))
+    return dataclasses.replace(ctx, device=str(resolve_device(ctx.device)))
 
 
 def _make_inputs(bench: Benchmark, names: Iterable[str], ctx: RunContext) -> dict[str, Any]:
@@ -211,7 +220,7 @@ def _compute(
 ) -> dict:
     """Run one cell (in whichever process) and return its stored form; ``inputs`` None: make
     or load them here."""
-    _set_threads(ctx.threads)
+    ctx = _in_process(ctx)
     if inputs is None:
         inputs = _make_inputs(bench, cell.needs, ctx)
     start = time.perf_counter()
@@ -221,6 +230,7 @@ def _compute(
         "profile": ctx.profile_name,
         "config": config,
         "seconds": time.perf_counter() - start,
+        "device": ctx.device,
         "record": jsonable(record),
     }
 
@@ -233,8 +243,7 @@ def _store(path: Path, payload: dict) -> dict:
 
 
 def _prepare(bench: Benchmark, name: str, ctx: RunContext) -> Any:
-    _set_threads(ctx.threads)
-    return _make_inputs(bench, [name], ctx)[name]
+    return _make_inputs(bench, [name], _in_process(ctx))[name]
 
 
 def _prepare_stored(bench: Benchmark, name: str, ctx: RunContext) -> str:
@@ -254,6 +263,7 @@ def run(
     workers: int = 1,
     backend: str = "local",
     address: str | None = None,
+    device: str = AUTO,
 ) -> dict[str, Any]:
     """Run (or resume) a profile of ``bench``; return the merged results.
 
@@ -262,7 +272,10 @@ def run(
     every shared input and every cell is a Ray task with the resources the cell declares (a
     local Ray instance with ``workers`` CPUs, or the cluster at ``address``); a task whose
     worker dies is retried. Either way each process gets one torch thread per CPU its cell
-    declares, and the driver stores each cell's result as it finishes. The merged results
+    declares, and the driver stores each cell's result as it finishes. ``device`` (``"auto"``,
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where every cell's torch modules run; on Ray, a run
+    on CUDA (``"cuda..."``, or ``"auto"`` on a cluster with GPUs) gives each task the GPU share
+    its cell declares. The merged results
     (``<output_dir>/<name>_<profile>.json``) hold every selected cell's record, finished in
     this run or before.
     """
@@ -274,6 +287,12 @@ def run(
         raise RunError(f"--backend must be one of {BACKENDS}, got {backend!r}")
     if address is not None and backend != "ray":
         raise RunError("--address names a Ray cluster: use it with --backend ray")
+    try:
+        device = check_device_spec(device)
+        if backend == "local":  # this machine runs the cells: a device it lacks fails now
+            resolve_device(device)
+    except (ValueError, AttributeError) as err:
+        raise RunError(f"--device: {err}") from None
     profile = bench.profiles[profile_name]
     config = jsonable(dataclasses.asdict(profile))
     stem = f"{bench.stem}_{profile_name}"
@@ -293,19 +312,17 @@ def run(
         print(f"resuming: {len(records)} finished cells in {folder / 'cells'}")
     if todo:
         print(f"{bench.name} ({profile_name}): {len(todo)} cells to run, {workers} worker(s)")
+    # cells in other processes get one thread per CPU they declare; here, what torch has
+    ctx = RunContext(folder, profile_name, profile, threads=_current_threads(), device=device)
     if backend == "ray" and todo:
-        records.update(
-            _run_ray(bench, todo, folder, profile_name, profile, config, workers, address)
-        )
+        records.update(_run_ray(bench, todo, ctx, config, workers, address))
     elif workers == 1:
-        ctx = RunContext(folder, profile_name, profile, threads=_current_threads())
         for c in todo:
             print(f"cell {c.id}")
             records[c.id] = _store(_cell_path(folder, c), _compute(bench, c, ctx, config, None))
     elif todo:
-        records.update(_run_pool(bench, todo, folder, profile_name, profile, config, workers))
+        records.update(_run_pool(bench, todo, ctx, config, workers))
     ordered = [records[c.id] for c in chosen]
-    ctx = RunContext(folder, profile_name, profile, threads=_current_threads())
     merged: dict[str, Any] = {
         "bench": bench.name,
         "profile": profile_name,
@@ -330,38 +347,30 @@ def _current_threads() -> int:
 
 
 def _run_pool(
-    bench: Benchmark,
-    todo: list[Cell],
-    folder: Path,
-    profile_name: str,
-    profile: Any,
-    config: dict,
-    workers: int,
+    bench: Benchmark, todo: list[Cell], base: RunContext, config: dict, workers: int
 ) -> dict[str, dict]:
     """Cells in ``workers`` spawned processes; each shared input is made once, before the
     cells that need it; records are stored as cells finish."""
     needed = list(dict.fromkeys(n for c in todo for n in c.needs))
     done_inputs: set[str] = set()
     records: dict[str, dict] = {}
-    ctx_for = {
-        c.id: RunContext(folder, profile_name, profile, threads=max(1, c.cpus)) for c in todo
-    }
+    folder = base.folder
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # spawned workers start with one OpenMP thread
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
             pending: dict[Future, tuple[str, Any]] = {}
-            base = RunContext(folder, profile_name, profile, threads=1)
             for name in needed:
-                pending[pool.submit(_prepare_stored, bench, name, base)] = ("input", name)
+                fut = pool.submit(_prepare_stored, bench, name, _for_cpus(base, 1))
+                pending[fut] = ("input", name)
             waiting = list(todo)
 
             def submit_ready() -> None:
                 for c in list(waiting):
                     if set(c.needs) <= done_inputs:
                         waiting.remove(c)
-                        fut = pool.submit(_compute, bench, c, ctx_for[c.id], config, None)
+                        fut = pool.submit(_compute, bench, c, _for_cpus(base, c.cpus), config, None)
                         pending[fut] = ("cell", c)
 
             submit_ready()
@@ -393,12 +402,15 @@ def _ray_cell(
     return _compute(bench, cell, ctx, config, dict(zip(names, values, strict=True)))
 
 
+def _for_cpus(base: RunContext, cpus: int) -> RunContext:
+    """The context of work in its own process: one torch thread per CPU it declares."""
+    return dataclasses.replace(base, threads=max(1, cpus))
+
+
 def _run_ray(
     bench: Benchmark,
     todo: list[Cell],
-    folder: Path,
-    profile_name: str,
-    profile: Any,
+    base: RunContext,
     config: dict,
     workers: int,
     address: str | None,
@@ -415,20 +427,34 @@ def _run_ray(
     started = not ray.is_initialized()
     if started:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address is None:
+        if address is None:  # "local": a new instance, even where `ray start` runs a cluster
             kwargs["num_cpus"] = workers
-        ray.init(address=address, **kwargs)
+        ray.init(address=address or "local", **kwargs)
     try:
         prepare = ray.remote(max_retries=3)(_prepare)
         cell_task = ray.remote(max_retries=3)(_ray_cell)
-        base = RunContext(folder, profile_name, profile, threads=1)
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        on_gpu = base.device.startswith("cuda") or (base.device == "auto" and cluster_gpus > 0)
+        if on_gpu and not cluster_gpus:
+            raise RunError(f"--device {base.device}: the Ray cluster has no GPU")
+        if on_gpu:  # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): "cuda" is its own
+            base = dataclasses.replace(base, device="cuda")
+
+        def gpus(cell: Cell) -> float:
+            return cell.gpus if on_gpu else 0
+
         needed = list(dict.fromkeys(n for c in todo for n in c.needs))
-        input_refs = {n: prepare.options(num_cpus=1).remote(bench, n, base) for n in needed}
+        input_refs = {
+            n: prepare.options(num_cpus=1, num_gpus=gpus(Cell({}))).remote(  # a whole GPU
+                bench, n, _for_cpus(base, 1)
+            )
+            for n in needed
+        }
         pending = {}
         for c in todo:
-            ctx = RunContext(folder, profile_name, profile, threads=max(1, c.cpus))
-            ref = cell_task.options(num_cpus=c.cpus, num_gpus=c.gpus).remote(
-                bench, c, ctx, config, c.needs, *[input_refs[n] for n in c.needs]
+            inputs = [input_refs[n] for n in c.needs]
+            ref = cell_task.options(num_cpus=c.cpus, num_gpus=gpus(c)).remote(
+                bench, c, _for_cpus(base, c.cpus), config, c.needs, *inputs
             )
             pending[ref] = c
         records: dict[str, dict] = {}
@@ -436,7 +462,7 @@ def _run_ray(
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
                 c = pending.pop(ref)
-                records[c.id] = _store(_cell_path(folder, c), ray.get(ref))
+                records[c.id] = _store(_cell_path(base.folder, c), ray.get(ref))
                 print(f"cell {c.id} done ({len(records)} of {len(todo)})")
         return records
     finally:

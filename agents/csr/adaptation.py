@@ -81,7 +81,10 @@ class ExpansionController(nn.Module):
 
     def features(self, latent: int, hidden: int, error: float, tau: float) -> torch.Tensor:
         gap = (error - tau) / max(tau, 1e-8)
-        return torch.tensor([latent / 32.0, hidden / 100.0, float(np.clip(gap, -5, 5))])
+        device = self.net[0].weight.device
+        return torch.tensor(
+            [latent / 32.0, hidden / 100.0, float(np.clip(gap, -5, 5))], device=device
+        )
 
     def forward(self, x: torch.Tensor) -> torch.distributions.Categorical:
         return torch.distributions.Categorical(logits=self.net(x))
@@ -161,9 +164,12 @@ def grown_entries(world: nn.Module, n: int) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         for p in probe.parameters():
             p.fill_(float("nan"))
-    state = torch.get_rng_state()
-    probe.expand_latent(n)
-    torch.set_rng_state(state)
+    device = world.theta.device
+    # new weights are drawn by the device's generator: fork that one (and the CPU's)
+    with torch.random.fork_rng(
+        devices=[device] if device.type == "cuda" else [], device_type=device.type
+    ):
+        probe.expand_latent(n)
     return {name: ~torch.isnan(p) for name, p in probe.named_parameters()}
 
 
@@ -199,7 +205,7 @@ def _expand(
         n = c.det_new
         d = agent.world.latent_dim
         new = _grow(agent, n)
-        agent.group_dims = torch.arange(d, d + n)
+        agent.group_dims = torch.arange(d, d + n, device=agent.device)
         report.say(f"Deterministic expansion: d' = {n} with group sparsity {c.group_sparsity}")
     else:
         n, agent, new = _self_adaptive(agent, replay, report, error)
@@ -217,9 +223,10 @@ def _self_adaptive(
 ) -> tuple[int, CSRAgent, dict[str, torch.Tensor]]:
     c = agent.config
     tau = agent.tau if agent.tau is not None else error
-    controller = ExpansionController(c.max_new)
-    opt = torch.optim.Adam(controller.parameters(), lr=0.05)
+    with agent.device:
+        controller = ExpansionController(c.max_new)
     x = controller.features(agent.world.latent_dim, c.world.hidden, error, tau)
+    opt = torch.optim.Adam(controller.parameters(), lr=0.05)
     best: tuple[float, int, CSRAgent, dict[str, torch.Tensor]] | None = None
     rewards: list[float] = []
     agent.end_episode()  # an env is not copied with the agent

@@ -36,6 +36,7 @@ from tqdm import tqdm
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
+from augment.device import AUTO, keep_on_host, resolve_device
 from augment.rollout import model_rollout
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
@@ -93,7 +94,9 @@ class CSRConfig:
     sa_train_steps: int = 150
     expansion_cost: float = 0.02
     seed: int = 0
-    device: str = "cpu"
+    #: where the world model and the policy train and act: "auto" (CUDA if available), "cpu",
+    #: "cuda", "cuda:N"
+    device: str = AUTO
 
     def __post_init__(self) -> None:
         if self.adaptation not in ADAPTATIONS:
@@ -141,14 +144,15 @@ class CSRAgent:
         c = self.config
         torch.manual_seed(c.seed)
         self.rng = np.random.default_rng(c.seed)
-        self.device = torch.device(c.device)
-        self.world = StructuredWorldModel(
-            WorldModelConfig.for_env(tuple(obs_shape), n_actions, c.world)
-        ).to(self.device)
-        n_theta = self.world.theta.shape[0]
-        d, hidden = c.world.latent_dim, c.world.hidden
-        self.actor = _Head(d, n_theta, hidden, n_actions).to(self.device)
-        self.critic = _Head(d, n_theta, hidden, 1).to(self.device)
+        self.device = resolve_device(c.device)
+        with self.device:  # every parameter is made on the device
+            self.world = StructuredWorldModel(
+                WorldModelConfig.for_env(tuple(obs_shape), n_actions, c.world)
+            )
+            n_theta = self.world.theta.shape[0]
+            d, hidden = c.world.latent_dim, c.world.hidden
+            self.actor = _Head(d, n_theta, hidden, n_actions)
+            self.critic = _Head(d, n_theta, hidden, 1)
         self.tau: float | None = None
         self.thetas: dict[int, torch.Tensor] = {}
         self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
@@ -188,10 +192,7 @@ class CSRAgent:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
 
-    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(self.device) for k, v in batch.items()}
-
-    def train_world(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def train_world(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One gradient step of the world model (or of theta alone, if so built). The batch's
         posterior states are kept in ``self.last_states`` (imagination starts from them)."""
         self.world.train()
@@ -199,7 +200,7 @@ class CSRAgent:
         if self.group_dims is not None and self.config.group_sparsity > 0:
             group = self.world.group_norms()[self.group_dims].sum()
             loss = loss + self.config.group_sparsity * group
-            parts["loss/group"] = group.item()
+            parts["loss/group"] = group.detach()
         if self.model_opt is not None:
             self.model_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -210,7 +211,7 @@ class CSRAgent:
     def _theta(self, n: int) -> torch.Tensor:
         return self.world.theta.detach().expand(n, -1)
 
-    def train_policy(self, start: torch.Tensor) -> dict[str, float]:
+    def train_policy(self, start: torch.Tensor) -> dict[str, torch.Tensor]:
         """REINFORCE actor and λ-return critic on trajectories imagined from ``start``."""
         c = self.config
         world = self.world
@@ -261,23 +262,22 @@ class CSRAgent:
         nn.utils.clip_grad_norm_(self.critic.parameters(), 100.0)
         self.critic_opt.step()
         return {
-            "policy/actor": actor_loss.item(),
-            "policy/critic": critic_loss.item(),
-            "policy/imagined_return": returns[0].mean().item(),
+            "policy/actor": actor_loss.detach(),
+            "policy/critic": critic_loss.detach(),
+            "policy/imagined_return": returns[0].mean(),
         }
 
-    def update(self, replay: SequenceReplay, policy: bool = True) -> dict[str, float]:
-        """One world-model step and (optionally) one policy step on a sampled batch."""
+    def update(self, replay: SequenceReplay, policy: bool = True) -> dict[str, torch.Tensor]:
+        """One world-model step and (optionally) one policy step on a sampled batch (moved to
+        the device in one copy); returns the losses as detached 0-d tensors."""
         c = self.config
-        batch = self._to_device(replay.sample(c.batch_size, c.seq_len, self.rng))
+        batch = replay.sample(c.batch_size, c.seq_len, self.rng, self.device)
         parts = self.train_world(batch)
         if policy:
             start = self.last_states.reshape(-1, self.world.latent_dim)
             if len(start) > c.imagine_starts:
-                pick = torch.from_numpy(
-                    self.rng.choice(len(start), c.imagine_starts, replace=False)
-                )
-                start = start[pick.to(start.device)]
+                pick = self.rng.choice(len(start), c.imagine_starts, replace=False)
+                start = start[torch.as_tensor(pick, device=start.device)]
             parts.update(self.train_policy(start))
         self.n_updates += 1
         return parts
@@ -423,9 +423,7 @@ class CSRAgent:
         rng = np.random.default_rng(12345)  # the same windows every time
         c = self.config
         errs = [
-            self.world.prediction_error(
-                self._to_device(replay.sample(c.batch_size, c.seq_len, rng))
-            )
+            self.world.prediction_error(replay.sample(c.batch_size, c.seq_len, rng, self.device))
             for _ in range(batches)
         ]
         return float(np.mean(errs))
@@ -485,15 +483,14 @@ class CSRAgent:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> CSRAgent:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        config = CSRConfig(**blob["config"])
-        if device is not None:
-            config = replace(config, device=device)
+    def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
+        """Rebuild a saved agent on ``device``, whichever device saved it."""
+        blob = torch.load(path, map_location=keep_on_host, weights_only=False)
+        config = replace(CSRConfig(**blob["config"]), device=str(device))
         wc = blob["world"]["config"]
         world = replace(config.world, latent_dim=wc["latent_dim"])
         agent = cls(tuple(wc["obs_shape"]), wc["n_actions"], replace(config, world=world))
-        agent.world = StructuredWorldModel.rebuild(blob["world"]).to(agent.device)
+        agent.world = StructuredWorldModel.rebuild(blob["world"], agent.device)
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])
         agent.tau = blob["tau"]

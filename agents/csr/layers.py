@@ -22,9 +22,12 @@ from torch import nn
 __all__ = ["BlockLinear", "FactoredTransition"]
 
 
-def _uniform(shape: tuple[int, ...], fan_in: int) -> torch.Tensor:
+def _uniform(shape: tuple[int, ...], fan_in: int, like: torch.Tensor | None = None) -> torch.Tensor:
+    """``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` on ``like``'s device (growth keeps a layer on its
+    device), else on torch's current one (construction, inside the caller's device context)."""
     bound = 1.0 / math.sqrt(max(fan_in, 1))
-    return torch.empty(shape).uniform_(-bound, bound)
+    out = torch.empty(shape) if like is None else like.new_empty(shape)
+    return out.uniform_(-bound, bound)
 
 
 class BlockLinear(nn.Module):
@@ -73,11 +76,11 @@ class BlockLinear(nn.Module):
             new = (
                 w.mean(0, keepdim=True).expand(n, -1)
                 if like == "mean"
-                else _uniform((n, w.shape[1]), fan_in)
+                else _uniform((n, w.shape[1]), fan_in, w)
             )
             self.weights[name] = nn.Parameter(torch.cat([w, new.clone()], dim=0))
         b = self.bias
-        new_b = b.mean().expand(n) if like == "mean" else _uniform((n,), fan_in)
+        new_b = b.mean().expand(n) if like == "mean" else _uniform((n,), fan_in, b)
         self.bias = nn.Parameter(torch.cat([b, new_b.clone()]))
 
     @torch.no_grad()
@@ -130,21 +133,26 @@ class FactoredTransition(nn.Module):
         """``n`` new latent variables: new outputs (fresh MLPs) and zero-weight inputs."""
         d, n_a, m = self.w_s.shape[0], self.w_a.shape[1], self.w_t.shape[1]
         fan_in = d + n + n_a + m
-        w_s = torch.zeros(d + n, d + n, self.hidden)
+        like = self.w_s
+        w_s = like.new_zeros(d + n, d + n, self.hidden)
         w_s[:d, :d] = self.w_s
-        w_s[d:] = _uniform((n, d + n, self.hidden), fan_in)
+        w_s[d:] = _uniform((n, d + n, self.hidden), fan_in, like)
         self.w_s = nn.Parameter(w_s)
-        self.w_a = nn.Parameter(torch.cat([self.w_a, _uniform((n, n_a, self.hidden), fan_in)]))
-        self.w_t = nn.Parameter(torch.cat([self.w_t, _uniform((n, m, self.hidden), fan_in)]))
-        self.b1 = nn.Parameter(torch.cat([self.b1, _uniform((n, self.hidden), fan_in)]))
-        self.w2 = nn.Parameter(torch.cat([self.w2, _uniform((n, self.hidden, 2), self.hidden)]))
-        self.b2 = nn.Parameter(torch.cat([self.b2, torch.zeros(n, 2)]))
+        self.w_a = nn.Parameter(
+            torch.cat([self.w_a, _uniform((n, n_a, self.hidden), fan_in, like)])
+        )
+        self.w_t = nn.Parameter(torch.cat([self.w_t, _uniform((n, m, self.hidden), fan_in, like)]))
+        self.b1 = nn.Parameter(torch.cat([self.b1, _uniform((n, self.hidden), fan_in, like)]))
+        self.w2 = nn.Parameter(
+            torch.cat([self.w2, _uniform((n, self.hidden, 2), self.hidden, like)])
+        )
+        self.b2 = nn.Parameter(torch.cat([self.b2, like.new_zeros(n, 2)]))
 
     @torch.no_grad()
     def grow_actions(self, n: int) -> None:
         """``n`` new actions, with zero weights into every variable."""
         d = self.w_a.shape[0]
-        self.w_a = nn.Parameter(torch.cat([self.w_a, torch.zeros(d, n, self.hidden)], dim=1))
+        self.w_a = nn.Parameter(torch.cat([self.w_a, self.w_a.new_zeros(d, n, self.hidden)], dim=1))
 
     @torch.no_grad()
     def select_latent(self, keep: torch.Tensor) -> None:

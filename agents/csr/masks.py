@@ -92,7 +92,7 @@ class MaskGate(nn.Module):
     def expand(self, new_rows: int = 0, new_cols: int = 0, init_logit: float = 3.0) -> None:
         """Append ``new_rows`` rows and ``new_cols`` columns; old logits are kept."""
         r, c = self.shape
-        grown = torch.full((r + new_rows, c + new_cols), float(init_logit))
+        grown = self.logits.new_full((r + new_rows, c + new_cols), float(init_logit))
         grown[:r, :c] = self.logits
         self.logits = nn.Parameter(grown, requires_grad=self.enabled)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from augment.device import AUTO, resolve_device
+
 __all__ = ["SequenceReplay"]
 
 
 class SequenceReplay:
-    """Fixed-capacity storage of steps; `sample` returns ``(B, T)`` tensors."""
+    """Fixed-capacity storage of steps in host memory (NumPy); `sample` returns ``(B, T)``
+    tensors on the training device, copied there once per batch."""
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype=np.float32) -> None:
         if capacity < 2:
@@ -45,18 +48,27 @@ class SequenceReplay:
         self.first[i] = first
         self.size += 1
 
-    def sample(self, batch: int, length: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def sample(
+        self,
+        batch: int,
+        length: int,
+        rng: np.random.Generator,
+        device: str | torch.device = AUTO,
+    ) -> dict[str, torch.Tensor]:
+        """``batch`` windows of ``length`` consecutive steps (uniform starts) on ``device``."""
         if self.size < length:
             raise ValueError(f"the replay holds {self.size} steps, fewer than length {length}")
         start = rng.integers(0, self.size - length + 1, size=batch)
         idx = start[:, None] + np.arange(length)[None, :]
         first = self.first[idx].copy()
         first[:, 0] = True  # a window starts from a fresh latent state
-        obs = torch.from_numpy(self.obs[idx])
-        return {
-            "obs": obs if obs.dtype == torch.uint8 else obs.float(),
-            "prev_action": torch.from_numpy(self.prev_action[idx]),
-            "reward": torch.from_numpy(self.reward[idx]),
-            "cont": torch.from_numpy(self.cont[idx]),
-            "first": torch.from_numpy(first),
+        obs = self.obs[idx]
+        arrays = {
+            "obs": obs if obs.dtype == np.uint8 else obs.astype(np.float32),
+            "prev_action": self.prev_action[idx],
+            "reward": self.reward[idx],
+            "cont": self.cont[idx],
+            "first": first,
         }
+        device = resolve_device(device)
+        return {k: torch.as_tensor(v, device=device) for k, v in arrays.items()}

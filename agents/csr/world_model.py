@@ -330,9 +330,10 @@ class StructuredWorldModel(nn.Module):
 
     def loss(
         self, batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        """The negative CSR objective, its parts (floats, for logging) and the batch's
-        posterior states ``(B, T, d)`` (detached; imagination starts from them)."""
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """The negative CSR objective, its parts (detached 0-d tensors, for logging: read them
+        with ``float`` when they are logged, so training never waits on the device) and the
+        batch's posterior states ``(B, T, d)`` (detached; imagination starts from them)."""
         c = self.config
         out = self.observe(batch)
         b, t = batch["prev_action"].shape
@@ -359,11 +360,11 @@ class StructuredWorldModel(nn.Module):
         reg = self.sparsity_term()
         total = rec_obs + rec_r + rec_c + c.kl_scale * kl_loss + c.sparsity * reg
         parts = {
-            "loss/obs": rec_obs.item(),
-            "loss/reward": rec_r.item(),
-            "loss/cont": rec_c.item(),
-            "loss/kl": kl.item(),
-            "loss/sparsity": reg.item(),
+            "loss/obs": rec_obs.detach(),
+            "loss/reward": rec_r.detach(),
+            "loss/cont": rec_c.detach(),
+            "loss/kl": kl,
+            "loss/sparsity": reg.detach(),
         }
         return total, parts, out["states"].detach()
 
@@ -448,7 +449,7 @@ class StructuredWorldModel(nn.Module):
     @torch.no_grad()
     def keep_latent(self, keep: torch.Tensor) -> None:
         """Keep only the latent variables ``keep`` (CSR's pruning)."""
-        keep = torch.as_tensor(keep, dtype=torch.long)
+        keep = torch.as_tensor(keep, dtype=torch.long, device=self.theta.device)
         m = self.masks
         m["s->s"].select(keep, keep)
         m["a->s"].select(None, keep)
@@ -475,7 +476,11 @@ class StructuredWorldModel(nn.Module):
         return {"config": asdict(self.config), "state": self.state_dict()}
 
     @classmethod
-    def rebuild(cls, exported: dict[str, Any]) -> StructuredWorldModel:
-        model = cls(WorldModelConfig(**exported["config"]))
+    def rebuild(
+        cls, exported: dict[str, Any], device: torch.device | None = None
+    ) -> StructuredWorldModel:
+        """The model `export` described, built on ``device`` (torch's current one if None)."""
+        with device or torch.get_default_device():
+            model = cls(WorldModelConfig(**exported["config"]))
         model.load_state_dict(exported["state"])
         return model

@@ -19,6 +19,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from augment.device import AUTO, resolve_device
 from augment.dynamics.config import DynamicsConfig, MaskFn, TrainingLog
 from augment.dynamics.layer import MaskedComposerEnsemble
 from causal_envs.core import CausalStructure, as_batch, atomic_path
@@ -44,6 +45,9 @@ class FactoredEnsemble(nn.Module):
         mask_fn: for ``"local"``, ``mask_fn(states, actions) -> bool (B, n_inputs, n_outputs)``,
             usually ``env.unwrapped.local_mask``.
         env_id: stored with the model so that `load` can rebuild ``mask_fn``.
+        device: where the parameters live and the model computes (``"auto"``: CUDA if
+            available; see `augment.device`). Inputs arrive as NumPy arrays and move there
+            once per call; predictions come back as NumPy arrays.
     """
 
     def __init__(
@@ -52,6 +56,7 @@ class FactoredEnsemble(nn.Module):
         config: DynamicsConfig | None = None,
         mask_fn: MaskFn | None = None,
         env_id: str | None = None,
+        device: str | torch.device | None = AUTO,
     ) -> None:
         super().__init__()
         self.structure = structure
@@ -69,16 +74,29 @@ class FactoredEnsemble(nn.Module):
         else:
             roots = [list(n.flat_dims) for n in s.input_nodes]
             groups = [list(n.dims) for n in s.output_nodes]
-        self.register_buffer("static_mask", torch.tensor(s.graph.astype(np.float32)))
-        gen = torch.Generator().manual_seed(config.seed)
-        self.layer = MaskedComposerEnsemble(
-            roots, groups, config.ensemble_size, config.embed_dim, config.hidden, gen
-        )
-        for name in _NORMALISERS:
-            size = s.input_dim if name.startswith("x") else s.state_dim
-            self.register_buffer(name, torch.zeros(size) if "mean" in name else torch.ones(size))
+        dev = resolve_device(device)
+        with dev:  # every parameter and buffer is made on the device
+            self.register_buffer("static_mask", torch.tensor(s.graph.astype(np.float32)))
+            gen = torch.Generator(device=dev).manual_seed(config.seed)
+            self.layer = MaskedComposerEnsemble(
+                roots, groups, config.ensemble_size, config.embed_dim, config.hidden, gen
+            )
+            for name in _NORMALISERS:
+                size = s.input_dim if name.startswith("x") else s.state_dim
+                self.register_buffer(
+                    name, torch.zeros(size) if "mean" in name else torch.ones(size)
+                )
         #: the learning curves of the last training (see EnsembleTrainer)
         self.log: TrainingLog | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are (``model.to(device)`` moves them)."""
+        return self.x_mean.device
+
+    def as_tensor(self, array: NDArray) -> torch.Tensor:
+        """A float32 copy of ``array`` on the model's device."""
+        return torch.as_tensor(np.asarray(array, dtype=np.float32), device=self.device)
 
     @property
     def n_roots(self) -> int:
@@ -93,29 +111,29 @@ class FactoredEnsemble(nn.Module):
         """The ``(B, n_roots, n_groups)`` float mask each architecture feeds the composer."""
         b = len(states)
         if self.config.architecture == "unfactored":
-            return torch.ones(b, 1, 1)
+            return torch.ones(b, 1, 1, device=self.device)
         if self.config.architecture == "global":
             return self.static_mask.expand(b, -1, -1)
         mask = np.asarray(self.mask_fn(states, actions))
         expected = (b, self.n_roots, self.n_groups)
         if mask.shape != expected or mask.dtype != np.bool_:
             raise ValueError(f"mask_fn must return bool {expected}, got {mask.dtype} {mask.shape}")
-        return torch.from_numpy(mask.astype(np.float32))
+        return self.as_tensor(mask)
 
     def set_normalisation(self, inputs: NDArray, next_states: NDArray) -> None:
         """Normalise inputs ``[s, a]`` and targets ``s'`` by these rows' mean and std."""
-        self.x_mean.copy_(torch.from_numpy(inputs.mean(0)).float())
-        self.x_std.copy_(torch.from_numpy(inputs.std(0) + 1e-6).float())
-        self.y_mean.copy_(torch.from_numpy(next_states.mean(0)).float())
-        self.y_std.copy_(torch.from_numpy(next_states.std(0) + 1e-6).float())
+        self.x_mean.copy_(self.as_tensor(inputs.mean(0)))
+        self.x_std.copy_(self.as_tensor(inputs.std(0) + 1e-6))
+        self.y_mean.copy_(self.as_tensor(next_states.mean(0)))
+        self.y_std.copy_(self.as_tensor(next_states.std(0) + 1e-6))
 
     def model_inputs(self, states: NDArray, actions: NDArray) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs ``(B, input_dim)`` and node masks ``(B, n_roots, n_groups)``."""
-        x = torch.from_numpy(np.concatenate([states, actions], axis=1).astype(np.float32))
+        x = self.as_tensor(np.concatenate([states, actions], axis=1))
         return (x - self.x_mean) / self.x_std, self.node_masks(states, actions)
 
     def normalised_targets(self, next_states: NDArray) -> torch.Tensor:
-        return (torch.from_numpy(next_states.astype(np.float32)) - self.y_mean) / self.y_std
+        return (self.as_tensor(next_states) - self.y_mean) / self.y_std
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs ``(E, B, in)`` and masks ``(E, B, R, G)`` -> mean, var ``(E, B, S)``
@@ -144,7 +162,7 @@ class FactoredEnsemble(nn.Module):
             mean, var = self(x[sl].expand(e, -1, -1), m[sl].expand(e, -1, -1, -1))
             means.append(mean * self.y_std + self.y_mean)
             stds.append(var.sqrt() * self.y_std)
-        return torch.cat(means, 1).numpy(), torch.cat(stds, 1).numpy()
+        return torch.cat(means, 1).cpu().numpy(), torch.cat(stds, 1).cpu().numpy()
 
     @torch.no_grad()
     def sample(self, states: NDArray, actions: NDArray, rng: np.random.Generator) -> NDArray:
@@ -163,8 +181,8 @@ class FactoredEnsemble(nn.Module):
         counts = np.bincount(member, minlength=e)
         width = int(counts.max()) if b else 0
         x, m = self.model_inputs(s[order], a[order])
-        xs = torch.zeros(e, width, st.input_dim)
-        ms = torch.zeros(e, width, self.n_roots, self.n_groups)
+        xs = torch.zeros(e, width, st.input_dim, device=self.device)
+        ms = torch.zeros(e, width, self.n_roots, self.n_groups, device=self.device)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         for k in range(e):
             xs[k, : counts[k]] = x[starts[k] : starts[k] + counts[k]]
@@ -172,8 +190,8 @@ class FactoredEnsemble(nn.Module):
         out = np.empty((b, st.state_dim), np.float32)
         for i in range(0, width, 8192):
             mean, var = self(xs[:, i : i + 8192], ms[:, i : i + 8192])
-            mean = (mean * self.y_std + self.y_mean).numpy()
-            std = (var.sqrt() * self.y_std).numpy()
+            mean = (mean * self.y_std + self.y_mean).cpu().numpy()
+            std = (var.sqrt() * self.y_std).cpu().numpy()
             for k in range(e):
                 rows = np.arange(i, min(i + 8192, counts[k]))
                 if len(rows):
@@ -197,9 +215,16 @@ class FactoredEnsemble(nn.Module):
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path, mask_fn: MaskFn | None = None) -> FactoredEnsemble:
-        """Rebuild a saved ensemble; a ``"local"`` one gets ``mask_fn`` or its env's mask."""
-        payload: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    def load(
+        cls,
+        path: str | Path,
+        mask_fn: MaskFn | None = None,
+        device: str | torch.device | None = AUTO,
+    ) -> FactoredEnsemble:
+        """Rebuild a saved ensemble on ``device`` (whichever device saved it); a ``"local"`` one
+        gets ``mask_fn`` or its env's mask."""
+        dev = resolve_device(device)
+        payload: dict[str, Any] = torch.load(path, map_location=dev, weights_only=False)
         version = payload.get("format_version") if isinstance(payload, dict) else None
         if version not in (1, FORMAT_VERSION):
             raise ValueError(
@@ -215,7 +240,7 @@ class FactoredEnsemble(nn.Module):
                 raise ValueError("this local model was saved without env_id: pass mask_fn")
             mask_fn = gym.make(payload["env_id"]).unwrapped.local_mask
         model = cls(
-            CausalStructure.from_dict(payload["structure"]), config, mask_fn, payload["env_id"]
+            CausalStructure.from_dict(payload["structure"]), config, mask_fn, payload["env_id"], dev
         )
         model.load_state_dict(state)
         if payload.get("log") is not None:

@@ -1,6 +1,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
 import augment.cli
 from benchmarks.cli import main
@@ -44,9 +45,19 @@ def test_missing_augmented_dataset_says_how_to_make_it():
         ["augment", "nav2d/empirical", "--methods", ""],
         ["augment", "nav2d/empirical", "--profile", "huge"],
         ["augment", "nav9d/empirical"],
+        ["augment", "nav2d/empirical", "--device", "gpu"],
+        ["bench", "mocoda-nav2d", "--device", "cuda:x"],
     ],
 )
 def test_bad_arguments_exit_2(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_device_the_machine_lacks_is_an_error_before_any_work(capsys):
+    assert main(["augment", "nav2d/empirical", "--device", "cuda"]) == 1
+    assert "asks for CUDA, but torch finds none" in capsys.readouterr().err
+    assert main(["bench", "mocoda-nav2d", "--profile", "smoke", "--device", "cuda:1"]) == 1
+    assert "asks for CUDA" in capsys.readouterr().err

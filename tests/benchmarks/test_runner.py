@@ -4,6 +4,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from benchmarks.results import output_dir
 from benchmarks.runner import RunError, parse_cell_filter, parse_seeds, run
@@ -85,3 +86,16 @@ def test_two_worker_processes_give_the_same_records_as_one_process():
     assert all(r["threads"] == 1 for r in pooled["cells"].values())  # one thread per worker
     folder = output_dir() / "toy_bench_small"
     assert sorted((folder / "makes.log").read_text().split()) == ["data/seed0", "data/seed1"]
+
+
+def test_the_device_is_checked_by_the_driver_and_resolved_in_each_cell():
+    out = run(toy.BENCHMARK, "small", seeds=(0,), fresh=True, workers=2, device="auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert {r["device"] for r in out["cells"].values()} == {expected}
+    stored = json.loads((output_dir() / "toy_bench_small/cells/seed=0__size=3.json").read_text())
+    assert stored["device"] == expected
+    with pytest.raises(RunError, match="--device: device must be auto, cpu, cuda or cuda:N"):
+        run(toy.BENCHMARK, "small", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RunError, match="asks for CUDA, but torch finds none"):
+            run(toy.BENCHMARK, "small", device="cuda:0")

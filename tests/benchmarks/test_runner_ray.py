@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def local_ray(monkeypatch):
     """A 2-CPU Ray instance on this machine; its workers can import the tests package."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     yield
     ray.shutdown()
@@ -57,3 +57,8 @@ def test_backend_arguments_are_checked():
         run(toy.BENCHMARK, "small", backend="slurm")
     with pytest.raises(RunError, match="--address names a Ray cluster"):
         run(toy.BENCHMARK, "small", address="127.0.0.1:6379")
+
+
+def test_a_cuda_run_on_a_cluster_without_gpus_is_refused(local_ray):
+    with pytest.raises(RunError, match="the Ray cluster has no GPU"):
+        run(toy.BENCHMARK, "small", backend="ray", device="cuda")

@@ -60,13 +60,15 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
         marker.unlink()  # the retry will find no marker and run
         os.kill(os.getpid(), signal.SIGKILL)
     torch.manual_seed(seed)
-    weights = torch.randn(size, generator=torch.Generator().manual_seed(seed * 100 + size))
-    data = torch.tensor(inputs[f"data/seed{seed}"][:size])
+    gen = torch.Generator(device=ctx.device).manual_seed(seed * 100 + size)
+    weights = torch.randn(size, generator=gen, device=ctx.device, dtype=torch.float64)
+    data = torch.tensor(inputs[f"data/seed{seed}"][:size], device=ctx.device)
     return {
         "seed": seed,
         "size": size,
         "value": float((weights * data).sum()),
         "threads": torch.get_num_threads(),
+        "device": ctx.device,
     }
 
 

@@ -1,0 +1,98 @@
+"""Where the torch modules of the project run: one parser for every ``--device`` and ``device=``.
+
+Every torch-holding object (the dynamics ensembles, the offline agents, the CSR agents and
+their baselines) takes a device *spec* and resolves it here, once, when it is built:
+
+- ``"auto"``: the first CUDA device when ``torch.cuda.is_available()``, else the CPU;
+- ``"cpu"``, ``"cuda"`` (the current CUDA device), ``"cuda:N"``, or any device torch knows
+  (``"mps"``, and ``"meta"``, which the device tests use);
+- a ``torch.device``.
+
+A CUDA spec on a machine without CUDA, or a CUDA index past the last device, is refused
+here with a message that says so, rather than deep inside a training loop.
+
+The spec's syntax is checked without importing torch (`check_device_spec`, which the command
+line uses); `resolve_device` imports it.
+
+Examples:
+    >>> import torch
+    >>> resolve_device("auto") == (torch.device("cuda") if torch.cuda.is_available() else
+    ...                            torch.device("cpu"))
+    True
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch device, got 'gpu'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "AUTO",
+    "DEVICE_HELP",
+    "DEVICE_PATTERN",
+    "check_device_spec",
+    "keep_on_host",
+    "resolve_device",
+]
+
+#: the spec that picks CUDA when there is one
+AUTO = "auto"
+#: the specs ``--device`` accepts
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+#: what ``--device`` says in ``--help``
+DEVICE_HELP = (
+    "where torch runs: auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: auto)"
+)
+
+
+def keep_on_host(storage: Any, location: str) -> Any:
+    """A ``map_location`` for ``torch.load`` that leaves every tensor in host memory, whatever
+    device saved it; the loader then copies the weights into modules on their own device."""
+    return storage
+
+
+def check_device_spec(text: str) -> str:
+    """``text`` if it is a ``--device`` spec (auto, cpu, cuda, cuda:N, mps), else ValueError
+    (argparse reports it as a bad argument). Does not import torch or look for a GPU."""
+    spec = text.strip().lower()
+    if not DEVICE_PATTERN.fullmatch(spec):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {text!r}")
+    return spec
+
+
+def resolve_device(spec: str | torch.device | None = AUTO) -> torch.device:
+    """The ``torch.device`` a spec names (``None`` means ``"auto"``); see the module docs."""
+    import torch  # deferred: the command line checks specs without importing torch
+
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == AUTO):
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if isinstance(spec, torch.device):
+        device = spec
+    else:
+        try:
+            device = torch.device(str(spec).strip().lower())
+        except RuntimeError:
+            raise ValueError(
+                "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or another torch device, "
+                f"got {spec!r}"
+            ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {spec!r} asks for CUDA, but torch finds none on this machine "
+                f"(torch {torch.__version__}, torch.cuda.is_available() is False); "
+                "use --device auto or cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {spec!r}: this machine has {count} CUDA device(s)")
+    return device
