@@ -415,7 +415,9 @@ def _run_ray(
     workers: int,
     address: str | None,
 ) -> dict[str, dict]:
-    """Cells as Ray tasks depending on their inputs' tasks; results stored as they finish."""
+    """Cells as Ray tasks depending on their inputs' tasks, spread over the cluster's nodes
+    (each cell is long: spreading them uses every node from the start); results stored as
+    they finish."""
     if address is None:  # a local instance binds to loopback only (read when Ray is imported)
         os.environ.setdefault(RAY_LOOPBACK_ENV, "0")
     try:
@@ -453,9 +455,9 @@ def _run_ray(
         pending = {}
         for c in todo:
             inputs = [input_refs[n] for n in c.needs]
-            ref = cell_task.options(num_cpus=c.cpus, num_gpus=gpus(c)).remote(
-                bench, c, _for_cpus(base, c.cpus), config, c.needs, *inputs
-            )
+            ref = cell_task.options(
+                num_cpus=c.cpus, num_gpus=gpus(c), scheduling_strategy="SPREAD"
+            ).remote(bench, c, _for_cpus(base, c.cpus), config, c.needs, *inputs)
             pending[ref] = c
         records: dict[str, dict] = {}
         while pending:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,16 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
         "value": float((weights * data).sum()),
         "threads": torch.get_num_threads(),
         "device": ctx.device,
+        "node": _ray_node(),
     }
+
+
+def _ray_node() -> str | None:
+    """The id of the Ray node running this cell (None outside a Ray task)."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context().get_node_id()
 
 
 def summary(records: list[dict], ctx: RunContext) -> dict[str, Any]:
