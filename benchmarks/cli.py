@@ -6,6 +6,7 @@ causal-envs render ENV_ID --out strip.png
 causal-envs dataset generate|info|plot|list ...
 causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
+causal-envs bench paper-cost [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
@@ -37,6 +38,12 @@ def _bench_env_speed(args: argparse.Namespace) -> None:
     from benchmarks import env_speed  # deferred: torch & co. load only to run
 
     env_speed.main(quick=args.quick)
+
+
+def _bench_paper_cost(args: argparse.Namespace) -> None:
+    from benchmarks import paper_cost  # deferred: torch & co. load only to run
+
+    paper_cost.main(device=args.device)
 
 
 def _bench_model_error(args: argparse.Namespace) -> None:
@@ -172,6 +179,10 @@ def _profile_args(
     p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
 
 
+def _paper_cost_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    add_device_argument(p)
+
+
 def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (seconds)")
 
@@ -226,6 +237,11 @@ BENCHMARKS = {
         _bench_csr("csr-atari"),
         _atari_args,
         "CSR's Atari sequences (modes and difficulties), pixels",
+    ),
+    "paper-cost": (
+        _bench_paper_cost,
+        _paper_cost_args,
+        "estimate each paper profile's cost from rates measured on this machine (~5 min)",
     ),
     "mocoda-model-error": (
         _bench_model_error,
