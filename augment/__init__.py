@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 #: public name -> the module that defines it
 _LAZY = {
     "BinnedGaussianKDE": "augment.density",
-    "DynamicsConfig": "augment.dynamics",
+    "DynamicsConfig": "augment.dynamics.config",
     "EnsembleTrainer": "augment.dynamics",
     "FactoredEnsemble": "augment.dynamics",
     "GaussianMixtureParams": "augment.parents",

@@ -50,8 +50,8 @@ class Profile:
 
     description: str
     seeds: tuple[int, ...]
-    model_epochs: int
-    model_lr: float
+    #: the dynamics models (architecture set per use)
+    models: DynamicsConfig
     n_updates: int
     eval_every: int
     eval_episodes: int
@@ -62,12 +62,31 @@ class Profile:
     datasets: tuple[str, ...] = DATASETS
 
 
+#: the fast dynamics models (DynamicsConfig's defaults): 2x128, 20 epochs, cosine from 1e-3
+FAST = DynamicsConfig()
+#: the authors' dynamics models: 2x256, 600 epochs of 29 steps at a constant 1e-4
+AUTHORS = DynamicsConfig.authors_nav2d()
+
 PROFILES = {
     "quick": Profile(
-        description="1 seed; agents 2x256, 3k updates; dynamics models 40 epochs at lr 1e-3",
+        description="the main job: 1 seed; BCQ 2x256, 3k updates, on EMP, DYN, MOCODA and "
+        "MOCODA-U; the fast dynamics models",
         seeds=(0,),
-        model_epochs=40,
-        model_lr=1e-3,
+        models=FAST,
+        n_updates=3_000,
+        eval_every=1_000,
+        eval_episodes=100,
+        total_size=200_000,
+        agents=("bcq",),
+        hidden=(256, 256),
+        crosscheck_updates=0,
+        datasets=("emp", "dyn", "mocoda", "mocoda-u"),
+    ),
+    "full": Profile(
+        description="1 seed; TD3-BC, BCQ and CQL 2x256, 3k updates, on all five datasets; the "
+        "d3rlpy cross-check; the fast dynamics models",
+        seeds=(0,),
+        models=FAST,
         n_updates=3_000,
         eval_every=1_000,
         eval_episodes=100,
@@ -76,12 +95,11 @@ PROFILES = {
         hidden=(256, 256),
         crosscheck_updates=3_000,
     ),
-    # TD3-BC needs more updates than the quick profile gives it: EMP vs MOCODA(-U) at 15k
+    # TD3-BC needs more updates than the full profile gives it: EMP vs MOCODA(-U) at 15k
     "focus": Profile(
         description="1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
         seeds=(0,),
-        model_epochs=40,
-        model_lr=1e-3,
+        models=FAST,
         n_updates=15_000,
         eval_every=2_500,
         eval_episodes=100,
@@ -92,10 +110,9 @@ PROFILES = {
         datasets=("emp", "mocoda", "mocoda-u"),
     ),
     "paper": Profile(
-        description="5 seeds; agents 2x512, 25k updates; the paper's dynamics models",
+        description="5 seeds; agents 2x512, 25k updates; the authors' dynamics models",
         seeds=(0, 1, 2, 3, 4),
-        model_epochs=600,
-        model_lr=1e-4,
+        models=AUTHORS,
         n_updates=25_000,
         eval_every=2_500,
         eval_episodes=100,
@@ -107,8 +124,7 @@ PROFILES = {
     "smoke": Profile(
         description="seconds: checks the code, not the result (the test suite runs it)",
         seeds=(0,),
-        model_epochs=1,
-        model_lr=1e-3,
+        models=DynamicsConfig(epochs=1),
         n_updates=30,
         eval_every=15,
         eval_episodes=8,
@@ -146,7 +162,7 @@ def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, Any
     if missing:
         cfg = MoCoDAConfig(
             total_size=p.total_size,
-            dynamics=DynamicsConfig(epochs=p.model_epochs, lr=p.model_lr),
+            dynamics=p.models,
             seed=seed,
         )
         models = tuple(
@@ -187,6 +203,7 @@ def _run_cell(
     )
     seconds = time.perf_counter() - start
     result = evaluate(agent.act, ENV_ID, p.eval_episodes, seed=1_000 + seed)
+    l_route = l_route_fraction(result.trajectories)
     np.savez_compressed(
         folder / f"trajectories_seed{seed}_{dataset_name}_{agent_name}.npz",
         *result.trajectories,
@@ -198,11 +215,35 @@ def _run_cell(
         "mean_steps": result.mean_steps,
         "success_rate": result.success_rate,
         "mean_return": result.mean_return,
+        "l_route_fraction": l_route,
         "train_seconds": seconds,
         "updates_per_s": agent.logs["time/updates_per_s"][-1][1],
         "curve_steps": agent.logs.get("eval/mean_steps", []),
         "curve_success": agent.logs.get("eval/success_rate", []),
     }
+
+
+#: a trajectory takes the data's L-shaped route when it strays this far from the diagonal
+#: (``|x - y|``); the straight path from the start box to the goal box stays within 0.15
+L_ROUTE_OFF_DIAGONAL = 0.4
+
+
+def l_route_fraction(trajectories: list[np.ndarray]) -> float:
+    """The fraction of trajectories that take the empirical data's L-shaped route (along the
+    bottom then up the right side, or the reverse) rather than the diagonal: those that reach
+    ``|x - y| > 0.4`` somewhere.
+
+    Examples:
+        >>> diagonal = np.linspace([0.1, 0.1], [0.85, 0.85], 20)
+        >>> ell = np.concatenate([np.linspace([0.1, 0.1], [0.85, 0.1], 15),
+        ...                       np.linspace([0.85, 0.1], [0.85, 0.85], 15)])
+        >>> l_route_fraction([diagonal, ell, ell])
+        0.6666666666666666
+    """
+    if not trajectories:
+        return float("nan")
+    off = [float(np.abs(t[:, 0] - t[:, 1]).max()) for t in trajectories]
+    return float(np.mean([o > L_ROUTE_OFF_DIAGONAL for o in off]))
 
 
 def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
@@ -214,7 +255,9 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
             if rows:
                 steps = [c["mean_steps"] for c in rows]
                 succ = [c["success_rate"] for c in rows]
+                ell = [c.get("l_route_fraction", float("nan")) for c in rows]
                 out.setdefault(d, {})[a] = {
+                    "l_route_mean": float(np.mean(ell)),
                     "steps_mean": float(np.mean(steps)),
                     "steps_std": float(np.std(steps)),
                     "success_mean": float(np.mean(succ)),
@@ -229,19 +272,22 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
     t = table(cells, p.agents)
     lines = [
         f"mocoda-nav2d ({profile_name} profile: {p.description})",
-        "average steps to the goal (70 = failure), mean ± std over seeds, (success rate)",
+        "average steps to the goal (70 = failure), mean ± std over seeds (success rate, share "
+        "of episodes on the data's L-shaped route)",
         "",
-        f"{'dataset':10s}" + "".join(f"{a:>24s}" for a in p.agents),
+        f"{'dataset':10s}" + "".join(f"{a:>30s}" for a in p.agents),
     ]
     for d in DATASETS:
         row = f"{d:10s}"
         for a in p.agents:
             c = t.get(d, {}).get(a)
             if c is None:
-                row += f"{'-':>24s}"
+                row += f"{'-':>30s}"
             else:
-                pct = 100 * c["success_mean"]
-                row += f"{c['steps_mean']:>9.1f} ± {c['steps_std']:<4.1f} ({pct:3.0f}%)"
+                pct, ell = 100 * c["success_mean"], 100 * c["l_route_mean"]
+                row += (
+                    f"{c['steps_mean']:>9.1f} ± {c['steps_std']:<4.1f} ({pct:3.0f}%, L {ell:3.0f}%)"
+                )
         lines.append(row)
     if "emp" in t and "mocoda-u" in t:
         lines.append("")
@@ -261,6 +307,9 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
                     f"  {a:6s} EMP {e:5.1f} steps, MOCODA-U {m:5.1f} steps "
                     f"({e / m:.2f}x fewer): {verdict}"
                 )
+    sentence = finding(t, p.agents)
+    if sentence:
+        lines += ["", sentence]
     if crosscheck:
         c = crosscheck
         lines += [
@@ -275,6 +324,27 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
             f"{c['ours_updates_per_s'] / c['d3rlpy_updates_per_s']:.2f}x",
         ]
     return "\n".join(lines)
+
+
+def finding(t: dict, agents: tuple[str, ...]) -> str | None:
+    """One plain sentence of what the run showed: the first agent's route on EMP against
+    MOCODA-U (None without both)."""
+    agent = next((a for a in agents if a in t.get("emp", {}) and a in t.get("mocoda-u", {})), None)
+    if agent is None:
+        return None
+    e, m = t["emp"][agent], t["mocoda-u"][agent]
+    label = AGENTS[agent].label
+    went = (
+        "so the counterfactual data taught it the shortcut the empirical data never shows"
+        if m["l_route_mean"] < 0.5 <= e["l_route_mean"] and m["steps_mean"] < e["steps_mean"]
+        else "so this run does not show MoCoDA's effect"
+    )
+    return (
+        f"{label} trained on the empirical data takes the data's L-shaped route in "
+        f"{100 * e['l_route_mean']:.0f}% of episodes ({e['steps_mean']:.1f} steps); trained on "
+        f"MOCODA-U it does in {100 * m['l_route_mean']:.0f}% ({m['steps_mean']:.1f} steps), "
+        f"{went}."
+    )
 
 
 def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
@@ -339,6 +409,8 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
                 title += (
                     f"\n{cell['mean_steps']:.1f} steps, {100 * cell['success_rate']:.0f}% success"
                 )
+                if "l_route_fraction" in cell:
+                    title += f", {100 * cell['l_route_fraction']:.0f}% L-route"
             ax.set_title(title, fontsize=9)
             ax.set_xlabel("x" if i == len(agents) - 1 else "")
             ax.set_ylabel("y" if j == 0 else "")

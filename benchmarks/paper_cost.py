@@ -52,19 +52,25 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 # ----------------------------------------------------------------------------- unit rates
-def ensemble_epoch_s(env_id: str, cfg: DynamicsConfig, rows: int, device: str) -> float:
-    """Seconds for one training epoch over ``rows`` rows (random states in the env's spaces;
-    the cost does not depend on the values)."""
+def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8_000) -> float:
+    """Seconds per gradient step of an ensemble (random states in the env's spaces: the cost
+    does not depend on the values; the validation passes are included, as in training)."""
     env = gym.make(env_id).unwrapped
     space = getattr(env, "state_space", env.observation_space)
     rng = np.random.default_rng(0)
     s = rng.uniform(space.low, space.high, (rows, space.shape[0])).astype(np.float32)
     act = env.action_space
     a = rng.uniform(act.low, act.high, (rows, act.shape[0])).astype(np.float32)
-    cfg = replace(cfg, epochs=2, patience=None)
+    cfg = replace(cfg, epochs=2, steps_per_epoch=None, patience=None)
     model = FactoredEnsemble(env.causal_structure, cfg, env.local_mask, env_id, device)
     log = EnsembleTrainer(model).fit(s, a, s)
-    return log.seconds / 2 / (1 - cfg.val_fraction)  # per epoch over all `rows`
+    return log.seconds / (2 * log.steps_per_epoch)
+
+
+def training_steps(cfg: DynamicsConfig, rows: int) -> int:
+    """Gradient steps of a training run of ``cfg`` on ``rows`` rows (validation split out)."""
+    per_pass = max(1, round(rows * (1 - cfg.val_fraction)) // cfg.batch_size)
+    return cfg.epochs * (cfg.steps_per_epoch or per_pass)
 
 
 def agent_update_s(
@@ -132,12 +138,9 @@ def _random_transitions(obs_dim: int, act_dim: int, n: int = 10_000) -> Transiti
 def _nav2d(device: str) -> dict[str, Any]:
     p = mocoda_nav2d.PROFILES["paper"]
     data = generate_nav2d_empirical(0)
-    dyn = replace(DynamicsConfig(), lr=p.model_lr)
     train_rows = len(data) - 5_000  # the parent model's held-out rows
-    epoch = {
-        a: ensemble_epoch_s("CausalNav2D-v0", replace(dyn, architecture=a), 8_000, device)
-        * train_rows
-        / 8_000
+    step = {
+        a: ensemble_step_s("CausalNav2D-v0", replace(p.models, architecture=a), device)
         for a in ("local", "unfactored")
     }
     update = {a: agent_update_s(a, p.hidden, data, device) for a in p.agents}
@@ -148,7 +151,7 @@ def _nav2d(device: str) -> dict[str, Any]:
     peer = train_d3rlpy_td3bc(data, 100, 0, p.hidden, device)
     peer_update = 1 / peer["updates_per_s"] if peer else update["td3bc"]
     evals = p.n_updates // p.eval_every
-    per_seed_inputs = p.model_epochs * sum(epoch.values())
+    per_seed_inputs = training_steps(p.models, train_rows) * sum(step.values())
     per_cell = {a: p.n_updates * update[a] + evals * eval_s for a in p.agents}
     cross = p.crosscheck_updates * (update["td3bc"] + peer_update) + 2 * eval_s
     cells = len(p.seeds) * (len(p.datasets) * len(p.agents) + 1)
@@ -156,7 +159,7 @@ def _nav2d(device: str) -> dict[str, Any]:
     return {
         "cells": cells,
         "units": {
-            **{f"epoch_{a}_s": v for a, v in epoch.items()},
+            **{f"model_step_{a}_s": v for a, v in step.items()},
             **{f"update_{a}_s": v for a, v in update.items()},
             "update_d3rlpy_td3bc_s": peer_update,
             "evaluation_s": eval_s,
@@ -170,17 +173,14 @@ def _nav2d(device: str) -> dict[str, Any]:
 def _model_error(device: str) -> dict[str, Any]:
     p = mocoda_model_error.PROFILES["paper"]
     rows = len(generate_nav2d_empirical(0)) - 5_000
-    dyn = replace(DynamicsConfig(), lr=p.lr)
-    epoch = {
-        a: ensemble_epoch_s("CausalNav2D-v0", replace(dyn, architecture=a), 8_000, device)
-        * rows
-        / 8_000
+    step = {
+        a: ensemble_step_s("CausalNav2D-v0", replace(p.models, architecture=a), device)
         for a in ("unfactored", "global", "local")
     }
-    per_cell = p.epochs * sum(epoch.values())
+    per_cell = training_steps(p.models, rows) * sum(step.values())
     return {
         "cells": len(p.seeds),
-        "units": {f"epoch_{a}_s": v for a, v in epoch.items()},
+        "units": {f"model_step_{a}_s": v for a, v in step.items()},
         "longest_cell_h": per_cell / HOUR,
         "total_h": len(p.seeds) * per_cell / HOUR,
     }
@@ -191,12 +191,12 @@ def _hooksweep2(device: str) -> dict[str, Any]:
     start = time.perf_counter()
     expert = generate_hooksweep2_expert(1_000, seed=0, workers=1)
     expert_step = (time.perf_counter() - start) / len(expert)
-    cfg = DynamicsConfig(hidden=p.model_hidden, lr=p.model_lr)
-    epoch_row = ensemble_epoch_s("HookSweep2-v0", cfg, 8_000, device) / 8_000
+    cfg = DynamicsConfig(hidden=p.model_hidden, lr=p.model_lr, epochs=p.model_epochs)
+    model_step = ensemble_step_s("HookSweep2-v0", cfg, device)
     models = {MODEL_FOR_METHOD[m] for m in mocoda_hooksweep2.DATASETS.values() if m != "emp"}
     train_rows = p.n_expert - min(5_000, p.n_expert // 10)
     per_seed_inputs = (
-        p.n_expert * expert_step + len(models) * p.model_epochs * train_rows * epoch_row
+        p.n_expert * expert_step + len(models) * training_steps(cfg, train_rows) * model_step
     )
     flat = gym.make(mocoda_hooksweep2.ENV_ID, flat_obs=True)
     data = _random_transitions(flat.observation_space.shape[0], flat.action_space.shape[0])
@@ -212,7 +212,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
         "cells": len(p.seeds) * len(p.datasets) * len(p.agents),
         "units": {
             "expert_transition_s": expert_step,
-            "epoch_per_row_s": epoch_row,
+            "model_step_s": model_step,
             **{f"update_{a}_s": v for a, v in update.items()},
             "evaluation_s": eval_s,
         },

@@ -20,15 +20,36 @@ in the mask they feed it. The parts, split as mbrl-lib splits them:
   with a validation split, model selection and denormal flushing.
 
 Rolling a model out is `augment.rollout.model_rollout`.
+
+The torch-free names (`DynamicsConfig`, `TrainingLog`, `ARCHITECTURES`) import without torch;
+the others load their modules on first use (PEP 562), so the command line can build a config
+without importing torch.
 """
 
-from augment.dynamics.config import ARCHITECTURES, DynamicsConfig, MaskFn, TrainingLog
-from augment.dynamics.layer import MaskedComposerEnsemble
-from augment.dynamics.model import FactoredEnsemble
-from augment.dynamics.trainer import EnsembleTrainer, gaussian_nll, zero_tiny_
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from augment.dynamics.config import ARCHITECTURES, SCHEDULES, DynamicsConfig, MaskFn, TrainingLog
+
+if TYPE_CHECKING:
+    from augment.dynamics.layer import MaskedComposerEnsemble
+    from augment.dynamics.model import FactoredEnsemble
+    from augment.dynamics.trainer import EnsembleTrainer, gaussian_nll, zero_tiny_
+
+#: public name -> the module that defines it (loaded on first use: these import torch)
+_LAZY = {
+    "MaskedComposerEnsemble": "augment.dynamics.layer",
+    "FactoredEnsemble": "augment.dynamics.model",
+    "EnsembleTrainer": "augment.dynamics.trainer",
+    "gaussian_nll": "augment.dynamics.trainer",
+    "zero_tiny_": "augment.dynamics.trainer",
+}
 
 __all__ = [
     "ARCHITECTURES",
+    "SCHEDULES",
     "DynamicsConfig",
     "EnsembleTrainer",
     "FactoredEnsemble",
@@ -38,3 +59,15 @@ __all__ = [
     "gaussian_nll",
     "zero_tiny_",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'augment.dynamics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -55,6 +55,13 @@ class MaskedComposerEnsemble(nn.Module):
         for r, dims in enumerate(roots):
             block[list(dims), r * d : (r + 1) * d] = 1.0
         self.register_buffer("block", block)
+        # the root each input dimension belongs to (the roots partition the inputs)
+        root_of = torch.full((n_in,), -1, dtype=torch.long)
+        for r, dims in enumerate(roots):
+            root_of[list(dims)] = r
+        if (root_of < 0).any() or sum(len(r) for r in roots) != n_in:
+            raise ValueError("the roots must partition the input dimensions 0..n_in-1")
+        self.register_buffer("root_of", root_of, persistent=False)
         # output dim j is slot `slot_of[j]` of group `group_of[j]`
         group_of = torch.empty(n_out, dtype=torch.long)
         slot_of = torch.empty(n_out, dtype=torch.long)
@@ -93,12 +100,22 @@ class MaskedComposerEnsemble(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs ``x (E, B, n_in)`` and masks ``(E, B, n_roots, n_groups)`` -> mean and
-        variance ``(E, B, n_out)``."""
-        e, b, _ = x.shape
-        d = self.embed_dim
-        h = torch.einsum("ebi,egio->egbo", x, self.embed_w * self.block) + self.embed_b
-        h = h.view(e, self.n_groups, b, self.n_roots, d)
-        h = (h * mask.permute(0, 3, 1, 2).unsqueeze(-1)).sum(dim=3)  # (E, G, B, d)
+        variance ``(E, B, n_out)``.
+
+        The composer's sum over roots, ``sum_r mask[r, g] * (x_r @ W_gr + b_gr)``, is computed
+        as one ``(in -> d)`` product per group on inputs masked per dimension, ``(x * mask[root
+        of each dim, g]) @ W_g + sum_r mask[r, g] * b_gr``, where ``W_g`` stacks every root's
+        block: the same function, without the ``n_roots * d`` wide intermediate of one
+        embedding per root (the roots partition the inputs, so each input row of ``W_g`` is
+        its own root's).
+        """
+        e, _, n_in = x.shape
+        d, g, r = self.embed_dim, self.n_groups, self.n_roots
+        # W_g: (E, G, n_in, d), each input's row taken from its root's block
+        w = (self.embed_w * self.block).view(e, g, n_in, r, d).sum(dim=3)
+        m = mask.permute(0, 3, 1, 2)  # (E, G, B, R)
+        xm = x.unsqueeze(1) * m[..., self.root_of]  # (E, G, B, n_in)
+        h = torch.matmul(xm, w) + torch.matmul(m, self.embed_b.view(e, g, r, d))  # (E, G, B, d)
         for w, bias in zip(self.hidden_w, self.hidden_b, strict=True):
             h = torch.relu(torch.einsum("egbi,egio->egbo", h, w) + bias)
         out = torch.einsum("egbi,egio->egbo", h, self.out_w) + self.out_b  # (E, G, B, 2W)

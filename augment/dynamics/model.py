@@ -234,7 +234,8 @@ class FactoredEnsemble(nn.Module):
         if version == 1:  # the network's parameters sat at the top level
             keep = {"static_mask", *_NORMALISERS}
             state = {k if k in keep else f"layer.{k}": v for k, v in state.items()}
-        config = DynamicsConfig(**payload["config"])
+        # files written before the schedule existed trained at a constant learning rate
+        config = DynamicsConfig(**{"schedule": "constant", **payload["config"]})
         if config.architecture == "local" and mask_fn is None:
             if payload["env_id"] is None:
                 raise ValueError("this local model was saved without env_id: pass mask_fn")

@@ -4,12 +4,13 @@ import pytest
 import torch
 
 import augment.cli
+from augment.dynamics.config import DynamicsConfig
 from benchmarks.cli import main
 from causal_envs.datasets import DatasetError, load_augmented
 
 
 def test_augment_makes_datasets_the_env_can_load(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(augment.cli.PROFILES, "quick", (1, 1e-3))
+    monkeypatch.setitem(augment.cli.PROFILES, "quick", DynamicsConfig(epochs=1))
     png = tmp_path / "aug.png"
     argv = [
         "augment",

@@ -143,3 +143,65 @@ def test_zero_tiny_removes_would_be_denormals(data):
     EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
     for p in m.parameters():
         assert not ((p.abs() < 1e-30) & (p != 0)).any()
+
+
+def test_the_composer_equals_one_embedding_per_root_summed_under_the_mask():
+    """The batched layer against the Masked Composer written out root by root (appendix B.3)."""
+    from augment.dynamics.layer import MaskedComposerEnsemble
+
+    roots, groups = [[0], [1, 2], [3]], [[0, 2], [1]]
+    layer = MaskedComposerEnsemble(roots, groups, 3, 8, (16,), torch.Generator().manual_seed(0))
+    x = torch.randn(3, 50, 4, generator=torch.Generator().manual_seed(1))
+    mask = (torch.rand(3, 50, 3, 2, generator=torch.Generator().manual_seed(2)) > 0.4).float()
+    mean, var = layer(x, mask)
+    w = layer.embed_w * layer.block  # (E, G, in, R * d)
+    for e in range(3):
+        for g, dims in enumerate(groups):
+            h = sum(
+                mask[e, :, r, g, None]
+                * (
+                    x[e][:, roots[r]] @ w[e, g][roots[r], r * 8 : (r + 1) * 8]
+                    + layer.embed_b[e, g, 0, r * 8 : (r + 1) * 8]
+                )
+                for r in range(3)
+            )
+            h = torch.relu(h @ layer.hidden_w[0][e, g] + layer.hidden_b[0][e, g])
+            out = h @ layer.out_w[e, g] + layer.out_b[e, g]
+            for k, j in enumerate(dims):
+                torch.testing.assert_close(mean[e, :, j], out[:, k], rtol=1e-5, atol=1e-6)
+                ref_var = torch.nn.functional.softplus(out[:, layer.width + k]) + 1e-6
+                torch.testing.assert_close(var[e, :, j], ref_var, rtol=1e-5, atol=1e-6)
+
+
+def test_cosine_schedule_decays_to_zero_over_the_fixed_epochs(data):
+    m = model("local", epochs=3, steps_per_epoch=4, schedule="cosine", lr=1e-3, batch_size=64)
+    trainer = EnsembleTrainer(m)
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        log = trainer.fit(data.observations, data.actions, data.next_observations)
+    finally:
+        torch.optim.Adam.step = original
+    assert log.steps_per_epoch == 4 and len(log.val_nll) == 3 and len(seen) == 12
+    assert seen[0] == pytest.approx(1e-3) and seen[-1] < 0.03 * 1e-3
+    assert all(a >= b for a, b in zip(seen, seen[1:], strict=False))
+
+
+def test_schedule_and_epoch_length_are_checked():
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        DynamicsConfig(schedule="linear")
+    with pytest.raises(ValueError, match="steps_per_epoch must be a positive integer"):
+        DynamicsConfig(steps_per_epoch=0)
+    authors = DynamicsConfig.authors_nav2d()
+    assert (authors.hidden, authors.lr, authors.epochs, authors.steps_per_epoch) == (
+        (256, 256),
+        1e-4,
+        600,
+        29,
+    )

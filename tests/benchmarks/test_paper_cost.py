@@ -8,7 +8,9 @@ from benchmarks import paper_cost
 
 def test_unit_timings_are_measured_and_positive():
     cfg = DynamicsConfig(ensemble_size=2, hidden=(16,), embed_dim=8, batch_size=64)
-    assert paper_cost.ensemble_epoch_s("CausalNav2D-v0", cfg, 1_000, "cpu") > 0
+    assert paper_cost.ensemble_step_s("CausalNav2D-v0", cfg, "cpu", rows=1_000) > 0
+    assert paper_cost.training_steps(DynamicsConfig.authors_nav2d(), 35_000) == 600 * 29
+    assert paper_cost.training_steps(DynamicsConfig(), 35_000) == 20 * 59
     data = paper_cost._random_transitions(4, 2, n=500)
     assert np.isfinite(data.observations).all() and len(data) == 500
     assert paper_cost.agent_update_s("td3bc", (16,), data, "cpu") > 0
