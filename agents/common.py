@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ __all__ = [
     "OfflineConfig",
     "TransitionSampler",
     "TwinQ",
+    "adam",
     "evaluate",
+    "frozen",
     "mlp",
     "polyak_",
 ]
@@ -58,6 +61,27 @@ class TwinQ(nn.Module):
 
     def min(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         return torch.min(*self(obs, act))
+
+
+def adam(params: Any, lr: float) -> torch.optim.Adam:
+    """The agents' optimiser: Adam, fused (one kernel for every parameter's update)."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Build the graph without gradients for ``modules``' parameters (e.g. the critic in an
+    actor step: the actor's loss goes through it, its weights must not learn from it, and
+    their gradients need not be computed at all)."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
 
 
 @torch.no_grad()

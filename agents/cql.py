@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, TwinQ, mlp, polyak_
+from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
 
 __all__ = ["CQL", "CQLConfig"]
 
@@ -64,8 +64,8 @@ class CQL(OfflineAgent):
         self.actor = _TanhGaussian(obs_dim, act_dim, tuple(c.hidden), c.log_std_range)
         self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden))
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
+        self.actor_opt = adam(self.actor.parameters(), c.lr)
+        self.critic_opt = adam(self.critic.parameters(), c.lr)
 
     def _modules(self):
         return {
@@ -96,7 +96,8 @@ class CQL(OfflineAgent):
         critic_loss.backward()
         self.critic_opt.step()
         pi, logp, _ = self.actor(obs, self._gen)
-        actor_loss = (c.alpha * logp - self.critic.min(obs, pi)).mean()
+        with frozen(self.critic):
+            actor_loss = (c.alpha * logp - self.critic.min(obs, pi)).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, TwinQ, mlp, polyak_
+from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
 
 __all__ = ["TD3BC", "TD3BCConfig"]
 
@@ -45,8 +45,8 @@ class TD3BC(OfflineAgent):
         self.critic = TwinQ(obs_dim, act_dim, tuple(c.hidden))
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.lr)
+        self.actor_opt = adam(self.actor.parameters(), c.lr)
+        self.critic_opt = adam(self.critic.parameters(), c.lr)
 
     def _modules(self):
         return {
@@ -75,7 +75,8 @@ class TD3BC(OfflineAgent):
         out = {"loss/critic": critic_loss.detach(), "q/mean": q1.detach().mean()}
         if self.n_updates % c.policy_delay == 0:
             pi = self.actor(obs)
-            q_pi = self.critic.min(obs, pi)
+            with frozen(self.critic):
+                q_pi = self.critic.min(obs, pi)
             bc = F.mse_loss(pi, act)
             actor_loss = -q_pi.mean() + c.bc_weight * bc
             self.actor_opt.zero_grad(set_to_none=True)

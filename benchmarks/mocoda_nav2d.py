@@ -23,7 +23,8 @@ same process.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ class Profile:
     hidden: tuple[int, ...]
     crosscheck_updates: int
     datasets: tuple[str, ...] = DATASETS
+    #: agent name -> config overrides (e.g. a smaller BCQ proposal count for the main job)
+    agent_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 #: the fast dynamics models (DynamicsConfig's defaults): 2x128, 20 epochs, cosine from 1e-3
@@ -69,8 +72,8 @@ AUTHORS = DynamicsConfig.authors_nav2d()
 
 PROFILES = {
     "quick": Profile(
-        description="the main job: 1 seed; BCQ 2x256, 3k updates, on EMP, DYN, MOCODA and "
-        "MOCODA-U; the fast dynamics models",
+        description="the main job: 1 seed; BCQ 2x256 (10 proposals, proposer 500 steps), 3k "
+        "updates, on EMP, MOCODA and MOCODA-U; the fast dynamics models",
         seeds=(0,),
         models=FAST,
         n_updates=3_000,
@@ -80,7 +83,8 @@ PROFILES = {
         agents=("bcq",),
         hidden=(256, 256),
         crosscheck_updates=0,
-        datasets=("emp", "dyn", "mocoda", "mocoda-u"),
+        datasets=("emp", "mocoda", "mocoda-u"),
+        agent_settings={"bcq": {"n_proposals": 10, "mdn_steps": 500}},
     ),
     "full": Profile(
         description="1 seed; TD3-BC, BCQ and CQL 2x256, 3k updates, on all five datasets; the "
@@ -132,6 +136,7 @@ PROFILES = {
         agents=("td3bc", "bcq", "cql"),
         hidden=(32, 32),
         crosscheck_updates=30,
+        agent_settings={"bcq": {"mdn_steps": 20}},
     ),
 }
 
@@ -141,13 +146,9 @@ CROSSCHECK = "td3bc-vs-d3rlpy"
 
 def _agent(name: str, profile_name: str, seed: int, device: str):
     cls = AGENTS[name]
-    kwargs: dict[str, Any] = {
-        "seed": seed,
-        "hidden": PROFILES[profile_name].hidden,
-        "device": device,
-    }
-    if profile_name == "smoke" and name == "bcq":
-        kwargs["mdn_steps"] = 20
+    p = PROFILES[profile_name]
+    kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden, "device": device}
+    kwargs.update(p.agent_settings.get(name, {}))
     return cls(cls.config_class(**kwargs))
 
 
@@ -277,7 +278,7 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
         "",
         f"{'dataset':10s}" + "".join(f"{a:>30s}" for a in p.agents),
     ]
-    for d in DATASETS:
+    for d in p.datasets:
         row = f"{d:10s}"
         for a in p.agents:
             c = t.get(d, {}).get(a)

@@ -1,3 +1,5 @@
+import itertools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -190,7 +192,7 @@ def test_cosine_schedule_decays_to_zero_over_the_fixed_epochs(data):
         torch.optim.Adam.step = original
     assert log.steps_per_epoch == 4 and len(log.val_nll) == 3 and len(seen) == 12
     assert seen[0] == pytest.approx(1e-3) and seen[-1] < 0.03 * 1e-3
-    assert all(a >= b for a, b in zip(seen, seen[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(seen))
 
 
 def test_schedule_and_epoch_length_are_checked():

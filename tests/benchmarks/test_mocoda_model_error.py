@@ -21,7 +21,7 @@ def test_smoke_run_reports_the_table_and_resumes(capsys, monkeypatch):
         "the authors' metric",
         "authors 0.35",
         "the ensemble's mean prediction",
-        "the authors' three: 33.6 min",
+        "the authors' three at their budget: 33.6 min",
         "whole pipeline (parent model, three ensembles, five datasets)",
         "binned KDE vs scikit-learn",
         "paper's claim",
