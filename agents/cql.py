@@ -3,8 +3,10 @@
 SAC: a tanh-Gaussian actor, twin critics with soft clipped double-Q targets, fixed entropy
 coefficient 0.2, Polyak targets (0.005). The conservative term (weight 0.1) pulls the mean Q of
 uniformly random actions down to the low end of the target range and the mean Q of the data's
-actions up to the high end: ``0.1 * (|mean Q(s, a~U[-1,1]) - low| + |mean Q(s, a_data) - high|)``
-with ``(low, high) = target_clip = (-50, 0)``.
+actions up to the high end, both averaged over the two critics (each critic scores its own
+batch of random actions): ``0.1 * (|mean (Q1(s, u1) + Q2(s, u2)) / 2 - low| + |mean (Q1(s, a)
++ Q2(s, a)) / 2 - high|)`` with ``u1, u2 ~ U[-1, 1]`` and ``(low, high) = target_clip``, which
+is (-40, 0) here, as in the authors' Nav2D script for CQL (the other agents use (-50, 0)).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["CQL", "CQLConfig"]
 
 @dataclass
 class CQLConfig(OfflineConfig):
+    #: Q targets are clipped to this range, and the conservative term pulls toward its ends
+    target_clip: tuple[float, float] | None = (-40.0, 0.0)
     alpha: float = 0.2
     cql_weight: float = 0.1
     tau: float = 0.005
@@ -84,13 +88,13 @@ class CQL(OfflineAgent):
             q_next = self.critic_target.min(next_obs, next_act)
             target = self.clip_target(rew + c.gamma * (1.0 - done) * (q_next - c.alpha * next_logp))
         q1, q2 = self.critic(obs, act)
-        rand = torch.rand(act.shape, generator=self._gen, device=self.device) * 2 - 1
-        r1, r2 = self.critic(obs, rand)
-        low, high = c.target_clip if c.target_clip is not None else (-50.0, 0.0)
-        penalty = sum(
-            (q_rand.mean() - low).abs() + (q_data.mean() - high).abs()
-            for q_rand, q_data in ((r1, q1), (r2, q2))
+        u1, u2 = (
+            torch.rand(act.shape, generator=self._gen, device=self.device) * 2 - 1 for _ in range(2)
         )
+        r1 = self.critic.q1(torch.cat([obs, u1], 1)).squeeze(1)
+        r2 = self.critic.q2(torch.cat([obs, u2], 1)).squeeze(1)
+        low, high = c.target_clip if c.target_clip is not None else (-40.0, 0.0)
+        penalty = ((r1 + r2).mean() / 2 - low).abs() + ((q1 + q2).mean() / 2 - high).abs()
         critic_loss = F.mse_loss(q1, target) + F.mse_loss(q2, target) + c.cql_weight * penalty
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()

@@ -3,7 +3,11 @@
 Twin critics with clipped double-Q targets, target-policy smoothing (noise 0.2, clipped at 0.5),
 a deterministic tanh actor updated every second step with
 ``loss = -min(Q1, Q2)(s, pi(s)) + bc_weight * MSE(pi(s), a_data)`` (``bc_weight`` 1.0, no Q
-normalisation), Polyak-averaged targets (0.005), and Q targets clipped to (-50, 0).
+normalisation), Polyak-averaged target critics (0.005), and Q targets clipped to (-50, 0).
+
+The target's next action comes from the *online* actor, as in the authors' mrl TD3
+(``target_policy="online"``); Fujimoto's TD3 keeps a Polyak-averaged target actor for it
+(``target_policy="target"``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ class TD3BCConfig(OfflineConfig):
     noise_clip: float = 0.5
     policy_delay: int = 2
     tau: float = 0.005
+    #: which actor picks the target's next action: "online" (the authors' mrl) or "target"
+    target_policy: str = "online"
+
+    def __post_init__(self) -> None:
+        if self.target_policy not in ("online", "target"):
+            raise ValueError(
+                f"target_policy must be 'online' or 'target', got {self.target_policy!r}"
+            )
 
 
 class TD3BC(OfflineAgent):
@@ -64,7 +76,8 @@ class TD3BC(OfflineAgent):
         with torch.no_grad():
             noise = torch.randn(act.shape, generator=self._gen, device=self.device)
             noise = (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-            next_act = (self.actor_target(next_obs) + noise).clamp(-1.0, 1.0)
+            picker = self.actor if c.target_policy == "online" else self.actor_target
+            next_act = (picker(next_obs) + noise).clamp(-1.0, 1.0)
             q_next = self.critic_target.min(next_obs, next_act)
             target = self.clip_target(rew + c.gamma * (1.0 - done) * q_next)
         q1, q2 = self.critic(obs, act)

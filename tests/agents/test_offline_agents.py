@@ -120,3 +120,30 @@ def test_tensorboard_logs(tmp_path):
     agent = make("td3bc")
     agent.fit(generate_nav2d_empirical(0, 300).to_d4rl(), 200, log_dir=tmp_path, progress=False)
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+def test_td3bc_targets_use_the_online_actor_as_the_authors_mrl_does():
+    """With the default ``target_policy="online"`` the target actor plays no part: scrambling
+    it changes nothing; with ``"target"`` (Fujimoto's TD3) it does."""
+    data = bandit(n=1000)
+    data["terminals"] = np.zeros(1000, bool)  # bootstrap, so the target's next action matters
+    runs = {}
+    for policy in ("online", "target"):
+        for scramble in (False, True):
+            agent = make("td3bc", target_policy=policy, policy_delay=1)
+            agent.fit(data, 1, progress=False)
+            if scramble:
+                with torch.no_grad():
+                    for p in agent.actor_target.parameters():
+                        p.add_(1.0)
+            agent.fit(data, 5, progress=False)
+            runs[policy, scramble] = agent.act(data["observations"][:50])
+    assert np.array_equal(runs["online", False], runs["online", True])
+    assert not np.array_equal(runs["target", False], runs["target", True])
+    with pytest.raises(ValueError, match="target_policy must be"):
+        AGENTS["td3bc"].config_class(target_policy="lagged")
+
+
+def test_cql_keeps_the_authors_nav2d_target_range():
+    assert AGENTS["cql"].config_class().target_clip == (-40.0, 0.0)
+    assert AGENTS["td3bc"].config_class().target_clip == (-50.0, 0.0)
