@@ -49,6 +49,8 @@ __all__ = ["BENCHMARK", "DATASETS", "PROFILES", "Profile", "evaluate_sweep", "ma
 ENV_ID = "HookSweep2-v0"
 #: dataset name -> the augment method that makes it
 DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
+#: MOCODA-P's density floor in the uniform re-weighting (the authors' code; Nav2D's is 0.01)
+MOCODA_P_FLOOR = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,7 +141,10 @@ PROFILES = {
 def data_folder(p: Profile) -> Path:
     """Where a profile's datasets live: shared by every profile with the same data settings."""
     hidden = "x".join(map(str, p.model_hidden))
-    key = f"n{p.n_expert}_t{p.total_size}_m{hidden}_e{p.model_epochs}_lr{p.model_lr:g}"
+    key = (
+        f"n{p.n_expert}_t{p.total_size}_m{hidden}_e{p.model_epochs}_lr{p.model_lr:g}"
+        f"_floor{MOCODA_P_FLOOR:g}"
+    )
     return output_dir() / "mocoda_hooksweep2_data" / key
 
 
@@ -169,6 +174,7 @@ def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, Tra
             seed=seed,
         ),
         val_size=min(5_000, len(expert) // 10),
+        uniform_floor=MOCODA_P_FLOOR,
         seed=seed,
     )
     mocoda = MoCoDA(

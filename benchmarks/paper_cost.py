@@ -69,7 +69,8 @@ def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8
 
 def training_steps(cfg: DynamicsConfig, rows: int) -> int:
     """Gradient steps of a training run of ``cfg`` on ``rows`` rows (validation split out)."""
-    per_pass = max(1, round(rows * (1 - cfg.val_fraction)) // cfg.batch_size)
+    held_out = cfg.val_rows or round(rows * cfg.val_fraction)
+    per_pass = max(1, (rows - held_out) // cfg.batch_size)
     return cfg.epochs * (cfg.steps_per_epoch or per_pass)
 
 

@@ -77,7 +77,9 @@ class EnsembleTrainer:
             raise ValueError(
                 f"states, actions, next_states differ in length: {len(s)}, {len(a)}, {len(s2)}"
             )
-        n_val = max(1, round(cfg.val_fraction * len(s)))
+        n_val = cfg.val_rows or max(1, round(cfg.val_fraction * len(s)))
+        if n_val >= len(s):
+            raise ValueError(f"val_rows={n_val} leaves no rows to train on (the data has {len(s)})")
         if len(s) - n_val < cfg.batch_size // 8:
             raise ValueError(f"too few rows ({len(s)}) to train with batch size {cfg.batch_size}")
         rng = np.random.default_rng(cfg.seed)
@@ -88,7 +90,6 @@ class EnsembleTrainer:
         y = model.normalised_targets(s2)
         x_tr, m_tr, y_tr = x[tr], m[tr], y[tr]
         x_va, m_va, y_va = x[va], m[va], y[va]
-        e = cfg.ensemble_size
         dev = model.device
         # fused: one kernel for every parameter's update (CPU and CUDA alike)
         opt = torch.optim.Adam(
@@ -119,10 +120,8 @@ class EnsembleTrainer:
             total = torch.zeros((), device=dev)  # summed on the device: no per-step sync
             for i in range(steps):
                 j = i % per_pass
-                if j == 0:  # a fresh shuffle for each member at every pass over the data
-                    order = torch.stack(
-                        [torch.randperm(n_tr, generator=gen, device=dev) for _ in range(e)]
-                    )
+                if j == 0:  # a fresh shuffle at every pass over the data
+                    order = self.member_orders(n_tr, gen)
                 idx = order[:, j * cfg.batch_size : (j + 1) * cfg.batch_size]  # (E, batch)
                 mean, var = model(x_tr[idx], m_tr[idx])
                 loss = gaussian_nll(mean, var, y_tr[idx])
@@ -153,6 +152,18 @@ class EnsembleTrainer:
         log.seconds = time.perf_counter() - start
         model.log = log
         return log
+
+    def member_orders(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``(ensemble_size, n)``: the order in which each member sees the ``n`` training rows,
+        one shuffle per member, or one for all with ``shared_minibatch``."""
+        cfg, dev = self.config, self.model.device
+        if cfg.shared_minibatch:
+            order = torch.randperm(n, generator=generator, device=dev)
+            return order.expand(cfg.ensemble_size, -1)
+        perms = [
+            torch.randperm(n, generator=generator, device=dev) for _ in range(cfg.ensemble_size)
+        ]
+        return torch.stack(perms)
 
     @torch.no_grad()
     def validation_nll(self, x: torch.Tensor, m: torch.Tensor, y: torch.Tensor) -> float:

@@ -207,3 +207,15 @@ def test_schedule_and_epoch_length_are_checked():
         600,
         29,
     )
+
+
+def test_members_draw_their_own_minibatches_unless_shared_as_the_authors_do():
+    gen = torch.Generator().manual_seed(0)
+    own = EnsembleTrainer(model("local")).member_orders(100, gen)
+    shared = EnsembleTrainer(model("local", shared_minibatch=True)).member_orders(100, gen)
+    assert own.shape == shared.shape == (5, 100)
+    assert not torch.equal(own[0], own[1]) and all(torch.equal(shared[0], r) for r in shared)
+    authors = DynamicsConfig.authors_nav2d()
+    assert authors.shared_minibatch and authors.val_rows == 20_000
+    with pytest.raises(ValueError, match="val_rows must be a positive integer"):
+        DynamicsConfig(val_rows=0)
