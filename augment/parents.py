@@ -28,6 +28,8 @@ from causal_envs.core import CausalStructure, as_batch
 __all__ = ["GaussianMixtureParams", "ParentSetSampler", "StratifiedParentSampler"]
 
 _LOG_2PI = float(np.log(2 * np.pi))
+#: the mixtures' covariances: full (ours, default) or diagonal (the authors' GMMs)
+COVARIANCES = ("full", "diag")
 
 
 @dataclass(frozen=True)
@@ -57,19 +59,32 @@ class GaussianMixtureParams:
 
     @classmethod
     def fit(
-        cls, x: NDArray, n_components: int, seed: int, *, reg_covar: float = 1e-6
+        cls,
+        x: NDArray,
+        n_components: int,
+        seed: int,
+        *,
+        reg_covar: float = 1e-6,
+        covariance: str = "full",
     ) -> GaussianMixtureParams:
-        """Fit by EM (scikit-learn's ``GaussianMixture``, full covariances, k-means init)."""
+        """Fit by EM (scikit-learn's ``GaussianMixture``, k-means init) with ``"full"`` or
+        ``"diag"`` covariances; diagonal ones are stored as diagonal matrices, so sampling and
+        conditioning are the same code."""
+        if covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
         if len(x) < n_components:
             raise ValueError(f"need at least n_components={n_components} rows, got {len(x)}")
         gm = GaussianMixture(
             n_components=n_components,
-            covariance_type="full",
+            covariance_type=covariance,
             reg_covar=reg_covar,
             random_state=seed,
             max_iter=200,
         ).fit(x)
-        return cls(gm.weights_.astype(np.float64), gm.means_, gm.covariances_)
+        covs = gm.covariances_
+        if covariance == "diag":
+            covs = np.einsum("kd,de->kde", covs, np.eye(covs.shape[1]))
+        return cls(gm.weights_.astype(np.float64), gm.means_, covs)
 
     def marginal_logpdf(self, x: NDArray, dims: NDArray[np.int64]) -> NDArray[np.float64]:
         """``log N(x; mu_k[dims], Sigma_k[dims, dims])`` for every row and component, ``(B, K)``."""
@@ -143,6 +158,8 @@ class ParentSetSampler:
             ``"uniform"`` ignores them, as the authors' code does.
         truncate: if set (the authors use 2.5), each component's noise is truncated at that
             many standard deviations.
+        covariance: ``"full"`` (ours, default) or ``"diag"``, the authors' diagonal
+            components (a parent set's dimensions then correlate only through the mixture).
         seed: seeds EM initialisation.
 
     ``fit(inputs)`` takes the flat ``[state, action]`` rows; ``sample(n, rng)`` returns ``(n,
@@ -156,8 +173,11 @@ class ParentSetSampler:
         *,
         weights: str = "fitted",
         truncate: float | None = None,
+        covariance: str = "full",
         seed: int = 0,
     ) -> None:
+        if covariance not in COVARIANCES:
+            raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
         if weights not in ("fitted", "uniform"):
             raise ValueError(f"weights must be 'fitted' or 'uniform', got {weights!r}")
         if not isinstance(n_components, int) or n_components < 1:
@@ -168,6 +188,7 @@ class ParentSetSampler:
         self.n_components = n_components
         self.weights = weights
         self.truncate = truncate
+        self.covariance = covariance
         self.seed = seed
         sets = [structure.input_dims(p) for p in structure.parent_sets]
         covered = np.unique(np.concatenate(sets))
@@ -199,7 +220,9 @@ class ParentSetSampler:
         """Fit one mixture per parent set to ``inputs`` (N, input_dim) by EM."""
         x, _ = as_batch(inputs, self.structure.input_dim, "inputs")
         self.mixtures = [
-            GaussianMixtureParams.fit(x[:, dims], self.n_components, self.seed + i)
+            GaussianMixtureParams.fit(
+                x[:, dims], self.n_components, self.seed + i, covariance=self.covariance
+            )
             for i, dims in enumerate(self.set_dims)
         ]
         self._plans.clear()

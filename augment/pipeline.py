@@ -68,6 +68,8 @@ class MoCoDAConfig:
     n_components: int = 32
     parent_weights: str = "fitted"
     truncate: float | None = None
+    #: the parent mixtures' covariances: "full" (ours) or "diag" (the authors' GMMs)
+    parent_covariance: str = "full"
     #: hyperparameters of every dynamics model; the architecture is set per use
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     val_size: int = 5_000
@@ -176,6 +178,7 @@ class MoCoDA:
             cfg.n_components,
             weights=cfg.parent_weights,
             truncate=cfg.truncate,
+            covariance=cfg.parent_covariance,
             seed=cfg.seed,
         ).fit(inputs)
         for arch in models:
