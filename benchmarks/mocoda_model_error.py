@@ -190,9 +190,9 @@ def run_seed(
         "errors_sample_x100": tables["sample"],
         "steps_per_epoch": {a: mocoda.models[a].log.steps_per_epoch for a in ARCHS},
         "timings_s": timings,
-        "epochs_run": {a: len(mocoda.models[a].log.val_nll) for a in ARCHS},
+        "epochs_run": {a: len(mocoda.models[a].log.train_nll) for a in ARCHS},
         "seconds_per_epoch": {
-            a: timings[f"train_{a}_s"] / max(1, len(mocoda.models[a].log.val_nll)) for a in ARCHS
+            a: timings[f"train_{a}_s"] / max(1, len(mocoda.models[a].log.train_nll)) for a in ARCHS
         },
         "best_val_nll": {a: min(mocoda.models[a].log.val_nll) for a in ARCHS},
     }

@@ -45,6 +45,10 @@ class DynamicsConfig:
             steps of 512 a pass.
         shared_minibatch: every member trains on the same minibatch (the authors' code);
             False (ours): each member draws its own, a cheap source of ensemble diversity.
+        val_every_steps: validate (and select the best weights) at the end of an epoch once
+            this many steps have passed since the last validation, and after the last epoch;
+            None: after every epoch. The authors validate every 100 steps. ``patience``
+            counts validations.
         std_divisor: at generation the predicted std is divided by this.
         seed: initial weights, the split and the mini-batches.
     """
@@ -63,6 +67,7 @@ class DynamicsConfig:
     val_fraction: float = 0.125
     val_rows: int | None = None
     shared_minibatch: bool = False
+    val_every_steps: int | None = None
     std_divisor: float = 3.0
     seed: int = 0
 
@@ -70,7 +75,8 @@ class DynamicsConfig:
     def authors_nav2d(cls, **overrides: object) -> DynamicsConfig:
         """The authors' Nav2D models and budget (MoCoDA appendix B.3 and their code): 2x256
         hidden units, a constant learning rate of 1e-4, 600 epochs of 29 steps of batch 512
-        (20,000 rows held out for validation, members sharing each minibatch)."""
+        (20,000 rows held out for validation every 100 steps, members sharing each
+        minibatch)."""
         settings: dict[str, object] = {
             "hidden": (256, 256),
             "lr": 1e-4,
@@ -79,6 +85,7 @@ class DynamicsConfig:
             "steps_per_epoch": 29,
             "val_rows": 20_000,
             "shared_minibatch": True,
+            "val_every_steps": 100,
         }
         return cls(**{**settings, **overrides})
 
@@ -100,8 +107,10 @@ class DynamicsConfig:
             if not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
-        if self.val_rows is not None and (not isinstance(self.val_rows, int) or self.val_rows < 1):
-            raise ValueError(f"val_rows must be a positive integer or None, got {self.val_rows!r}")
+        for name in ("val_rows", "val_every_steps"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not self.std_divisor > 0:
@@ -110,11 +119,12 @@ class DynamicsConfig:
 
 @dataclass
 class TrainingLog:
-    """Per-epoch mean NLL on the training and validation splits, the epoch kept, the gradient
-    steps of an epoch and the wall time of the training."""
+    """Per-epoch mean NLL on the training split, the validation NLL at each validated epoch
+    (``val_epochs``), the epoch kept, the gradient steps of an epoch and the wall time."""
 
     train_nll: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
+    val_epochs: list[int] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
     steps_per_epoch: int = 0

@@ -109,7 +109,7 @@ class EnsembleTrainer:
             if cfg.schedule == "cosine"
             else None
         )
-        step_count = 0
+        step_count = validated_at = 0
         params = [p for p in model.parameters() if p.requires_grad]
         log = TrainingLog(steps_per_epoch=steps)
         best, best_state, since_best = math.inf, None, 0
@@ -137,9 +137,14 @@ class EnsembleTrainer:
                     )
                 total += loss.detach()
             train_nll = float(total) / steps
-            val = self.validation_nll(x_va, m_va, y_va)
             log.train_nll.append(train_nll)
+            last = epoch == cfg.epochs - 1
+            if cfg.val_every_steps and not last and step_count - validated_at < cfg.val_every_steps:
+                continue  # not yet time to validate (the authors validate every 100 steps)
+            validated_at = step_count
+            val = self.validation_nll(x_va, m_va, y_va)
             log.val_nll.append(val)
+            log.val_epochs.append(epoch)
             if val < best:
                 best, best_state, since_best = val, copy.deepcopy(model.state_dict()), 0
                 log.best_epoch = epoch

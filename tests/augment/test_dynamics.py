@@ -219,3 +219,14 @@ def test_members_draw_their_own_minibatches_unless_shared_as_the_authors_do():
     assert authors.shared_minibatch and authors.val_rows == 20_000
     with pytest.raises(ValueError, match="val_rows must be a positive integer"):
         DynamicsConfig(val_rows=0)
+
+
+def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
+    m = model("local", epochs=7, steps_per_epoch=3, val_every_steps=10, batch_size=64)
+    log = EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
+    # 3 steps an epoch: validated once 10 steps have passed (epoch 3, at step 12) and after the
+    # last epoch (6)
+    assert log.val_epochs == [3, 6] and len(log.train_nll) == 7 and len(log.val_nll) == 2
+    assert log.best_epoch in log.val_epochs
+    with pytest.raises(ValueError, match="val_every_steps must be a positive integer"):
+        DynamicsConfig(val_every_steps=0)
