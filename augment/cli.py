@@ -1,7 +1,8 @@
 """The ``augment`` verb of the ``causal-envs`` command.
 
-    causal-envs augment nav2d/empirical                       # all five methods, the paper's budget
-    causal-envs augment nav2d/empirical --methods mocoda-u --profile quick --plot aug.png
+    causal-envs augment nav2d/empirical                       # all five methods, the fast models
+    causal-envs augment nav2d/empirical --methods mocoda-u --plot aug.png
+    causal-envs augment nav2d/empirical --profile paper       # the authors' models and budget
 
 Fits MoCoDA on the named dataset (generated first if needed), generates each method's dataset
 and stores it in the cache, where ``load_augmented`` and ``env.get_augmented_dataset(method)``

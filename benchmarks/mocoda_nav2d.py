@@ -1,16 +1,19 @@
 """MoCoDA's 2D Navigation experiment: offline agents on empirical and augmented datasets.
 
-    causal-envs bench mocoda-nav2d                    # quick profile (the main job, ~16 min)
+    causal-envs bench mocoda-nav2d                    # quick: the main job (BCQ; under 5 min)
+    causal-envs bench mocoda-nav2d --profile full     # TD3-BC, BCQ, CQL on all five datasets
     causal-envs bench mocoda-nav2d --profile focus    # TD3-BC at 15k updates, EMP vs MOCODA(-U)
-    causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, the paper's models
+    causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, the authors' models
 
-For each seed the MoCoDA pipeline (``augment``) makes the five datasets EMP, DYN, MOCODA,
-MOCODA-U and RAND (200k transitions each) from the seed's empirical data; TD3-BC, BCQ and CQL
-are trained on each and evaluated on the target task (start in the bottom-left box, reach the
-goal box near the top-right corner within 70 steps). The metric is the number of steps to the
-goal (70 on failure), averaged over evaluation episodes, mean ± std over seeds, with the
-success rate. The paper's claim: on MOCODA and MOCODA-U data the agents take the direct
-diagonal path (about 16-20 steps); on EMP data they do not.
+For each seed the MoCoDA pipeline (``augment``) makes the profile's datasets among EMP, DYN,
+MOCODA, MOCODA-U and RAND (200k transitions each) from the seed's empirical data; the
+profile's agents (TD3-BC, BCQ, CQL) are trained on each and evaluated on the target task
+(start in the bottom-left box, reach the goal box near the top-right corner within 70 steps).
+The metrics: the number of steps to the goal (70 on failure), averaged over evaluation
+episodes, mean ± std over seeds, the success rate, and the share of episodes on the data's
+L-shaped route (`l_route_fraction`). The paper's claim: on MOCODA and MOCODA-U data the agents
+take the direct diagonal path (about 16-20 steps); on EMP data they do not. The report ends
+with one sentence of what the run showed.
 
 The cells are seed x dataset x agent and run on the shared runner (`benchmarks.runner`):
 each finished cell is its own results file, a re-run skips finished cells and reuses the
