@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def two_nodes(monkeypatch):
     """The address of a running head + second node; both stopped afterwards."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    # each cell holds its node's only CPU for 2 s, so the second cell must go to the other node
+    # (instant cells may all run on one node, one after the other); the nodes' workers
+    # inherit this environment
+    monkeypatch.setenv(toy.CELL_SECONDS_ENV, "2")
     cluster = cluster_utils.Cluster(
         initialize_head=True,
         head_node_args={"num_cpus": 1, "resources": {"head_node": 1}, "include_dashboard": False},

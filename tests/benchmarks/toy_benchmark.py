@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,9 @@ def make_input(name: str, ctx: RunContext) -> list[float]:
 
 #: if this file exists, the first attempt at cell seed=1/size=5 kills its own process
 KILL_MARKER = "kill-once"
+#: seconds each cell lasts (environment variable; unset: no wait): long enough, a cluster's
+#: scheduler must put cells side by side on its nodes instead of one after the other on one
+CELL_SECONDS_ENV = "CAUSAL_ENVS_TOY_CELL_SECONDS"
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     if (seed, size) == (1, 5) and marker.exists():
         marker.unlink()  # the retry will find no marker and run
         os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(float(os.environ.get(CELL_SECONDS_ENV, "0")))
     torch.manual_seed(seed)
     gen = torch.Generator(device=ctx.device).manual_seed(seed * 100 + size)
     weights = torch.randn(size, generator=gen, device=ctx.device, dtype=torch.float64)
