@@ -57,6 +57,11 @@ BACKENDS = ("local", "ray")
 RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
+#: the GPU share of a task that makes a shared input, on a CUDA run (a whole GPU: inputs
+#: train models, e.g. MoCoDA's dynamics ensembles)
+INPUT_GPUS = 1.0
+
+
 class RunError(RuntimeError):
     """A run cannot go ahead as asked (a stored run of another profile, a bad selection)."""
 
@@ -442,12 +447,12 @@ def _run_ray(
         if on_gpu:  # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): "cuda" is its own
             base = dataclasses.replace(base, device="cuda")
 
-        def gpus(cell: Cell) -> float:
-            return cell.gpus if on_gpu else 0
+        def gpus(share: float) -> float:
+            return share if on_gpu else 0
 
         needed = list(dict.fromkeys(n for c in todo for n in c.needs))
         input_refs = {
-            n: prepare.options(num_cpus=1, num_gpus=gpus(Cell({}))).remote(  # a whole GPU
+            n: prepare.options(num_cpus=1, num_gpus=gpus(INPUT_GPUS)).remote(
                 bench, n, _for_cpus(base, 1)
             )
             for n in needed
@@ -456,7 +461,7 @@ def _run_ray(
         for c in todo:
             inputs = [input_refs[n] for n in c.needs]
             ref = cell_task.options(
-                num_cpus=c.cpus, num_gpus=gpus(c), scheduling_strategy="SPREAD"
+                num_cpus=c.cpus, num_gpus=gpus(c.gpus), scheduling_strategy="SPREAD"
             ).remote(bench, c, _for_cpus(base, c.cpus), config, c.needs, *inputs)
             pending[ref] = c
         records: dict[str, dict] = {}
