@@ -22,7 +22,9 @@ from augment.device import AUTO, keep_on_host, resolve_device
 from causal_envs.core import atomic_path
 
 __all__ = [
+    "PRECISIONS",
     "EvalResult",
+    "Float32Linear",
     "OfflineAgent",
     "OfflineConfig",
     "TransitionSampler",
@@ -35,13 +37,35 @@ __all__ = [
 ]
 
 
+#: the agents' arithmetic: "fp32", or "bf16" (the hidden-to-hidden products in bfloat16)
+PRECISIONS = ("fp32", "bf16")
+
+
+class Float32Linear(nn.Linear):
+    """A linear layer computed in float32 even under ``torch.autocast``.
+
+    `mlp` uses it for the first and the last layer: they cost little (the inputs and outputs
+    are narrow) and carry what must stay exact, the observation's coordinates in and the Q
+    value or action out (bfloat16 keeps 8 bits of mantissa: a Q value of -20 would be known to
+    0.06, the size of a TD error late in training).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
+
+
 def mlp(n_in: int, n_out: int, hidden: tuple[int, ...], out_act: nn.Module | None = None):
-    """A ReLU MLP ``n_in -> hidden... -> n_out`` (optionally with an output activation)."""
+    """A ReLU MLP ``n_in -> hidden... -> n_out`` (optionally with an output activation).
+
+    The first and last layers are `Float32Linear`; under bf16 autocast only the wide
+    hidden-to-hidden products (nearly all of the arithmetic at 2x512) run in bfloat16.
+    """
     layers: list[nn.Module] = []
-    for h in hidden:
-        layers += [nn.Linear(n_in, h), nn.ReLU()]
+    for i, h in enumerate(hidden):
+        layers += [(Float32Linear if i == 0 else nn.Linear)(n_in, h), nn.ReLU()]
         n_in = h
-    layers.append(nn.Linear(n_in, n_out))
+    layers.append(Float32Linear(n_in, n_out))
     if out_act is not None:
         layers.append(out_act)
     return nn.Sequential(*layers)
@@ -216,6 +240,14 @@ class OfflineConfig:
     seed: int = 0
     #: where the networks train and act: "auto" (CUDA if available), "cpu", "cuda", "cuda:N"
     device: str = AUTO
+    #: "fp32", or "bf16": training steps run under bfloat16 autocast (weights, optimiser and
+    #: losses stay float32; so do each network's first and last layer, see `Float32Linear`).
+    #: On CPUs with AVX-512 BF16 (and on recent GPUs) the products run 2-3x faster.
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 class OfflineAgent:
@@ -306,8 +338,11 @@ class OfflineAgent:
             writer = SummaryWriter(str(log_dir))
         start = time.perf_counter()
         bar = tqdm(range(n_updates), desc=self.name, disable=not progress, mininterval=1.0)
+        bf16 = self.config.precision == "bf16"
         for _ in bar:
-            scalars = self._update(buffer.sample(self.config.batch_size, self._gen))
+            batch = buffer.sample(self.config.batch_size, self._gen)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+                scalars = self._update(batch)
             self.n_updates += 1
             if self.n_updates % 100 == 0 or self.n_updates == 1:
                 self._log(scalars, writer)

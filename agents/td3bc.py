@@ -35,6 +35,7 @@ class TD3BCConfig(OfflineConfig):
     target_policy: str = "online"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.target_policy not in ("online", "target"):
             raise ValueError(
                 f"target_policy must be 'online' or 'target', got {self.target_policy!r}"

@@ -64,6 +64,9 @@ class Profile:
     model_hidden: tuple[int, ...]
     model_epochs: int
     model_lr: float
+    #: the models' learning-rate schedule and arithmetic (see `augment.DynamicsConfig`)
+    model_schedule: str = "constant"
+    model_precision: str = "fp32"
     agents: tuple[str, ...]
     hidden: tuple[int, ...]
     n_updates: int
@@ -143,9 +146,54 @@ def data_folder(p: Profile) -> Path:
     hidden = "x".join(map(str, p.model_hidden))
     key = (
         f"n{p.n_expert}_t{p.total_size}_m{hidden}_e{p.model_epochs}_lr{p.model_lr:g}"
-        f"_floor{MOCODA_P_FLOOR:g}"
+        f"_floor{MOCODA_P_FLOOR:g}_{p.model_schedule}_{p.model_precision}"
     )
     return output_dir() / "mocoda_hooksweep2_data" / key
+
+
+def fit_models(
+    expert: TransitionDataset, p: Profile, seed: int, device: str = "auto", progress: bool = True
+) -> tuple[MoCoDA, dict[str, float]]:
+    """MoCoDA's parent model and locally factored dynamics on the expert data, with the
+    profile's model settings; returns the fitted pipeline and what the fit cost and reached:
+    ``fit_seconds`` (parent model and dynamics), ``local_model_seconds`` and the local
+    model's held-out NLL at the kept epoch, ``local_model_val_nll``."""
+    cfg = MoCoDAConfig(
+        total_size=p.total_size,
+        dynamics=DynamicsConfig(
+            hidden=p.model_hidden,
+            epochs=p.model_epochs,
+            lr=p.model_lr,
+            schedule=p.model_schedule,
+            precision=p.model_precision,
+            seed=seed,
+        ),
+        val_size=min(5_000, len(expert) // 10),
+        uniform_floor=MOCODA_P_FLOOR,
+        seed=seed,
+    )
+    mocoda = MoCoDA(
+        ENV_ID,
+        cfg,
+        uniform_features=lambda rows: rows[:, BOX_XY],
+        prefilter=boxes_near,
+        device=device,
+    )
+    start = time.perf_counter()
+    mocoda.fit(states_only(expert), progress=progress)
+    fit_seconds = time.perf_counter() - start
+    log = mocoda.models["local"].log
+    val_nll = log.val_nll[log.val_epochs.index(log.best_epoch)]
+    print(
+        f"seed {seed}: fitted the parent model and dynamics in {fit_seconds:.0f} s (the local "
+        f"model's held-out NLL {val_nll:.3f}; {p.model_schedule} schedule, "
+        f"{p.model_precision})"
+    )
+    return mocoda, {
+        "fit_seconds": fit_seconds,
+        "local_model_seconds": log.seconds,
+        "local_model_val_nll": val_nll,
+    }
 
 
 def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, TransitionDataset]:
@@ -164,34 +212,12 @@ def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, Tra
         f"seed {seed}: {len(expert):,} expert transitions in {time.perf_counter() - start:.0f} s "
         f"(expert success on the source task {100 * rate:.1f}%)"
     )
-    cfg = MoCoDAConfig(
-        total_size=p.total_size,
-        dynamics=DynamicsConfig(
-            hidden=p.model_hidden,
-            epochs=p.model_epochs,
-            lr=p.model_lr,
-            schedule="constant",  # the authors' (the fast schedule is tuned on Nav2D only)
-            seed=seed,
-        ),
-        val_size=min(5_000, len(expert) // 10),
-        uniform_floor=MOCODA_P_FLOOR,
-        seed=seed,
-    )
-    mocoda = MoCoDA(
-        ENV_ID,
-        cfg,
-        uniform_features=lambda rows: rows[:, BOX_XY],
-        prefilter=boxes_near,
-        device=device,
-    )
-    start = time.perf_counter()
-    mocoda.fit(states_only(expert), progress=True)
-    print(
-        f"seed {seed}: fitted the parent model and dynamics in {time.perf_counter() - start:.0f} s"
-    )
+    mocoda, fit = fit_models(expert, p, seed, device)
     for name in missing:
+        start = time.perf_counter()
         data = mocoda.generate(DATASETS[name])
         data.metadata["expert_success_rate"] = rate
+        data.metadata["pipeline"] = {**fit, "generate_seconds": time.perf_counter() - start}
         save_flat(data, f"seed{seed}/{name}", folder, overwrite=True)
         out[name] = data
     return out
@@ -376,6 +402,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     record = _run_cell(seed, d, datasets[d], a, ctx.profile, ctx.device)
     record["data"] = data_stats(datasets[d])
     record["expert_success_rate"] = datasets["emp"].metadata.get("expert_success_rate")
+    record["pipeline"] = datasets["emp"].metadata.get("pipeline")
     return record
 
 

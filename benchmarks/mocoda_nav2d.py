@@ -38,6 +38,7 @@ from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.stats import mean_interval
 from causal_envs.datasets import DatasetError, load_stored, save_flat
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
@@ -88,7 +89,7 @@ FULL = Profile(
     crosscheck_updates=3_000,
 )
 
-PROFILES = {
+PROFILES: dict[str, Profile] = {
     # the main job: the full profile's budget for BCQ alone, on the three datasets that show
     # MoCoDA's effect, with a cheaper proposer (it fits in 5 minutes on 2 cores)
     "quick": replace(
@@ -114,6 +115,24 @@ PROFILES = {
         hidden=(256, 256),
         crosscheck_updates=15_000,
         datasets=("emp", "mocoda", "mocoda-u"),
+    ),
+    # TD3-BC at the paper's agent budget on the fast models' data: does lower model error
+    # close the gap to the authors' 20.3 steps? bf16 products (the fp32 control: --profile
+    # td3bc-paper-fp32); the cross-check times both precisions against d3rlpy in one process
+    "td3bc-paper": Profile(
+        description="3 seeds; TD3-BC 2x512 (bf16 products), batch 500, 25k updates; EMP and "
+        "MOCODA-U; the fast dynamics models; d3rlpy cross-check 5k updates",
+        seeds=(0, 1, 2),
+        models=FAST,
+        n_updates=25_000,
+        eval_every=2_500,
+        eval_episodes=100,
+        total_size=200_000,
+        agents=("td3bc",),
+        hidden=(512, 512),
+        crosscheck_updates=5_000,
+        datasets=("emp", "mocoda-u"),
+        agent_settings={"td3bc": {"precision": "bf16"}},
     ),
     "paper": Profile(
         description="5 seeds; agents 2x512, 25k updates; the authors' dynamics models",
@@ -141,6 +160,13 @@ PROFILES = {
         agent_settings={"bcq": {"mdn_steps": 20}},
     ),
 }
+#: the fp32 control of td3bc-paper: the same cells in float32 (e.g. ``--seeds 0``)
+PROFILES["td3bc-paper-fp32"] = replace(
+    PROFILES["td3bc-paper"],
+    description="td3bc-paper's cells in float32: the control for its bf16 products",
+    crosscheck_updates=0,
+    agent_settings={},
+)
 
 #: the cell that runs d3rlpy's TD3+BC beside ours on MOCODA-U (its ``agent`` coordinate)
 CROSSCHECK = "td3bc-vs-d3rlpy"
@@ -250,7 +276,8 @@ def l_route_fraction(trajectories: list[np.ndarray]) -> float:
 
 
 def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
-    """dataset -> agent -> mean/std of steps and success over seeds."""
+    """dataset -> agent -> mean, std and 95% bootstrap interval of the mean of the steps, and
+    mean/std of the success rate, over seeds."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     for d in DATASETS:
         for a in agents:
@@ -263,6 +290,8 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
                     "l_route_mean": float(np.mean(ell)),
                     "steps_mean": float(np.mean(steps)),
                     "steps_std": float(np.std(steps)),
+                    "steps_ci95": list(mean_interval(steps)),
+                    "steps_by_seed": steps,
                     "success_mean": float(np.mean(succ)),
                     "success_std": float(np.std(succ)),
                     "seeds": len(rows),
@@ -292,6 +321,15 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
                     f"{c['steps_mean']:>9.1f} ± {c['steps_std']:<4.1f} ({pct:3.0f}%, L {ell:3.0f}%)"
                 )
         lines.append(row)
+    if len(p.seeds) > 1:
+        lines += ["", "95% bootstrap interval of the mean steps over seeds (the seeds' values):"]
+        for d in p.datasets:
+            for a in p.agents:
+                c = t.get(d, {}).get(a)
+                if c is not None:
+                    lo, hi = c["steps_ci95"]
+                    each = ", ".join(f"{v:.1f}" for v in c["steps_by_seed"])
+                    lines.append(f"  {d:9s} {a:6s} [{lo:5.1f}, {hi:5.1f}]  ({each})")
     if "emp" in t and "mocoda-u" in t:
         lines.append("")
         lines.append(
@@ -320,12 +358,17 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
             f"cross-check on MOCODA-U (seed {c['seed']}, {c['n_updates']:,} updates each, "
             f"networks {'x'.join(map(str, c['hidden']))}, d3rlpy {c['d3rlpy_version']}):",
             f"  ours   TD3-BC  {c['ours_steps']:5.1f} steps ({100 * c['ours_success']:.0f}%), "
-            f"{c['ours_updates_per_s']:6.0f} updates/s",
+            f"{c['ours_updates_per_s']:6.0f} updates/s ({c.get('ours_precision', 'fp32')})",
             f"  d3rlpy TD3+BC  {c['d3rlpy_steps']:5.1f} steps ({100 * c['d3rlpy_success']:.0f}%), "
             f"{c['d3rlpy_updates_per_s']:6.0f} updates/s",
             f"  ours / d3rlpy updates/s: "
             f"{c['ours_updates_per_s'] / c['d3rlpy_updates_per_s']:.2f}x",
         ]
+        if "ours_fp32_updates_per_s" in c:
+            r = c["ours_fp32_updates_per_s"]
+            lines.append(
+                f"  ours in fp32: {r:.0f} updates/s, {r / c['d3rlpy_updates_per_s']:.2f}x d3rlpy"
+            )
     return "\n".join(lines)
 
 
@@ -434,11 +477,18 @@ def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str, device: str) -> d
     ours.fit(data.to_d4rl(), n_updates, progress=True)
     ours_rate = n_updates / (time.perf_counter() - start)
     ours_eval = evaluate(ours.act, ENV_ID, eval_episodes, seed=2_000 + seed)
+    extra: dict[str, Any] = {"ours_precision": ours.config.precision}
+    if ours.config.precision != "fp32":  # the same agent in float32, timed in the same run
+        fp32 = type(ours)(replace(ours.config, precision="fp32"))
+        start = time.perf_counter()
+        fp32.fit(data.to_d4rl(), n_updates, progress=True)
+        extra["ours_fp32_updates_per_s"] = n_updates / (time.perf_counter() - start)
     peer = train_d3rlpy_td3bc(data, n_updates, seed, hidden=p.hidden, device=device)
     if peer is None:
         return None
     peer_eval = evaluate(peer["act"], ENV_ID, eval_episodes, seed=2_000 + seed)
     return {
+        **extra,
         "seed": seed,
         "n_updates": n_updates,
         "ours_steps": ours_eval.mean_steps,

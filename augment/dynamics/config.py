@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 
 from numpy.typing import NDArray
 
-__all__ = ["ARCHITECTURES", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
+__all__ = ["ARCHITECTURES", "PRECISIONS", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
 
 #: the three factorisations of MoCoDA's model-error table (appendix C.1)
 ARCHITECTURES = ("unfactored", "global", "local")
 #: learning-rate schedules: constant (the authors'), or cosine decay from ``lr`` to 0
 SCHEDULES = ("constant", "cosine")
+#: arithmetic of the training steps: float32, or the hidden layers' products in bfloat16
+PRECISIONS = ("fp32", "bf16")
 #: ``mask_fn(states, actions) -> bool (B, n_inputs, n_outputs)``, e.g. ``env.unwrapped.local_mask``
 MaskFn = Callable[[NDArray, NDArray], NDArray]
 
@@ -50,6 +52,10 @@ class DynamicsConfig:
             None: after every epoch. The authors validate every 100 steps. ``patience``
             counts validations.
         std_divisor: at generation the predicted std is divided by this.
+        precision: ``"fp32"``, or ``"bf16"``: training steps run the hidden layers' products
+            in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
+            Adam stay float32, and prediction and generation are float32 always). On CPUs
+            with AVX-512 BF16 and on recent GPUs those products run 2-3x faster.
         seed: initial weights, the split and the mini-batches.
     """
 
@@ -69,6 +75,7 @@ class DynamicsConfig:
     shared_minibatch: bool = False
     val_every_steps: int | None = None
     std_divisor: float = 3.0
+    precision: str = "fp32"
     seed: int = 0
 
     @classmethod
@@ -90,6 +97,8 @@ class DynamicsConfig:
         return cls(**{**settings, **overrides})
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.steps_per_epoch is not None and (

@@ -108,17 +108,25 @@ class MaskedComposerEnsemble(nn.Module):
         block: the same function, without the ``n_roots * d`` wide intermediate of one
         embedding per root (the roots partition the inputs, so each input row of ``W_g`` is
         its own root's).
+
+        Under ``torch.autocast`` (``DynamicsConfig.precision="bf16"``) only the hidden layers'
+        products run in low precision: the embedding reads the inputs and the output layer
+        writes the means and variances in float32.
         """
         e, _, n_in = x.shape
         d, g, r = self.embed_dim, self.n_groups, self.n_roots
-        # W_g: (E, G, n_in, d), each input's row taken from its root's block
-        w = (self.embed_w * self.block).view(e, g, n_in, r, d).sum(dim=3)
-        m = mask.permute(0, 3, 1, 2)  # (E, G, B, R)
-        xm = x.unsqueeze(1) * m[..., self.root_of]  # (E, G, B, n_in)
-        h = torch.matmul(xm, w) + torch.matmul(m, self.embed_b.view(e, g, r, d))  # (E, G, B, d)
+        exact = torch.autocast(x.device.type, enabled=False)
+        with exact:
+            # W_g: (E, G, n_in, d), each input's row taken from its root's block
+            w = (self.embed_w * self.block).view(e, g, n_in, r, d).sum(dim=3)
+            m = mask.permute(0, 3, 1, 2)  # (E, G, B, R)
+            xm = x.unsqueeze(1) * m[..., self.root_of]  # (E, G, B, n_in)
+            # (E, G, B, d)
+            h = torch.matmul(xm, w) + torch.matmul(m, self.embed_b.view(e, g, r, d))
         for w, bias in zip(self.hidden_w, self.hidden_b, strict=True):
             h = torch.relu(torch.einsum("egbi,egio->egbo", h, w) + bias)
-        out = torch.einsum("egbi,egio->egbo", h, self.out_w) + self.out_b  # (E, G, B, 2W)
+        with exact:
+            out = torch.einsum("egbi,egio->egbo", h.float(), self.out_w) + self.out_b
         # Indexing axes 1 and 3 with arrays puts the indexed axis first: (S, E, B).
         mean = out[..., : self.width][:, self.group_of, :, self.slot_of]
         raw = out[..., self.width :][:, self.group_of, :, self.slot_of]

@@ -6,6 +6,8 @@ import torch
 
 from agents import AGENTS, CQL, TD3BC, TransitionSampler, evaluate
 from agents.bcq import MDNEnsemble
+from agents.common import Float32Linear, mlp
+from agents.td3bc import TD3BCConfig
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
 SMALL = dict(hidden=(64, 64), batch_size=256)
@@ -33,10 +35,12 @@ def make(name, **kw):
     return cls(cls.config_class(**SMALL, **extra, target_clip=(-4.0, 0.0), **kw))
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", ["td3bc", "bcq", "cql"])
-def test_agents_find_the_best_action_of_a_bandit(name):
+def test_agents_find_the_best_action_of_a_bandit(name, precision):
     data = bandit()
-    agent = make(name, bc_weight=0.1) if name == "td3bc" else make(name)
+    extra = {"bc_weight": 0.1} if name == "td3bc" else {}
+    agent = make(name, precision=precision, **extra)
     agent.fit(data, 1500, progress=False)
     s = np.linspace(-0.9, 0.9, 9, dtype=np.float32)[:, None]
     best = np.concatenate([s, -s], 1) * 0.8
@@ -64,10 +68,11 @@ def test_mdn_proposer_matches_the_data_actions():
     assert abs(props.std() - 0.1) < 0.05
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("name", ["td3bc", "bcq", "cql"])
-def test_same_seed_same_agent_and_checkpoint_round_trip(name, tmp_path):
+def test_same_seed_same_agent_and_checkpoint_round_trip(name, precision, tmp_path):
     data = bandit(1000)
-    a, b = make(name), make(name)
+    a, b = make(name, precision=precision), make(name, precision=precision)
     a.fit(data, 40, progress=False)
     b.fit(data, 40, progress=False)
     s = np.linspace(-1, 1, 7, dtype=np.float32)[:, None]
@@ -81,6 +86,21 @@ def test_same_seed_same_agent_and_checkpoint_round_trip(name, tmp_path):
     a.fit(data, 10, progress=False)
     c.fit(data, 10, progress=False)  # training continues identically after a reload
     assert np.array_equal(a.act(s), c.act(s))
+
+
+def test_bf16_runs_only_the_hidden_products_in_bfloat16():
+    net = mlp(3, 1, (16, 16))
+    seen = {}
+    for i, layer in enumerate(net):
+        if isinstance(layer, torch.nn.Linear):
+            layer.register_forward_hook(lambda m, x, y, i=i: seen.__setitem__(i, y.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = net(torch.randn(5, 3))
+    assert q.dtype == torch.float32  # the output layer: float32, even under autocast
+    assert seen == {0: torch.float32, 2: torch.bfloat16, 4: torch.float32}
+    assert isinstance(net[0], Float32Linear) and isinstance(net[4], Float32Linear)
+    with pytest.raises(ValueError, match="precision"):
+        TD3BC(TD3BCConfig(precision="fp16"))
 
 
 def test_replay_buffer_and_bad_input():

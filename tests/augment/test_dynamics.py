@@ -230,3 +230,46 @@ def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
     assert log.best_epoch in log.val_epochs
     with pytest.raises(ValueError, match="val_every_steps must be a positive integer"):
         DynamicsConfig(val_every_steps=0)
+
+
+def test_bf16_training_learns_as_float32_does_and_is_deterministic(data):
+    kw = dict(epochs=15, lr=2e-3, batch_size=256)
+    fp32, bf16, again = (
+        model("local", **kw),
+        *(model("local", precision="bf16", **kw) for _ in "ab"),
+    )
+    for m in (fp32, bf16, again):
+        EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
+    s, a = data.observations[:500], data.actions[:500]
+    errors = [
+        np.abs(m.predict_all(s, a)[0].mean(0) - data.next_observations[:500]).mean()
+        for m in (fp32, bf16)
+    ]
+    assert errors[1] < 0.01 and errors[1] < 1.5 * errors[0], errors
+    rng = np.random.default_rng(1)
+    assert np.array_equal(bf16.sample(s, a, rng), again.sample(s, a, np.random.default_rng(1)))
+    assert bf16.predict_all(s, a)[0].dtype == np.float32  # prediction is float32 always
+    with pytest.raises(ValueError, match="precision must be one of"):
+        DynamicsConfig(precision="fp16")
+
+
+def test_bf16_keeps_the_embedding_and_the_output_layer_in_float32():
+    m = model("local")
+    s, a = inputs(64)
+    x, masks = m.model_inputs(s, a)
+    seen = []
+    original = torch.einsum
+
+    def spy(eq, *ops):
+        out = original(eq, *ops)
+        seen.append(out.dtype)
+        return out
+
+    torch.einsum = spy
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mean, var = m(x.expand(5, -1, -1), masks.expand(5, -1, -1, -1))
+    finally:
+        torch.einsum = original
+    assert seen == [torch.bfloat16, torch.bfloat16, torch.float32]  # 2 hidden, then output
+    assert mean.dtype == var.dtype == torch.float32
