@@ -222,7 +222,7 @@ BENCHMARKS["csr-cartpole"]["smoke"] = CSRProfile(
     agent=_SMOKE,
     world=_SMOKE_WORLD,
     seq_kwargs={"obs_type": "state"},
-    dqn={"learning_starts": 50},
+    dqn={"learning_starts": 50, "train_freq": 16, "gradient_steps": 4},
 )
 BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
     sequence="synthetic",
@@ -359,8 +359,63 @@ def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
     return row
 
 
+#: DQN on state-observation CartPole: the RL Baselines3 Zoo's tuned settings for CartPole-v1
+#: (hyperparams/dqn.yml, DLR-RM/rl-baselines3-zoo at ce95481; the Zoo trains 50k steps)
+ZOO_DQN_CARTPOLE: dict[str, Any] = {
+    "learning_rate": 2.3e-3,
+    "batch_size": 64,
+    "buffer_size": 100_000,
+    "learning_starts": 1_000,
+    "gamma": 0.99,
+    "target_update_interval": 10,
+    "train_freq": 256,
+    "gradient_steps": 128,
+    "exploration_fraction": 0.16,
+    "exploration_final_eps": 0.04,
+    "policy_kwargs": {"net_arch": [256, 256]},
+}
+#: DQN on pixels (CoinRun, Atari): SB3's CNN with a short warm-up for the quick budgets
+PIXEL_DQN: dict[str, Any] = {
+    "learning_starts": 500,
+    "buffer_size": 50_000,
+    "train_freq": 4,
+    "exploration_fraction": 0.3,
+    "target_update_interval": 500,
+    "policy_kwargs": {"normalize_images": True},
+}
+
+
+def dqn_settings(profile: CSRProfile, pixels: bool) -> dict[str, Any]:
+    """SB3 DQN's keyword arguments for a profile: the Zoo's CartPole-v1 settings on vector
+    observations, `PIXEL_DQN` on pixels, then the profile's ``dqn`` overrides."""
+    base = PIXEL_DQN if pixels else ZOO_DQN_CARTPOLE
+    return {**copy.deepcopy(base), **profile.dqn}
+
+
 def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
+    """SB3's DQN through the sequence. Each task is one ``learn`` call of the task's budget
+    (SB3's exploration schedule is a fraction of the call's steps: a call per evaluation
+    chunk would anneal epsilon within the first chunk), evaluated every ``eval_every`` steps by
+    a callback; the network is kept across tasks while the spaces allow and rebuilt when they
+    change (``new_network`` in the task's row)."""
     from stable_baselines3 import DQN  # deferred: SB3 (~1 s), only for the DQN cells
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _Evaluate(BaseCallback):
+        def __init__(self, eval_env, curve: list, every: int, offset: int) -> None:
+            super().__init__()
+            self.eval_env, self.curve, self.every, self.offset = eval_env, curve, every, offset
+            self.start = 0
+
+        def _on_training_start(self) -> None:
+            self.start = self.model.num_timesteps
+
+        def _on_step(self) -> bool:
+            done = self.model.num_timesteps - self.start
+            if done % self.every == 0:
+                score = _evaluate_sb3(self.model, self.eval_env, profile.eval_episodes)
+                self.curve.append((self.offset + done, score))
+            return True
 
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
     model = None
@@ -373,26 +428,22 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
             and model.action_space == env.action_space
         )
         if not same:
-            kwargs = {
-                "learning_starts": 500,
-                "buffer_size": 50_000,
-                "train_freq": 4,
-                "exploration_fraction": 0.3,
-                "target_update_interval": 500,
-                **({"policy_kwargs": {"normalize_images": True}} if pixels else {}),
-                **profile.dqn,
-            }
             policy = "CnnPolicy" if pixels else "MlpPolicy"
-            model = DQN(policy, env, seed=seed, verbose=0, device=device, **kwargs)
+            model = DQN(
+                policy, env, seed=seed, verbose=0, device=device, **dqn_settings(profile, pixels)
+            )
         else:
             model.set_env(env)
         steps = profile.source_steps if i == 0 else profile.task_steps
-        curve, start, done = [], total, 0
-        while done < steps:
-            chunk = min(profile.eval_every, steps - done)
-            model.learn(chunk, reset_num_timesteps=False)
-            done += chunk
-            total += chunk
+        curve: list[tuple[int, float]] = []
+        start = total
+        model.learn(
+            steps,
+            reset_num_timesteps=False,
+            callback=_Evaluate(eval_env, curve, profile.eval_every, total),
+        )
+        total += steps
+        if not curve or curve[-1][0] != total:  # the budget is not a multiple of eval_every
             curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
         tasks.append(_task_row(seq, i, curve, start, report=None, agent=None))
         tasks[-1]["new_network"] = not same and i > 0

@@ -221,8 +221,8 @@ class CSRAgent:
 
             def step(s: torch.Tensor, a: torch.Tensor, t: int):
                 nxt = world.prior(s, world.one_hot(a), masks).sample()
-                r, cont_logit = world.reward(nxt, masks)
-                return nxt, {"reward": r, "cont": torch.sigmoid(cont_logit)}
+                r, cont = world.reward(nxt, masks), torch.sigmoid(world.continuation(nxt))
+                return nxt, {"reward": r, "cont": cont}
 
             imagined = model_rollout(
                 start=start.detach(),

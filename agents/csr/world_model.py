@@ -4,8 +4,13 @@ Per time step, with latent ``s_t`` (``d`` variables), discrete action ``a_t`` an
 change factor ``theta = (theta_o, theta_r, theta_s)``:
 
 - observation model ``p(o_t | D^{s->o} * s_t, D^{theta_o->o} * theta_o)``;
-- reward model ``p(r_t | D^{s->r} * s_t, D^{theta_r->r} * theta_r)`` (and a continuation
-  probability over the same inputs, for episodes that end);
+- reward model ``p(r_t | D^{s->r} * s_t, D^{theta_r->r} * theta_r)``;
+- a continuation model ``p(c_t | s_t)`` for episodes that end (Dreamer's discount head; the
+  paper's Eq. 2 has none). It reads the whole latent state, not ``D^{s->r} * s_t``: where the
+  reward is constant (CartPole's +1 a step) the sparsity term rightly switches every
+  ``s->r`` edge off, and a continuation behind that mask would lose every state it depends on
+  with them, so imagined episodes would never end and the critic would see no difference
+  between a balanced pole and a falling one;
 - transition model ``p(s_{k,t} | D^{s->s}_k * s_{t-1}, D^{theta_s->s}_k * theta_s,
   D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (`FactoredTransition`);
 - representation model ``q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)``.
@@ -207,7 +212,9 @@ class StructuredWorldModel(nn.Module):
             self.obs_hidden = nn.Sequential(nn.Linear(hd, hd), nn.ELU())
             self.obs_dec_out = BlockLinear({"h": hd}, c.obs_shape[0])
         self.rew_in = BlockLinear({"s": d, "t": t_r}, hd)
-        self.rew_out = _mlp(hd, hd, 2)  # reward mean, continuation logit
+        self.rew_out = _mlp(hd, hd, 1)
+        self.cont_in = BlockLinear({"s": d}, hd)
+        self.cont_out = _mlp(hd, hd, 1)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -275,14 +282,16 @@ class StructuredWorldModel(nn.Module):
             return self.obs_out(h)
         return self.obs_dec_out(h=self.obs_hidden(h))
 
-    def reward(
-        self, s: torch.Tensor, masks: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predicted reward and continuation logit."""
+    def reward(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Predicted reward ``(B,)`` from ``D^{s->r} * s`` and ``D^{theta_r->r} * theta_r``."""
         _, th_r, _ = self.thetas()
         th = (th_r * masks["theta_r->r"][:, 0]).expand(s.shape[0], -1)
-        out = self.rew_out(F.elu(self.rew_in(s=s * masks["s->r"][:, 0], t=th)))
-        return out[:, 0], out[:, 1]
+        return self.rew_out(F.elu(self.rew_in(s=s * masks["s->r"][:, 0], t=th)))[:, 0]
+
+    def continuation(self, s: torch.Tensor) -> torch.Tensor:
+        """The logit ``(B,)`` of the episode going on after latent state ``s`` (the whole
+        state: see the module docstring)."""
+        return self.cont_out(F.elu(self.cont_in(s=s)))[:, 0]
 
     def one_hot(self, actions: torch.Tensor) -> torch.Tensor:
         return F.one_hot(actions.long(), self.n_actions).float()
@@ -342,7 +351,7 @@ class StructuredWorldModel(nn.Module):
         obs = batch["obs"].reshape(b * t, *batch["obs"].shape[2:])
         target = obs.float() / 255.0 - 0.5 if c.pixels else obs
         rec_obs = ((self.decode(states, masks) - target) ** 2).reshape(b * t, -1).sum(1).mean()
-        r_pred, c_logit = self.reward(states, masks)
+        r_pred, c_logit = self.reward(states, masks), self.continuation(states)
         rec_r = ((r_pred - batch["reward"].reshape(-1)) ** 2).mean()
         rec_c = F.binary_cross_entropy_with_logits(c_logit, batch["cont"].reshape(-1).float())
         post, prior = out["post"], out["prior"]
@@ -423,6 +432,7 @@ class StructuredWorldModel(nn.Module):
         self.post_std.grow_out(n)
         self.obs_in.grow_in("s", n)
         self.rew_in.grow_in("s", n)
+        self.cont_in.grow_in("s", n)
         self.config = replace(self.config, latent_dim=self.config.latent_dim + n)
 
     @torch.no_grad()
@@ -462,12 +472,13 @@ class StructuredWorldModel(nn.Module):
         self.post_std.select_out(keep)
         self.obs_in.select_in("s", keep)
         self.rew_in.select_in("s", keep)
+        self.cont_in.select_in("s", keep)
         self.config = replace(self.config, latent_dim=len(keep))
 
     def group_norms(self) -> torch.Tensor:
         """Per latent variable, the L2 norm of its outgoing weights (decoder, reward,
-        transition): the group-sparsity term of the Deterministic expansion."""
-        w = [self.obs_in.weights["s"], self.rew_in.weights["s"]]
+        continuation, transition): the group-sparsity term of the Deterministic expansion."""
+        w = [self.obs_in.weights["s"], self.rew_in.weights["s"], self.cont_in.weights["s"]]
         sq = sum((x**2).sum(0) for x in w) + (self.transition.w_s**2).sum((0, 2))
         return torch.sqrt(sq + 1e-12)
 

@@ -89,7 +89,7 @@ def _predictions(model, batch):
         d_old = 5
         s = out["states"].reshape(-1, out["states"].shape[-1])
         obs = model.decode(s, out["masks"])
-        rew, cont = model.reward(s, out["masks"])
+        rew, cont = model.reward(s, out["masks"]), model.continuation(s)
         prior = out["prior"].mean.reshape(-1, out["states"].shape[-1])[:, :d_old]
     return obs, rew, cont, out["states"][..., :d_old], prior
 
@@ -183,7 +183,7 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
     with torch.no_grad():
         masks = model.mask_values()
         obs_before = model.decode(states, masks)
-        rew_before = model.reward(states, masks)[0]
+        rew_before = model.reward(states, masks)
         prior_before = model.prior(states, torch.zeros(10, 3), masks).mean[:, :3]
     model.keep_latent(model.compact_variables())
     assert model.latent_dim == 3 and model.masks["s->s"].shape == (3, 3)
@@ -193,7 +193,7 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
         masks = model.mask_values()
         # the generative model of the kept variables is untouched: the pruned ones had no edge
         torch.testing.assert_close(model.decode(kept, masks), obs_before)
-        torch.testing.assert_close(model.reward(kept, masks)[0], rew_before)
+        torch.testing.assert_close(model.reward(kept, masks), rew_before)
         torch.testing.assert_close(model.prior(kept, torch.zeros(10, 3), masks).mean, prior_before)
 
 
@@ -310,3 +310,18 @@ def test_pixel_observations_train_and_expand():
     before = agent.world.prediction_error(batch)
     agent.expand_latent(2)
     assert agent.world.prediction_error(batch) == pytest.approx(before, rel=1e-5)
+
+
+def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
+    """CartPole's reward is +1 on every step: the sparsity term switches every s->r edge off.
+    The continuation must still see the state, or imagined episodes never end."""
+    model = _model()
+    with torch.no_grad():
+        model.masks["s->r"].logits.fill_(-20.0)
+    model.eval()
+    masks = model.mask_values()
+    assert not model.masks["s->r"].hard().any()
+    a, b = torch.zeros(3, model.latent_dim), torch.ones(3, model.latent_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(model.reward(a, masks), model.reward(b, masks))
+        assert (model.continuation(a) - model.continuation(b)).abs().min() > 0

@@ -55,3 +55,26 @@ def test_adaptation_steps_need_a_positive_source_score():
     assert targets == {0: 180.0, 1: None}  # 90% of a zero score is no target
     assert csr.adaptation_steps(cells[0], 1, targets) == 400  # 600 - 200 env steps on the task
     assert csr.adaptation_steps(cells[1], 1, targets) is None
+
+
+def test_dqn_uses_the_zoo_settings_and_one_learn_call_per_task(monkeypatch):
+    from dataclasses import replace
+
+    from stable_baselines3 import DQN
+
+    p = csr.BENCHMARKS["csr-cartpole"]["smoke"]
+    settings = csr.dqn_settings(replace(p, dqn={}), pixels=False)
+    assert settings == csr.ZOO_DQN_CARTPOLE and settings["train_freq"] == 256
+    calls = []
+    original = DQN.learn
+
+    def spy(self, total_timesteps, **kwargs):
+        calls.append(total_timesteps)
+        return original(self, total_timesteps, **kwargs)
+
+    monkeypatch.setattr(DQN, "learn", spy)
+    row = csr._run_dqn(replace(p, source_steps=300, task_steps=150), seed=0, device="cpu")
+    # SB3 anneals epsilon over a fraction of each learn call: one call per task's budget
+    assert calls == [300, 150, 150, 150]
+    assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200, 300]
+    assert [s for s, _ in row["tasks"][1]["curve"]] == [400, 450]  # 150 is no multiple of 100
