@@ -18,11 +18,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from augment.device import AUTO, keep_on_host, resolve_device
+from augment.device import AUTO, check_precision, keep_on_host, resolve_device, training_autocast
 from causal_envs.core import atomic_path
 
 __all__ = [
-    "PRECISIONS",
     "EvalResult",
     "Float32Linear",
     "OfflineAgent",
@@ -35,10 +34,6 @@ __all__ = [
     "mlp",
     "polyak_",
 ]
-
-
-#: the agents' arithmetic: "fp32", or "bf16" (the hidden-to-hidden products in bfloat16)
-PRECISIONS = ("fp32", "bf16")
 
 
 class Float32Linear(nn.Linear):
@@ -246,8 +241,7 @@ class OfflineConfig:
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
 
 
 class OfflineAgent:
@@ -338,10 +332,9 @@ class OfflineAgent:
             writer = SummaryWriter(str(log_dir))
         start = time.perf_counter()
         bar = tqdm(range(n_updates), desc=self.name, disable=not progress, mininterval=1.0)
-        bf16 = self.config.precision == "bf16"
         for _ in bar:
             batch = buffer.sample(self.config.batch_size, self._gen)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            with training_autocast(self.device, self.config.precision):
                 scalars = self._update(batch)
             self.n_updates += 1
             if self.n_updates % 100 == 0 or self.n_updates == 1:

@@ -11,6 +11,9 @@ their baselines) takes a device *spec* and resolves it here, once, when it is bu
 A CUDA spec on a machine without CUDA, or a CUDA index past the last device, is refused
 here with a message that says so, rather than deep inside a training loop.
 
+The arithmetic of training steps is chosen here too: ``precision="fp32"`` or ``"bf16"``
+(`check_precision`, `training_autocast`), for the offline agents and the dynamics ensembles.
+
 The spec's syntax is checked without importing torch (`check_device_spec`, which the command
 line uses); `resolve_device` imports it.
 
@@ -39,9 +42,12 @@ __all__ = [
     "AUTO",
     "DEVICE_HELP",
     "DEVICE_PATTERN",
+    "PRECISIONS",
     "check_device_spec",
+    "check_precision",
     "keep_on_host",
     "resolve_device",
+    "training_autocast",
 ]
 
 #: the spec that picks CUDA when there is one
@@ -52,6 +58,27 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
 DEVICE_HELP = (
     "where torch runs: auto (CUDA if available, else CPU), cpu, cuda or cuda:N (default: auto)"
 )
+
+
+#: the arithmetic of training steps: "fp32", or "bf16" (the wide products in bfloat16 under
+#: autocast; what must stay exact opts out, see `agents.common.Float32Linear`)
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of `PRECISIONS`, else ValueError. Does not import torch."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def training_autocast(device: torch.device, precision: str) -> Any:
+    """The context a training step of ``precision`` runs in on ``device``: bfloat16 autocast
+    for ``"bf16"``, a disabled one (float32) for ``"fp32"``."""
+    import torch  # deferred: the command line checks specs without importing torch
+
+    bf16 = check_precision(precision) == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 def keep_on_host(storage: Any, location: str) -> Any:

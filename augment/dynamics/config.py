@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from numpy.typing import NDArray
 
-__all__ = ["ARCHITECTURES", "PRECISIONS", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
+from augment.device import check_precision
+
+__all__ = ["ARCHITECTURES", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
 
 #: the three factorisations of MoCoDA's model-error table (appendix C.1)
 ARCHITECTURES = ("unfactored", "global", "local")
 #: learning-rate schedules: constant (the authors'), or cosine decay from ``lr`` to 0
 SCHEDULES = ("constant", "cosine")
-#: arithmetic of the training steps: float32, or the hidden layers' products in bfloat16
-PRECISIONS = ("fp32", "bf16")
 #: ``mask_fn(states, actions) -> bool (B, n_inputs, n_outputs)``, e.g. ``env.unwrapped.local_mask``
 MaskFn = Callable[[NDArray, NDArray], NDArray]
 
@@ -97,8 +97,7 @@ class DynamicsConfig:
         return cls(**{**settings, **overrides})
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        check_precision(self.precision)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.steps_per_epoch is not None and (

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from augment.device import training_autocast
 from augment.dynamics.config import TrainingLog
 from augment.dynamics.model import FactoredEnsemble
 from causal_envs.core import as_batch
@@ -98,7 +99,6 @@ class EnsembleTrainer:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         # denormal floats are slow on CPUs only (see zero_tiny_); GPUs run them at full speed
         flush = dev.type not in ("cuda", "mps")
-        bf16 = cfg.precision == "bf16"  # training steps only: validation is float32
         n_tr = len(tr)
         per_pass = max(1, n_tr // cfg.batch_size)
         steps = cfg.steps_per_epoch or per_pass
@@ -124,7 +124,8 @@ class EnsembleTrainer:
                 if j == 0:  # a fresh shuffle at every pass over the data
                     order = self.member_orders(n_tr, gen)
                 idx = order[:, j * cfg.batch_size : (j + 1) * cfg.batch_size]  # (E, batch)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                # training steps only: validation is float32
+                with training_autocast(dev, cfg.precision):
                     mean, var = model(x_tr[idx], m_tr[idx])  # float32 out, either way
                 loss = gaussian_nll(mean, var, y_tr[idx])
                 opt.zero_grad(set_to_none=True)
