@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["as_batch", "check_action_array"]
+__all__ = ["as_batch", "check_action_array", "check_discrete_action"]
 
 
 def _float_array(x: ArrayLike, name: str, expected: str) -> NDArray[np.floating]:
@@ -53,3 +53,19 @@ def check_action_array(action: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.
     if not np.isfinite(arr).all():
         raise ValueError(f"action must be finite, got {arr!r}")
     return arr
+
+
+def check_discrete_action(action: object, n: int) -> int:
+    """One discrete action as a Python ``int`` in ``[0, n)``.
+
+    Accepts what ``spaces.Discrete(n).sample()`` and RL libraries hand an env: a Python int,
+    a NumPy integer scalar or a 0-d integer array. Floats (even ``2.0``), strings, booleans and
+    arrays of other shapes raise ``ValueError``: each would be a silent guess at what was meant.
+    """
+    if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
+        action = action.item()
+    elif isinstance(action, np.integer):
+        action = int(action)
+    if type(action) is not int or not 0 <= action < n:
+        raise ValueError(f"action must be an integer in [0, {n}), got {action!r}")
+    return action

@@ -22,7 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from causal_envs.core import CausalStructure, as_batch, jsonable
+from causal_envs.core import CausalStructure, as_batch, check_discrete_action, jsonable
 
 __all__ = [
     "CartPoleCausalAPI",
@@ -376,15 +376,7 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
     def step(self, action: Any):
         if self._state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if type(action) is not int:
-            if isinstance(action, np.integer) or (
-                isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu"
-            ):
-                action = int(action)
-            else:
-                raise ValueError(
-                    f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
-                )
+        action = check_discrete_action(action, int(self.action_space.n))
         if not 0 <= action < self._n_actions:
             raise ValueError(f"action must be an integer in [0, {self._n_actions}), got {action}")
         self._state = self.batch_model.step_one(self._state, action, self._friction())

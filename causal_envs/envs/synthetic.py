@@ -21,11 +21,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure
+from causal_envs.core import CausalStructure, check_discrete_action
 
-__all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values"]
+__all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values", "render_latent_frame"]
 
 N_ACTIONS = 33
 
@@ -178,15 +178,16 @@ class SyntheticPOMDPEnv(gym.Env):
 
     ## Arguments
     ``gym.make("SyntheticPOMDP-v0", structure_seed=0, theta=None, expansions=(), latent_dim=4,
-    obs_dim=128, noise_std=0.2)``: ``theta=None`` draws it from U[-1, 1] with the structure
-    seed; ``expansions=(5,)`` grows the latent by 5 dimensions (each expansion seeded from the
-    structure seed and its position).
+    obs_dim=128, noise_std=0.2, render_mode=None)``: ``theta=None`` draws it from U[-1, 1] with
+    the structure seed; ``expansions=(5,)`` grows the latent by 5 dimensions (each expansion
+    seeded from the structure seed and its position). ``render_mode="rgb_array"`` draws the
+    hidden state as bars above the observation as a colour strip (`render_latent_frame`).
 
     ## Version History
     * v0: first version.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(
         self,
@@ -198,8 +199,9 @@ class SyntheticPOMDPEnv(gym.Env):
         noise_std: float = 0.2,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError("SyntheticPOMDP has no rendering")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
         if not noise_std >= 0:
             raise ValueError(f"noise_std must be >= 0, got {noise_std}")
         batch_model = SyntheticModel.create(structure_seed, latent_dim, obs_dim)
@@ -245,12 +247,7 @@ class SyntheticPOMDPEnv(gym.Env):
     def step(self, action: Any):
         if self._s is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        if (isinstance(action, np.ndarray) and action.shape == ()) or isinstance(
-            action, np.integer
-        ):
-            action = int(action)
-        if not isinstance(action, int) or isinstance(action, bool) or not 0 <= action < N_ACTIONS:
-            raise ValueError(f"action must be an integer in [0, {N_ACTIONS}), got {action!r}")
+        action = check_discrete_action(action, N_ACTIONS)
         noise = self.np_random.normal(0.0, self.noise_std, size=(1, self.batch_model.latent_dim))
         s = self.batch_model.transition(
             self._s[None], np.array([self.actions[action]]), self.theta, noise
@@ -258,3 +255,47 @@ class SyntheticPOMDPEnv(gym.Env):
         self._s = s[0]
         reward = float(self.batch_model.reward(s)[0])
         return self.batch_model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}
+
+    def render(self) -> NDArray[np.uint8] | None:
+        """A frame of the hidden state and the observation it emits (`render_latent_frame`)."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
+            return None
+        if self._s is None:
+            raise gym.error.ResetNeeded("call reset() before render()")
+        return render_latent_frame(self._s, self.batch_model.observe(self._s[None])[0])
+
+
+def render_latent_frame(
+    latent: ArrayLike,
+    obs: ArrayLike,
+    width: int = 256,
+    latent_scale: float = 1.5,
+    obs_scale: float = 0.5,
+) -> NDArray[np.uint8]:
+    """An RGB frame ``(128, width, 3)``: the latent state as bars around a zero line (top, full
+    height at ``|s| = latent_scale``), the observation as a strip of columns, red for positive
+    and blue for negative, saturated at ``|o| = obs_scale`` (bottom). The defaults suit the
+    default env, whose latent elements stay within about 1.3 and observations within 0.5."""
+    s = np.clip(np.asarray(latent, dtype=np.float64) / latent_scale, -1.0, 1.0)
+    o = np.clip(np.asarray(obs, dtype=np.float64) / obs_scale, -1.0, 1.0)
+    img = np.full((128, width, 3), 255, dtype=np.uint8)
+    half, top = 44, 4  # bars span rows 4..92 around the zero line at row 48
+    zero = top + half
+    edges = np.linspace(0, width, len(s) + 1).astype(int)
+    for k, v in enumerate(s):
+        lo, hi = sorted((zero, zero - round(float(v) * half)))
+        img[lo : max(hi, lo + 1), edges[k] + 2 : max(edges[k + 1] - 2, edges[k] + 3)] = (
+            70,
+            110,
+            180,
+        )
+    img[zero, :] = 120
+    cols = np.minimum((np.arange(width) * len(o)) // width, len(o) - 1)
+    v = o[cols]
+    strip = np.empty((width, 3))
+    strip[:, 0] = np.where(v > 0, 255, 255 * (1 + v))
+    strip[:, 1] = 255 * (1 - np.abs(v))
+    strip[:, 2] = np.where(v < 0, 255, 255 * (1 - v))
+    img[100:124] = strip.astype(np.uint8)[None]
+    return img

@@ -78,3 +78,23 @@ def test_dqn_uses_the_zoo_settings_and_one_learn_call_per_task(monkeypatch):
     assert calls == [300, 150, 150, 150]
     assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200, 300]
     assert [s for s, _ in row["tasks"][1]["curve"]] == [400, 450]  # 150 is no multiple of 100
+
+
+def test_source_task_trains_until_learned(tmp_path):
+    from dataclasses import replace
+
+    p = replace(csr.BENCHMARKS["csr-cartpole"]["smoke"], source_target=0.0, source_patience=2)
+    assert csr.source_learned([(100, 5.0), (200, 0.0)], p)
+    assert not csr.source_learned([(100, 5.0)], p)  # fewer evaluations than the patience
+    assert not csr.source_learned([(100, -1.0), (200, 3.0)], replace(p, source_target=2.0))
+    row = csr._run_dqn(replace(p, source_steps=1_000, task_steps=100), seed=0, device="cpu")
+    # every CartPole score is >= 0: learned at the second evaluation, not the 1,000-step budget
+    assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200]
+    assert row["tasks"][1]["start"] == 200
+    targets = csr.adaptation_targets([row], 0.9, optimum=500.0)
+    assert targets == {0: 450.0}
+    cell = csr._run_world_model(
+        replace(p, source_steps=1_000, task_steps=100), "adarl", 0, tmp_path, "cpu"
+    )
+    curve = cell["tasks"][0]["curve"]
+    assert len(curve) == 2 and curve[-1][0] < 1_000

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from causal_envs.core import CausalStructure, as_batch, check_action_array
 from causal_envs.envs.hooksweep.model import (
     GOAL_DIM,
+    GRIPPER_TABLE_Z,
     HOOKSWEEP2_STRUCTURE,
     STATE_DIM,
     HookSweep2Model,
@@ -36,6 +37,8 @@ _INITIAL_QPOS = {"robot0:slide0": 0.405, "robot0:slide1": 0.48, "robot0:slide2":
 #: with gripper_extra_height 0.2 added to z
 _GRIPPER_START_OFFSET = np.array([-0.498, 0.005, -0.431 + 0.2])
 _GRIPPER_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
+#: the state elements of the dict observation's achieved goal: box 1, box 2, gripper z
+_ACHIEVED = np.r_[6:9, 11:14, 2]
 
 
 class HookSweep2CausalAPI:
@@ -105,16 +108,21 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
     ## Observation Space
     A dict like Gymnasium-Robotics' goal envs: ``observation`` (16: gripper position, gripper
     velocity x dt, box 1 position and xy velocity x dt, box 2 likewise), ``achieved_goal``
-    (6: both box positions) and ``desired_goal`` (6). With ``flat_obs=True`` a ``Box(22)`` of
-    ``[observation, desired_goal]``, what offline agents consume. ``state_space`` is the
-    16-dim ``observation`` space (the dynamics' state), ``goal_space`` the goals'.
+    (7: both box positions, then the gripper's height) and ``desired_goal`` (7: both boxes'
+    goals, then 0.42, the gripper height the on-table term pays for). The seventh element
+    makes ``compute_reward(achieved, desired, info)`` a function of the goals alone, as
+    Gymnasium-Robotics' Fetch tasks are, so hindsight relabelling works with any ``info``
+    (SB3's ``HerReplayBuffer`` passes empty ones). With ``flat_obs=True`` a ``Box(22)`` of
+    ``[observation, goal]`` (the 6 box goals), what offline agents consume. ``state_space`` is
+    the 16-dim ``observation`` space (the dynamics' state), ``goal_space`` the 6 box goals'.
 
     ## Rewards
     MoCoDA appendix C.2: ``clip(success - 1 - farness + on_table, -1, 0)`` where success means
     both boxes within 0.14 of their goals, farness = sum_i clip(d_i / 0.14, 0, 1) * 0.1 and
     on_table = clip(0.5 - 5 |gripper_z - 0.42|, 0, 0.5) (only while not successful).
     ``info["is_success"]`` is ``|r| < 0.3``. ``compute_reward(achieved, desired, info)``
-    relabels batches of goals.
+    relabels batches of goals; the on-table term always pays for 0.42, whatever a relabelled
+    desired goal's seventh element holds.
 
     ## Starting State
     The robot at Fetch's start pose (gripper at about (1.34, 0.75, 0.56)); each box at
@@ -185,11 +193,22 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
                 {
                     "observation": self.state_space,
                     "achieved_goal": spaces.Box(
-                        self.state_space.low[np.r_[6:9, 11:14]],
-                        self.state_space.high[np.r_[6:9, 11:14]],
+                        self.state_space.low[_ACHIEVED],
+                        self.state_space.high[_ACHIEVED],
                         dtype=np.float64,
                     ),
-                    "desired_goal": self.goal_space,
+                    # relabelled goals are achieved ones: the space holds both
+                    "desired_goal": spaces.Box(
+                        np.minimum(
+                            np.r_[self.goal_space.low, GRIPPER_TABLE_Z],
+                            self.state_space.low[_ACHIEVED],
+                        ),
+                        np.maximum(
+                            np.r_[self.goal_space.high, GRIPPER_TABLE_Z],
+                            self.state_space.high[_ACHIEVED],
+                        ),
+                        dtype=np.float64,
+                    ),
                 }
             )
         self.goal = self.batch_model.sample_goals(1, np.random.default_rng(0))[0]
@@ -224,8 +243,8 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
             return np.concatenate([state, self.goal])
         return {
             "observation": state,
-            "achieved_goal": box_positions(state),
-            "desired_goal": self.goal.copy(),
+            "achieved_goal": state[_ACHIEVED],
+            "desired_goal": np.r_[self.goal, GRIPPER_TABLE_Z],
         }
 
     def _info(self, state: NDArray, success: bool) -> dict[str, Any]:
@@ -314,17 +333,33 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
 
     # ----------------------------------------------------------------- goal-env API
     def compute_reward(
-        self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any
+        self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any = None
     ) -> NDArray[np.float32] | float:
         """Rewards for (batches of) goals, e.g. for hindsight relabelling.
 
-        ``info`` is the step's info dict, or a sequence of them (SB3's HER passes an array):
-        the on-table term needs each step's ``gripper_z``.
+        ``achieved_goal`` rows of 7 (the dict observation's: box positions, gripper height)
+        need no ``info``. Rows of 6 (box positions only) take the gripper height from ``info``,
+        the step's info dict or a sequence of them. ``desired_goal`` rows of 7 or 6: the box
+        goals are its first 6 elements.
         """
         ach = np.asarray(achieved_goal, dtype=np.float64)
-        n = int(np.prod(ach.shape[:-1], dtype=np.int64))
-        z = gripper_z_from_info(info, n).reshape(ach.shape[:-1])
-        reward, _ = self.batch_model.reward(ach, desired_goal, z)
+        goal = np.asarray(desired_goal, dtype=np.float64)
+        if ach.ndim == 0 or ach.shape[-1] not in (GOAL_DIM, GOAL_DIM + 1):
+            raise ValueError(
+                f"achieved_goal must end in {GOAL_DIM + 1} (box positions and gripper height) "
+                f"or {GOAL_DIM} elements, got shape {ach.shape}"
+            )
+        if goal.ndim == 0 or goal.shape[-1] not in (GOAL_DIM, GOAL_DIM + 1):
+            raise ValueError(
+                f"desired_goal must end in {GOAL_DIM + 1} or {GOAL_DIM} elements, got shape "
+                f"{goal.shape}"
+            )
+        if ach.shape[-1] == GOAL_DIM + 1:
+            z = ach[..., GOAL_DIM]
+        else:
+            n = int(np.prod(ach.shape[:-1], dtype=np.int64))
+            z = gripper_z_from_info(info, n).reshape(ach.shape[:-1])
+        reward, _ = self.batch_model.reward(ach[..., :GOAL_DIM], goal[..., :GOAL_DIM], z)
         return float(reward) if reward.ndim == 0 else reward
 
     def compute_terminated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):

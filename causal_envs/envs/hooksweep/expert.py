@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from causal_envs.envs.hooksweep.env import MOCAP_WORKSPACE
-from causal_envs.envs.hooksweep.model import GOAL_BASE, STATE_DIM, TABLE_TOP
+from causal_envs.envs.hooksweep.model import GOAL_BASE, GOAL_DIM, STATE_DIM, TABLE_TOP
 from causal_envs.envs.hooksweep.scene import (
     HOOK_BASE_HALF,
     HOOK_HEAD_HALF,
@@ -167,7 +167,7 @@ class HookSweepExpert:
     @staticmethod
     def _split(obs) -> tuple[NDArray, NDArray]:
         if isinstance(obs, dict):
-            return np.asarray(obs["observation"]), np.asarray(obs["desired_goal"])
+            return np.asarray(obs["observation"]), np.asarray(obs["desired_goal"])[:GOAL_DIM]
         flat = np.asarray(obs)
         if flat.shape != (STATE_DIM + 6,):
             raise ValueError(f"obs must be the env's dict or its flat (22,) form, got {flat.shape}")

@@ -28,6 +28,7 @@ __all__ = [
     "GOAL_DIM",
     "GOAL_MODES",
     "GRIPPER",
+    "GRIPPER_TABLE_Z",
     "HOOKSWEEP2_STRUCTURE",
     "STATE_DIM",
     "SUCCESS_DISTANCE",
@@ -48,6 +49,8 @@ BOX2 = slice(11, 14)
 BOX_XY = [6, 7, 11, 12]
 TABLE_CENTER = (1.85, 0.75)
 TABLE_TOP = 0.4
+#: the gripper height the reward's on-table term pays for (appendix C.2)
+GRIPPER_TABLE_Z = 0.42
 GOAL_BASE = np.array([1.85, 0.70, 0.42, 1.85, 0.80, 0.42])
 GOAL_SHIFT = 0.31
 GOAL_NOISE = 0.1
@@ -159,7 +162,7 @@ class HookSweep2Model:
         success = (d < SUCCESS_DISTANCE).all(axis=-1).astype(np.float64)
         farness = (np.clip(d / SUCCESS_DISTANCE, 0.0, 1.0) * 0.1).sum(axis=-1)
         z = np.asarray(gripper_z, dtype=np.float64)
-        on_table = np.clip(0.5 - 5.0 * np.abs(z - 0.42), 0.0, 0.5) * (1.0 - success)
+        on_table = np.clip(0.5 - 5.0 * np.abs(z - GRIPPER_TABLE_Z), 0.0, 0.5) * (1.0 - success)
         reward = np.clip(success - 1.0 - farness + on_table, -1.0, 0.0)
         return reward.astype(np.float32), np.abs(reward) < 0.3
 

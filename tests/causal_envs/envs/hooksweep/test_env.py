@@ -46,8 +46,9 @@ def test_observation_layout(env):
     obs, info = env.reset(seed=3)
     assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
     s = obs["observation"]
-    assert s.shape == (16,) and obs["desired_goal"].shape == (6,)
-    np.testing.assert_allclose(obs["achieved_goal"], np.r_[s[6:9], s[11:14]])
+    assert s.shape == (16,) and obs["desired_goal"].shape == (7,)
+    np.testing.assert_allclose(obs["achieved_goal"], np.r_[s[6:9], s[11:14], s[2]])
+    assert obs["desired_goal"][6] == 0.42  # the gripper height the on-table term pays for
     # reset: boxes on the table near its centre, more than 0.1 apart, box 1 the lower y
     b1, b2 = s[6:8], s[11:13]
     assert np.linalg.norm(b1 - b2) > 0.1 and b1[1] <= b2[1]
@@ -55,7 +56,7 @@ def test_observation_layout(env):
     assert info["gripper_z"] == pytest.approx(s[2])
     flat = gym.make("HookSweep2-v0", flat_obs=True)
     fobs, _ = flat.reset(seed=3)
-    np.testing.assert_allclose(fobs, np.r_[s, obs["desired_goal"]])
+    np.testing.assert_allclose(fobs, np.r_[s, obs["desired_goal"][:6]])
 
 
 def test_seeded_resets_and_rollouts_are_deterministic():
@@ -137,15 +138,24 @@ def test_compute_reward_is_batched_and_matches_step(env):
     obs, r, _, _, info = env.step(np.zeros(4, np.float32))
     u = env.unwrapped
     assert u.compute_reward(obs["achieved_goal"], obs["desired_goal"], info) == pytest.approx(r)
+    # the dict observation's goals need no info (SB3's HER passes empty ones)
+    assert u.compute_reward(obs["achieved_goal"], obs["desired_goal"], {}) == pytest.approx(r)
     goals = HookSweep2Model().sample_goals(8, np.random.default_rng(0))
     ach = np.tile(obs["achieved_goal"], (8, 1))
-    batch = u.compute_reward(ach, goals, [info] * 8)
+    batch = u.compute_reward(ach, goals, [{}] * 8)
     assert batch.shape == (8,)
-    np.testing.assert_allclose(batch, u.compute_reward(ach, goals, info))
     s = np.tile(obs["observation"], (8, 1))
     np.testing.assert_allclose(batch, u.reward_fn(s, np.zeros((8, 4)), s, goals))
+    # box positions alone: the gripper height comes from the info dict(s)
+    boxes = ach[:, :6]
+    np.testing.assert_allclose(batch, u.compute_reward(boxes, goals, [info] * 8))
+    np.testing.assert_allclose(batch, u.compute_reward(boxes, goals, info))
     with pytest.raises(KeyError, match="gripper_z"):
-        u.compute_reward(ach, goals, {})
+        u.compute_reward(boxes, goals, {})
+    with pytest.raises(ValueError, match="achieved_goal must end in 7"):
+        u.compute_reward(ach[:, :5], goals, {})
+    with pytest.raises(ValueError, match="desired_goal must end in 7"):
+        u.compute_reward(ach, goals[:, :4], {})
 
 
 def test_goal_sampling_tasks():
@@ -189,3 +199,26 @@ def test_expert_sweeps_one_box_on_the_source_task():
     assert wins >= 14
     with pytest.raises(ValueError, match="flat"):
         expert.act(np.zeros(5))
+
+
+def test_sb3_sac_with_her_trains_on_its_defaults():
+    """SB3's HerReplayBuffer passes empty infos to compute_reward (copy_info_dict=False):
+    relabelled rewards must still be the env's reward for the relabelled goal."""
+    import torch
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    torch.manual_seed(0)
+    env = gym.make("HookSweep2-v0")
+    model = SAC("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, seed=0)
+    model.learn(1_000)
+    assert model.num_timesteps == 1_000 and model.replay_buffer.size() > 0
+    batch = model.replay_buffer.sample(512)
+    next_obs = {k: v.cpu().numpy() for k, v in batch.next_observations.items()}
+    goals = next_obs["desired_goal"][:, :6]
+    # HER's future achieved goals replaced most desired ones (default ratio 4:1); the env's own
+    # desired goals end in 0.42, achieved ones in the gripper's height
+    relabelled = next_obs["desired_goal"][:, 6] != 0.42
+    assert 0.6 < relabelled.mean() < 0.95
+    s2 = next_obs["observation"]
+    expected = env.unwrapped.reward_fn(s2, np.zeros((len(s2), 4)), s2, goals)
+    np.testing.assert_allclose(batch.rewards.cpu().numpy()[:, 0], expected, atol=1e-6)
