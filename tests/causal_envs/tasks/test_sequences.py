@@ -131,3 +131,58 @@ def test_bad_input():
     with pytest.raises(ValueError, match="steps_per_task"):
         make_sequence("synthetic").env(steps_per_task=[10, 10])
     assert set(SEQUENCES) >= {"cartpole", "synthetic", "coinrun", "atari/Pong"}
+
+
+def test_fixed_spaces_pad_observations_and_join_actions():
+    env = make_sequence("cartpole", seed=0, obs_type="state").env(
+        steps_per_task=25, fixed_spaces=True
+    )
+    assert env.observation_space.shape == (5,) and env.action_space.n == 6
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (5,) and obs[4] == 0.0  # no friction element in the first task
+    assert info["observation_mask"].tolist() == [True] * 4 + [False]
+    assert info["action_mask"].tolist() == [True, True] + [False] * 4
+    _, _, _, _, info = env.step(5)  # the first task has 2 actions: 5 is played as 5 % 2
+    assert info["action_replaced"] and env.observation_space.shape == (5,)
+    with pytest.raises(ValueError, match=r"integer in \[0, 6\)"):
+        env.step(6)
+    while env.task_id < 3:
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        if term or trunc:
+            obs, info = env.reset()
+    assert info["observation_mask"].all() and info["action_mask"].all()
+    assert (env.observation_space.shape, env.action_space.n) == ((5,), 6)
+    # the default keeps CSR's growing spaces
+    growing = make_sequence("cartpole", seed=0, obs_type="state").env()
+    assert growing.observation_space.shape == (4,) and growing.action_space.n == 2
+
+
+FIXED_SEQUENCES = [
+    ("cartpole", {"obs_type": "state"}),
+    ("cartpole", {"obs_type": "pixels"}),
+    ("synthetic", {}),
+    *[(f"atari/{game}", {}) for game in ("Alien", "BankHeist", "CrazyClimber", "Gopher", "Pong")],
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    FIXED_SEQUENCES,
+    ids=[f"{n}-{k.get('obs_type', '')}" for n, k in FIXED_SEQUENCES],
+)
+def test_sb3_dqn_and_ppo_train_through_a_sequence_with_fixed_spaces(name, kwargs):
+    """One model per algorithm, built once, through all four tasks."""
+    from stable_baselines3 import DQN, PPO
+
+    for algo, settings in (
+        (DQN, {"learning_starts": 16, "buffer_size": 500, "train_freq": 8, "batch_size": 16}),
+        (PPO, {"n_steps": 32, "batch_size": 32, "n_epochs": 1}),
+    ):
+        env = make_sequence(name, seed=0, **kwargs).env(
+            steps_per_task=24, fixed_spaces=True, max_episode_steps=12
+        )
+        policy = "CnnPolicy" if len(env.observation_space.shape) == 3 else "MlpPolicy"
+        model = algo(policy, env, seed=0, device="cpu", **settings)
+        model.learn(24 * 4 + 24)
+        assert model.get_env().get_attr("task_id") == [3], algo.__name__
