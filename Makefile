@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, exactly this spec: it takes the local CPU build (no CUDA wheels).
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,docs,crosscheck,cluster]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,docs,crosscheck,cluster,clients]"
 	touch $(STAMP)
 
 demo: install

@@ -18,11 +18,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
 from causal_envs.core import CausalStructure, as_batch, check_discrete_action, jsonable
+from causal_envs.envs.batched import BatchedVectorEnv
 
 __all__ = [
     "CartPoleCausalAPI",
@@ -394,9 +395,11 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
         return self._pixels()
 
 
-class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
-    """``num_envs`` CartPoles stepped (and rendered, for pixels) as one batch; NEXT_STEP
-    autoreset as Gymnasium's vector envs. Takes the single env's arguments."""
+class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
+    """``num_envs`` CartPoles stepped (and rendered, for pixels) as one batch. Made by
+    ``gym.make_vec("CausalCartPole-v0", num_envs)``; takes the single env's arguments and any
+    of Gymnasium's ``autoreset_mode`` (`causal_envs.envs.batched`; ``NEXT_STEP`` by default,
+    ``SAME_STEP`` for Stable-Baselines3, ``DISABLED`` for torchrl)."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -406,6 +409,7 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
         max_episode_steps: int = 500,
         obs_type: str = "state",
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **physics: Any,
     ):
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -425,9 +429,13 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._state: NDArray | None = None
         self._steps = np.zeros(self.num_envs, np.int64)
-        self._prev_done = np.zeros(self.num_envs, np.bool_)
+        self._init_autoreset(autoreset_mode)
 
-    def _obs(self) -> np.ndarray:
+    def _restart(self, mask: NDArray[np.bool_]) -> None:
+        self._state[mask] = self.np_random.uniform(-0.05, 0.05, size=(int(mask.sum()), 4))
+        self._steps[mask] = 0
+
+    def _observe(self) -> np.ndarray:
         friction = self.batch_model.friction_at(self._steps)
         if self.obs_type == "pixels":
             return render_pixels(self._state, friction, self.batch_model)
@@ -437,11 +445,16 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        mask = self._reset_mask(options)
+        if mask is not None:
+            if self._state is None:
+                raise gym.error.ResetNeeded("call reset() before a reset with a reset_mask")
+            return self._partial_reset(mask)
         super().reset(seed=seed)
         self._state = self.np_random.uniform(-0.05, 0.05, size=(self.num_envs, 4))
         self._steps[:] = 0
         self._prev_done[:] = False
-        return self._obs(), {}
+        return self._observe(), {}
 
     def step(self, actions: Any):
         if self._state is None:
@@ -453,6 +466,7 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
             )
         if (a < 0).any() or (a >= self.batch_model.n_actions).any():
             raise ValueError(f"actions must lie in [0, {self.batch_model.n_actions})")
+        restarted = self._before_step()
         friction = self.batch_model.friction_at(self._steps)
         self._state = self.batch_model.step(self._state, a, friction)
         self._steps += 1
@@ -460,12 +474,6 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, VectorEnv):
         terminated = (np.abs(x) > X_LIMIT) | (np.abs(th) > THETA_LIMIT)
         truncated = self._steps >= self.max_episode_steps
         reward = np.ones(self.num_envs, np.float32)
-        done = self._prev_done
-        if done.any():
-            self._state[done] = self.np_random.uniform(-0.05, 0.05, size=(int(done.sum()), 4))
-            self._steps[done] = 0
-            reward[done] = 0.0
-            terminated[done] = False
-            truncated[done] = False
-        self._prev_done = terminated | truncated
-        return self._obs(), reward, terminated, truncated, {}
+        info: dict[str, Any] = {}
+        obs = self._after_step(restarted, reward, terminated, truncated, info)
+        return obs, reward, terminated, truncated, info

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from numpy.typing import ArrayLike, NDArray
 
@@ -27,6 +27,7 @@ from causal_envs.core import (
     check_action_array,
     jsonable,
 )
+from causal_envs.envs.batched import BatchedVectorEnv
 
 __all__ = [
     "NAV2D_STRUCTURE",
@@ -307,14 +308,16 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         return render_arena(self.batch_model, np.asarray(self._trail), self.render_size)
 
 
-class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
+class CausalNav2DVectorEnv(Nav2DCausalAPI, BatchedVectorEnv):
     """``num_envs`` copies of `CausalNav2DEnv` stepped in one batched NumPy operation.
 
-    Made by ``gym.make_vec("CausalNav2D-v0", num_envs)``. Autoreset follows Gymnasium's default
-    ``NEXT_STEP`` mode: the step after an episode ends resets that sub-env (its action is
-    ignored, reward 0). With ``include_mask_in_info=True`` the info holds ``causal_mask``
-    ``(num_envs, 4, 2)`` for each transition and ``_causal_mask`` marking the sub-envs that
-    stepped (not reset). Takes the same task arguments as the single env.
+    Made by ``gym.make_vec("CausalNav2D-v0", num_envs)``. ``autoreset_mode`` is any of
+    Gymnasium's (`causal_envs.envs.batched`): ``NEXT_STEP`` by default (the step after an
+    episode ends resets that sub-env, its action ignored, reward 0), ``SAME_STEP`` for
+    Stable-Baselines3 (`causal_envs.vector.SB3VecEnv`) or ``DISABLED`` for torchrl. With
+    ``include_mask_in_info=True`` the info holds ``causal_mask`` ``(num_envs, 4, 2)`` for each
+    transition and ``_causal_mask`` marking the sub-envs that stepped (not reset). Takes the
+    same task arguments as the single env.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -325,6 +328,7 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
         max_episode_steps: int = 70,
         include_mask_in_info: bool = False,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         **task_kwargs: Any,
     ) -> None:
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -346,13 +350,25 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._state: np.ndarray | None = None
         self._steps = np.zeros(self.num_envs, dtype=np.int32)
-        self._prev_done = np.zeros(self.num_envs, dtype=np.bool_)
+        self._init_autoreset(autoreset_mode)
+
+    def _restart(self, mask: np.ndarray) -> None:
+        self._state[mask] = self.batch_model.sample_starts(self.np_random, int(mask.sum()))
+        self._steps[mask] = 0
+
+    def _observe(self) -> np.ndarray:
+        return self._state.copy()
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         if isinstance(seed, list):
             raise ValueError("CausalNav2DVectorEnv takes one integer seed for all sub-envs")
+        mask = self._reset_mask(options)
+        if mask is not None:
+            if self._state is None:
+                raise gym.error.ResetNeeded("call reset() before a reset with a reset_mask")
+            return self._partial_reset(mask)
         super().reset(seed=seed)
         if options and "state" in options:
             start = np.broadcast_to(np.asarray(options["state"], np.float64), (self.num_envs, 2))
@@ -371,26 +387,20 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, VectorEnv):
         if self._state is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         actions = check_action_array(actions, (self.num_envs, 2))
+        restarted = self._before_step()
         state = self._state
         nxt = self.batch_model.dynamics(state, actions)
         terminated = self.batch_model.success(nxt)
         reward = terminated.astype(np.float32) - np.float32(1.0)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
-        done = self._prev_done
-        if done.any():
-            nxt[done] = self.batch_model.sample_starts(self.np_random, int(done.sum()))
-            self._steps[done] = 0
-            reward[done] = 0.0
-            terminated[done] = False
-            truncated[done] = False
         info: dict[str, Any] = {}
         if self.include_mask_in_info:
             info["causal_mask"] = self.batch_model.local_mask(state)
-            info["_causal_mask"] = ~done
-        self._prev_done = terminated | truncated
+            info["_causal_mask"] = ~restarted
         self._state = nxt
-        return nxt.copy(), reward, terminated, truncated, info
+        obs = self._after_step(restarted, reward, terminated, truncated, info)
+        return obs, reward, terminated, truncated, info
 
 
 # --------------------------------------------------------------------- rendering
