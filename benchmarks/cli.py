@@ -6,6 +6,7 @@ causal-envs render ENV_ID --out strip.png
 causal-envs dataset generate|info|plot|list ...
 causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
+causal-envs bench sb3-vec-env [--quick]
 causal-envs bench paper-cost [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
@@ -38,6 +39,12 @@ def _bench_env_speed(args: argparse.Namespace) -> None:
     from benchmarks import env_speed  # deferred: torch & co. load only to run
 
     env_speed.main(quick=args.quick)
+
+
+def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
+    from benchmarks import sb3_vec_env  # deferred: torch & co. load only to run
+
+    sb3_vec_env.main(quick=args.quick)
 
 
 def _bench_paper_cost(args: argparse.Namespace) -> None:
@@ -208,6 +215,11 @@ _PROFILE_SOURCES = {
 #: name -> (run, add its arguments, help)
 BENCHMARKS = {
     "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
+    "sb3-vec-env": (
+        _bench_sb3_vec_env,
+        _quick_arg,
+        "SB3 PPO on the native vector envs beside DummyVecEnv and SubprocVecEnv",
+    ),
     "mocoda-nav2d": (
         _bench_nav2d,
         _nav2d_args,
