@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from augment.checkpoint import load_checkpoint
 from augment.device import AUTO, check_precision, keep_on_host, resolve_device, training_autocast
 from causal_envs.core import atomic_path
 
@@ -404,7 +405,7 @@ class OfflineAgent:
         """Rebuild an agent saved by `save` on ``device``, whichever device saved it (training
         can continue where it stopped)."""
         # tensors come to host memory first, then into the parameters on the agent's device
-        payload = torch.load(path, map_location=keep_on_host, weights_only=False)
+        payload = load_checkpoint(path, f"{cls.name} agent", map_location=keep_on_host)
         if payload.get("agent") != cls.name:
             raise ValueError(f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}")
         config = {**payload["config"], "device": str(device)}

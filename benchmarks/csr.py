@@ -303,6 +303,7 @@ def _run_world_model(
     replay, curve = _learn_source(agent, env, eval_env, profile)
     agent.record_threshold(env=env)  # held-out: fresh source-task steps, as on a new task
     agent.thetas[0] = agent.world.theta.detach().clone()
+    agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
     tasks.append(_task_row(seq, 0, curve, 0, report=None, agent=agent))
     for i in range(1, len(seq)):
         env, eval_env = seq.make(i), seq.make(i)
@@ -370,6 +371,34 @@ def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
         curve += part
         print(f"  [{agent.name} source] {agent.env_steps:,} steps: {curve[-1][1]:.1f}")
     return replay, curve
+
+
+def detection_confusion(cells: list[dict]) -> dict[str, int]:
+    """The decisions of ``cells`` on every later task against its ground truth: did the
+    latent space have to grow (the task's changes include ``state_expansion``) and did the
+    method expand it (decision ``space_expansion``)?"""
+    out = {"decisions": 0, "right": 0, "tp": 0, "fn": 0, "fp": 0, "tn": 0}
+    for cell in cells:
+        for t in cell["tasks"][1:]:
+            if "decision" not in t:
+                continue
+            truth = "state_expansion" in t["truth"]
+            expanded = t["decision"] == "space_expansion"
+            key = {(True, True): "tp", (True, False): "fn", (False, True): "fp"}.get(
+                (truth, expanded), "tn"
+            )
+            out[key] += 1
+            out["decisions"] += 1
+            out["right"] += int(truth == expanded)
+    return out
+
+
+def _fmt_confusion(c: dict[str, int]) -> str:
+    return (
+        f"{c['right']} of {c['decisions']} right ({c['right'] / c['decisions']:.0%}); "
+        f"expansion needed and made {c['tp']}, needed and missed {c['fn']}, "
+        f"made without need {c['fp']}, neither {c['tn']}"
+    )
 
 
 def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
@@ -557,6 +586,13 @@ def report(
                     for i in range(n_tasks)
                 )
             )
+    for m in ("csr", "adarl"):
+        confusion = detection_confusion([c for c in cells if c["method"] == m])
+        if confusion["decisions"]:
+            lines += [
+                "",
+                f"{LABELS[m]}'s detection over seeds x tasks: " + _fmt_confusion(confusion),
+            ]
     lines += ["", "detected change vs ground truth; latent variables added (true d')"]
     for m in ("csr", "adarl", "dreamer"):
         rows = [c for c in cells if c["method"] == m]

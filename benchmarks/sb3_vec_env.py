@@ -22,9 +22,14 @@ import time
 from typing import Any
 
 import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
 import causal_envs  # noqa: F401  (registers the envs)
 from benchmarks.results import write_json
+from causal_envs.sb3 import make_sb3_vec_env
 
 __all__ = ["main", "run"]
 
@@ -32,10 +37,6 @@ ENVS = ("CausalCartPole-v0", "CausalNav2D-v0")
 
 
 def _make(kind: str, env_id: str, n: int):
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
-
-    from causal_envs.sb3 import make_sb3_vec_env
 
     if kind == "native":
         return make_sb3_vec_env(env_id, n)
@@ -44,9 +45,6 @@ def _make(kind: str, env_id: str, n: int):
 
 
 def _measure(kind: str, env_id: str, n: int, steps: int) -> dict[str, float]:
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import CallbackList
-    from stable_baselines3.common.vec_env import VecMonitor
 
     venv = VecMonitor(_make(kind, env_id, n))
     n_steps = max(8, 2048 // n)

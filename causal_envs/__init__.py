@@ -50,6 +50,11 @@ _ENVS = {
 }
 #: keyword arguments a registered id fixes (the source task of HookSweep2)
 _KWARGS = {"HookSweep2Source-v0": {"goal_mode": "sweep_one"}}
+#: the return at which an env counts as solved, where one is meaningful: CausalCartPole-v0 at
+#: its default physics is CartPole-v1 (same equations, constants and 500-step limit), whose
+#: threshold is 475. The others have none: Nav2D's best return depends on the start, and
+#: the goal-conditioned and pixel games are judged by success rates, not a return.
+_REWARD_THRESHOLDS = {"CausalCartPole-v0": 475.0}
 ENV_IDS = tuple(_ENVS)
 
 for _id, (_entry, _vector, _steps) in _ENVS.items():
@@ -59,6 +64,7 @@ for _id, (_entry, _vector, _steps) in _ENVS.items():
             entry_point=f"causal_envs.envs.{_entry}",
             vector_entry_point=f"causal_envs.envs.{_vector}" if _vector else None,
             max_episode_steps=_steps,
+            reward_threshold=_REWARD_THRESHOLDS.get(_id),
             kwargs=_KWARGS.get(_id, {}),
         )
 

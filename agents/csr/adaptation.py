@@ -1,10 +1,15 @@
 """CSR's three-step adaptation to a new task (§3, Algorithm 1), with every decision logged.
 
 On a new task the agent first collects ``adapt_collect`` steps with its current policy, widens
-what it can observe directly (new discrete actions; new elements of a vector observation), then
+what it can observe directly (new discrete actions; new elements of a vector observation), and
+measures its prediction error on probe data of the same behaviour tau* was measured with
+(``detect_probe``: uniformly random actions by default, so that the error compares the two
+tasks' dynamics and not how well the policy does on each; the probe's steps join the task's
+data), then
 
 1. **detects** a distribution shift: only ``theta`` is re-estimated (every other parameter
-   frozen) for ``detect_steps`` updates; if the forward prediction error is below
+   frozen, theta pulled toward its source value by ``theta_reg``) for ``detect_steps``
+   updates on the probe; if the forward prediction error is below
    ``threshold_scale * tau*`` (tau* recorded at the end of the previous task) the task is a
    distribution shift and the model is kept;
 2. otherwise **expands** the latent space by ``d'`` variables - Random (``d' ~ U{1..max_new}``),
@@ -143,8 +148,13 @@ def _train_restricted(
 
 
 def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
-    """Step 1: only the change factor theta learns (CSR §3.1)."""
-    _train_restricted(agent, replay, {"theta": None}, steps)
+    """Step 1: only the change factor theta learns (CSR §3.1), pulled toward its current
+    (source) value by ``theta_reg`` so that only a change the data shows moves it."""
+    agent.theta_anchor = agent.world.theta.detach().clone()
+    try:
+        _train_restricted(agent, replay, {"theta": None}, steps)
+    finally:
+        agent.theta_anchor = None
 
 
 def _train_actions(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
@@ -194,7 +204,11 @@ def train_new_parts(
 
 
 def _expand(
-    agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    report: AdaptationReport,
+    error: float,
+    probe: SequenceReplay,
 ) -> CSRAgent:
     c = agent.config
     if c.expansion == "random":
@@ -208,7 +222,7 @@ def _expand(
         agent.group_dims = torch.arange(d, d + n, device=agent.device)
         report.say(f"Deterministic expansion: d' = {n} with group sparsity {c.group_sparsity}")
     else:
-        n, agent, new = _self_adaptive(agent, replay, report, error)
+        n, agent, new = _self_adaptive(agent, replay, report, error, probe)
     report.added = n
     train_new_parts(agent, replay, new, c.expand_steps, policy=True)
     report.say(
@@ -219,8 +233,14 @@ def _expand(
 
 
 def _self_adaptive(
-    agent: CSRAgent, replay: SequenceReplay, report: AdaptationReport, error: float
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    report: AdaptationReport,
+    error: float,
+    probe: SequenceReplay,
 ) -> tuple[int, CSRAgent, dict[str, torch.Tensor]]:
+    """Each trial's reward is the relative drop of the error on ``probe`` (where ``error``
+    was measured) after training on ``replay``."""
     c = agent.config
     tau = agent.tau if agent.tau is not None else error
     with agent.device:
@@ -237,7 +257,7 @@ def _self_adaptive(
         candidate = copy.deepcopy(agent)
         new = _grow(candidate, n)
         train_new_parts(candidate, replay, new, c.sa_train_steps)
-        err = candidate.prediction_error(replay)
+        err = candidate.prediction_error(probe)
         reward = (error - err) / max(error, 1e-8) - c.expansion_cost * n
         baseline = float(np.mean(rewards)) if rewards else 0.0
         rewards.append(reward)
@@ -283,9 +303,15 @@ def adapt(
     _widen(agent, env, report)
     agent.end_episode()
     agent.collect(env, c.adapt_collect, replay)
-    error = agent.prediction_error(replay)
+    # the errors are measured on the probe data tau* was measured on (``detect_probe``)
+    probe = replay if c.detect_probe == "policy" else agent.probe_replay(env)
+    error = agent.prediction_error(probe)
     report.error_before = error
-    report.say(f"prediction error on the new task {error:.4f}; tau* {agent.tau}")
+    report.say(
+        f"prediction error on the new task {error:.4f} ({c.detect_probe} probe); tau* {agent.tau}"
+    )
+    if probe is not replay:
+        replay.extend(probe)  # the probe's steps are the task's data too, for every method
     if c.adaptation == "finetune":
         report.decision = "fine_tune"
         report.say("Dreamer baseline: keep training every parameter on the new task")
@@ -295,8 +321,8 @@ def adapt(
     if report.new_actions:
         _train_actions(agent, replay, c.expand_steps)
         report.say(f"trained the new actions' weights for {c.expand_steps} updates")
-    _reestimate_theta(agent, replay, c.detect_steps)
-    err_theta = agent.prediction_error(replay)
+    _reestimate_theta(agent, probe, c.detect_steps)
+    err_theta = agent.prediction_error(probe)
     report.error_after_theta = err_theta
     threshold = (agent.tau or err_theta) * c.threshold_scale
     if report.new_obs_dims and c.adaptation == "csr":
@@ -316,11 +342,11 @@ def adapt(
         report.say(f"{grow} -> the latent space must grow")
         # kept for reconstructions before/after (an attribute, not a field: not serialised)
         report.world_before_expansion = copy.deepcopy(agent.world)
-        agent = _expand(agent, replay, report, err_theta)
+        agent = _expand(agent, replay, report, err_theta, probe)
         _prune(agent, report)
     report.latent_dim = agent.world.latent_dim
     agent.thetas[task] = agent.world.theta.detach().clone()
-    report.error_final = agent.prediction_error(replay)
+    report.error_final = agent.prediction_error(probe)
     report.say(f"latent variables now {report.latent_dim}; error {report.error_final:.4f}")
     agent.decisions.append(report.to_dict())
     return agent, replay, report

@@ -36,11 +36,13 @@ from tqdm import tqdm
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
+from augment.checkpoint import load_checkpoint
 from augment.device import AUTO, keep_on_host, resolve_device
 from augment.rollout import model_rollout
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
 
+DETECT_PROBES = ("random", "policy")
 ADAPTATIONS = ("csr", "adarl", "finetune")
 EXPANSIONS = ("self_adaptive", "random", "deterministic")
 
@@ -86,6 +88,16 @@ class CSRConfig:
     #: and cart mass), a grown latent space 3x-5x)
     detect_steps: int = 500
     threshold_scale: float = 1.5
+    #: the data tau* and a new task's error are measured on: "random" (uniformly random
+    #: actions, the same behaviour on every task, so the two errors differ by the task's
+    #: change alone) or "policy" (the current policy's rollouts, whose states differ between
+    #: a task the policy has mastered and one it has not: the error then measures the policy)
+    detect_probe: str = "random"
+    #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
+    #: to the loss: on an unchanged task theta then stays near its source value instead of
+    #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,
+    #: 300 theta updates on the unchanged task: |theta - theta_source| 3.9 at 0, 0.8 at 10)
+    theta_reg: float = 10.0
     #: steps of data collected on a new task before deciding, and of training after expanding
     adapt_collect: int = 2_000
     expand_steps: int = 500
@@ -105,6 +117,12 @@ class CSRConfig:
             raise ValueError(f"expansion must be one of {EXPANSIONS}, got {self.expansion!r}")
         if isinstance(self.world, dict):  # as stored by save()
             self.world = WorldModelParams(**self.world)
+        if self.detect_probe not in DETECT_PROBES:
+            raise ValueError(
+                f"detect_probe must be one of {DETECT_PROBES}, got {self.detect_probe!r}"
+            )
+        if not self.theta_reg >= 0:
+            raise ValueError(f"theta_reg must be >= 0, got {self.theta_reg}")
         if self.adaptation == "finetune" and (self.world.structured or self.world.use_theta):
             raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
 
@@ -156,6 +174,8 @@ class CSRAgent:
         self.tau: float | None = None
         self.thetas: dict[int, torch.Tensor] = {}
         self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
+        #: set while theta is re-estimated: the value ``theta_reg`` pulls theta toward
+        self.theta_anchor: torch.Tensor | None = None
         self.decisions: list[dict[str, Any]] = []
         self.n_updates = 0
         self.env_steps = 0
@@ -201,6 +221,10 @@ class CSRAgent:
             group = self.world.group_norms()[self.group_dims].sum()
             loss = loss + self.config.group_sparsity * group
             parts["loss/group"] = group.detach()
+        if self.theta_anchor is not None and self.config.theta_reg > 0:
+            pull = ((self.world.theta - self.theta_anchor) ** 2).sum()
+            loss = loss + self.config.theta_reg * pull
+            parts["loss/theta_anchor"] = pull.detach()
         if self.model_opt is not None:
             self.model_opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -404,20 +428,29 @@ class CSRAgent:
     ) -> float:
         """tau*: the final prediction error on the current task (CSR §3.1).
 
-        With ``env``, the error is measured on ``adapt_collect`` fresh steps of the current
-        policy there: the protocol the adaptation applies to a new task, so the two errors
-        compare like with like (the training replay's error is in-sample, hence optimistic,
-        and mixes in the early random data). Without ``env``, on ``replay``.
+        With ``env``, the error is measured on ``adapt_collect`` fresh steps there, of the
+        behaviour ``detect_probe`` names (`probe_replay`): the protocol the adaptation applies
+        to a new task, so the two errors compare like with like (the training replay's error
+        is in-sample, hence optimistic, and mixes in the early random data). Without ``env``,
+        on ``replay``.
         """
         if env is not None:
-            replay = self.new_replay(env)
-            self.end_episode()
-            self.collect(env, self.config.adapt_collect, replay)
-            self.end_episode()
+            replay = self.probe_replay(env)
         if replay is None:
             raise ValueError("record_threshold needs the task's replay or its env")
         self.tau = self.prediction_error(replay, batches)
         return self.tau
+
+    def probe_replay(self, env: gym.Env) -> SequenceReplay:
+        """``adapt_collect`` fresh steps on ``env`` for measuring the prediction error: with
+        uniformly random actions (``detect_probe="random"``) or the current policy."""
+        replay = self.new_replay(env)
+        self.end_episode()
+        self.collect(
+            env, self.config.adapt_collect, replay, random=self.config.detect_probe == "random"
+        )
+        self.end_episode()
+        return replay
 
     def prediction_error(self, replay: SequenceReplay, batches: int = 8) -> float:
         rng = np.random.default_rng(12345)  # the same windows every time
@@ -485,7 +518,7 @@ class CSRAgent:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
         """Rebuild a saved agent on ``device``, whichever device saved it."""
-        blob = torch.load(path, map_location=keep_on_host, weights_only=False)
+        blob = load_checkpoint(path, "CSR agent", map_location=keep_on_host)
         config = replace(CSRConfig(**blob["config"]), device=str(device))
         wc = blob["world"]["config"]
         world = replace(config.world, latent_dim=wc["latent_dim"])

@@ -48,6 +48,19 @@ class SequenceReplay:
         self.first[i] = first
         self.size += 1
 
+    def extend(self, other: SequenceReplay) -> None:
+        """Append every step of ``other`` (its episode starts stay marked)."""
+        n = len(other)
+        if self.obs.shape[1:] != other.obs.shape[1:]:
+            raise ValueError(
+                f"other holds obs of shape {other.obs.shape[1:]}; this replay {self.obs.shape[1:]}"
+            )
+        if self.size + n > self.capacity:
+            raise RuntimeError(f"the replay is full ({self.capacity} steps); make it larger")
+        for name in ("obs", "prev_action", "reward", "cont", "first"):
+            getattr(self, name)[self.size : self.size + n] = getattr(other, name)[:n]
+        self.size += n
+
     def sample(
         self,
         batch: int,

@@ -19,6 +19,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from augment.checkpoint import load_checkpoint
 from augment.device import AUTO, resolve_device
 from augment.dynamics.config import DynamicsConfig, MaskFn, TrainingLog
 from augment.dynamics.layer import MaskedComposerEnsemble
@@ -224,7 +225,7 @@ class FactoredEnsemble(nn.Module):
         """Rebuild a saved ensemble on ``device`` (whichever device saved it); a ``"local"`` one
         gets ``mask_fn`` or its env's mask."""
         dev = resolve_device(device)
-        payload: dict[str, Any] = torch.load(path, map_location=dev, weights_only=False)
+        payload: dict[str, Any] = load_checkpoint(path, "dynamics ensemble", map_location=dev)
         version = payload.get("format_version") if isinstance(payload, dict) else None
         if version not in (1, FORMAT_VERSION):
             raise ValueError(

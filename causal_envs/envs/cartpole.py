@@ -67,16 +67,28 @@ class CartPoleModel:
     friction_pole: float = 2e-6
 
     def __post_init__(self) -> None:
+        # constants become Python floats (NumPy scalars from a sampler included), so the hot
+        # path computes in plain floats
         for name in ("gravity", "masscart", "masspole", "length", "force_mag", "tau"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+            v = _real(getattr(self, name), name)
+            if not v > 0:
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        object.__setattr__(self, "force_scales", tuple(float(s) for s in self.force_scales))
-        object.__setattr__(self, "friction_cart", tuple(float(f) for f in self.friction_cart))
+            object.__setattr__(self, name, v)
+        scales = tuple(
+            _real(x, "force_scales") for x in _sequence(self.force_scales, "force_scales")
+        )
+        frictions = tuple(
+            _real(x, "friction_cart") for x in _sequence(self.friction_cart, "friction_cart")
+        )
+        object.__setattr__(self, "force_scales", scales)
+        object.__setattr__(self, "friction_cart", frictions)
+        object.__setattr__(self, "friction_pole", _real(self.friction_pole, "friction_pole"))
         if not self.force_scales or any(s <= 0 for s in self.force_scales):
             raise ValueError(f"force_scales must be positive numbers, got {self.force_scales}")
         if any(f < 0 for f in self.friction_cart) or self.friction_pole < 0:
             raise ValueError("frictions must be >= 0")
+        if isinstance(self.friction_period, np.integer):
+            object.__setattr__(self, "friction_period", int(self.friction_period))
         s = [sc * self.force_mag for sc in self.force_scales]
         forces = tuple(x for f in s for x in (-f, f))  # interleaved: left, right per scale
         object.__setattr__(self, "_force_values", forces)  # hot-path cache
@@ -264,6 +276,24 @@ class CartPoleCausalAPI:
     def termination_fn(self, states: NDArray, actions: NDArray, next_states: NDArray) -> NDArray:
         s2, _ = as_batch(next_states, self._state_dim(), "next_states")
         return (np.abs(s2[:, 0]) > X_LIMIT) | (np.abs(s2[:, 2]) > THETA_LIMIT)
+
+
+def _real(value: Any, name: str) -> float:
+    """A finite real constant as a Python float (bools, strings and NaN raise)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
+def _sequence(value: Any, name: str) -> tuple:
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of numbers, got {value!r}")
+    return tuple(value)
 
 
 def _model_from_kwargs(kwargs: dict[str, Any]) -> CartPoleModel:

@@ -50,6 +50,17 @@ class Task:
             raise ValueError(f"unknown changes {sorted(unknown)}; known: {CHANGES}")
         object.__setattr__(self, "changes", frozenset(self.changes))
 
+    @property
+    def context(self) -> dict[str, float] | None:
+        """The task as a CARL-style context (`causal_envs.context`): every context feature of
+        its env, at this task's value or the default; None for an env without features."""
+        from causal_envs.context import CONTEXT_SPACES  # deferred: the module imports tasks' envs
+
+        space = CONTEXT_SPACES.get(self.env_id)
+        if space is None:
+            return None
+        return space.validate({k: v for k, v in self.kwargs.items() if k in space})
+
     def make(self, **overrides: Any) -> gym.Env:
         env = gym.make(self.env_id, **{**self.kwargs, **overrides})
         return self.wrap(env) if self.wrap is not None else env
@@ -80,6 +91,12 @@ class TaskSequence:
         if not 0 <= i < len(self.tasks):
             raise IndexError(f"task index {i} out of range for {len(self.tasks)} tasks")
         return self.tasks[i].make(**overrides)
+
+    def contexts(self) -> dict[int, dict[str, float]] | None:
+        """CARL's ``contexts`` dict of the tasks (``{i: task i's context}``), or None when the
+        tasks' env has no context features."""
+        found = [t.context for t in self.tasks]
+        return None if any(c is None for c in found) else dict(enumerate(found))
 
     def env(
         self,

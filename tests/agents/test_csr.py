@@ -1,5 +1,6 @@
 """CSR's world model, adaptation steps and persistence: what CSR must do, one test each."""
 
+import copy
 from dataclasses import replace
 
 import numpy as np
@@ -325,3 +326,38 @@ def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
     with torch.no_grad():
         torch.testing.assert_close(model.reward(a, masks), model.reward(b, masks))
         assert (model.continuation(a) - model.continuation(b)).abs().min() > 0
+
+
+def test_detection_probes_with_random_actions_and_anchors_theta():
+    agent, env, replay = _small_agent(adapt_collect=120)
+    assert agent.config.detect_probe == "random"
+    seen = []
+    original = agent.collect
+
+    def spy(env, steps, replay, random=False):
+        seen.append(random)
+        return original(env, steps, replay, random=random)
+
+    agent.collect = spy
+    agent.record_threshold(env=env)
+    assert seen == [True]  # tau* on uniformly random actions
+    n = len(replay)
+    probe = agent.probe_replay(env)
+    replay.extend(probe)
+    assert len(replay) == n + len(probe) and len(probe) >= 120
+    # theta re-estimated with the anchor stays closer to its source value than without
+    from agents.csr.adaptation import _reestimate_theta
+
+    drift = {}
+    for reg in (0.0, 100.0):
+        a = copy.deepcopy(agent)
+        a.config = replace(a.config, theta_reg=reg)
+        start = a.world.theta.detach().clone()
+        _reestimate_theta(a, replay, 60)
+        assert a.theta_anchor is None  # only while theta alone learns
+        drift[reg] = float((a.world.theta.detach() - start).norm())
+    assert drift[100.0] < drift[0.0]
+    with pytest.raises(ValueError, match="detect_probe"):
+        CSRConfig(detect_probe="policy-ish")
+    with pytest.raises(ValueError, match="theta_reg"):
+        CSRConfig(theta_reg=-1.0)

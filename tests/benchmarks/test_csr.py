@@ -98,3 +98,29 @@ def test_source_task_trains_until_learned(tmp_path):
     )
     curve = cell["tasks"][0]["curve"]
     assert len(curve) == 2 and curve[-1][0] < 1_000
+
+
+def test_detection_confusion_against_the_truth():
+    def cell(decisions):
+        tasks = [{"truth": [], "final_score": 1.0, "curve": [], "start": 0}]
+        for truth, decision in decisions:
+            tasks.append({"truth": truth, "decision": decision})
+        return {"method": "csr", "seed": 0, "tasks": tasks}
+
+    cells = [
+        cell(
+            [
+                (["distribution_shift"], "distribution_shift"),
+                (["state_expansion"], "space_expansion"),
+            ]
+        ),
+        cell(
+            [
+                (["distribution_shift"], "space_expansion"),
+                (["action_expansion"], "distribution_shift"),
+            ]
+        ),
+    ]
+    c = csr.detection_confusion(cells)
+    assert c == {"decisions": 4, "right": 3, "tp": 1, "fn": 0, "fp": 1, "tn": 2}
+    assert "3 of 4 right (75%)" in csr._fmt_confusion(c)

@@ -107,11 +107,11 @@ def test_sb3_sees_terminal_observations_and_time_limits():
     venv = make_sb3_vec_env("CausalNav2D-v0", 2, max_episode_steps=5)
     venv.seed(3)
     first = venv.reset()
-    venv.step_async(np.zeros((2, 2), dtype=np.float32))  # standing still: time-outs only
+    still = np.zeros((2, 2), dtype=np.float32)  # standing still: time-outs only
     for _ in range(4):
-        obs, _, dones, infos = venv.step(np.zeros((2, 2), dtype=np.float32))
+        _, _, dones, _ = venv.step(still)
         assert not dones.any()
-    obs, _, dones, infos = venv.step(np.zeros((2, 2), dtype=np.float32))
+    _, _, dones, infos = venv.step(still)
     assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
     np.testing.assert_allclose(infos[0]["terminal_observation"], first[0], atol=1e-6)
     venv.seed(3)

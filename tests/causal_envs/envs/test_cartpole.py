@@ -153,3 +153,19 @@ def test_vector_pixels_and_errors():
         CartPoleModel(gravity=-1.0)
     with pytest.raises(ValueError, match="force_scales"):
         CartPoleModel(force_scales=())
+
+
+def test_constants_take_numpy_scalars_and_reject_garbage():
+    for value in (np.float64(9.8), np.float32(9.8), np.int64(12), 9):
+        env = gym.make("CausalCartPole-v0", gravity=value, force_mag=np.float64(10.0))
+        env.reset(seed=0)
+        for _ in range(3):
+            env.step(0)
+        assert type(env.unwrapped.batch_model.gravity) is float
+    for bad in (float("nan"), np.nan, True, "9.8", float("inf")):
+        with pytest.raises(ValueError, match="gravity must be a finite number"):
+            gym.make("CausalCartPole-v0", gravity=bad)
+    with pytest.raises(ValueError, match="friction_cart must be a finite number"):
+        gym.make("CausalCartPole-v0", friction_cart=(np.nan,))
+    with pytest.raises(ValueError, match="force_scales must be a sequence"):
+        gym.make("CausalCartPole-v0", force_scales=1.0)

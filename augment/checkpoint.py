@@ -1,0 +1,61 @@
+"""Loading checkpoints safely: what the agents and the dynamics ensembles ``save`` they load
+with this, which runs no code from the file and names what is wrong with a bad one.
+
+``torch.load(weights_only=False)`` unpickles arbitrary objects, so a crafted checkpoint runs
+arbitrary code. Every checkpoint this package writes holds only tensors and plain Python
+values (dicts, lists, tuples, strings, numbers), which torch's weights-only unpickler accepts;
+anything else is refused. torch writes a CRC-32 for every record of its zip container but does
+not check them on load; this does, so a flipped byte is caught instead of loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CheckpointError", "load_checkpoint"]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a loadable checkpoint of the expected kind (missing, truncated,
+    corrupted, foreign, or holding objects a weights-only load refuses)."""
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str, map_location: Any = None) -> dict:
+    """The payload dict ``save`` wrote to ``path`` (``kind`` names it in errors, e.g. "TD3-BC
+    agent"); raises `CheckpointError` for anything else, without running code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no {kind} checkpoint at {path} (missing or not a file)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise CheckpointError(
+            f"{path} is not a {kind} checkpoint: not a torch zip file, or truncated ({err})"
+        ) from None
+    if broken is not None:
+        raise CheckpointError(
+            f"{path} is corrupted: its record {broken!r} fails its CRC-32 check; save the "
+            f"{kind} again"
+        )
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} was not loaded: it holds objects beyond tensors and plain values, which a "
+            f"{kind} checkpoint never does (a weights-only load refused: {reason})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable {kind} checkpoint: {err}") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(
+            f"{path} is not a {kind} checkpoint: it holds a {type(payload).__name__}"
+        )
+    return payload
