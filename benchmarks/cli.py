@@ -7,6 +7,7 @@ causal-envs dataset generate|info|plot|list ...
 causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
 causal-envs bench sb3-vec-env [--quick]
+causal-envs bench csr-detection --agent SOURCE.pt [--quick]
 causal-envs bench paper-cost [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
@@ -45,6 +46,22 @@ def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
     from benchmarks import sb3_vec_env  # deferred: torch & co. load only to run
 
     sb3_vec_env.main(quick=args.quick)
+
+
+def _bench_csr_detection(args: argparse.Namespace) -> None:
+    from benchmarks import csr_detection  # deferred: torch & co. load only to run
+
+    csr_detection.main(args.agent, quick=args.quick)
+
+
+def _csr_detection_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument(
+        "--agent",
+        required=True,
+        help="a source-task CSR/AdaRL checkpoint of bench csr-cartpole "
+        "(outputs/benchmarks/csr_cartpole_quick/<method>_seed<k>_source.pt)",
+    )
+    _quick_arg(p, profiles)
 
 
 def _bench_paper_cost(args: argparse.Namespace) -> None:
@@ -215,6 +232,11 @@ _PROFILE_SOURCES = {
 #: name -> (run, add its arguments, help)
 BENCHMARKS = {
     "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
+    "csr-detection": (
+        _bench_csr_detection,
+        _csr_detection_args,
+        "CSR's detection statistic on one source-task agent: random vs policy probes",
+    ),
     "sb3-vec-env": (
         _bench_sb3_vec_env,
         _quick_arg,

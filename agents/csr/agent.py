@@ -160,6 +160,11 @@ class CSRAgent:
     ) -> None:
         self.config = config or CSRConfig()
         c = self.config
+        # plain ints (a Discrete space's n is a NumPy integer): checkpoints hold plain values
+        obs_shape = tuple(int(x) for x in obs_shape)
+        if isinstance(n_actions, bool) or int(n_actions) != n_actions or n_actions < 1:
+            raise ValueError(f"n_actions must be a positive integer, got {n_actions!r}")
+        n_actions = int(n_actions)
         torch.manual_seed(c.seed)
         self.rng = np.random.default_rng(c.seed)
         self.device = resolve_device(c.device)

@@ -95,3 +95,12 @@ def test_the_agents_and_ensembles_load_through_it(tmp_path):
         with pytest.raises(CheckpointError, match="weights-only"):
             cls.load(path)
     assert not marker.exists()
+
+
+def test_numpy_scalars_load(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "old.pt"
+    torch.save({"n_actions": np.int64(2), "tau": np.float64(0.5), "x": np.float32(1.5)}, path)
+    payload = load_checkpoint(path, "test")
+    assert payload == {"n_actions": 2, "tau": 0.5, "x": 1.5}

@@ -1,0 +1,25 @@
+from agents.csr import CSRAgent, CSRConfig, WorldModelParams
+from benchmarks import csr_detection
+from causal_envs.tasks import make_sequence
+
+
+def test_study_on_a_small_source_agent(tmp_path):
+    env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
+    cfg = CSRConfig(
+        world=WorldModelParams(latent_dim=4, hidden=16),
+        batch_size=4,
+        seq_len=8,
+        detect_steps=3,
+        adapt_collect=60,
+    )
+    agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
+    replay = agent.new_replay(env)
+    agent.collect(env, 100, replay, random=True)
+    agent.update(replay)
+    path = agent.save(tmp_path / "source.pt")
+    r = csr_detection.run(path, quick=True)
+    assert len(r["rows"]) == 2 * 2 * 1 * 3  # probes x theta_reg x repeats x variants
+    assert {x["probe"] for x in r["rows"]} == {"random", "policy"}
+    assert all(x["ratio"] > 0 and x["theta_drift"] >= 0 for x in r["rows"])
+    text = csr_detection.report(r)
+    assert "random probe, theta_reg 10: " in text and "decided right" in text
