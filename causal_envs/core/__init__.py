@@ -16,7 +16,7 @@ from .contract import (
 from .io import atomic_path, jsonable
 from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
 from .structure import CausalStructure, Node, StructureError
-from .validation import as_batch, check_action_array, check_discrete_action
+from .validation import as_batch, as_transitions, check_action_array, check_discrete_action
 
 __all__ = [
     "LATENT_EDGES",
@@ -30,6 +30,7 @@ __all__ = [
     "OfflineDatasetMixin",
     "StructureError",
     "as_batch",
+    "as_transitions",
     "atomic_path",
     "check_action_array",
     "check_causal_env",

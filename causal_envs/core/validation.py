@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["as_batch", "check_action_array", "check_discrete_action"]
+__all__ = ["as_batch", "as_transitions", "check_action_array", "check_discrete_action"]
 
 
 def _float_array(x: ArrayLike, name: str, expected: str) -> NDArray[np.floating]:
@@ -36,6 +36,28 @@ def as_batch(x: ArrayLike, dim: int, name: str) -> tuple[NDArray[np.float64], bo
         bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
         raise ValueError(f"{name} contains NaN or inf in rows {bad[:10].tolist()}")
     return arr.astype(np.float64, copy=False), single
+
+
+def as_transitions(
+    states: ArrayLike,
+    actions: ArrayLike,
+    next_states: ArrayLike,
+    state_dim: int,
+    action_dim: int,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """A batch of transitions ``(s, a, s')`` checked as one: each part a real ``(batch, dim)``
+    array (or one row) and all three of one batch size, for the contract's ``reward_fn`` and
+    ``termination_fn`` (which may read only ``s'`` but must not accept a mismatched batch).
+    Discrete actions are given as indices: ``action_dim=1``, shape ``(batch,)`` accepted."""
+    s, _ = as_batch(states, state_dim, "states")
+    a_in = np.asarray(actions) if action_dim != 1 else np.reshape(np.asarray(actions), (-1, 1))
+    a, _ = as_batch(a_in, action_dim, "actions")
+    s2, _ = as_batch(next_states, state_dim, "next_states")
+    if not len(s) == len(a) == len(s2):
+        raise ValueError(
+            f"states, actions and next_states differ in batch size: {len(s)}, {len(a)}, {len(s2)}"
+        )
+    return s, a, s2
 
 
 def check_action_array(action: ArrayLike, shape: tuple[int, ...]) -> NDArray[np.floating]:

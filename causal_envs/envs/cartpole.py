@@ -22,7 +22,13 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 from numpy.typing import NDArray
 
-from causal_envs.core import CausalStructure, as_batch, check_discrete_action, jsonable
+from causal_envs.core import (
+    CausalStructure,
+    as_batch,
+    as_transitions,
+    check_discrete_action,
+    jsonable,
+)
 from causal_envs.envs.batched import BatchedVectorEnv
 
 __all__ = [
@@ -270,11 +276,11 @@ class CartPoleCausalAPI:
 
     def reward_fn(self, states: NDArray, actions: NDArray, next_states: NDArray) -> NDArray:
         """+1 for every step, the failing one included (as CartPole-v1)."""
-        s2, _ = as_batch(next_states, self._state_dim(), "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, self._state_dim(), 1)
         return np.ones(len(s2), np.float32)
 
     def termination_fn(self, states: NDArray, actions: NDArray, next_states: NDArray) -> NDArray:
-        s2, _ = as_batch(next_states, self._state_dim(), "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, self._state_dim(), 1)
         return (np.abs(s2[:, 0]) > X_LIMIT) | (np.abs(s2[:, 2]) > THETA_LIMIT)
 
 

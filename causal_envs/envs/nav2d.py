@@ -24,6 +24,7 @@ from causal_envs.core import (
     CausalStructure,
     OfflineDatasetMixin,
     as_batch,
+    as_transitions,
     check_action_array,
     jsonable,
 )
@@ -156,14 +157,14 @@ class Nav2DCausalAPI(OfflineDatasetMixin):
         self, states: ArrayLike, actions: ArrayLike, next_states: ArrayLike
     ) -> NDArray[np.float32]:
         """Target-task reward of each transition: 0 on reaching the goal box, else -1."""
-        s2, _ = as_batch(next_states, 2, "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, 2, 2)
         return self.batch_model.success(s2).astype(np.float32) - np.float32(1.0)
 
     def termination_fn(
         self, states: ArrayLike, actions: ArrayLike, next_states: ArrayLike
     ) -> NDArray[np.bool_]:
         """Target-task termination of each transition: reaching the goal box."""
-        s2, _ = as_batch(next_states, 2, "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, 2, 2)
         return self.batch_model.success(s2)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, as_batch, check_action_array
+from causal_envs.core import CausalStructure, as_batch, as_transitions, check_action_array
 from causal_envs.envs.hooksweep.model import (
     GOAL_DIM,
     GRIPPER_TABLE_Z,
@@ -69,8 +69,12 @@ class HookSweep2CausalAPI:
     ) -> NDArray[np.float32]:
         """Rewards of transitions ``(s, a, s')`` for ``goals`` (rows of 6; default: the current
         episode's goal)."""
-        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, STATE_DIM, 4)
         g = self.goal if goals is None else goals
+        if goals is not None and np.ndim(goals) == 2 and len(goals) != len(s2):
+            raise ValueError(
+                f"goals and next_states differ in batch size: {len(goals)} != {len(s2)}"
+            )
         g, _ = as_batch(
             np.broadcast_to(np.asarray(g, np.float64), (len(s2), GOAL_DIM)), GOAL_DIM, "goals"
         )
@@ -85,7 +89,7 @@ class HookSweep2CausalAPI:
         goals: ArrayLike | None = None,
     ) -> NDArray[np.bool_]:
         """All ``False``: a HookSweep2 episode only ends by its time limit."""
-        s2, _ = as_batch(next_states, STATE_DIM, "next_states")
+        _, _, s2 = as_transitions(states, actions, next_states, STATE_DIM, 4)
         return np.zeros(len(s2), dtype=np.bool_)
 
 

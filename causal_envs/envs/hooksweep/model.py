@@ -171,7 +171,9 @@ class HookSweep2Model:
         """The heuristic local mask ``(batch, 4, 3)``: the base graph, all ones where the boxes'
         xy positions are within L1 distance 0.05 of each other."""
         s, _ = as_batch(states, STATE_DIM, "states")
-        as_batch(actions, 4, "actions")
+        a, _ = as_batch(actions, 4, "actions")
+        if len(s) != len(a):
+            raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
         touching = np.abs(s[:, 6:8] - s[:, 11:13]).sum(axis=1) < BOX_CONTACT_L1
         mask = np.broadcast_to(_HEURISTIC_BASE, (len(s), 4, 3)).copy()
         mask[touching] = True

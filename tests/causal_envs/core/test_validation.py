@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from causal_envs.core import as_batch, check_action_array
+from causal_envs.core import as_batch, as_transitions, check_action_array
 
 
 def test_as_batch_promotes_single_vectors():
@@ -34,3 +34,32 @@ def test_check_action_array():
         check_action_array(np.zeros(3), (2,))
     with pytest.raises(ValueError, match="finite"):
         check_action_array(np.array([np.inf, 0.0]), (2,))
+
+
+def test_transition_batches_are_checked_as_one():
+    import gymnasium as gym
+
+    import causal_envs  # noqa: F401
+
+    s, a = np.zeros((4, 2)), np.zeros((4, 2))
+    s2, a2, n2 = as_transitions(s, a, s, 2, 2)
+    assert s2.shape == a2.shape == n2.shape == (4, 2)
+    _, idx, _ = as_transitions(np.zeros((3, 4)), np.array([0, 1, 0]), np.zeros((3, 4)), 4, 1)
+    assert idx.shape == (3, 1)
+    with pytest.raises(ValueError, match="differ in batch size: 4, 3, 4"):
+        as_transitions(s, a[:3], s, 2, 2)
+    with pytest.raises(ValueError, match="actions must be"):
+        as_transitions(s, np.zeros((4, 3)), s, 2, 2)
+    nav = gym.make("CausalNav2D-v0").unwrapped
+    with pytest.raises(ValueError, match="differ in batch size"):
+        nav.reward_fn(s, a, s[:2])
+    with pytest.raises(ValueError, match="differ in batch size"):
+        nav.termination_fn(s[:1], a, s)
+    cart = gym.make("CausalCartPole-v0").unwrapped
+    with pytest.raises(ValueError, match="differ in batch size"):
+        cart.reward_fn(np.zeros((5, 4)), np.zeros(4, dtype=int), np.zeros((5, 4)))
+    hook = gym.make("HookSweep2-v0").unwrapped
+    with pytest.raises(ValueError, match="differ in batch size"):
+        hook.local_mask(np.zeros((3, 16)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="goals and next_states differ"):
+        hook.reward_fn(np.zeros((3, 16)), np.zeros((3, 4)), np.zeros((3, 16)), np.zeros((2, 6)))
