@@ -36,7 +36,7 @@ from typing import Any
 
 from augment.device import AUTO, check_device_spec, resolve_device
 from benchmarks.results import output_dir, write_json
-from causal_envs.core import atomic_path, jsonable
+from causal_envs.core import atomic_path, exit_with_parent, jsonable
 
 __all__ = [
     "BACKENDS",
@@ -364,7 +364,12 @@ def _run_pool(
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # spawned workers start with one OpenMP thread
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             pending: dict[Future, tuple[str, Any]] = {}
             for name in needed:
                 fut = pool.submit(_prepare_stored, bench, name, _for_cpus(base, 1))

@@ -15,6 +15,7 @@ from .contract import (
 )
 from .io import atomic_path, jsonable
 from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
+from .processes import exit_with_parent
 from .structure import CausalStructure, Node, StructureError
 from .validation import as_batch, as_transitions, check_action_array, check_discrete_action
 
@@ -36,6 +37,7 @@ __all__ = [
     "check_causal_env",
     "check_discrete_action",
     "dataset_provider",
+    "exit_with_parent",
     "jsonable",
     "register_dataset_provider",
 ]

@@ -20,6 +20,7 @@ from multiprocessing import get_context
 import gymnasium as gym
 import numpy as np
 
+from causal_envs.core import exit_with_parent
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.envs.hooksweep.model import STATE_DIM
 
@@ -80,7 +81,12 @@ def generate_hooksweep2_expert(
     if workers <= 1 or len(sizes) == 1:
         results = [_chunk(seed, i, size) for i, size in enumerate(sizes)]
     else:
-        with ProcessPoolExecutor(min(workers, len(sizes)), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            min(workers, len(sizes)),
+            mp_context=get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             results = list(pool.map(_chunk, [seed] * len(sizes), range(len(sizes)), sizes))
     arrays = {key: np.concatenate([part[key] for part, _ in results]) for key in results[0][0]}
     n = len(arrays["rewards"])
