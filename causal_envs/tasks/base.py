@@ -26,6 +26,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from causal_envs.core import check_discrete_action
+
 __all__ = ["CHANGES", "Task", "TaskSequence", "TaskSequenceEnv"]
 
 CHANGES = ("distribution_shift", "state_expansion", "action_expansion")
@@ -220,13 +222,10 @@ class TaskSequenceEnv(gym.Env):
     def step(self, action: Any):
         replaced = False
         if self.fixed_spaces:
-            if not self.action_space.contains(action):
-                raise ValueError(
-                    f"action must be an integer in [0, {self.action_space.n}), got {action!r}"
-                )
+            action = check_discrete_action(action, int(self.action_space.n))
             n = int(self._env.action_space.n)
-            replaced = int(action) >= n
-            action = int(action) % n
+            replaced = action >= n
+            action %= n
         obs, reward, terminated, truncated, info = self._env.step(action)
         self.task_steps += 1
         return self._pad(obs), reward, terminated, truncated, self._info(info, replaced)

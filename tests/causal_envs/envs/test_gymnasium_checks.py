@@ -21,8 +21,8 @@ ACCEPTED_WARNINGS = {
     "\x1b[33mWARN: A Box observation space maximum value is infinity. This is probably too "
     "high.\x1b[0m",
 }
-SPECS = [s for s in gym.registry.values() if str(s.entry_point).startswith("causal_envs.")]
-IDS = [s.id for s in SPECS]
+REGISTERED = [s for s in gym.registry.values() if str(s.entry_point).startswith("causal_envs.")]
+IDS = [s.id for s in REGISTERED]
 
 
 def test_every_env_is_covered():
@@ -30,7 +30,7 @@ def test_every_env_is_covered():
     assert {"HookSweep2-v0", "HookSweep2Source-v0"} <= set(IDS)
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", REGISTERED, ids=IDS)
 def test_passes_the_env_checker_without_warnings(spec):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -40,7 +40,7 @@ def test_passes_the_env_checker_without_warnings(spec):
     assert [str(w.message) for w in caught if str(w.message) not in ACCEPTED_WARNINGS] == []
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", REGISTERED, ids=IDS)
 def test_same_seed_rollouts_are_equal(spec):
     env_1, env_2 = spec.make(disable_env_checker=True), spec.make(disable_env_checker=True)
     first_1, first_2 = env_1.reset(seed=0), env_2.reset(seed=0)
@@ -63,7 +63,7 @@ def _check_frame(frame) -> None:
     assert frame.ndim == 3 and frame.shape[2] == 3
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", REGISTERED, ids=IDS)
 def test_render_modes(spec):
     env = spec.make()
     assert "rgb_array" in env.metadata["render_modes"]
@@ -78,7 +78,7 @@ def test_render_modes(spec):
     env.close()
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+@pytest.mark.parametrize("spec", REGISTERED, ids=IDS)
 def test_pickled_env_continues_the_same_episode(spec):
     env = spec.make()
     env.reset(seed=1)
