@@ -91,7 +91,7 @@ def study(
 
 def run(agent_path: str | Path, quick: bool = False) -> dict[str, Any]:
     torch.set_num_threads(1)
-    agent = CSRAgent.load(agent_path, device="cpu")
+    agent = CSRAgent.load(agent_path)
     if agent.world.config.pixels:
         raise ValueError("the detection study runs on a state-observation CartPole agent")
     repeats = 1 if quick else 3

@@ -9,10 +9,11 @@ the native batched env (every sub-env in one NumPy operation), SB3's ``DummyVecE
 single envs in a loop, one process) and ``SubprocVecEnv`` (one process per env). Reported:
 env steps per second of ``learn`` (rollouts and updates, what a user waits for) and of the
 rollouts alone (``collect_rollouts`` with the untrained policy: the vectorisation's own cost),
-each with its ratio to ``DummyVecEnv``. Each figure is the best of ``repeats`` rounds, the
-three contenders interleaved within a round. torch runs on one thread in the main process, so
-``SubprocVecEnv``'s workers have the other core; ``SubprocVecEnv`` is measured up to 16 envs
-(a process per env: 64 would need 64 Python processes on 2 cores).
+each with its ratio to ``DummyVecEnv``. PPO runs on SB3's ``auto`` device. Each figure is
+the best of ``repeats`` rounds, the three contenders interleaved within a round. torch runs
+on one thread in the main process, so ``SubprocVecEnv``'s workers have the other core;
+``SubprocVecEnv`` is measured up to 16 envs (a process per env: 64 would need 64 Python
+processes on 2 cores).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _measure(kind: str, env_id: str, n: int, steps: int) -> dict[str, float]:
 
     venv = VecMonitor(_make(kind, env_id, n))
     n_steps = max(8, 2048 // n)
-    model = PPO("MlpPolicy", venv, n_steps=n_steps, batch_size=256, seed=0, device="cpu")
+    model = PPO("MlpPolicy", venv, n_steps=n_steps, batch_size=256, seed=0, device="auto")
     # rollouts alone: the untrained policy fills the buffer once per round
     model._setup_learn(n_steps * n, CallbackList([]))
     callback = CallbackList([])
