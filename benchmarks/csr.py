@@ -32,13 +32,14 @@ import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
 from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.stats import mean_interval
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
 __all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "benchmark", "main"]
 
-METHODS = ("csr", "adarl", "dreamer", "dqn")
-LABELS = {"csr": "CSR", "adarl": "AdaRL", "dreamer": "Dreamer", "dqn": "DQN"}
+METHODS = ("csr", "adarl", "dreamer", "dqn", "oracle")
+LABELS = {"csr": "CSR", "adarl": "AdaRL", "dreamer": "Dreamer", "dqn": "DQN", "oracle": "Oracle"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -262,24 +263,38 @@ def _config(profile: CSRProfile, method: str, seed: int, device: str) -> CSRConf
 
 def adaptation_targets(
     cells: list[dict], fraction: float, optimum: float | None = None
-) -> dict[int, float | None]:
-    """Per seed: ``fraction`` of the task's ``optimum`` when it has one, else of the best final
-    source-task score of any method (None when that score is not positive: a fraction of it is
-    no target)."""
+) -> dict[tuple[int, int], float | None]:
+    """Per (seed, task): ``fraction`` of the task's ``optimum`` when it has one; else of the
+    oracle's final score on that task and seed (a fresh agent trained on the task alone), where
+    the cells hold an oracle; else of the best final source-task score of any method with the
+    seed. None where that score is not positive: a fraction of it is no target. ``cells``
+    as `resolve_shared_rows` returns them."""
+    n_tasks = max(len(c["tasks"]) for c in cells)
+    seeds = sorted({c["seed"] for c in cells})
     if optimum is not None:
-        return {c["seed"]: fraction * optimum for c in cells}
+        return {(s, i): fraction * optimum for s in seeds for i in range(n_tasks)}
+    oracle = {c["seed"]: c for c in cells if c["method"] == "oracle"}
     best: dict[int, float] = {}
     for c in cells:
         best[c["seed"]] = max(best.get(c["seed"], float("-inf")), c["tasks"][0]["final_score"])
-    return {seed: fraction * score if score > 0 else None for seed, score in best.items()}
+    out: dict[tuple[int, int], float | None] = {}
+    for s in seeds:
+        for i in range(n_tasks):
+            rows = oracle[s]["tasks"] if s in oracle else []
+            score = rows[i]["final_score"] if i < len(rows) else best[s]
+            out[s, i] = fraction * score if score > 0 else None
+    return out
 
 
-def adaptation_steps(cell: dict, task: int, targets: dict[int, float | None]) -> int | None:
+def adaptation_steps(
+    cell: dict, task: int, targets: dict[tuple[int, int], float | None]
+) -> int | None:
     """Env steps on ``task`` until the cell's evaluation score first reaches its target."""
-    if len(cell["tasks"]) <= task or targets[cell["seed"]] is None:
+    target = targets.get((cell["seed"], task))
+    if len(cell["tasks"]) <= task or target is None:
         return None
     t = cell["tasks"][task]
-    return _first_reaching(t["curve"], t["start"], targets[cell["seed"]])
+    return _first_reaching(t["curve"], t["start"], target)
 
 
 def _first_reaching(curve: list[tuple[int, float]], start: int, target: float) -> int | None:
@@ -301,11 +316,13 @@ def _run_world_model(
         _config(profile, method, seed, device),
     )
     tasks: list[dict[str, Any]] = []
-    replay, curve = _learn_source(agent, env, eval_env, profile)
+    learned, replay, curve = _learn_source(agent, env, eval_env, profile)
+    restored, agent = learned is not agent, learned
     agent.record_threshold(env=env)  # held-out: fresh source-task steps, as on a new task
     agent.thetas[0] = agent.world.theta.detach().clone()
     agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
     tasks.append(_task_row(seq, 0, curve, 0, report=None, agent=agent))
+    tasks[-1]["restored_best"] = restored
     for i in range(1, len(seq)):
         env, eval_env = seq.make(i), seq.make(i)
         start = agent.env_steps
@@ -343,6 +360,44 @@ def _run_world_model(
     return {"method": method, "seed": seed, "tasks": tasks}
 
 
+def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
+    """The reference row: a fresh CSR agent (the world model and policy CSR starts from) per
+    later task, trained there as the source task is (`_learn_source`: until learned, at most
+    ``source_steps``), with no knowledge of the earlier tasks. Its task 1 is CSR's own
+    source task (same seed, same agent), so it is not trained twice: the report reads it from
+    the CSR cell of the seed."""
+    seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    tasks: list[dict[str, Any]] = [{"task": 0, "same_as": "csr"}]
+    for i in range(1, len(seq)):
+        torch.manual_seed(seed)
+        env, eval_env = seq.make(i), seq.make(i)
+        agent = CSRAgent(
+            env.observation_space.shape,
+            int(env.action_space.n),
+            _config(profile, "csr", seed, device),
+        )
+        learned, _, curve = _learn_source(agent, env, eval_env, profile)
+        tasks.append(_task_row(seq, i, curve, 0, report=None, agent=learned))
+        tasks[-1]["restored_best"] = learned is not agent
+    return {"method": "oracle", "seed": seed, "tasks": tasks}
+
+
+def resolve_shared_rows(cells: list[dict]) -> list[dict]:
+    """``cells`` with every task row that says ``same_as`` (the oracle's task 1) replaced by
+    that method's row of the same seed (a NaN score when that cell is not in ``cells``)."""
+    by_key = {(c["method"], c["seed"]): c for c in cells}
+    out = []
+    for c in cells:
+        rows = []
+        for t in c["tasks"]:
+            if "same_as" in t:
+                other = by_key.get((t["same_as"], c["seed"]))
+                t = other["tasks"][t["task"]] if other else {**t, "final_score": float("nan")}
+            rows.append(t)
+        out.append({**c, "tasks": rows})
+    return out
+
+
 def source_learned(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
     """Whether the last ``source_patience`` evaluations all reach ``source_target``."""
     k = profile.source_patience
@@ -351,10 +406,23 @@ def source_learned(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
     return all(score >= profile.source_target for _, score in curve[-k:])
 
 
+#: evaluation episodes of a restored best checkpoint (`_learn_source`): fresh episodes, so the
+#: reported score is not the maximum of noisy evaluations that selected it
+RESTORED_EVAL_EPISODES = 20
+RESTORED_EVAL_SEED = 20_000
+
+
 def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
     """The source task, one evaluation interval at a time, until it is learned
-    (`source_learned`) or its budget is spent."""
+    (`source_learned`) or its budget is spent. If the budget ends first and an earlier
+    evaluation scored higher than the last, that best agent is restored (the RL Zoo's
+    EvalCallback keeps its best model the same way) and evaluated again on
+    ``RESTORED_EVAL_EPISODES`` fresh episodes, the score the curve ends with.
+
+    Returns the agent to go on with (the restored copy or ``agent``), the replay and the curve.
+    """
     replay, curve = None, []
+    best, best_score = None, float("-inf")
     while agent.env_steps < profile.source_steps and not source_learned(curve, profile):
         steps = min(profile.eval_every, profile.source_steps - agent.env_steps)
         replay, part = agent.learn(
@@ -370,8 +438,21 @@ def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
                 (agent.env_steps, float(np.mean(agent.evaluate(eval_env, profile.eval_episodes))))
             ]
         curve += part
+        if profile.source_target is not None and curve[-1][1] > best_score:
+            best, best_score = copy.deepcopy(agent), curve[-1][1]
         print(f"  [{agent.name} source] {agent.env_steps:,} steps: {curve[-1][1]:.1f}")
-    return replay, curve
+    if best is not None and not source_learned(curve, profile) and best_score > curve[-1][1]:
+        best.env_steps, best.n_updates = agent.env_steps, agent.n_updates
+        best.end_episode()
+        score = float(
+            np.mean(best.evaluate(eval_env, RESTORED_EVAL_EPISODES, seed=RESTORED_EVAL_SEED))
+        )
+        curve.append((best.env_steps, score))
+        print(
+            f"  [{agent.name} source] restored the best evaluation ({best_score:.1f}): {score:.1f}"
+        )
+        return best, replay, curve
+    return agent, replay, curve
 
 
 def detection_confusion(cells: list[dict]) -> dict[str, int]:
@@ -472,14 +553,16 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class _Evaluate(BaseCallback):
-        """Evaluates every ``every`` steps; on the source task (``until_learned``) stops the
-        training once `source_learned`."""
+        """Evaluates every ``every`` steps; on the source task (``until_learned``) keeps the
+        best-scoring policy's weights and stops the training once `source_learned`."""
 
         def __init__(self, eval_env, curve: list, every: int, offset: int, until_learned: bool):
             super().__init__()
             self.eval_env, self.curve, self.every, self.offset = eval_env, curve, every, offset
             self.until_learned, self.learned = until_learned, False
             self.start = 0
+            self.best: dict | None = None
+            self.best_score = float("-inf")
 
         def _on_training_start(self) -> None:
             self.start = self.model.num_timesteps
@@ -489,6 +572,9 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
             if done % self.every == 0:
                 score = _evaluate_sb3(self.model, self.eval_env, profile.eval_episodes)
                 self.curve.append((self.offset + done, score))
+                if self.until_learned and score > self.best_score:
+                    self.best = copy.deepcopy(self.model.policy.state_dict())
+                    self.best_score = score
                 self.learned = self.until_learned and source_learned(self.curve, profile)
                 return not self.learned
             return True
@@ -519,15 +605,30 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
         total = curve[-1][0] if evaluate.learned else total + steps
         if not curve or curve[-1][0] != total:  # the budget is not a multiple of eval_every
             curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
+        # as `_learn_source`: a source task not learned within its budget goes on from the
+        # best evaluated policy, scored again on fresh episodes
+        restored = (
+            i == 0
+            and profile.source_target is not None
+            and not evaluate.learned
+            and evaluate.best is not None
+            and evaluate.best_score > curve[-1][1]
+        )
+        if restored:
+            model.policy.load_state_dict(evaluate.best)
+            score = _evaluate_sb3(model, eval_env, RESTORED_EVAL_EPISODES, RESTORED_EVAL_SEED)
+            curve.append((total, score))
         tasks.append(_task_row(seq, i, curve, start, report=None, agent=None))
         tasks[-1]["new_network"] = not same and i > 0
+        if i == 0:
+            tasks[-1]["restored_best"] = restored
     return {"method": "dqn", "seed": seed, "tasks": tasks}
 
 
-def _evaluate_sb3(model, env, episodes: int) -> float:
+def _evaluate_sb3(model, env, episodes: int, seed: int = 10_000) -> float:
     scores = []
     for k in range(episodes):
-        obs, _ = env.reset(seed=10_000 + k)
+        obs, _ = env.reset(seed=seed + k)
         total, done = 0.0, False
         while not done:
             action, _ = model.predict(obs, deterministic=True)
@@ -539,6 +640,19 @@ def _evaluate_sb3(model, env, episodes: int) -> float:
 
 
 # ----------------------------------------------------------------------------- reporting
+def final_scores(rows: list[dict], task: int) -> list[float]:
+    """The final scores of ``rows`` (cells of one method) on ``task``, NaN ones left out."""
+    out = [r["tasks"][task]["final_score"] for r in rows if len(r["tasks"]) > task]
+    return [float(v) for v in out if not np.isnan(v)]
+
+
+def _fmt_interval(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    lo, hi = mean_interval(values)
+    return f"{np.mean(values):.1f} [{lo:.0f}, {hi:.0f}]"
+
+
 def _fmt_steps(x: list[int | None]) -> str:
     if not x or any(v is None for v in x):
         reached = [v for v in x if v is not None]
@@ -550,30 +664,40 @@ def report(
     bench: str, profile_name: str, cells: list[dict], profile: CSRProfile | None = None
 ) -> str:
     p = profile or BENCHMARKS[bench][profile_name]
+    cells = resolve_shared_rows(cells)
     n_tasks = max(len(c["tasks"]) for c in cells)
     lines = [f"{bench} ({profile_name} profile: {p.description})", ""]
-    header = f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>18s}" for i in range(n_tasks))
-    lines += ["final score, mean ± std over seeds", header]
+    width = 24
+    header = f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks))
+    lines += [
+        "final score: mean [95% bootstrap interval of the mean] over seeds"
+        + (
+            " (the oracle: a fresh agent per task, its task 1 is CSR's)"
+            if "oracle" in p.methods
+            else ""
+        ),
+        header,
+    ]
     for m in p.methods:
         rows = [c for c in cells if c["method"] == m]
         if not rows:
             continue
         line = f"{LABELS[m]:8s}"
         for i in range(n_tasks):
-            v = [r["tasks"][i]["final_score"] for r in rows if len(r["tasks"]) > i]
-            line += f"{np.mean(v):>11.1f} ± {np.std(v):<5.1f}"
+            line += f"{_fmt_interval(final_scores(rows, i)):>{width}s}"
         lines.append(line)
     targets = adaptation_targets(cells, p.fraction, p.optimum)
-    reference = (
-        f"the optimum {p.optimum:g}"
-        if p.optimum is not None
-        else "the best source-task score of any method with the same seed"
-    )
+    if p.optimum is not None:
+        reference = f"the optimum {p.optimum:g}"
+    elif any(c["method"] == "oracle" for c in cells):
+        reference = "the oracle's score on the task (same seed)"
+    else:
+        reference = "the best source-task score of any method with the same seed"
     lines += [
         "",
         f"minimum adaptation steps: env steps on the task until the score first reaches "
         f"{p.fraction:.0%} of {reference} (✗: never; (k/n): reached with k of n seeds)",
-        header,
+        f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>18s}" for i in range(n_tasks)),
     ]
     if all(t is None for t in targets.values()):
         lines.append("n/a: no method scored above zero on the source task")
@@ -619,6 +743,28 @@ TITLES = {
 }
 
 
+def task_curve_mean(rows: list[dict], task: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean over ``rows`` (cells of one method) of the evaluation curve on ``task``,
+    against env steps on the task: on the union of the seeds' evaluation steps, each seed's
+    score is its latest evaluation at or before the step (a seed whose training stopped early,
+    the source task learned, keeps its last score) and seeds not yet evaluated are left out."""
+    curves = []
+    for r in rows:
+        if len(r["tasks"]) <= task or not r["tasks"][task].get("curve"):
+            continue
+        t = r["tasks"][task]
+        xs, ys = zip(*t["curve"], strict=True)
+        curves.append((np.asarray(xs, dtype=float) - t["start"], np.asarray(ys, dtype=float)))
+    if not curves:
+        return np.empty(0), np.empty(0)
+    grid = np.unique(np.concatenate([x for x, _ in curves]))
+    values = np.full((len(curves), len(grid)), np.nan)
+    for k, (x, y) in enumerate(curves):
+        idx = np.searchsorted(x, grid, side="right") - 1
+        values[k, idx >= 0] = y[idx[idx >= 0]]
+    return grid, np.nanmean(values, axis=0)
+
+
 def plot(
     bench: str,
     profile_name: str,
@@ -626,41 +772,35 @@ def plot(
     folder: Path,
     profile: CSRProfile | None = None,
 ) -> Path:
-    """Learning curves across the task sequence (mean over seeds), tasks marked."""
+    """Learning curves, one panel per task of the sequence, against env steps on the task
+    (`task_curve_mean`: mean over seeds); the oracle learns each task from scratch."""
     plt = pyplot()
 
     p = profile or BENCHMARKS[bench][profile_name]
-    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
-    bounds: list[int] = []
-    for m in p.methods:
-        rows = [c for c in cells if c["method"] == m]
-        if not rows:
-            continue
-        xs = [s for t in rows[0]["tasks"] for s, _ in t["curve"]]
-        ys = np.mean([[v for t in r["tasks"] for _, v in t["curve"]] for r in rows], axis=0)
-        ax.plot(xs, ys, marker=".", label=LABELS[m])
-        bounds = bounds or [t["curve"][0][0] for t in rows[0]["tasks"][1:] if t["curve"]]
-    for b in bounds:
-        ax.axvline(b, color="0.6", ls="--", lw=0.8)
-    starts = [0, *bounds]
-    for k, x0 in enumerate(starts):  # name each task's segment at the top of the axes
-        ax.annotate(
-            f"task {k + 1}",
-            (x0, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(4, -12),
-            textcoords="offset points",
-            fontsize=8,
-            color="0.3",
-        )
-    ax.set_xlabel("env steps on the sequence (task boundaries dashed)")
-    ax.set_ylabel("evaluation return")
-    n_seeds = len({c["seed"] for c in cells})
-    ax.set_title(
-        f"{TITLES.get(bench, bench)}: evaluation return, mean over {n_seeds} seed(s) "
-        f"({profile_name} profile)"
+    cells = resolve_shared_rows(cells)
+    n_tasks = max(len(c["tasks"]) for c in cells)
+    fig, axes = plt.subplots(
+        1, n_tasks, figsize=(3.4 * n_tasks, 3.6), sharey=True, squeeze=False, layout="constrained"
     )
-    ax.legend(title="method")
+    seq = make_sequence(p.sequence, **p.seq_kwargs)
+    for i, ax in enumerate(axes[0]):
+        for m in p.methods:
+            rows = [c for c in cells if c["method"] == m]
+            xs, ys = task_curve_mean(rows, i)
+            if len(xs):
+                style = {"ls": ":", "color": "0.35"} if m == "oracle" else {}
+                ax.plot(xs, ys, marker=".", label=LABELS[m], **style)
+        name = seq[i].description if i < len(seq) else ""
+        ax.set_title(f"task {i + 1}: {name}", fontsize=9)
+        ax.set_xlabel("env steps on the task", fontsize=8)
+    axes[0, 0].set_ylabel("evaluation return")
+    axes[0, -1].legend(title="method", fontsize=8)
+    n_seeds = len({c["seed"] for c in cells})
+    fig.suptitle(
+        f"{TITLES.get(bench, bench)}: evaluation return, mean over {n_seeds} seed(s) "
+        f"({profile_name} profile)",
+        fontsize=10,
+    )
     return save_figure(fig, folder.parent / f"{folder.name}_curves.png")
 
 
@@ -730,6 +870,8 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     p = ctx.profile
     if m == "dqn":
         return _run_dqn(p, seed, ctx.device)
+    if m == "oracle":
+        return _run_oracle(p, seed, ctx.device)
     return _run_world_model(p, m, seed, ctx.folder, ctx.device)
 
 

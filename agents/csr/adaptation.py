@@ -3,9 +3,8 @@
 On a new task the agent first collects ``adapt_collect`` steps with its current policy, widens
 what it can observe directly (new discrete actions; new elements of a vector observation), and
 measures its prediction error on probe data of the same behaviour tau* was measured with
-(``detect_probe``: uniformly random actions by default, so that the error compares the two
-tasks' dynamics and not how well the policy does on each; the probe's steps join the task's
-data), then
+(``detect_probe``: fresh rollouts of the current policy by default, or uniformly random
+actions; the probe's steps join the task's data), then
 
 1. **detects** a distribution shift: only ``theta`` is re-estimated (every other parameter
    frozen, theta pulled toward its source value by ``theta_reg``) for ``detect_steps``

@@ -88,11 +88,13 @@ class CSRConfig:
     #: and cart mass), a grown latent space 3x-5x)
     detect_steps: int = 500
     threshold_scale: float = 1.5
-    #: the data tau* and a new task's error are measured on: "random" (uniformly random
-    #: actions, the same behaviour on every task, so the two errors differ by the task's
-    #: change alone) or "policy" (the current policy's rollouts, whose states differ between
-    #: a task the policy has mastered and one it has not: the error then measures the policy)
-    detect_probe: str = "random"
+    #: the data tau* and a new task's error are measured on: "policy" (fresh rollouts of the
+    #: current policy on each task) or "random" (uniformly random actions on each). Measured
+    #: on a source-task CartPole agent against six distribution shifts x 3 probes
+    #: (``bench csr-detection``): the policy probe decided 17 of 18 right, the random probe
+    #: 12 of 18 - random actions drive a lighter cart or a longer pole into states the
+    #: source replay never held, and the error then rises by 2.5x-5x without any new latent
+    detect_probe: str = "policy"
     #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
     #: to the loss: on an unchanged task theta then stays near its source value instead of
     #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,

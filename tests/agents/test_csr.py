@@ -328,9 +328,9 @@ def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
         assert (model.continuation(a) - model.continuation(b)).abs().min() > 0
 
 
-def test_detection_probes_with_random_actions_and_anchors_theta():
+def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
     agent, env, replay = _small_agent(adapt_collect=120)
-    assert agent.config.detect_probe == "random"
+    assert agent.config.detect_probe == "policy"
     seen = []
     original = agent.collect
 
@@ -340,7 +340,10 @@ def test_detection_probes_with_random_actions_and_anchors_theta():
 
     agent.collect = spy
     agent.record_threshold(env=env)
-    assert seen == [True]  # tau* on uniformly random actions
+    agent.config = replace(agent.config, detect_probe="random")
+    agent.record_threshold(env=env)
+    agent.config = replace(agent.config, detect_probe="policy")
+    assert seen == [False, True]  # tau* on the policy's rollouts, then on random actions
     n = len(replay)
     probe = agent.probe_replay(env)
     replay.extend(probe)

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import csr
@@ -14,7 +15,13 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     for cell in state["cells"].values():
         assert [t["task"] for t in cell["tasks"]] == [0, 1, 2, 3]
         for t in cell["tasks"]:
+            if cell["method"] == "oracle" and t["task"] == 0:
+                assert t == {"task": 0, "same_as": "csr"}  # CSR's source task, not trained twice
+                continue
             assert t["curve"] and all(len(p) == 2 for p in t["curve"])
+    oracle = state["cells"]["seed=0/method=oracle"]["tasks"]
+    assert all(t["start"] == 0 and "decision" not in t for t in oracle[1:])  # fresh agents
+    assert oracle[3]["curve"][0][0] <= 200  # from scratch: its own steps, not the sequence's
     wm = state["cells"]["seed=0/method=csr"]["tasks"]
     assert wm[3]["new_actions"] == 4  # task 4 adds four forces
     assert wm[2]["truth"] == ["state_expansion"]
@@ -31,7 +38,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert (output_dir() / "csr_cartpole_smoke_curves.png").stat().st_size > 0
     assert "final score" in (output_dir() / "csr_cartpole_smoke.txt").read_text()
     csr.main("csr-cartpole", "smoke")
-    assert "resuming: 4 finished cells" in capsys.readouterr().out
+    assert f"resuming: {len(csr.METHODS)} finished cells" in capsys.readouterr().out
 
 
 @pytest.mark.smoke
@@ -52,9 +59,31 @@ def test_adaptation_steps_need_a_positive_source_score():
 
     cells = [cell(0, (200.0, 190.0)), cell(1, (0.0, 0.0))]
     targets = csr.adaptation_targets(cells, 0.9)
-    assert targets == {0: 180.0, 1: None}  # 90% of a zero score is no target
+    # 90% of the seed's best source score; 90% of a zero score is no target
+    assert targets == {(0, 0): 180.0, (0, 1): 180.0, (1, 0): None, (1, 1): None}
     assert csr.adaptation_steps(cells[0], 1, targets) == 400  # 600 - 200 env steps on the task
     assert csr.adaptation_steps(cells[1], 1, targets) is None
+    # with an oracle (a fresh agent per task), 90% of its score on that task and seed
+    oracle = {"seed": 0, "method": "oracle", "tasks": [{"task": 0, "same_as": "csr"}]}
+    oracle["tasks"].append({"final_score": 100.0, "curve": [(900, 100.0)], "start": 0})
+    both = csr.resolve_shared_rows([{**cells[0], "method": "csr"}, oracle])
+    assert both[1]["tasks"][0] == both[0]["tasks"][0]  # the oracle's task 1 is CSR's
+    targets = csr.adaptation_targets(both, 0.9)
+    assert targets == {(0, 0): 180.0, (0, 1): 90.0}
+    assert csr.adaptation_steps(both[0], 1, targets) == 400
+    assert csr.adaptation_steps(both[1], 1, targets) == 900
+    alone = csr.resolve_shared_rows([oracle])  # no CSR cell to read task 1 from
+    assert np.isnan(alone[0]["tasks"][0]["final_score"])
+
+
+def test_task_curve_mean_carries_an_early_stopped_seed():
+    rows = [
+        {"tasks": [{"curve": [(100, 10.0), (200, 500.0)], "start": 0}]},  # learned at 200
+        {"tasks": [{"curve": [(100, 20.0), (200, 30.0), (300, 500.0)], "start": 0}]},
+    ]
+    xs, ys = csr.task_curve_mean(rows, 0)
+    assert xs.tolist() == [100, 200, 300]
+    assert ys.tolist() == [15.0, 265.0, 500.0]
 
 
 def test_dqn_uses_the_zoo_settings_and_one_learn_call_per_task(monkeypatch):
@@ -92,7 +121,7 @@ def test_source_task_trains_until_learned(tmp_path):
     assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200]
     assert row["tasks"][1]["start"] == 200
     targets = csr.adaptation_targets([row], 0.9, optimum=500.0)
-    assert targets == {0: 450.0}
+    assert set(targets.values()) == {450.0} and len(targets) == 4
     cell = csr._run_world_model(
         replace(p, source_steps=1_000, task_steps=100), "adarl", 0, tmp_path, "cpu"
     )
@@ -124,3 +153,50 @@ def test_detection_confusion_against_the_truth():
     c = csr.detection_confusion(cells)
     assert c == {"decisions": 4, "right": 3, "tp": 1, "fn": 0, "fp": 1, "tn": 2}
     assert "3 of 4 right (75%)" in csr._fmt_confusion(c)
+
+
+def _scripted(scores: list[float], restored: float):
+    """An evaluation that returns ``scores`` in turn, and ``restored`` for the evaluation of a
+    restored checkpoint (its own episode count and seeds)."""
+    it = iter(scores)
+
+    def evaluate(*args, **kwargs):
+        seed = kwargs.get("seed", args[-1] if len(args) == 4 else None)
+        if seed == csr.RESTORED_EVAL_SEED:
+            return restored
+        return next(it)
+
+    return evaluate
+
+
+def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    p = replace(
+        csr.BENCHMARKS["csr-cartpole"]["smoke"], source_target=1e9, source_steps=300, task_steps=0
+    )
+    scripted = _scripted([5.0, 50.0, 10.0] + [1.0] * 9, restored=40.0)  # + 3 later tasks
+    monkeypatch.setattr(csr, "_evaluate_sb3", lambda *a, **k: scripted(*a, **k))
+    row = csr._run_dqn(replace(p, task_steps=100), seed=0, device="cpu")
+    source = row["tasks"][0]
+    assert source["restored_best"] and source["curve"][-1] == (300, 40.0)
+    assert source["final_score"] == 40.0  # the fresh evaluation, not the selecting 50
+
+    from agents.csr import CSRAgent
+
+    wm = _scripted([[5.0], [50.0], [10.0]], restored=[30.0])
+    monkeypatch.setattr(CSRAgent, "evaluate", lambda self, *a, **k: wm(*a, **k))
+    seq = csr.make_sequence("cartpole", seed=0, obs_type="state")
+    env, eval_env = seq.make(0), seq.make(0)
+    p = replace(p, source_steps=400)  # 100 prefill steps, then three evaluated intervals
+    agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
+    kept, replay, curve = csr._learn_source(agent, env, eval_env, p)
+    assert kept is not agent and kept.env_steps == agent.env_steps == 400
+    assert [v for _, v in curve] == [5.0, 50.0, 10.0, 30.0]
+    assert len(replay) >= 400
+    # a last evaluation that is the best keeps the agent as it is
+    best_last = _scripted([[5.0], [50.0], [60.0]], restored=[0.0])
+    monkeypatch.setattr(CSRAgent, "evaluate", lambda self, *a, **k: best_last(*a, **k))
+    agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
+    kept, _, curve = csr._learn_source(agent, env, eval_env, p)
+    assert kept is agent and [v for _, v in curve] == [5.0, 50.0, 60.0]
