@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
+from agents.csr import structure as learned_structure
 from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import mean_interval
 from causal_envs.datasets.plots import pyplot, save_figure
@@ -146,12 +147,12 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
     "csr-synthetic": {
         "quick": CSRProfile(
             sequence="synthetic",
-            seeds=(0, 1),
+            seeds=(0, 1, 2),
             source_steps=6_000,
             task_steps=3_000,
             eval_every=1_000,
             eval_episodes=3,
-            description="2 seeds; 6k source steps, 3k per later task; latent 8",
+            description="3 seeds; 6k source steps, 3k per later task; latent 8",
             agent=_STATE,
             world=_STATE_WORLD,
         ),
@@ -323,6 +324,7 @@ def _run_world_model(
     agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
     tasks.append(_task_row(seq, 0, curve, 0, report=None, agent=agent))
     tasks[-1]["restored_best"] = restored
+    _score_structure(tasks[-1], agent, eval_env)
     for i in range(1, len(seq)):
         env, eval_env = seq.make(i), seq.make(i)
         start = agent.env_steps
@@ -344,6 +346,7 @@ def _run_world_model(
         )
         curve = [(adapted_at, after), *curve]  # the score right after the adaptation
         tasks.append(_task_row(seq, i, curve, start, report=report, agent=agent))
+        _score_structure(tasks[-1], agent, eval_env)
         if adapted is not None and seed == profile.seeds[0]:
             worlds = {
                 "before expansion": report.world_before_expansion,
@@ -379,6 +382,7 @@ def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
         learned, _, curve = _learn_source(agent, env, eval_env, profile)
         tasks.append(_task_row(seq, i, curve, 0, report=None, agent=learned))
         tasks[-1]["restored_best"] = learned is not agent
+        _score_structure(tasks[-1], learned, eval_env)
     return {"method": "oracle", "seed": seed, "tasks": tasks}
 
 
@@ -396,6 +400,15 @@ def resolve_shared_rows(cells: list[dict]) -> list[dict]:
             rows.append(t)
         out.append({**c, "tasks": rows})
     return out
+
+
+def _score_structure(row: dict[str, Any], agent: CSRAgent, env) -> None:
+    """On an env that knows its causal graph (the synthetic POMDP), the agent's learned masks
+    against it (`agents.csr.structure.score`), into the task's ``row``; the unstructured
+    Dreamer has no masks to score."""
+    if getattr(env.unwrapped, "ground_truth", None) is None or not agent.world.config.structured:
+        return
+    row["structure"] = learned_structure.score(agent.world, env).to_dict()
 
 
 def source_learned(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
@@ -718,6 +731,7 @@ def report(
                 "",
                 f"{LABELS[m]}'s detection over seeds x tasks: " + _fmt_confusion(confusion),
             ]
+    lines += _structure_lines(cells, p.methods, n_tasks)
     lines += ["", "detected change vs ground truth; latent variables added (true d')"]
     for m in ("csr", "adarl", "dreamer"):
         rows = [c for c in cells if c["method"] == m]
@@ -732,6 +746,38 @@ def report(
                 parts.append(f"task {t['task'] + 1}: {got}{extra} [truth: {truth}], {added}")
             lines.append(f"{LABELS[m]:8s} seed {r['seed']}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
+    """The learned graphs against the truth: edge precision / recall over the matched latent
+    variables (all five graphs together), and the latent variables learned (true), mean over
+    seeds; nothing when no cell scored a structure."""
+    if not any("structure" in t for c in cells for t in c["tasks"]):
+        return []
+    width = 24
+    lines = [
+        "",
+        "learned structure vs the true graph, edges over matched latent variables "
+        "(agents.csr.structure): precision / recall, mean over seeds; latents learned (true)",
+        f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
+    ]
+    for m in methods:
+        rows = [c for c in cells if c["method"] == m]
+        if not any("structure" in t for r in rows for t in r["tasks"]):
+            continue
+        line = f"{LABELS[m]:8s}"
+        for i in range(n_tasks):
+            got = [r["tasks"][i]["structure"] for r in rows if "structure" in r["tasks"][i]]
+            if not got:
+                line += f"{'n/a':>{width}s}"
+                continue
+            prec = np.nanmean([g["edges"]["all"]["precision"] for g in got])
+            rec = np.nanmean([g["edges"]["all"]["recall"] for g in got])
+            learned = np.mean([g["learned_latent"] for g in got])
+            true = np.mean([g["true_latent"] for g in got])
+            line += f"{f'{prec:.2f} / {rec:.2f}; {learned:.1f} ({true:.0f})':>{width}s}"
+        lines.append(line)
+    return lines
 
 
 #: the sequences' names for plots and tables

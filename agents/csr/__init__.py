@@ -3,6 +3,8 @@
 - `agents.csr.world_model`: the structured world model of CSR's Eq. (2);
 - `agents.csr.agent`: the agent (world model + policy learned in imagination);
 - `agents.csr.adaptation`: the three-step adaptation to a new task;
+- `agents.csr.structure`: the learned masks scored against an env's ground-truth graph
+  (latent variables matched first);
 - the baselines are configurations: ``CSRConfig(adaptation="adarl")`` (masks and theta, no
   expansion) and ``CSRConfig(adaptation="finetune", world=WorldModelParams(structured=False,
   use_theta=False))`` (Dreamer-style: the same world model without structure, fine-tuned on

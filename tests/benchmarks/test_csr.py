@@ -46,7 +46,15 @@ def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
     state = csr.main("csr-synthetic", "smoke", fresh=True)
     tasks = state["cells"]["seed=0/method=csr"]["tasks"]
     assert tasks[2]["true_new_latent"] >= 3 and tasks[1]["true_new_latent"] == 0
-    assert "true" in capsys.readouterr().out
+    # every task's learned graph is scored against the truth, latents matched first
+    seq = csr.make_sequence("synthetic", seed=0)
+    for t in tasks:
+        s = t["structure"]
+        assert s["true_latent"] == seq[t["task"]].truth["latent_dim"]
+        assert len(s["matching"]) == min(s["true_latent"], s["learned_latent"])
+        assert set(s["edges"]) == {"s->s", "a->s", "theta->s", "s->o", "s->r", "all"}
+    out = capsys.readouterr().out
+    assert "true" in out and "learned structure vs the true graph" in out
 
 
 def test_adaptation_steps_need_a_positive_source_score():
