@@ -25,6 +25,7 @@ from causal_envs.datasets import (
     load_dataset,
 )
 from causal_envs.datasets.plots import pyplot, save_figure, save_png
+from causal_envs.datasets.storage import verify_minari_files
 from causal_envs.tasks import SEQUENCES, make_sequence
 
 __all__ = ["CLIError", "register"]
@@ -253,8 +254,14 @@ def cmd_dataset_info(args: argparse.Namespace) -> None:
     path = root / spec.dataset_id(args.seed)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     lengths = np.diff(data.episode_bounds(), axis=1).ravel()
+    hint = spec.regenerate_hint(args.seed)
+    files = verify_minari_files(spec.dataset_id(args.seed), root, regenerate_hint=hint)
     print(f"dataset      {spec.dataset_id(args.seed)}")
     print(f"path         {path} ({size / 1e6:.1f} MB)")
+    print(
+        "verified     transitions.npz (SHA-256)"
+        + "".join(f", {name} ({'SHA-256' if v == 'ok' else v})" for name, v in files.items())
+    )
     print(f"env          {spec.env_id}")
     print(f"transitions  {len(data)}")
     print(

@@ -13,6 +13,7 @@ from .contract import (
     LatentStructureEnv,
     check_causal_env,
 )
+from .fs import FileLock, StorageError, check_directory, ensure_free_space, file_mode
 from .io import atomic_path, jsonable
 from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
 from .processes import exit_with_parent
@@ -25,19 +26,24 @@ __all__ = [
     "CausalEnvWithDynamics",
     "CausalStructure",
     "ContractError",
+    "FileLock",
     "GoalConditionedCausalEnv",
     "LatentStructureEnv",
     "Node",
     "OfflineDatasetMixin",
+    "StorageError",
     "StructureError",
     "as_batch",
     "as_transitions",
     "atomic_path",
     "check_action_array",
     "check_causal_env",
+    "check_directory",
     "check_discrete_action",
     "dataset_provider",
+    "ensure_free_space",
     "exit_with_parent",
+    "file_mode",
     "jsonable",
     "register_dataset_provider",
 ]

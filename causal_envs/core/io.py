@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .fs import file_mode
+
 __all__ = ["atomic_path", "jsonable"]
 
 
@@ -17,7 +19,7 @@ __all__ = ["atomic_path", "jsonable"]
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it over ``path`` when the block
     succeeds, delete it when the block raises (an interrupt included). Readers never see a
-    half-written file.
+    half-written file; the file gets the mode the user's umask gives new files.
 
         with atomic_path("results.json") as tmp:
             tmp.write_text(text)
@@ -28,6 +30,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, file_mode())  # mkstemp's 0600 would outlive the rename
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -18,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from causal_envs.core.fs import FileLock, StorageError, check_directory
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import plot_hooksweep2_dataset, plot_nav2d_dataset
@@ -172,22 +173,29 @@ def generate_dataset(
 ) -> Path:
     """Generate dataset ``name`` with ``seed`` into the cache; return its directory.
 
-    Does nothing if it is already cached, unless ``force``.
+    Does nothing if it is already cached, unless ``force``. Processes generating the same
+    dataset take turns (an inter-process lock per dataset): the later ones find it made.
     """
     spec, seed = get_spec(name), _check_seed(seed)
-    base = data_root(root)
-    path = base / spec.dataset_id(seed)
-    if path.exists() and not force:
-        return path
-    data = spec.generate(seed)
-    return save_minari(
-        data,
-        spec.dataset_id(seed),
-        base,
-        env=spec.make_env(seed) if spec.make_env is not None else spec.env_id,
-        description=spec.description,
-        overwrite=True,
-    )
+    try:
+        base = check_directory(data_root(root), "dataset cache directory")
+    except StorageError as err:
+        raise DatasetError(str(err)) from err
+    dataset_id = spec.dataset_id(seed)
+    path = base / dataset_id
+    # one generator per dataset at a time: a second one waits, then finds the first's result
+    with FileLock(base / ".locks" / (dataset_id.replace("/", "__") + ".generate.lock")):
+        if (path / "data" / "metadata.json").exists() and not force:
+            return path
+        data = spec.generate(seed)
+        return save_minari(
+            data,
+            dataset_id,
+            base,
+            env=spec.make_env(seed) if spec.make_env is not None else spec.env_id,
+            description=spec.description,
+            overwrite=True,
+        )
 
 
 def load_dataset(
@@ -206,7 +214,7 @@ def load_dataset(
     base = data_root(root)
     dataset_id = spec.dataset_id(seed)
     if regenerate or not (base / dataset_id).exists():
-        generate_dataset(name, seed, force=True, root=base)
+        generate_dataset(name, seed, force=regenerate, root=base)
     data = load_stored(dataset_id, base, regenerate_hint=spec.regenerate_hint(seed))
     if data.metadata.get("generator") != name or data.metadata.get("seed") != seed:
         raise DatasetError(

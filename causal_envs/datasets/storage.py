@@ -8,6 +8,25 @@ file loads 40,000 transitions in milliseconds and is what `load_stored` reads. W
 opens it directly and ``dataset.recover_environment()`` makes the env. Writes go to a temporary
 directory under ``root`` and are renamed into place, so an interrupted write leaves nothing
 half-written where readers look.
+
+What survives the world:
+
+- **Staging.** A write builds the dataset in ``<root>/.tmp-XXXX/`` (hidden from Minari), whose
+  ``owner.lock`` the writer holds (``flock``) for its whole life and whose ``target`` names the
+  dataset. A staging directory whose lock is free belongs to a dead writer: the next write or
+  a load of a missing dataset reclaims it (`reclaim_staging`), restoring the dataset it was
+  replacing if the writer died between the two renames of an overwrite, so ``--force`` never
+  leaves the user with nothing.
+- **Readers and writers.** The swap into place holds ``<root>/.locks/<id>.lock`` exclusively
+  and a load holds it shared, so a reader never sees half of one version and half of another.
+- **Places.** The root must be a writable directory (not a file, not a broken link) and its
+  filesystem must have room for about twice the data before anything is written
+  (`causal_envs.core.fs`); a disk that fills or a permission lost mid-write ends in one
+  `DatasetError` with nothing left behind. A symbolic link at a dataset's path is followed when
+  it leads to a dataset; one that leads nowhere is named in the error, and an overwrite
+  replaces the link, never its target.
+- **Minari's files.** The size and SHA-256 of ``main_data.hdf5`` are stored with ours: a load
+  checks the size, `verify_minari_files` the digest (``causal-envs dataset info``).
 """
 
 from __future__ import annotations
@@ -18,27 +37,46 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from causal_envs.core.fs import (
+    FileLock,
+    StorageError,
+    broken_link,
+    check_directory,
+    describe_os_error,
+    ensure_free_space,
+)
 from causal_envs.datasets.transitions import ARRAY_FIELDS, TransitionDataset
 
 __all__ = [
     "FORMAT_VERSION",
     "DatasetError",
+    "dataset_lock",
     "load_stored",
+    "reclaim_staging",
     "save_flat",
     "save_minari",
     "transitions_from_minari",
+    "verify_minari_files",
 ]
 
 #: Bumped whenever the stored layout or the meaning of a field changes.
 FORMAT_VERSION = 1
 _META_KEY = "causal_envs"
 _FLAT_FILE = "transitions.npz"
+_MINARI_FILE = "main_data.hdf5"
+_STAGING_PREFIX = ".tmp-"
+#: staging directories of writers from before owner locks existed, reclaimed after this long
+_LEGACY_STALE_SECONDS = 3600.0
+#: a write needs about this many times the arrays' bytes (the flat file and Minari's HDF5)
+_SPACE_FACTOR = 2.5
+_SPACE_MARGIN = 16 * 2**20
 
 
 class DatasetError(RuntimeError):
@@ -107,7 +145,7 @@ def save_minari(
     """
     import minari  # deferred: minari + h5py (~0.6 s), not needed to list or plan datasets
 
-    with _staging(dataset_id, root, overwrite) as tmp, _minari_root(tmp):
+    with _staging(dataset_id, root, overwrite, _needed_bytes(data)) as tmp, _minari_root(tmp):
         ds = minari.create_dataset_from_buffers(
             dataset_id=dataset_id,
             buffer=_episode_buffers(data),
@@ -119,7 +157,10 @@ def save_minari(
             code_permalink="causal_envs/datasets",
             description=description,
         )
-        ds.storage.update_metadata({_META_KEY: _write_flat(data, tmp / dataset_id / "data")})
+        data_dir = tmp / dataset_id / "data"
+        block = _write_flat(data, data_dir)
+        block["minari_files"] = {_MINARI_FILE: _file_facts(data_dir / _MINARI_FILE)}
+        ds.storage.update_metadata({_META_KEY: block})
     return Path(root) / dataset_id
 
 
@@ -165,7 +206,7 @@ def save_flat(
     For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
     per-episode groups would cost a group per transition. `load_stored` reads both.
     """
-    with _staging(dataset_id, root, overwrite) as tmp:
+    with _staging(dataset_id, root, overwrite, _needed_bytes(data)) as tmp:
         data_dir = tmp / dataset_id / "data"
         data_dir.mkdir(parents=True)
         meta = {
@@ -179,21 +220,125 @@ def save_flat(
     return Path(root) / dataset_id
 
 
+def dataset_lock(dataset_id: str, root: Path, shared: bool = False) -> FileLock:
+    """The lock of dataset ``dataset_id`` under ``root``: held exclusively while a write
+    swaps the dataset into place, shared while a load reads it."""
+    return FileLock(Path(root) / ".locks" / (dataset_id.replace("/", "__") + ".lock"), shared)
+
+
+def _needed_bytes(data: TransitionDataset) -> int:
+    arrays = sum(getattr(data, name).nbytes for name in ARRAY_FIELDS)
+    return int(arrays * _SPACE_FACTOR) + _SPACE_MARGIN
+
+
 @contextlib.contextmanager
-def _staging(dataset_id: str, root: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary root under ``root`` to build ``<tmp>/<dataset_id>`` in; on success it is
-    renamed to ``<root>/<dataset_id>``, and the temporary root is always removed."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / dataset_id
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+def _staging(
+    dataset_id: str, root: Path, overwrite: bool, needed: int = _SPACE_MARGIN
+) -> Iterator[Path]:
+    """A staging root under ``root`` to build ``<tmp>/<dataset_id>`` in, owned (locked) by
+    this process; on success the dataset is swapped into ``<root>/<dataset_id>``, and the
+    staging root is always removed. A filesystem error (full disk, lost permission) becomes
+    a `DatasetError`; nothing is left behind."""
     try:
+        root = check_directory(root, "dataset cache directory")
+        reclaim_staging(root)
+        final = root / dataset_id
+        if os.path.lexists(final) and not overwrite:
+            raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
+        ensure_free_space(root, needed, f"writing dataset {dataset_id}")
+        tmp = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=root))
+    except StorageError as err:
+        raise DatasetError(str(err)) from err
+    except OSError as err:
+        if isinstance(err, FileExistsError):
+            raise
+        raise DatasetError(
+            f"cannot write dataset {dataset_id} under {root}: {describe_os_error(err)}"
+        ) from err
+    owner = FileLock(tmp / "owner.lock")
+    try:
+        owner.acquire()
+        (tmp / "target").write_text(dataset_id)
         yield tmp
-        _move_into_place(tmp / dataset_id, final, root)
+        (tmp / "complete").touch()
+        with dataset_lock(dataset_id, root):
+            _move_into_place(tmp, dataset_id, root)
+    except OSError as err:
+        if isinstance(err, FileExistsError):
+            raise
+        raise DatasetError(
+            f"writing dataset {dataset_id} under {root} failed: {describe_os_error(err)}; "
+            "nothing was left behind"
+        ) from err
     finally:
+        owner.release()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:
+    """Rename ``tmp/<dataset_id>`` to ``root/<dataset_id>``; an existing dataset (or a link)
+    at that path is first moved to ``tmp/.previous`` (two renames: a writer that dies between
+    them leaves both in ``tmp``, and `reclaim_staging` puts one back)."""
+    final = root / dataset_id
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(final):
+        os.replace(final, tmp / ".previous")
+    os.replace(tmp / dataset_id, final)
+
+
+def reclaim_staging(root: Path) -> list[Path]:
+    """Remove the staging directories of dead writers under ``root``; return them.
+
+    A staging directory is dead when nobody holds its ``owner.lock`` (or, written before owner
+    locks existed, when it is an hour old). If its dataset is missing - the writer died between
+    the two renames of an overwrite - the complete new copy, else the previous one, is put
+    back first. Live writers' directories are never touched.
+    """
+    root = Path(root)
+    reclaimed = []
+    try:
+        entries = [p for p in root.iterdir() if p.name.startswith((_STAGING_PREFIX, ".old-"))]
+    except OSError:
+        return reclaimed
+    for staging in entries:
+        if staging.is_symlink() or not staging.is_dir():
+            continue
+        lock = FileLock(staging / "owner.lock")
+        if (staging / "owner.lock").exists():
+            if not lock.acquire(blocking=False):
+                continue  # a live writer
+        elif time.time() - staging.stat().st_mtime < _LEGACY_STALE_SECONDS:
+            continue  # no lock yet: a writer between mkdtemp and its lock, or an old version's
+        try:
+            _recover(staging, root)
+            shutil.rmtree(staging, ignore_errors=True)
+            reclaimed.append(staging)
+        finally:
+            lock.release()
+    return reclaimed
+
+
+def _recover(staging: Path, root: Path) -> None:
+    target_file = staging / "target"
+    if not target_file.exists():
+        return
+    dataset_id = target_file.read_text().strip()
+    final = root / dataset_id
+    if not dataset_id or os.path.lexists(final):
+        return
+    new, previous = staging / dataset_id, staging / ".previous"
+    source = new if (staging / "complete").exists() and new.is_dir() else previous
+    if os.path.lexists(source):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, final)
+
+
+def _file_facts(path: Path) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 def _write_flat(data: TransitionDataset, data_dir: Path) -> dict[str, Any]:
@@ -203,32 +348,48 @@ def _write_flat(data: TransitionDataset, data_dir: Path) -> dict[str, Any]:
     return {**data.metadata, "format_version": FORMAT_VERSION, "sha256": _digest(arrays)}
 
 
-def _move_into_place(src: Path, final: Path, root: Path) -> None:
-    """Rename ``src`` to ``final``, replacing an existing ``final`` (two renames)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    trash = None
-    if final.exists():
-        trash = Path(tempfile.mkdtemp(prefix=".old-", dir=root))
-        os.replace(final, trash / "dataset")
-    os.replace(src, final)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> TransitionDataset:
     """Read dataset ``dataset_id`` under ``root`` (written by `save_minari` or
     `save_flat`).
 
     Reads the flat ``transitions.npz`` beside Minari's files and checks it against the digest
-    and step count in the metadata. Raises `DatasetError` naming ``regenerate_hint``
-    (the command that rebuilds it) when the dataset is missing, unreadable, modified, or not of
-    this package's format version.
+    and step count in the metadata, and Minari's HDF5 file against its recorded size. Raises
+    `DatasetError` naming ``regenerate_hint`` (the command that rebuilds it) when the dataset
+    is missing, unreadable, modified, a link that leads nowhere, or not of this package's
+    format version. A dataset a dead writer left half-swapped is put back first
+    (`reclaim_staging`).
     """
-    data_dir = Path(root) / dataset_id / "data"
+    root = Path(root)
+    final = root / dataset_id
+    if final.is_symlink() and not final.exists():
+        raise DatasetError(
+            f"dataset {dataset_id}: {final} {broken_link(final)}; remove the link, or "
+            f"regenerate the dataset (replacing the link, not its target) with: {regenerate_hint}"
+        )
+    if not final.exists() and root.is_dir():
+        reclaim_staging(root)
+    data_dir = final / "data"
+    if final.exists() and not final.is_dir():
+        raise DatasetError(
+            f"dataset {dataset_id}: {final} is a file, not a dataset directory; remove it and "
+            f"regenerate with: {regenerate_hint}"
+        )
     if not (data_dir / "metadata.json").exists():
         raise DatasetError(
             f"no dataset {dataset_id} at {data_dir.parent}; create it with: {regenerate_hint}"
         )
+    lock = dataset_lock(dataset_id, root, shared=True)
+    try:  # a read-only cache cannot hold a lock file, and has no writer to fear
+        lock.acquire()
+    except OSError:
+        pass
+    try:
+        return _read(dataset_id, data_dir, regenerate_hint)
+    finally:
+        lock.release()
+
+
+def _read(dataset_id: str, data_dir: Path, regenerate_hint: str) -> TransitionDataset:
     try:
         with open(data_dir / "metadata.json") as f:
             minari_meta = json.load(f)
@@ -239,6 +400,15 @@ def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> Transit
                 f"dataset {dataset_id} has causal-envs format {found!r}; this version reads "
                 f"format {FORMAT_VERSION}. Regenerate it with: {regenerate_hint}"
             )
+        for name, facts in (meta.get("minari_files") or {}).items():
+            path = data_dir / name
+            size = path.stat().st_size if path.exists() else None
+            if size != facts.get("bytes"):
+                state = "is missing" if size is None else f"has {size:,} bytes"
+                raise DatasetError(
+                    f"dataset {dataset_id}: Minari's {name} {state}, {facts.get('bytes'):,} "
+                    f"were written (deleted or truncated). Regenerate it with: {regenerate_hint}"
+                )
         with np.load(data_dir / _FLAT_FILE, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in ARRAY_FIELDS}
         if _digest(arrays) != meta.get("sha256"):
@@ -252,7 +422,9 @@ def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> Transit
                 f"steps, the transitions file {len(arrays['observations'])}. "
                 f"Regenerate it with: {regenerate_hint}"
             )
-        meta = {k: v for k, v in meta.items() if k not in ("format_version", "sha256")}
+        meta = {
+            k: v for k, v in meta.items() if k not in ("format_version", "sha256", "minari_files")
+        }
         return TransitionDataset(**arrays, metadata=meta)
     except DatasetError:
         raise
@@ -261,3 +433,32 @@ def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> Transit
             f"dataset {dataset_id} at {data_dir.parent} is corrupt or unreadable "
             f"({type(err).__name__}: {err}); regenerate it with: {regenerate_hint}"
         ) from err
+
+
+def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[str, str]:
+    """Check Minari's files of dataset ``dataset_id`` against the SHA-256 digests recorded
+    when it was written (a load checks only their sizes); return ``{file: "ok"}``, or
+    ``{file: "not recorded"}`` for a dataset written before digests were kept. Raises
+    `DatasetError` on a mismatch."""
+    data_dir = Path(root) / dataset_id / "data"
+    try:
+        meta = json.loads((data_dir / "metadata.json").read_text()).get(_META_KEY) or {}
+    except (OSError, ValueError) as err:
+        raise DatasetError(
+            f"dataset {dataset_id}: its metadata is unreadable ({err}); regenerate it with: "
+            f"{regenerate_hint}"
+        ) from err
+    recorded = meta.get("minari_files")
+    if not recorded:
+        return {_MINARI_FILE: "not recorded"} if (data_dir / _MINARI_FILE).exists() else {}
+    out = {}
+    for name, facts in recorded.items():
+        path = data_dir / name
+        if not path.exists() or _file_facts(path)["sha256"] != facts.get("sha256"):
+            raise DatasetError(
+                f"dataset {dataset_id}: Minari's {name} does not match the digest recorded when "
+                f"it was written (modified, truncated or deleted). Regenerate it with: "
+                f"{regenerate_hint}"
+            )
+        out[name] = "ok"
+    return out

@@ -21,11 +21,23 @@ def test_generate_info_plot(tmp_path, capsys):
     assert main([*root, "info", "nav2d/empirical", "--seed", "4"]) == 0
     out = capsys.readouterr().out
     assert "transitions  40000" in out and "meta.seed    4" in out
+    assert "verified     transitions.npz (SHA-256), main_data.hdf5 (SHA-256)" in out
     png = tmp_path / "plot.png"
     assert main([*root, "plot", "nav2d/empirical", "--seed", "4", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     assert main([*root, "list"]) == 0
     assert "cached" in capsys.readouterr().out
+    # a byte of Minari's file changed: info (which checks digests) says so, without a traceback
+    hdf5 = tmp_path / "causal-envs/nav2d/empirical-seed4-v0/data/main_data.hdf5"
+    raw = bytearray(hdf5.read_bytes())
+    raw[-10] ^= 0xFF
+    hdf5.write_bytes(bytes(raw))
+    assert main([*root, "info", "nav2d/empirical", "--seed", "4"]) == 1
+    err = capsys.readouterr().err
+    assert "main_data.hdf5 does not match the digest" in err and "--force" in err
+    # a cache directory that is a file: one line, no traceback
+    assert main(["dataset", "--data-dir", str(png), "generate", "nav2d/empirical"]) == 1
+    assert "is a file, not a directory" in capsys.readouterr().err
 
 
 def test_render_strip(tmp_path):

@@ -6,6 +6,7 @@ import minari
 import numpy as np
 import pytest
 
+from causal_envs.core.fs import file_mode
 from causal_envs.datasets import (
     FORMAT_VERSION,
     DatasetError,
@@ -48,7 +49,15 @@ def test_roundtrip_through_minari(small, tmp_path):
         assert ds.storage.metadata["causal_envs"]["format_version"] == FORMAT_VERSION
     finally:
         del os.environ["MINARI_DATASETS_PATH"]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
+    # no staging leftovers: only the per-dataset lock files, hidden from Minari
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".locks"]
+    assert all(p.suffix == ".lock" for p in (tmp_path / ".locks").iterdir())
+    # Minari's HDF5 file is recorded (size and digest) and checked
+    assert storage_module.verify_minari_files(ID, tmp_path, regenerate_hint="H") == {
+        "main_data.hdf5": "ok"
+    }
+    mode = file_mode()  # what the umask gives new files (0o644 under 022)
+    assert all(p.stat().st_mode & 0o777 == mode for p in path.rglob("*") if p.is_file())
 
 
 def test_existing_dataset_needs_overwrite(small, tmp_path):
