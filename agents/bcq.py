@@ -19,6 +19,7 @@ from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, adam, mlp, polyak_
 from augment.device import AUTO
+from causal_envs.core import check_int
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
 
@@ -110,6 +111,7 @@ class BCQ(OfflineAgent):
 
     def fit(self, dataset, n_updates, **kwargs):
         """Pre-train the MDN proposer (once), freeze it, then train the critic."""
+        check_int("n_updates", n_updates, 0)  # before a minute of pre-training, not after
         buffer = (
             dataset
             if isinstance(dataset, TransitionSampler)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from augment.checkpoint import load_checkpoint
 from augment.device import AUTO, check_precision, keep_on_host, resolve_device, training_autocast
-from causal_envs.core import atomic_path
+from causal_envs.core import atomic_path, check_int, check_real, check_sizes
 
 __all__ = [
     "EvalResult",
@@ -243,6 +243,62 @@ class OfflineConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        # stored as Python numbers (NumPy scalars are accepted), so configs save as plain data
+        self.hidden = check_sizes("hidden", self.hidden)
+        self.gamma = check_real("gamma", self.gamma, 0.0, 1.0, high_open=True)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.lr = check_real("lr", self.lr, 0.0, low_open=True)
+        self.seed = check_int("seed", self.seed, 0)
+        if self.target_clip is not None:
+            lo, hi = (check_real("target_clip", v) for v in _pair("target_clip", self.target_clip))
+            if not lo < hi:
+                raise ValueError(
+                    f"target_clip must be (low, high) with low < high, got {self.target_clip!r}"
+                )
+        # the fields the agents add, checked wherever a subclass has them
+        for name, low in _POSITIVE_INTS.items():
+            if hasattr(self, name):
+                setattr(self, name, check_int(name, getattr(self, name), low))
+        for name, (low, high, low_open) in _REALS.items():
+            if hasattr(self, name):
+                setattr(
+                    self, name, check_real(name, getattr(self, name), low, high, low_open=low_open)
+                )
+        if hasattr(self, "mdn_hidden"):
+            self.mdn_hidden = check_sizes("mdn_hidden", self.mdn_hidden)
+        if hasattr(self, "log_std_range"):
+            lo, hi = (
+                check_real("log_std_range", v) for v in _pair("log_std_range", self.log_std_range)
+            )
+            if not lo < hi:
+                raise ValueError(f"log_std_range must have low < high, got {self.log_std_range!r}")
+
+
+def _pair(name: str, value: Any) -> tuple[Any, Any]:
+    if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+    return value[0], value[1]
+
+
+#: integer fields of the agents' configs -> their minimum
+_POSITIVE_INTS = {
+    "n_proposals": 1,
+    "mdn_members": 1,
+    "mdn_components": 1,
+    "mdn_steps": 0,
+    "mdn_batch_size": 1,
+    "policy_delay": 1,
+}
+#: real fields of the agents' configs -> (low, high, low end open)
+_REALS: dict[str, tuple[float | None, float | None, bool]] = {
+    "tau": (0.0, 1.0, True),
+    "mdn_lr": (0.0, None, True),
+    "alpha": (0.0, None, False),
+    "cql_weight": (0.0, None, False),
+    "bc_weight": (0.0, None, False),
+    "policy_noise": (0.0, None, False),
+    "noise_clip": (0.0, None, False),
+}
 
 
 class OfflineAgent:
@@ -317,8 +373,7 @@ class OfflineAgent:
 
         Scalars go to ``self.logs`` and, with ``log_dir``, to TensorBoard event files.
         """
-        if not isinstance(n_updates, int) or n_updates < 0:
-            raise ValueError(f"n_updates must be a non-negative integer, got {n_updates!r}")
+        n_updates = check_int("n_updates", n_updates, 0)
         buffer = (
             dataset
             if isinstance(dataset, TransitionSampler)

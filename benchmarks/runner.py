@@ -192,10 +192,12 @@ def _stored(path: Path, profile_name: str, config: dict) -> dict | None:
     try:
         stored = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
+        stored = None
+    if not isinstance(stored, dict) or not isinstance(stored.get("record"), dict):
         raise RunError(
             f"{path} is not a readable result (truncated or corrupt); rerun with --fresh to "
             "start the profile over, or delete that file to redo its cell"
-        ) from None
+        )
     if stored.get("profile") != profile_name or stored.get("config") != config:
         raise RunError(
             f"{path} was written by another profile or configuration than "

@@ -39,6 +39,7 @@ from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, World
 from augment.checkpoint import load_checkpoint
 from augment.device import AUTO, keep_on_host, resolve_device
 from augment.rollout import model_rollout
+from causal_envs.core import check_int, check_real
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
 
@@ -123,10 +124,48 @@ class CSRConfig:
             raise ValueError(
                 f"detect_probe must be one of {DETECT_PROBES}, got {self.detect_probe!r}"
             )
-        if not self.theta_reg >= 0:
-            raise ValueError(f"theta_reg must be >= 0, got {self.theta_reg}")
+        for name, low in _CSR_INTS.items():
+            setattr(self, name, check_int(name, getattr(self, name), low))
+        for name, (low, high) in _CSR_REALS.items():
+            setattr(self, name, check_real(name, getattr(self, name), low, high))
         if self.adaptation == "finetune" and (self.world.structured or self.world.use_theta):
             raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
+
+
+#: CSRConfig's integer fields -> their minimum
+_CSR_INTS = {
+    "batch_size": 1,
+    "seq_len": 2,
+    "horizon": 1,
+    "imagine_starts": 1,
+    "prefill": 0,
+    "train_every": 1,
+    "replay_capacity": 2,
+    "max_new": 1,
+    "det_new": 1,
+    "detect_steps": 0,
+    "adapt_collect": 1,
+    "expand_steps": 0,
+    "sa_trials": 1,
+    "sa_train_steps": 0,
+    "seed": 0,
+}
+#: CSRConfig's real fields -> their closed interval (None: unbounded)
+_CSR_REALS: dict[str, tuple[float | None, float | None]] = {
+    "gamma": (0.0, 1.0),
+    "lam": (0.0, 1.0),
+    "model_lr": (0.0, None),
+    "theta_lr": (0.0, None),
+    "mask_lr": (0.0, None),
+    "actor_lr": (0.0, None),
+    "critic_lr": (0.0, None),
+    "entropy": (0.0, None),
+    "epsilon": (0.0, 1.0),
+    "group_sparsity": (0.0, None),
+    "threshold_scale": (0.0, None),
+    "theta_reg": (0.0, None),
+    "expansion_cost": (0.0, None),
+}
 
 
 class _Head(nn.Module):

@@ -18,7 +18,15 @@ from .io import atomic_path, jsonable
 from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
 from .processes import exit_with_parent
 from .structure import CausalStructure, Node, StructureError
-from .validation import as_batch, as_transitions, check_action_array, check_discrete_action
+from .validation import (
+    as_batch,
+    as_transitions,
+    check_action_array,
+    check_discrete_action,
+    check_int,
+    check_real,
+    check_sizes,
+)
 
 __all__ = [
     "LATENT_EDGES",
@@ -40,6 +48,9 @@ __all__ = [
     "check_causal_env",
     "check_directory",
     "check_discrete_action",
+    "check_int",
+    "check_real",
+    "check_sizes",
     "dataset_provider",
     "ensure_free_space",
     "exit_with_parent",

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["as_batch", "as_transitions", "check_action_array", "check_discrete_action"]
+__all__ = [
+    "as_batch",
+    "as_transitions",
+    "check_action_array",
+    "check_discrete_action",
+    "check_int",
+    "check_real",
+    "check_sizes",
+]
 
 
 def _float_array(x: ArrayLike, name: str, expected: str) -> NDArray[np.floating]:
@@ -91,3 +102,51 @@ def check_discrete_action(action: object, n: int) -> int:
     if type(action) is not int or not 0 <= action < n:
         raise ValueError(f"action must be an integer in [0, {n}), got {action!r}")
     return action
+
+
+def check_int(name: str, value: Any, minimum: int = 0) -> int:
+    """``value`` as a Python ``int`` of at least ``minimum``; NumPy integers are accepted,
+    booleans and floats (even ``2.0``) raise ``ValueError`` naming ``name``."""
+    if isinstance(value, np.integer) and not isinstance(value, np.bool_):
+        value = int(value)
+    if type(value) is not int or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_real(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite Python ``float`` in the interval ``low..high`` (each end closed
+    unless ``*_open``; None: unbounded). NumPy scalars are accepted; booleans, strings and NaN
+    raise ``ValueError`` naming ``name`` and the interval."""
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+    v = float(value) if ok else math.nan
+    if (
+        not math.isfinite(v)
+        or (low is not None and (v < low or (low_open and v == low)))
+        or (high is not None and (v > high or (high_open and v == high)))
+    ):
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return v
+
+
+def check_sizes(name: str, value: Any) -> tuple[int, ...]:
+    """Hidden-layer sizes: a non-empty sequence of integers >= 1, as a tuple."""
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of layer sizes >= 1, got {value!r}")
+    sizes = tuple(value)
+    if not sizes:
+        raise ValueError(f"{name} must name at least one layer size, got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(sizes))

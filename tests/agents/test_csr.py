@@ -364,3 +364,13 @@ def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
         CSRConfig(detect_probe="policy-ish")
     with pytest.raises(ValueError, match="theta_reg"):
         CSRConfig(theta_reg=-1.0)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("batch_size", 0), ("seq_len", 1), ("gamma", 2.0), ("epsilon", -0.1), ("horizon", 1.5)],
+)
+def test_bad_csr_settings_are_refused_with_their_name(field, value):
+    with pytest.raises(ValueError, match=field):
+        CSRConfig(**{field: value})
+    assert CSRConfig(batch_size=np.int64(3)).batch_size == 3

@@ -167,3 +167,55 @@ def test_td3bc_targets_use_the_online_actor_as_the_authors_mrl_does():
 def test_cql_keeps_the_authors_nav2d_target_range():
     assert AGENTS["cql"].config_class().target_clip == (-40.0, 0.0)
     assert AGENTS["td3bc"].config_class().target_clip == (-50.0, 0.0)
+
+
+@pytest.mark.parametrize("name", ["td3bc", "bcq", "cql"])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("batch_size", 0),
+        ("batch_size", 2.0),
+        ("gamma", 2),
+        ("gamma", 1.0),
+        ("gamma", float("nan")),
+        ("hidden", (0,)),
+        ("hidden", ()),
+        ("hidden", "64"),
+        ("lr", 0.0),
+        ("tau", 0.0),
+        ("seed", -1),
+        ("seed", True),
+        ("target_clip", (0.0, -1.0)),
+        ("target_clip", (1.0,)),
+    ],
+)
+def test_bad_settings_are_refused_with_their_name(name, field, value):
+    cls = AGENTS[name].config_class
+    with pytest.raises(ValueError, match=field):
+        cls(**{field: value})
+
+
+def test_settings_take_numpy_scalars_and_agent_specific_fields_are_checked():
+    from agents.bcq import BCQConfig
+    from agents.cql import CQLConfig
+
+    c = BCQConfig(batch_size=np.int64(64), gamma=np.float32(0.5), hidden=[np.int32(8)])
+    assert (type(c.batch_size), type(c.gamma), c.hidden) == (int, float, (8,))
+    for kw in ({"mdn_steps": -1}, {"n_proposals": 0}, {"mdn_hidden": (0,)}, {"mdn_lr": 0}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            BCQConfig(**kw)
+    with pytest.raises(ValueError, match="log_std_range"):
+        CQLConfig(log_std_range=(2.0, -5.0))
+    with pytest.raises(ValueError, match="policy_delay"):
+        TD3BCConfig(policy_delay=0)
+
+
+def test_bcq_refuses_a_bad_update_count_before_pre_training(monkeypatch):
+    from agents.bcq import BCQ, MDNEnsemble
+
+    def never(*args, **kwargs):
+        raise AssertionError("the proposer was pre-trained before n_updates was checked")
+
+    monkeypatch.setattr(MDNEnsemble, "nll", never)
+    with pytest.raises(ValueError, match="n_updates"):
+        BCQ().fit(bandit(50), -5)

@@ -69,9 +69,10 @@ def test_a_stored_cell_of_another_configuration_or_a_corrupt_one_is_refused():
     path.write_text(json.dumps(stored))
     with pytest.raises(RunError, match=r"another profile or configuration.*--fresh"):
         run(toy.BENCHMARK, "small", seeds=(0,))
-    path.write_text('{"cell": ')
-    with pytest.raises(RunError, match=r"seed=0__size=3.json is not a readable result.*--fresh"):
-        run(toy.BENCHMARK, "small", seeds=(0,))
+    for damaged in ('{"cell": ', "[]", '{"cell": 1}', b"\xff\xfe"):
+        path.write_bytes(damaged if isinstance(damaged, bytes) else damaged.encode())
+        with pytest.raises(RunError, match=r"seed=0__size=3.json is not a readable result.*fresh"):
+            run(toy.BENCHMARK, "small", seeds=(0,))
     fresh = run(toy.BENCHMARK, "small", seeds=(0,), fresh=True)
     assert len(fresh["cells"]) == 2
 
