@@ -147,8 +147,11 @@ def _frame(env: gym.Env, obs: np.ndarray) -> np.ndarray:
 
 
 def cmd_tasks_render(args: argparse.Namespace) -> None:
-    if args.frames < 1 or args.steps < args.frames:
-        raise CLIError("--frames must be >= 1 and --steps >= --frames")
+    if not 1 <= args.frames <= MAX_FRAMES or args.steps < args.frames:
+        raise CLIError(
+            f"--frames must be between 1 and {MAX_FRAMES} and --steps >= --frames, got "
+            f"--frames {args.frames} --steps {args.steps}"
+        )
     seq = make_sequence(args.name, seed=args.seed)
     rows = []
     for i in range(len(seq)):
@@ -183,9 +186,13 @@ def cmd_tasks_render(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(seq)} tasks x {args.frames} frames of {seq.name}")
 
 
+#: the most frames a strip or grid holds (a 256-pixel frame is 0.2 MB: 64 make a 12 MB image)
+MAX_FRAMES = 64
+
+
 def cmd_render(args: argparse.Namespace) -> None:
-    if args.frames < 1:
-        raise CLIError(f"--frames must be at least 1, got {args.frames}")
+    if not 1 <= args.frames <= MAX_FRAMES:
+        raise CLIError(f"--frames must be between 1 and {MAX_FRAMES}, got {args.frames}")
     env = gym.make(args.env_id, render_mode="rgb_array")
     env.reset(seed=args.seed)
     env.action_space.seed(args.seed)

@@ -70,7 +70,9 @@ def test_bad_arguments_exit_2(argv, capsys):
 
 
 def test_user_errors_exit_1(tmp_path, capsys):
-    assert (
-        main(["render", "CausalNav2D-v0", "--out", str(tmp_path / "x.png"), "--frames", "0"]) == 1
-    )
-    assert "--frames must be at least 1" in capsys.readouterr().err
+    for frames in ("0", "1000000"):  # a million frames once tried to allocate 186 GiB
+        out = ["--out", str(tmp_path / "x.png"), "--frames", frames]
+        assert main(["render", "CausalNav2D-v0", *out]) == 1
+        assert "--frames must be between 1 and 64" in capsys.readouterr().err
+        assert main(["tasks", "render", "cartpole", *out]) == 1
+        assert "--frames must be between 1 and 64" in capsys.readouterr().err
