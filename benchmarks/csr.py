@@ -23,6 +23,7 @@ task's reconstructions before the expansion, right after it and at the end of th
 from __future__ import annotations
 
 import copy
+import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -828,7 +829,10 @@ def plot(
     fig, axes = plt.subplots(
         1, n_tasks, figsize=(3.4 * n_tasks, 3.6), sharey=True, squeeze=False, layout="constrained"
     )
-    seq = make_sequence(p.sequence, **p.seq_kwargs)
+    seqs = [
+        make_sequence(p.sequence, seed=seed, **p.seq_kwargs)
+        for seed in sorted({c["seed"] for c in cells})
+    ]
     for i, ax in enumerate(axes[0]):
         for m in p.methods:
             rows = [c for c in cells if c["method"] == m]
@@ -836,8 +840,9 @@ def plot(
             if len(xs):
                 style = {"ls": ":", "color": "0.35"} if m == "oracle" else {}
                 ax.plot(xs, ys, marker=".", label=LABELS[m], **style)
-        name = seq[i].description if i < len(seq) else ""
-        ax.set_title(f"task {i + 1}: {name}", fontsize=9)
+        names = {q[i].description for q in seqs if i < len(q)}
+        name = names.pop() if len(names) == 1 else f"{seqs[0][i].name} (drawn per seed)"
+        ax.set_title(textwrap.fill(f"task {i + 1}: {name}", 36), fontsize=8)
         ax.set_xlabel("env steps on the task", fontsize=8)
     axes[0, 0].set_ylabel("evaluation return")
     axes[0, -1].legend(title="method", fontsize=8)
