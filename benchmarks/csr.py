@@ -347,6 +347,9 @@ def _run_world_model(
         )
         curve = [(adapted_at, after), *curve]  # the score right after the adaptation
         tasks.append(_task_row(seq, i, curve, start, report=report, agent=agent))
+        # Algorithm 1: the next task's threshold is this task's final prediction error
+        if i + 1 < len(seq):
+            tasks[-1]["tau_recorded"] = agent.record_threshold(env=env)
         _score_structure(tasks[-1], agent, eval_env)
         if adapted is not None and seed == profile.seeds[0]:
             worlds = {

@@ -30,6 +30,9 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert wm[2]["decision"] == "space_expansion" and wm[2]["added"] >= 1
     assert Path(wm[2]["reconstructions"]).stat().st_size > 0
     assert state["cells"]["seed=0/method=dreamer"]["tasks"][1]["decision"] == "fine_tune"
+    # each later task is decided against the previous task's tau* (Algorithm 1)
+    assert wm[3]["threshold"] == wm[2]["tau_recorded"] != wm[1]["threshold"]
+    assert "tau_recorded" not in wm[3]  # no task follows the last
     assert state["cells"]["seed=0/method=adarl"]["tasks"][2]["added"] == 0  # AdaRL never expands
     out = capsys.readouterr().out
     assert "minimum adaptation steps" in out and "detected change" in out
