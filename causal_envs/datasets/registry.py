@@ -18,12 +18,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from causal_envs.core.fs import FileLock, StorageError, check_directory
+from causal_envs.core.fs import StorageError, check_directory
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import plot_hooksweep2_dataset, plot_nav2d_dataset
 from causal_envs.datasets.rollouts import generate_task_rollouts
-from causal_envs.datasets.storage import DatasetError, load_stored, save_minari
+from causal_envs.datasets.storage import DatasetError, dataset_lock, load_stored, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
 
@@ -184,7 +184,7 @@ def generate_dataset(
     dataset_id = spec.dataset_id(seed)
     path = base / dataset_id
     # one generator per dataset at a time: a second one waits, then finds the first's result
-    with FileLock(base / ".locks" / (dataset_id.replace("/", "__") + ".generate.lock")):
+    with dataset_lock(dataset_id, base, purpose="generate"):
         if (path / "data" / "metadata.json").exists() and not force:
             return path
         data = spec.generate(seed)

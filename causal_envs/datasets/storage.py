@@ -220,10 +220,14 @@ def save_flat(
     return Path(root) / dataset_id
 
 
-def dataset_lock(dataset_id: str, root: Path, shared: bool = False) -> FileLock:
-    """The lock of dataset ``dataset_id`` under ``root``: held exclusively while a write
-    swaps the dataset into place, shared while a load reads it."""
-    return FileLock(Path(root) / ".locks" / (dataset_id.replace("/", "__") + ".lock"), shared)
+def dataset_lock(
+    dataset_id: str, root: Path, shared: bool = False, purpose: str = "swap"
+) -> FileLock:
+    """A lock of dataset ``dataset_id`` under ``root``, in ``<root>/.locks``. ``purpose``
+    "swap": held exclusively while a write swaps the dataset into place, shared while a load
+    reads it; "generate": held by the one process generating the dataset."""
+    suffix = {"swap": ".lock", "generate": ".generate.lock"}[purpose]
+    return FileLock(Path(root) / ".locks" / (dataset_id.replace("/", "__") + suffix), shared)
 
 
 def _needed_bytes(data: TransitionDataset) -> int:
