@@ -32,11 +32,16 @@ def bandit(n=4000, seed=0):
 def make(name, **kw):
     cls = AGENTS[name]
     extra = {"mdn_steps": 300, "mdn_batch_size": 500} if name == "bcq" else {}
-    return cls(cls.config_class(**SMALL, **extra, target_clip=(-4.0, 0.0), **kw))
+    return cls(cls.config_class(**{**SMALL, **extra, "target_clip": (-4.0, 0.0), **kw}))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("name", ["td3bc", "bcq", "cql"])
+# bf16 is one mechanism shared by every agent (the autocast of the common update loop, whose
+# products test_bf16_runs_only_the_hidden_products_in_bfloat16 checks): one agent learning
+# under it shows it trains; every agent under it is checked for determinism below
+@pytest.mark.parametrize(
+    "name, precision",
+    [("td3bc", "fp32"), ("bcq", "fp32"), ("cql", "fp32"), ("td3bc", "bf16")],
+)
 def test_agents_find_the_best_action_of_a_bandit(name, precision):
     data = bandit()
     extra = {"bc_weight": 0.1} if name == "td3bc" else {}
@@ -72,7 +77,9 @@ def test_mdn_proposer_matches_the_data_actions():
 @pytest.mark.parametrize("name", ["td3bc", "bcq", "cql"])
 def test_same_seed_same_agent_and_checkpoint_round_trip(name, precision, tmp_path):
     data = bandit(1000)
-    a, b = make(name, precision=precision), make(name, precision=precision)
+    # BCQ's proposer pre-training shortened: the test is about sameness, not quality
+    short = {"mdn_steps": 30} if name == "bcq" else {}
+    a, b = make(name, precision=precision, **short), make(name, precision=precision, **short)
     a.fit(data, 40, progress=False)
     b.fit(data, 40, progress=False)
     s = np.linspace(-1, 1, 7, dtype=np.float32)[:, None]

@@ -60,5 +60,17 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
     monkeypatch.setattr(bench, "_run_cell", real)
     only_bcq = bench.main("smoke", crosscheck=False, cells={"agent": {"bcq"}})
     assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in bench.DATASETS)
-    state = bench.main("smoke", crosscheck=False)
-    assert len(state["cells"]) == 15
+    # the finished cells are resumed, not recomputed (one agent's cells: short for the suite;
+    # the full resume is test_smoke_run_fills_every_cell_resumes_and_plots)
+    finished = calls[:2]
+    agents = {a for _, a in finished}
+    recomputed = []
+
+    def counting(*args, **kwargs):
+        recomputed.append(args[1:4:2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench, "_run_cell", counting)
+    state = bench.main("smoke", crosscheck=False, cells={"agent": agents})
+    assert len(state["cells"]) == 5 * len(agents)
+    assert not set(finished) & set(recomputed)

@@ -210,8 +210,8 @@ def test_sb3_sac_with_her_trains_on_its_defaults():
     torch.manual_seed(0)
     env = gym.make("HookSweep2-v0")
     model = SAC("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, seed=0)
-    model.learn(1_000)
-    assert model.num_timesteps == 1_000 and model.replay_buffer.size() > 0
+    model.learn(400)  # a few episodes: enough for HER to relabel, short for the suite
+    assert model.num_timesteps == 400 and model.replay_buffer.size() > 0
     batch = model.replay_buffer.sample(512)
     next_obs = {k: v.cpu().numpy() for k, v in batch.next_observations.items()}
     goals = next_obs["desired_goal"][:, :6]
