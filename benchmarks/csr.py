@@ -7,10 +7,14 @@
 
 For every seed and method the agent learns the source task, then meets each later task of the
 sequence (``causal_envs.tasks``): the world-model methods run their adaptation
-(``agents.csr.adapt``; CSR: detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune), and
-all keep learning on the task for its budget. Reported per task: the final score (mean ± std
-over seeds), the minimum adaptation steps (env steps on the task, adaptation data included,
-until the evaluation score first reaches ``fraction`` of the source task's final score), the
+(``agents.csr.adapt``; CSR: detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune).
+As in the paper's Algorithm 1, a distribution-shift decision (CSR, AdaRL) returns the adapted
+model and policy without further training; an expansion, Dreamer and DQN train on the task
+until it is learned (``patience`` evaluations in a row at ``target``, the score right after
+the adaptation counting) or its budget is spent, the best evaluation restored then.
+Reported per task: the final score (mean and 95% interval over seeds), the minimum adaptation
+steps (env steps on the task, adaptation data included, until the evaluation score first
+reaches ``fraction`` of the task's optimum or oracle score), the
 detected change against the task's ground truth, and the latent variables added (against the
 true d' of the synthetic POMDP). DQN is Stable-Baselines3's, trained on each task in turn (a new
 network when the spaces change). Each (method, seed) cell is written to the results file when
@@ -63,11 +67,12 @@ class CSRProfile:
     methods: tuple[str, ...] = METHODS
     fraction: float = 0.9
     dqn: dict[str, Any] = field(default_factory=dict)
-    #: the source task counts as learned once ``source_patience`` evaluations in a row score
-    #: at least this; its training stops there, or at ``source_steps`` (then a budget, not a
-    #: length). None: train the source task for exactly ``source_steps``.
-    source_target: float | None = None
-    source_patience: int = 3
+    #: a task counts as learned once ``patience`` evaluations in a row score at least this
+    #: (on a later task the score right after the adaptation counts); its training stops
+    #: there, or at ``source_steps`` / ``task_steps`` (then a budget, not a length). None:
+    #: train every task for exactly its steps.
+    target: float | None = None
+    patience: int = 3
     #: the best score a task admits (CartPole: 500). Adaptation steps count until ``fraction``
     #: of it; None: ``fraction`` of the best source-task score of any method with the seed.
     optimum: float | None = None
@@ -129,7 +134,7 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
             agent=_STATE,
             world=_STATE_WORLD,
             seq_kwargs={"obs_type": "state"},
-            source_target=500.0,
+            target=500.0,
             optimum=500.0,
         ),
         "paper": CSRProfile(
@@ -336,17 +341,20 @@ def _run_world_model(
         adapted = copy.deepcopy(agent.world) if expanded else None
         adapted_at = agent.env_steps
         after = float(np.mean(agent.evaluate(eval_env, profile.eval_episodes)))
-        replay, curve = agent.learn(
-            env,
-            profile.task_steps,
-            replay=replay,
-            eval_env=eval_env,
-            eval_every=profile.eval_every,
-            eval_episodes=profile.eval_episodes,
-            progress=True,
-        )
-        curve = [(adapted_at, after), *curve]  # the score right after the adaptation
+        curve = [(adapted_at, after)]  # the score right after the adaptation
+        if method != "dreamer" and report.decision == "distribution_shift":
+            # Algorithm 1: theta re-estimated and the error below the threshold -> the latest
+            # model and policy are returned, not trained further on the task (AdaRL alike:
+            # theta estimated, the policy pi(a | s, theta) kept)
+            trained = False
+        else:  # Algorithm 1's expansion branch (and the baselines): train while not converged
+            learned, replay, curve = _learn_until_converged(
+                agent, env, eval_env, profile, profile.task_steps, replay, curve
+            )
+            restored, agent, trained = learned is not agent, learned, True
         tasks.append(_task_row(seq, i, curve, start, report=report, agent=agent))
+        tasks[-1]["trained"] = trained
+        tasks[-1]["restored_best"] = trained and restored
         # Algorithm 1: the next task's threshold is this task's final prediction error
         if i + 1 < len(seq):
             tasks[-1]["tau_recorded"] = agent.record_threshold(env=env)
@@ -415,12 +423,12 @@ def _score_structure(row: dict[str, Any], agent: CSRAgent, env) -> None:
     row["structure"] = learned_structure.score(agent.world, env).to_dict()
 
 
-def source_learned(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
-    """Whether the last ``source_patience`` evaluations all reach ``source_target``."""
-    k = profile.source_patience
-    if profile.source_target is None or len(curve) < k:
+def converged(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
+    """Whether the last ``patience`` evaluations all reach ``target``."""
+    k = profile.patience
+    if profile.target is None or len(curve) < k:
         return False
-    return all(score >= profile.source_target for _, score in curve[-k:])
+    return all(score >= profile.target for _, score in curve[-k:])
 
 
 #: evaluation episodes of a restored best checkpoint (`_learn_source`): fresh episodes, so the
@@ -430,18 +438,35 @@ RESTORED_EVAL_SEED = 20_000
 
 
 def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
-    """The source task, one evaluation interval at a time, until it is learned
-    (`source_learned`) or its budget is spent. If the budget ends first and an earlier
-    evaluation scored higher than the last, that best agent is restored (the RL Zoo's
-    EvalCallback keeps its best model the same way) and evaluated again on
-    ``RESTORED_EVAL_EPISODES`` fresh episodes, the score the curve ends with.
+    """The source task: `_learn_until_converged` within ``source_steps``."""
+    return _learn_until_converged(agent, env, eval_env, profile, profile.source_steps)
+
+
+def _learn_until_converged(
+    agent: CSRAgent,
+    env,
+    eval_env,
+    profile: CSRProfile,
+    budget: int,
+    replay=None,
+    curve: list[tuple[int, float]] | None = None,
+):
+    """Train on a task one evaluation interval at a time until it is learned (`converged`:
+    Algorithm 1's "while not converged") or ``budget`` env steps are spent. ``curve`` may
+    start with the score right after an adaptation; it counts toward convergence. If the
+    budget ends first and an earlier evaluation scored higher than the last, that best agent
+    is restored (the RL Zoo's EvalCallback keeps its best model the same way) and evaluated
+    again on ``RESTORED_EVAL_EPISODES`` fresh episodes, the score the curve ends with.
 
     Returns the agent to go on with (the restored copy or ``agent``), the replay and the curve.
     """
-    replay, curve = None, []
+    curve = list(curve or [])
+    begin = agent.env_steps
     best, best_score = None, float("-inf")
-    while agent.env_steps < profile.source_steps and not source_learned(curve, profile):
-        steps = min(profile.eval_every, profile.source_steps - agent.env_steps)
+    if profile.target is not None and curve:
+        best, best_score = copy.deepcopy(agent), curve[-1][1]
+    while agent.env_steps - begin < budget and not converged(curve, profile):
+        steps = min(profile.eval_every, budget - (agent.env_steps - begin))
         replay, part = agent.learn(
             env,
             steps,
@@ -455,19 +480,17 @@ def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
                 (agent.env_steps, float(np.mean(agent.evaluate(eval_env, profile.eval_episodes))))
             ]
         curve += part
-        if profile.source_target is not None and curve[-1][1] > best_score:
+        if profile.target is not None and curve[-1][1] > best_score:
             best, best_score = copy.deepcopy(agent), curve[-1][1]
-        print(f"  [{agent.name} source] {agent.env_steps:,} steps: {curve[-1][1]:.1f}")
-    if best is not None and not source_learned(curve, profile) and best_score > curve[-1][1]:
+        print(f"  [{agent.name}] {agent.env_steps:,} steps: {curve[-1][1]:.1f}")
+    if best is not None and not converged(curve, profile) and best_score > curve[-1][1]:
         best.env_steps, best.n_updates = agent.env_steps, agent.n_updates
         best.end_episode()
         score = float(
             np.mean(best.evaluate(eval_env, RESTORED_EVAL_EPISODES, seed=RESTORED_EVAL_SEED))
         )
         curve.append((best.env_steps, score))
-        print(
-            f"  [{agent.name} source] restored the best evaluation ({best_score:.1f}): {score:.1f}"
-        )
+        print(f"  [{agent.name}] restored the best evaluation ({best_score:.1f}): {score:.1f}")
         return best, replay, curve
     return agent, replay, curve
 
@@ -570,8 +593,8 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class _Evaluate(BaseCallback):
-        """Evaluates every ``every`` steps; on the source task (``until_learned``) keeps the
-        best-scoring policy's weights and stops the training once `source_learned`."""
+        """Evaluates every ``every`` steps; with ``until_learned`` keeps the best-scoring
+        policy's weights and stops the training once `converged`."""
 
         def __init__(self, eval_env, curve: list, every: int, offset: int, until_learned: bool):
             super().__init__()
@@ -583,6 +606,9 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
 
         def _on_training_start(self) -> None:
             self.start = self.model.num_timesteps
+            if self.until_learned and self.curve:  # the task's starting score is a candidate
+                self.best = copy.deepcopy(self.model.policy.state_dict())
+                self.best_score = self.curve[-1][1]
 
         def _on_step(self) -> bool:
             done = self.model.num_timesteps - self.start
@@ -592,7 +618,7 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
                 if self.until_learned and score > self.best_score:
                     self.best = copy.deepcopy(self.model.policy.state_dict())
                     self.best_score = score
-                self.learned = self.until_learned and source_learned(self.curve, profile)
+                self.learned = self.until_learned and converged(self.curve, profile)
                 return not self.learned
             return True
 
@@ -616,7 +642,9 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
         steps = profile.source_steps if i == 0 else profile.task_steps
         curve: list[tuple[int, float]] = []
         start = total
-        evaluate = _Evaluate(eval_env, curve, profile.eval_every, total, until_learned=i == 0)
+        if i > 0:  # the transferred policy's score at the task's start counts, as after `adapt`
+            curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
+        evaluate = _Evaluate(eval_env, curve, profile.eval_every, total, until_learned=True)
         model.learn(steps, reset_num_timesteps=False, callback=evaluate)
         # stopped once learned, else the budget (SB3 may run up to train_freq - 1 steps over)
         total = curve[-1][0] if evaluate.learned else total + steps
@@ -625,8 +653,7 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
         # as `_learn_source`: a source task not learned within its budget goes on from the
         # best evaluated policy, scored again on fresh episodes
         restored = (
-            i == 0
-            and profile.source_target is not None
+            profile.target is not None
             and not evaluate.learned
             and evaluate.best is not None
             and evaluate.best_score > curve[-1][1]
@@ -637,8 +664,7 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
             curve.append((total, score))
         tasks.append(_task_row(seq, i, curve, start, report=None, agent=None))
         tasks[-1]["new_network"] = not same and i > 0
-        if i == 0:
-            tasks[-1]["restored_best"] = restored
+        tasks[-1]["restored_best"] = restored
     return {"method": "dqn", "seed": seed, "tasks": tasks}
 
 

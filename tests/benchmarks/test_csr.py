@@ -34,6 +34,13 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert wm[3]["threshold"] == wm[2]["tau_recorded"] != wm[1]["threshold"]
     assert "tau_recorded" not in wm[3]  # no task follows the last
     assert state["cells"]["seed=0/method=adarl"]["tasks"][2]["added"] == 0  # AdaRL never expands
+    # Algorithm 1: a distribution shift returns the adapted model and policy untrained; an
+    # expansion (and the baselines) trains on the task
+    for method in ("csr", "adarl", "dreamer"):
+        for t in state["cells"][f"seed=0/method={method}"]["tasks"][1:]:
+            shift = method != "dreamer" and t["decision"] == "distribution_shift"
+            assert t["trained"] is not shift, (method, t["task"])
+            assert (len(t["curve"]) == 1) is shift  # only the score right after `adapt`
     out = capsys.readouterr().out
     assert "minimum adaptation steps" in out and "detected change" in out
     path = output_dir() / "csr_cartpole_smoke.json"
@@ -117,16 +124,17 @@ def test_dqn_uses_the_zoo_settings_and_one_learn_call_per_task(monkeypatch):
     # SB3 anneals epsilon over a fraction of each learn call: one call per task's budget
     assert calls == [300, 150, 150, 150]
     assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200, 300]
-    assert [s for s, _ in row["tasks"][1]["curve"]] == [400, 450]  # 150 is no multiple of 100
+    # a later task's curve starts with the transferred policy's score; 150 is no multiple of 100
+    assert [s for s, _ in row["tasks"][1]["curve"]] == [300, 400, 450]
 
 
 def test_source_task_trains_until_learned(tmp_path):
     from dataclasses import replace
 
-    p = replace(csr.BENCHMARKS["csr-cartpole"]["smoke"], source_target=0.0, source_patience=2)
-    assert csr.source_learned([(100, 5.0), (200, 0.0)], p)
-    assert not csr.source_learned([(100, 5.0)], p)  # fewer evaluations than the patience
-    assert not csr.source_learned([(100, -1.0), (200, 3.0)], replace(p, source_target=2.0))
+    p = replace(csr.BENCHMARKS["csr-cartpole"]["smoke"], target=0.0, patience=2)
+    assert csr.converged([(100, 5.0), (200, 0.0)], p)
+    assert not csr.converged([(100, 5.0)], p)  # fewer evaluations than the patience
+    assert not csr.converged([(100, -1.0), (200, 3.0)], replace(p, target=2.0))
     row = csr._run_dqn(replace(p, source_steps=1_000, task_steps=100), seed=0, device="cpu")
     # every CartPole score is >= 0: learned at the second evaluation, not the 1,000-step budget
     assert [s for s, _ in row["tasks"][0]["curve"]] == [100, 200]
@@ -183,9 +191,7 @@ def _scripted(scores: list[float], restored: float):
 def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, tmp_path):
     from dataclasses import replace
 
-    p = replace(
-        csr.BENCHMARKS["csr-cartpole"]["smoke"], source_target=1e9, source_steps=300, task_steps=0
-    )
+    p = replace(csr.BENCHMARKS["csr-cartpole"]["smoke"], target=1e9, source_steps=300, task_steps=0)
     scripted = _scripted([5.0, 50.0, 10.0] + [1.0] * 9, restored=40.0)  # + 3 later tasks
     monkeypatch.setattr(csr, "_evaluate_sb3", lambda *a, **k: scripted(*a, **k))
     row = csr._run_dqn(replace(p, task_steps=100), seed=0, device="cpu")
