@@ -323,7 +323,9 @@ def _run_world_model(
         _config(profile, method, seed, device),
     )
     tasks: list[dict[str, Any]] = []
-    learned, replay, curve = _learn_source(agent, env, eval_env, profile)
+    learned, replay, curve = _learn_until_converged(
+        agent, env, eval_env, profile, profile.source_steps
+    )
     restored, agent = learned is not agent, learned
     agent.record_threshold(env=env)  # held-out: fresh source-task steps, as on a new task
     agent.thetas[0] = agent.world.theta.detach().clone()
@@ -346,7 +348,7 @@ def _run_world_model(
             # Algorithm 1: theta re-estimated and the error below the threshold -> the latest
             # model and policy are returned, not trained further on the task (AdaRL alike:
             # theta estimated, the policy pi(a | s, theta) kept)
-            trained = False
+            trained = restored = False
         else:  # Algorithm 1's expansion branch (and the baselines): train while not converged
             learned, replay, curve = _learn_until_converged(
                 agent, env, eval_env, profile, profile.task_steps, replay, curve
@@ -354,7 +356,7 @@ def _run_world_model(
             restored, agent, trained = learned is not agent, learned, True
         tasks.append(_task_row(seq, i, curve, start, report=report, agent=agent))
         tasks[-1]["trained"] = trained
-        tasks[-1]["restored_best"] = trained and restored
+        tasks[-1]["restored_best"] = restored
         # Algorithm 1: the next task's threshold is this task's final prediction error
         if i + 1 < len(seq):
             tasks[-1]["tau_recorded"] = agent.record_threshold(env=env)
@@ -377,8 +379,8 @@ def _run_world_model(
 
 def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
     """The reference row: a fresh CSR agent (the world model and policy CSR starts from) per
-    later task, trained there as the source task is (`_learn_source`: until learned, at most
-    ``source_steps``), with no knowledge of the earlier tasks. Its task 1 is CSR's own
+    later task, trained there as the source task is (`_learn_until_converged`: until learned,
+    at most ``source_steps``), with no knowledge of the earlier tasks. Its task 1 is CSR's own
     source task (same seed, same agent), so it is not trained twice: the report reads it from
     the CSR cell of the seed."""
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
@@ -391,7 +393,9 @@ def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
             int(env.action_space.n),
             _config(profile, "csr", seed, device),
         )
-        learned, _, curve = _learn_source(agent, env, eval_env, profile)
+        learned, _, curve = _learn_until_converged(
+            agent, env, eval_env, profile, profile.source_steps
+        )
         tasks.append(_task_row(seq, i, curve, 0, report=None, agent=learned))
         tasks[-1]["restored_best"] = learned is not agent
         _score_structure(tasks[-1], learned, eval_env)
@@ -431,15 +435,10 @@ def converged(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
     return all(score >= profile.target for _, score in curve[-k:])
 
 
-#: evaluation episodes of a restored best checkpoint (`_learn_source`): fresh episodes, so the
-#: reported score is not the maximum of noisy evaluations that selected it
+#: evaluation episodes of a restored best checkpoint (`_learn_until_converged`): fresh
+#: episodes, so the reported score is not the maximum of noisy evaluations that selected it
 RESTORED_EVAL_EPISODES = 20
 RESTORED_EVAL_SEED = 20_000
-
-
-def _learn_source(agent: CSRAgent, env, eval_env, profile: CSRProfile):
-    """The source task: `_learn_until_converged` within ``source_steps``."""
-    return _learn_until_converged(agent, env, eval_env, profile, profile.source_steps)
 
 
 def _learn_until_converged(
@@ -593,20 +592,20 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class _Evaluate(BaseCallback):
-        """Evaluates every ``every`` steps; with ``until_learned`` keeps the best-scoring
-        policy's weights and stops the training once `converged`."""
+        """Evaluates every ``every`` steps, keeps the best-scoring policy's weights and stops
+        the training once `converged`."""
 
-        def __init__(self, eval_env, curve: list, every: int, offset: int, until_learned: bool):
+        def __init__(self, eval_env, curve: list, every: int, offset: int):
             super().__init__()
             self.eval_env, self.curve, self.every, self.offset = eval_env, curve, every, offset
-            self.until_learned, self.learned = until_learned, False
+            self.learned = False
             self.start = 0
             self.best: dict | None = None
             self.best_score = float("-inf")
 
         def _on_training_start(self) -> None:
             self.start = self.model.num_timesteps
-            if self.until_learned and self.curve:  # the task's starting score is a candidate
+            if self.curve:  # the task's starting score is a candidate
                 self.best = copy.deepcopy(self.model.policy.state_dict())
                 self.best_score = self.curve[-1][1]
 
@@ -615,10 +614,10 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
             if done % self.every == 0:
                 score = _evaluate_sb3(self.model, self.eval_env, profile.eval_episodes)
                 self.curve.append((self.offset + done, score))
-                if self.until_learned and score > self.best_score:
+                if score > self.best_score:
                     self.best = copy.deepcopy(self.model.policy.state_dict())
                     self.best_score = score
-                self.learned = self.until_learned and converged(self.curve, profile)
+                self.learned = converged(self.curve, profile)
                 return not self.learned
             return True
 
@@ -644,13 +643,13 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
         start = total
         if i > 0:  # the transferred policy's score at the task's start counts, as after `adapt`
             curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
-        evaluate = _Evaluate(eval_env, curve, profile.eval_every, total, until_learned=True)
+        evaluate = _Evaluate(eval_env, curve, profile.eval_every, total)
         model.learn(steps, reset_num_timesteps=False, callback=evaluate)
         # stopped once learned, else the budget (SB3 may run up to train_freq - 1 steps over)
         total = curve[-1][0] if evaluate.learned else total + steps
         if not curve or curve[-1][0] != total:  # the budget is not a multiple of eval_every
             curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
-        # as `_learn_source`: a source task not learned within its budget goes on from the
+        # as `_learn_until_converged`: a task not learned within its budget goes on from the
         # best evaluated policy, scored again on fresh episodes
         restored = (
             profile.target is not None

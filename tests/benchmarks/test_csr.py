@@ -207,7 +207,7 @@ def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, 
     env, eval_env = seq.make(0), seq.make(0)
     p = replace(p, source_steps=400)  # 100 prefill steps, then three evaluated intervals
     agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
-    kept, replay, curve = csr._learn_source(agent, env, eval_env, p)
+    kept, replay, curve = csr._learn_until_converged(agent, env, eval_env, p, p.source_steps)
     assert kept is not agent and kept.env_steps == agent.env_steps == 400
     assert [v for _, v in curve] == [5.0, 50.0, 10.0, 30.0]
     assert len(replay) >= 400
@@ -215,5 +215,5 @@ def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, 
     best_last = _scripted([[5.0], [50.0], [60.0]], restored=[0.0])
     monkeypatch.setattr(CSRAgent, "evaluate", lambda self, *a, **k: best_last(*a, **k))
     agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
-    kept, _, curve = csr._learn_source(agent, env, eval_env, p)
+    kept, _, curve = csr._learn_until_converged(agent, env, eval_env, p, p.source_steps)
     assert kept is agent and [v for _, v in curve] == [5.0, 50.0, 60.0]
