@@ -1,10 +1,8 @@
 """d3rlpy's TD3+BC as the named peer of our TD3-BC (optional: the ``crosscheck`` extra).
 
-Augmented datasets are sets of independent transitions, which d3rlpy's episode-based
-``MDPDataset`` would cut (it derives ``s'`` from the next row of an episode). Each of our
-transitions therefore becomes a two-observation d3rlpy ``Episode`` ``[s, s']`` that is not
-terminated (exactly one transition), and a transition picker returns our own terminal flag.
-d3rlpy then samples exactly our ``(s, a, r, s', done)`` rows, uniformly.
+The data goes to d3rlpy through `causal_envs.datasets.to_d3rlpy`, which keeps every
+``(s, a, r, s', done)`` row exactly (augmented datasets are sets of independent transitions,
+which d3rlpy's episode-based ``MDPDataset`` would cut); d3rlpy then samples our rows uniformly.
 
 Settings matched to ours: the same network sizes (2x512 by default), batch 500, learning
 rates 1e-3, gamma 0.98, tau 0.005, target noise 0.2 clipped at 0.5, actor every 2nd update.
@@ -14,59 +12,15 @@ targets.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
 import numpy as np
 
 from augment.device import AUTO, resolve_device
+from causal_envs.datasets import to_d3rlpy
 
 __all__ = ["train_d3rlpy_td3bc"]
-
-
-def _exact_buffer(data: Any):
-    # deferred (both): d3rlpy is the optional `crosscheck` extra
-    import d3rlpy  # deferred: optional extra
-    from d3rlpy.dataset import Episode, InfiniteBuffer, ReplayBuffer, Transition  # deferred
-
-    @dataclasses.dataclass(frozen=True)
-    class _OneTransition(Episode):
-        done: bool = False
-
-    def picker(episode: _OneTransition, index: int) -> Transition:
-        return Transition(
-            observation=episode.observations[0],
-            action=episode.actions[0],
-            reward=episode.rewards[0],
-            next_observation=episode.observations[1],
-            next_action=episode.actions[1],
-            terminal=float(episode.done),
-            interval=1,
-            rewards_to_go=episode.rewards[:1],
-        )
-
-    obs, nxt = data.observations, data.next_observations
-    act = data.actions
-    rew = data.rewards.reshape(-1, 1).astype(np.float32)
-    zero = np.zeros((1, 1), np.float32)
-    episodes = [
-        _OneTransition(
-            observations=np.stack([obs[i], nxt[i]]),
-            actions=np.stack([act[i], act[i]]),
-            rewards=np.concatenate([rew[i : i + 1], zero]),
-            terminated=False,
-            done=bool(data.terminals[i]),
-        )
-        for i in range(len(obs))
-    ]
-    return ReplayBuffer(
-        InfiniteBuffer(),
-        episodes=episodes,
-        transition_picker=picker,
-        action_space=d3rlpy.ActionSpace.CONTINUOUS,
-        action_size=act.shape[1],
-    )
 
 
 def train_d3rlpy_td3bc(
@@ -90,7 +44,7 @@ def train_d3rlpy_td3bc(
     from d3rlpy.models.encoders import VectorEncoderFactory  # deferred: optional extra
 
     d3rlpy.seed(seed)
-    buffer = _exact_buffer(data)
+    buffer = to_d3rlpy(data)
     enc = VectorEncoderFactory(hidden_units=list(hidden))
     algo = d3rlpy.algos.TD3PlusBCConfig(
         actor_learning_rate=1e-3,

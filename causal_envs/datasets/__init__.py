@@ -11,6 +11,7 @@ Examples:
     ['actions', 'next_observations', 'observations', 'rewards', 'terminals', 'timeouts']
 """
 
+from causal_envs.datasets.export import to_d3rlpy
 from causal_envs.datasets.registry import (
     DATASETS,
     DatasetSpec,
@@ -48,5 +49,6 @@ __all__ = [
     "random_rollouts",
     "save_flat",
     "save_minari",
+    "to_d3rlpy",
     "transitions_from_minari",
 ]

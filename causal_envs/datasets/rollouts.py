@@ -57,8 +57,18 @@ def random_rollouts(
         next_observations=np.asarray(rows["n"], dtype=np.float32),
         terminals=np.asarray(rows["d"], dtype=np.bool_),
         episode_ends=np.asarray(rows["e"], dtype=np.bool_),
-        metadata={"seed": int(seed), "policy": "uniform random", "n_episodes": n_episodes},
+        metadata={
+            "seed": int(seed),
+            "policy": "uniform random",
+            "n_episodes": n_episodes,
+            **_action_facts(env.action_space),
+        },
     )
+
+
+def _action_facts(space: gym.Space) -> dict[str, int]:
+    """``{"action_n": n}`` for a discrete action space (stored actions are its indices)."""
+    return {"action_n": int(space.n)} if isinstance(space, gym.spaces.Discrete) else {}
 
 
 def generate_task_rollouts(
