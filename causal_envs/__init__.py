@@ -68,5 +68,6 @@ for _id, (_entry, _vector, _steps) in _ENVS.items():
             kwargs=_KWARGS.get(_id, {}),
         )
 
-register_dataset_provider("nav2d", "dataset", "causal_envs.datasets.d4rl:nav2d_dataset")
-register_dataset_provider("nav2d", "augmented", "causal_envs.datasets.d4rl:nav2d_augmented")
+for _family in ("nav2d", "cartpole", "synthetic", "hooksweep2"):
+    for _kind in ("dataset", "augmented", "reference"):
+        register_dataset_provider(_family, _kind, f"causal_envs.datasets.d4rl:{_family}.{_kind}")

@@ -16,16 +16,19 @@ appended) that is not "terminated" as d3rlpy counts it, and a transition picker 
 transition's own terminal flag. d3rlpy then samples exactly the dataset's rows, uniformly.
 
 Examples:
+    (skipped as doctests: d3rlpy is the optional ``crosscheck`` extra, and it logs to stdout)
+
     >>> import tempfile
     >>> from causal_envs.datasets import load_dataset, to_d3rlpy
     >>> data = load_dataset("nav2d/empirical", root=tempfile.mkdtemp())
-    >>> buffer = to_d3rlpy(data)  # doctest: +SKIP  (d3rlpy is the optional `crosscheck` extra)
+    >>> buffer = to_d3rlpy(data)  # doctest: +SKIP
     >>> buffer.transition_count  # doctest: +SKIP
     40000
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -80,8 +83,6 @@ def transition_runs(data: TransitionDataset) -> np.ndarray:
 @functools.cache
 def _d3rlpy_types() -> tuple[type, type]:
     """The episode type and transition picker, defined once d3rlpy is imported."""
-    import dataclasses
-
     from d3rlpy.dataset import Episode, Transition  # deferred: the optional crosscheck extra
 
     @dataclasses.dataclass(frozen=True)

@@ -17,13 +17,29 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from causal_envs.core.fs import StorageError, check_directory
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import plot_hooksweep2_dataset, plot_nav2d_dataset
+from causal_envs.datasets.reference import (
+    REFERENCE_EPISODES,
+    BestPolicy,
+    cartpole_optimum,
+    hooksweep2_expert,
+    nav2d_straight_line,
+    reference_scores,
+)
 from causal_envs.datasets.rollouts import generate_task_rollouts
-from causal_envs.datasets.storage import DatasetError, dataset_lock, load_stored, save_minari
+from causal_envs.datasets.storage import (
+    DatasetError,
+    dataset_lock,
+    load_stored,
+    package_version,
+    read_metadata,
+    save_minari,
+)
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
 
@@ -36,6 +52,7 @@ __all__ = [
     "get_spec",
     "load_augmented",
     "load_dataset",
+    "stored_metadata",
 ]
 
 DATA_DIR_ENV = "CAUSAL_ENVS_DATA_DIR"
@@ -56,6 +73,23 @@ class DatasetSpec:
     plot: Callable[[TransitionDataset, Path], None] | None = None
     #: the env (with its task's kwargs) stored with the data; default ``gym.make(env_id)``
     make_env: Callable[[int], Any] | None = None
+    #: the policy whose return is ``ref_max_score`` (`causal_envs.datasets.reference`); the
+    #: reference scores are measured when the dataset is generated
+    best: BestPolicy | None = None
+    reference_episodes: int = REFERENCE_EPISODES
+    #: the data was collected by a uniformly random policy: its episodes give ``ref_min_score``
+    random_policy_data: bool = False
+    #: why the dataset has no reference scores (stored in its metadata when ``best`` is None)
+    reference_note: str | None = None
+    #: ``step_infos(env, data) -> {key: (N, ...) array}`` stored as Minari's episode infos
+    step_infos: Callable[[Any, TransitionDataset], dict[str, np.ndarray]] | None = None
+    #: pip requirements beyond causal-envs itself to recover the env (Minari's
+    #: ``requirements``)
+    requirements: tuple[str, ...] = ()
+
+    def env(self, seed: int = 0) -> gym.Env:
+        """The env the data belongs to, as Minari recovers it."""
+        return self.make_env(seed) if self.make_env is not None else gym.make(self.env_id)
 
     def dataset_id(self, seed: int = 0) -> str:
         seed_part = "" if seed == 0 else f"-seed{seed}"
@@ -79,6 +113,29 @@ def _hooksweep2_env(seed: int) -> gym.Env:
     return gym.make("HookSweep2Source-v0", flat_obs=True)
 
 
+def _causal_mask(env: gym.Env, data: TransitionDataset, state_dim: int | None = None) -> np.ndarray:
+    """Each transition's ground-truth local causal mask, from the env's batched API."""
+    states = data.observations if state_dim is None else data.observations[:, :state_dim]
+    return np.asarray(env.unwrapped.local_mask(states, data.actions), dtype=np.bool_)
+
+
+def _hooksweep2_infos(env: gym.Env, data: TransitionDataset) -> dict[str, np.ndarray]:
+    from causal_envs.envs.hooksweep.model import STATE_DIM  # deferred: MuJoCo's model module
+
+    return {
+        "is_success": np.abs(data.rewards) < 0.3,  # the env's own info["is_success"]
+        "causal_mask": _causal_mask(env, data, STATE_DIM),
+    }
+
+
+def _nav2d_infos(env: gym.Env, data: TransitionDataset) -> dict[str, np.ndarray]:
+    return {"is_success": data.terminals.copy(), "causal_mask": _causal_mask(env, data)}
+
+
+def _cartpole_infos(env: gym.Env, data: TransitionDataset) -> dict[str, np.ndarray]:
+    return {"causal_mask": _causal_mask(env, data)}
+
+
 _HOOKSWEEP2_DATASETS = [
     DatasetSpec(
         name=f"hooksweep2/{name}",
@@ -91,6 +148,10 @@ _HOOKSWEEP2_DATASETS = [
         generate=_hooksweep2_expert(f"hooksweep2/{name}", size),
         plot=plot_hooksweep2_dataset,
         make_env=_hooksweep2_env,
+        best=hooksweep2_expert,
+        reference_episodes=20,  # of each reference policy (MuJoCo: about 9 s)
+        step_infos=_hooksweep2_infos,
+        requirements=("mujoco>=3.1", "gymnasium-robotics>=1.2"),
     )
     for name, size in (("expert", 1_000_000), ("expert-100k", 100_000))
 ]
@@ -117,10 +178,25 @@ _ROLLOUT_DATASETS = [
         description=f"{sequence} task {task + 1}: 100 random-policy episodes{extra}",
         generate=_rollouts(sequence, task, **kwargs),
         make_env=_task_env(sequence, task, **kwargs),
+        best=best,
+        random_policy_data=True,
+        step_infos=infos,
+        reference_note=(
+            None
+            if best is not None
+            else "the synthetic POMDP has no known optimum and no expert policy"
+        ),
     )
-    for sequence, env_id, kwargs, extra in (
-        ("synthetic", "SyntheticPOMDP-v0", {}, " x 256 steps"),
-        ("cartpole", "CausalCartPole-v0", {"obs_type": "state"}, " (state observations)"),
+    for sequence, env_id, kwargs, extra, best, infos in (
+        ("synthetic", "SyntheticPOMDP-v0", {}, " x 256 steps", None, None),
+        (
+            "cartpole",
+            "CausalCartPole-v0",
+            {"obs_type": "state"},
+            " (state observations)",
+            cartpole_optimum,
+            _cartpole_infos,
+        ),
     )
     for task in range(4)
 ]
@@ -140,6 +216,8 @@ DATASETS: dict[str, DatasetSpec] = {
             ),
             generate=generate_nav2d_empirical,
             plot=plot_nav2d_dataset,
+            best=nav2d_straight_line,
+            step_infos=_nav2d_infos,
         ),
     )
 }
@@ -188,6 +266,18 @@ def generate_dataset(
         if (path / "data" / "metadata.json").exists() and not force:
             return path
         data = spec.generate(seed)
+        env = spec.env(seed)
+        try:
+            if spec.best is not None:
+                random_returns = data.episode_returns() if spec.random_policy_data else None
+                data.metadata.update(
+                    reference_scores(env, spec.best, seed, spec.reference_episodes, random_returns)
+                )
+            elif spec.reference_note:
+                data.metadata["reference_note"] = spec.reference_note
+            infos = spec.step_infos(env, data) if spec.step_infos is not None else None
+        finally:
+            env.close()
         return save_minari(
             data,
             dataset_id,
@@ -195,6 +285,13 @@ def generate_dataset(
             env=spec.make_env(seed) if spec.make_env is not None else spec.env_id,
             description=spec.description,
             overwrite=True,
+            step_infos=infos,
+            code_permalink=(
+                f"causal-envs {package_version()}: causal_envs/datasets/registry.py, dataset "
+                f"{name!r}; regenerate with: causal-envs dataset generate {name}"
+                + (f" --seed {seed}" if seed else "")
+            ),
+            requirements=[f"causal-envs=={package_version()}", *spec.requirements],
         )
 
 
@@ -223,6 +320,18 @@ def load_dataset(
             f"Regenerate it with: {spec.regenerate_hint(seed)}"
         )
     return data
+
+
+def stored_metadata(
+    name: str, seed: int = 0, *, root: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The metadata of dataset ``name`` (generator, seed, reference scores, ...) without
+    loading its arrays; generates it first if it is not cached."""
+    spec, seed = get_spec(name), _check_seed(seed)
+    base = data_root(root)
+    if not (base / spec.dataset_id(seed) / "data" / "metadata.json").exists():
+        generate_dataset(name, seed, root=base)
+    return read_metadata(spec.dataset_id(seed), base, regenerate_hint=spec.regenerate_hint(seed))
 
 
 def augmented_id(source: str, method: str, seed: int = 0) -> str:

@@ -38,7 +38,9 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,7 @@ __all__ = [
     "DatasetError",
     "dataset_lock",
     "load_stored",
+    "read_metadata",
     "reclaim_staging",
     "save_flat",
     "save_minari",
@@ -77,6 +80,18 @@ _LEGACY_STALE_SECONDS = 3600.0
 #: a write needs about this many times the arrays' bytes (the flat file and Minari's HDF5)
 _SPACE_FACTOR = 2.5
 _SPACE_MARGIN = 16 * 2**20
+
+
+#: who made the datasets (Minari's ``author`` field)
+AUTHOR = "the causal-envs developers"
+
+
+def package_version() -> str:
+    """The installed causal-envs version (stored with every dataset)."""
+    try:
+        return version("causal-envs")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
 
 
 class DatasetError(RuntimeError):
@@ -106,9 +121,25 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _episode_buffers(data: TransitionDataset) -> list[Any]:
+def _episode_infos(step_infos: dict[str, np.ndarray], start: int, stop: int) -> dict | None:
+    """Minari's per-episode infos: a row for the reset (zeros) and one per step."""
+    if not step_infos:
+        return None
+    return {
+        key: np.concatenate([np.zeros_like(arr[:1]), arr[start:stop]])
+        for key, arr in step_infos.items()
+    }
+
+
+def _episode_buffers(
+    data: TransitionDataset, step_infos: dict[str, np.ndarray] | None = None
+) -> list[Any]:
     from minari.data_collector import EpisodeBuffer  # deferred: minari + h5py (~0.6 s)
 
+    step_infos = step_infos or {}
+    for key, arr in step_infos.items():
+        if len(arr) != len(data):
+            raise ValueError(f"step info {key!r} has {len(arr)} rows for {len(data)} transitions")
     buffers = []
     for i, (start, stop) in enumerate(data.episode_bounds()):
         obs = np.concatenate(
@@ -122,6 +153,7 @@ def _episode_buffers(data: TransitionDataset) -> list[Any]:
                 rewards=data.rewards[start:stop],
                 terminations=data.terminals[start:stop],
                 truncations=data.timeouts[start:stop],
+                infos=_episode_infos(step_infos, start, stop),
             )
         )
     return buffers
@@ -135,28 +167,40 @@ def save_minari(
     env: Any,
     description: str,
     overwrite: bool = False,
+    step_infos: dict[str, np.ndarray] | None = None,
+    code_permalink: str | None = None,
+    requirements: list[str] | None = None,
 ) -> Path:
     """Write ``data`` as Minari dataset ``dataset_id`` under ``root``; return its directory.
 
     ``data.metadata`` is stored under the ``causal_envs`` key of Minari's metadata with the
-    format version. ``env`` is the env id or an env instance (whose spec, with its keyword
-    arguments, Minari stores). Raises ``FileExistsError`` if the dataset exists and
-    ``overwrite`` is False.
+    format version; its ``ref_min_score`` and ``ref_max_score``, when present, also as Minari's
+    own reference scores (``minari.get_normalized_score``). ``env`` is the env id or an env
+    instance (whose spec, with its keyword arguments, Minari stores). ``step_infos`` holds
+    per-transition arrays (e.g. ``is_success``, ``causal_mask``) stored as Minari's episode
+    infos. Raises ``FileExistsError`` if the dataset exists and ``overwrite`` is False.
     """
     import minari  # deferred: minari + h5py (~0.6 s), not needed to list or plan datasets
 
-    with _staging(dataset_id, root, overwrite, _needed_bytes(data)) as tmp, _minari_root(tmp):
-        ds = minari.create_dataset_from_buffers(
-            dataset_id=dataset_id,
-            buffer=_episode_buffers(data),
-            env=env,
-            eval_env=env,
-            algorithm_name=data.metadata.get("generator", "unknown"),
-            author="causal-envs",
-            author_email="causal-envs@users.noreply.github.com",
-            code_permalink="causal_envs/datasets",
-            description=description,
-        )
+    meta = data.metadata
+    needed = _needed_bytes(data) + 2 * sum(a.nbytes for a in (step_infos or {}).values())
+    with _staging(dataset_id, root, overwrite, needed) as tmp, _minari_root(tmp):
+        with warnings.catch_warnings():
+            # the project has no contact address but its code (in code_permalink)
+            warnings.filterwarnings("ignore", message="`author_email` is set to None")
+            ds = minari.create_dataset_from_buffers(
+                dataset_id=dataset_id,
+                buffer=_episode_buffers(data, step_infos),
+                env=env,
+                eval_env=env,
+                algorithm_name=meta.get("generator", "unknown"),
+                author=AUTHOR,
+                code_permalink=code_permalink or f"causal-envs {package_version()}",
+                ref_min_score=meta.get("ref_min_score"),
+                ref_max_score=meta.get("ref_max_score"),
+                description=description,
+                requirements=requirements or [f"causal-envs=={package_version()}"],
+            )
         data_dir = tmp / dataset_id / "data"
         block = _write_flat(data, data_dir)
         block["minari_files"] = {_MINARI_FILE: _file_facts(data_dir / _MINARI_FILE)}
@@ -437,6 +481,24 @@ def _read(dataset_id: str, data_dir: Path, regenerate_hint: str) -> TransitionDa
             f"dataset {dataset_id} at {data_dir.parent} is corrupt or unreadable "
             f"({type(err).__name__}: {err}); regenerate it with: {regenerate_hint}"
         ) from err
+
+
+def read_metadata(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[str, Any]:
+    """Our metadata block of dataset ``dataset_id`` under ``root`` (no arrays are read)."""
+    path = Path(root) / dataset_id / "data" / "metadata.json"
+    try:
+        meta = json.loads(path.read_text()).get(_META_KEY)
+    except (OSError, ValueError, AttributeError) as err:
+        raise DatasetError(
+            f"dataset {dataset_id}: its metadata {path} is missing or unreadable ({err}); "
+            f"regenerate it with: {regenerate_hint}"
+        ) from err
+    if not isinstance(meta, dict):
+        raise DatasetError(
+            f"dataset {dataset_id} was not written by causal-envs; regenerate it with: "
+            f"{regenerate_hint}"
+        )
+    return {k: v for k, v in meta.items() if k not in ("sha256", "minari_files")}
 
 
 def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[str, str]:

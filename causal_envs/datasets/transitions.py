@@ -85,6 +85,11 @@ class TransitionDataset:
         starts = np.concatenate([[0], stops[:-1]])
         return np.stack([starts, stops], axis=1)
 
+    def episode_returns(self) -> np.ndarray:
+        """The undiscounted return of every behaviour episode, in order (float64)."""
+        starts = self.episode_bounds()[:, 0]
+        return np.add.reduceat(self.rewards.astype(np.float64), starts) if len(self) else starts
+
     def to_d4rl(self) -> dict[str, np.ndarray]:
         """The D4RL dict: observations, actions, rewards, next_observations, terminals, timeouts."""
         return {

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from causal_envs.core import (
     CausalStructure,
+    OfflineDatasetMixin,
     as_batch,
     as_transitions,
     check_discrete_action,
@@ -240,12 +241,13 @@ def render_pixels(states: NDArray, friction: NDArray, physics: CartPoleModel) ->
 
 
 # --------------------------------------------------------------------------- environments
-class CartPoleCausalAPI:
+class CartPoleCausalAPI(OfflineDatasetMixin):
     """The causal contract both CartPole envs share, over ``self.batch_model`` (state-vector
     semantics, also for pixel observations): ``causal_structure``, ``local_mask``,
     ``reward_fn``, ``termination_fn`` and ``change_factors`` (CSR's theta)."""
 
     batch_model: CartPoleModel
+    dataset_family = "cartpole"
 
     @property
     def causal_structure(self) -> CausalStructure:

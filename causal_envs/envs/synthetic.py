@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, check_discrete_action
+from causal_envs.core import CausalStructure, OfflineDatasetMixin, check_discrete_action
 
 __all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values", "render_latent_frame"]
 
@@ -150,7 +150,7 @@ class SyntheticModel:
         )
 
 
-class SyntheticPOMDPEnv(gym.Env):
+class SyntheticPOMDPEnv(OfflineDatasetMixin, gym.Env):
     """## Description
     CSR's synthetic POMDP: a sparse random latent dynamical system seen through a random linear
     observation (see the module docstring). A task is a structure seed (the networks), a change
@@ -188,6 +188,8 @@ class SyntheticPOMDPEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    dataset_family = "synthetic"
 
     def __init__(
         self,

@@ -13,7 +13,13 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, as_batch, as_transitions, check_action_array
+from causal_envs.core import (
+    CausalStructure,
+    OfflineDatasetMixin,
+    as_batch,
+    as_transitions,
+    check_action_array,
+)
 from causal_envs.envs.hooksweep.model import (
     GOAL_DIM,
     GRIPPER_TABLE_Z,
@@ -41,12 +47,13 @@ _GRIPPER_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 _ACHIEVED = np.r_[6:9, 11:14, 2]
 
 
-class HookSweep2CausalAPI:
+class HookSweep2CausalAPI(OfflineDatasetMixin):
     """The goal-conditioned causal contract of HookSweep2 over ``self.batch_model``:
     ``causal_structure``, ``state_space``/``goal_space``, ``sample_goals``, ``local_mask`` and the
     batched ``reward_fn``/``termination_fn`` (which take the goals of each row)."""
 
     batch_model: HookSweep2Model
+    dataset_family = "hooksweep2"
     goal: NDArray[np.float64]
     causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
     state_space: spaces.Box = HookSweep2Model.state_space()
