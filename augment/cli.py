@@ -5,28 +5,21 @@
     causal-envs augment nav2d/empirical --profile paper       # the authors' models and budget
 
 Fits MoCoDA on the named dataset (generated first if needed), generates each method's dataset
-and stores it in the cache, where ``load_augmented`` and ``env.get_augmented_dataset(method)``
-find it.
+and stores it in the one augmented cache (`augment.cache`), where ``load_augmented``,
+``env.get_augmented_dataset(method)`` and the benchmarks find it: what is there with the same
+source, settings and seed is loaded, not made again.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from augment.device import AUTO, DEVICE_HELP, check_device_spec
 from augment.dynamics.config import DynamicsConfig
-from augment.methods import METHODS, MODEL_FOR_METHOD
+from augment.methods import METHODS
 from causal_envs.cli import CLIError
-from causal_envs.datasets import (
-    DATASETS,
-    augmented_id,
-    data_root,
-    get_spec,
-    load_dataset,
-    save_flat,
-)
+from causal_envs.datasets import DATASETS, data_root, get_spec
 
 __all__ = ["PROFILES", "add_device_argument", "register"]
 
@@ -82,40 +75,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_augment)
 
 
+#: what the paper profile costs, measured (docs/results.md, "MoCoDA model error"): the three
+#: Nav2D ensembles at the authors' budget on the idle 2-core machine
+PAPER_COST = "about 31 minutes on 2 CPU cores for the three Nav2D models (22.7 with bf16)"
+
+
 def cmd_augment(args: argparse.Namespace) -> None:
     # deferred: torch and scikit-learn (~1.5 s), which --help never needs
-    from augment.pipeline import MoCoDA, MoCoDAConfig  # deferred: torch, scikit-learn
+    from augment.cache import augmented_datasets  # deferred: torch, scikit-learn
+    from augment.pipeline import MoCoDAConfig  # deferred: torch, scikit-learn
 
     if args.seed < 0:
         raise CLIError(f"--seed must be non-negative, got {args.seed}")
     spec = get_spec(args.source)
-    root = data_root(args.data_dir)
+    if args.profile == "quick":
+        print(
+            f"profile quick (the fast models); --profile paper: the authors' models, {PAPER_COST}"
+        )
     config = MoCoDAConfig(dynamics=PROFILES[args.profile], seed=args.seed)
     try:  # refuses an env without the contract, or a device this machine lacks, before work
-        mocoda = MoCoDA(spec.env_id, config, device=args.device)
-    except ValueError as err:
-        raise CLIError(str(err)) from None
-    data = load_dataset(args.source, args.seed, root=root)
-    models = tuple(sorted({MODEL_FOR_METHOD[m] for m in args.methods if m in MODEL_FOR_METHOD}))
-    start = time.perf_counter()
-    mocoda.fit(data, models=models, progress=True)
-    print(
-        f"fitted the parent model and {list(models) or 'no'} ensembles "
-        f"in {time.perf_counter() - start:.0f} s"
-    )
-    made = {}
-    for method in args.methods:
-        start = time.perf_counter()
-        out = mocoda.generate(method)
-        out.metadata["source_id"] = spec.dataset_id(args.seed)
-        out.metadata["profile"] = args.profile
-        path = save_flat(out, augmented_id(args.source, method, args.seed), root, overwrite=True)
-        made[method] = out
-        print(
-            f"{method:9s} {len(out):,} transitions ({out.metadata['n_generated']:,} generated, "
-            f"{int(out.terminals.sum()):,} terminal) in {time.perf_counter() - start:.1f} s "
-            f"-> {path}"
+        made = augmented_datasets(
+            args.source,
+            args.methods,
+            config,
+            root=data_root(args.data_dir),
+            device=args.device,
+            profile=args.profile,
+            progress=True,
         )
+    except ValueError as err:
+        raise CLIError(f"cannot augment {args.source} ({spec.env_id}): {err}") from None
     if args.plot is not None:
         if not spec.name.startswith("nav2d/"):
             print(f"no plot for {spec.name}: the arena plot is for 2D Navigation")

@@ -35,12 +35,11 @@ import numpy as np
 import torch
 
 from agents import AGENTS, evaluate
-from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment import DynamicsConfig, MoCoDAConfig
+from augment.cache import augmented_datasets
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import mean_interval
-from causal_envs.datasets import DatasetError, load_stored, save_flat
-from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
 __all__ = ["BENCHMARK", "PROFILES", "Profile", "main"]
@@ -180,33 +179,14 @@ def _agent(name: str, profile_name: str, seed: int, device: str):
     return cls(cls.config_class(**kwargs))
 
 
-def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, Any]:
-    """The profile's datasets of one seed, from ``folder`` if made before, else made and stored."""
-    out, missing = {}, []
-    for method in p.datasets:
-        try:
-            out[method] = load_stored(f"seed{seed}/{method}", folder, regenerate_hint="re-run")
-        except DatasetError:
-            missing.append(method)
-    if missing:
-        cfg = MoCoDAConfig(
-            total_size=p.total_size,
-            dynamics=p.models,
-            seed=seed,
-        )
-        models = tuple(
-            sorted({"unfactored" if m == "dyn" else "local" for m in missing if m != "emp"})
-        )
-        start = time.perf_counter()
-        mocoda = MoCoDA(ENV_ID, cfg, device=device).fit(
-            generate_nav2d_empirical(seed), models=models, progress=True
-        )
-        print(f"seed {seed}: fitted the MoCoDA models in {time.perf_counter() - start:.0f} s")
-        for method in missing:
-            data = mocoda.generate(method)
-            save_flat(data, f"seed{seed}/{method}", folder, overwrite=True)
-            out[method] = data
-    return out
+def _datasets(seed: int, p: Profile, device: str) -> dict[str, Any]:
+    """The profile's datasets of one seed, from the shared augmented cache (`augment.cache`:
+    what ``causal-envs augment`` made with the same settings is reused), the rest made."""
+    cfg = MoCoDAConfig(total_size=p.total_size, dynamics=p.models, seed=seed)
+    profile = "quick" if p.models == FAST and p.total_size == 200_000 else None
+    return augmented_datasets(
+        "nav2d/empirical", p.datasets, cfg, device=device, profile=profile, progress=True
+    )
 
 
 def _run_cell(
@@ -522,10 +502,10 @@ def cells(p: Profile) -> list[Cell]:
 
 
 def make_input(name: str, ctx: RunContext) -> dict[str, Any]:
-    """``datasets/seed{s}``: the profile's augmented datasets of seed ``s`` (made once, stored
-    in the profile's folder, loaded by every later call)."""
+    """``datasets/seed{s}``: the profile's augmented datasets of seed ``s`` (made once into the
+    shared augmented cache, loaded by every later call and by later runs)."""
     seed = int(name.removeprefix("datasets/seed"))
-    return _datasets(seed, ctx.profile, ctx.folder, ctx.device)
+    return _datasets(seed, ctx.profile, ctx.device)
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from causal_envs.datasets import (
     data_root,
     generate_dataset,
     get_spec,
+    list_augmented,
     load_dataset,
 )
 from causal_envs.datasets.plots import pyplot, save_figure, save_png
@@ -233,6 +234,20 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
         cached = (root / spec.dataset_id()).exists()
         print(f"{name:20s} {spec.dataset_id():40s} {'cached' if cached else 'not cached'}")
         print(f"{'':20s} {spec.description}")
+    augmented = list_augmented(root)
+    print(f"augmented sets ({len(augmented)}; made by causal-envs augment or a benchmark):")
+    for m in augmented:
+        models = m.get("config", {}).get("dynamics", {})
+        print(
+            f"  {m['method']:9s} of {m.get('source')} seed {m.get('seed')}: "
+            f"{m.get('n_generated', 0):,} generated, profile {m.get('profile') or 'custom'}, "
+            f"key {m.get('key')}"
+        )
+        print(
+            f"  {'':9s} source sha256 {str(m.get('source_digest'))[:16]}..., models "
+            f"{models.get('hidden')} x {models.get('epochs')} epochs ({models.get('schedule')}), "
+            f"causal-envs {m.get('package_version')} -> {m['path']}"
+        )
 
 
 def cmd_dataset_generate(args: argparse.Namespace) -> None:

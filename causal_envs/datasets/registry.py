@@ -9,9 +9,11 @@ A dataset named ``nav2d/empirical`` with seed 0 has Minari id
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from causal_envs.core import jsonable
 from causal_envs.core.fs import StorageError, check_directory
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
@@ -44,12 +47,15 @@ from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
 
 __all__ = [
+    "AUGMENTED_DIR",
     "DATASETS",
     "DatasetSpec",
     "augmented_id",
+    "augmented_key",
     "data_root",
     "generate_dataset",
     "get_spec",
+    "list_augmented",
     "load_augmented",
     "load_dataset",
     "stored_metadata",
@@ -334,26 +340,88 @@ def stored_metadata(
     return read_metadata(spec.dataset_id(seed), base, regenerate_hint=spec.regenerate_hint(seed))
 
 
-def augmented_id(source: str, method: str, seed: int = 0) -> str:
-    """Cache id of the ``method`` augmentation of dataset ``source`` made with ``seed``."""
+#: augmented sets live under this hidden folder of the cache root: Minari skips hidden
+#: folders, so its CLI and ``minari.load_dataset`` never meet these non-Minari sets
+AUGMENTED_DIR = ".augmented"
+
+
+def augmented_key(source_digest: str, config: Mapping[str, Any], seed: int) -> str:
+    """The cache key of an augmentation: a digest of the source data's SHA-256, the pipeline's
+    settings (JSON-able, seed excluded) and the seed."""
+    record = {"source": source_digest, "config": jsonable(config), "seed": _check_seed(seed)}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def augmented_id(source: str, method: str, seed: int, key: str) -> str:
+    """Cache id (a path under the root) of the ``method`` augmentation of dataset ``source``
+    with ``seed`` and cache ``key`` (`augmented_key`)."""
     spec = get_spec(source)
     # the method names belong to the augmentation layer (augment.METHODS); the cache only needs
-    # a name that is safe in a dataset id
-    if not isinstance(method, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", method):
-        raise ValueError(f"method must be a lower-case name such as 'mocoda-u', got {method!r}")
+    # a name that is safe in a path
+    for name, value in (("method", method), ("key", key)):
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
+            raise ValueError(f"{name} must be a lower-case name such as 'mocoda-u', got {value!r}")
     family = spec.name.split("/")[0]
-    seed_part = "" if _check_seed(seed) == 0 else f"-seed{seed}"
-    return f"causal-envs/{family}/aug-{method}{seed_part}-v0"
+    return f"{AUGMENTED_DIR}/{family}/{method}-seed{_check_seed(seed)}-{key}"
+
+
+def list_augmented(
+    root: str | os.PathLike | None = None, source: str | None = None
+) -> list[dict[str, Any]]:
+    """The augmented sets in the cache (optionally of dataset ``source``), each its metadata
+    (provenance: ``source_id``, ``source_digest``, ``method``, ``seed``, ``config``, ``key``,
+    ...) plus ``dataset_id`` and ``path``, sorted by id."""
+    base = data_root(root) / AUGMENTED_DIR
+    found = []
+    for meta_file in sorted(base.glob("*/*/data/metadata.json")):
+        dataset_id = meta_file.parent.parent.relative_to(base.parent).as_posix()
+        try:
+            meta = read_metadata(dataset_id, base.parent, regenerate_hint="causal-envs augment")
+        except DatasetError:
+            continue
+        if source is not None and meta.get("source") != source:
+            continue
+        found.append({**meta, "dataset_id": dataset_id, "path": str(meta_file.parent.parent)})
+    return found
 
 
 def load_augmented(
-    source: str, method: str, seed: int = 0, *, root: str | os.PathLike | None = None
+    source: str,
+    method: str,
+    seed: int = 0,
+    *,
+    key: str | None = None,
+    root: str | os.PathLike | None = None,
 ) -> TransitionDataset:
-    """Load an augmented dataset made by ``causal-envs augment`` (it is never made implicitly:
-    that trains models for minutes)."""
-    dataset_id = augmented_id(source, method, seed)
+    """Load an augmented dataset made by ``causal-envs augment`` or a benchmark (it is never
+    made implicitly: that trains models).
+
+    ``key`` picks one pipeline configuration (`augmented_key`; ``causal-envs dataset list``
+    shows them); by default the set made with the default (``quick``) configuration, or the
+    only one there is.
+    """
     hint = f"causal-envs augment {source} --methods {method}" + (f" --seed {seed}" if seed else "")
-    data = load_stored(dataset_id, data_root(root), regenerate_hint=hint)
+    base = data_root(root)
+    if key is None:
+        matches = [
+            m
+            for m in list_augmented(base, source)
+            if m.get("method") == method and m.get("seed") == seed
+        ]
+        if not matches:
+            raise DatasetError(
+                f"no {method} augmentation of {source} (seed {seed}); make it: {hint}"
+            )
+        preferred = [m for m in matches if m.get("profile") == "quick"]
+        if len(preferred) != 1 and len(matches) > 1:
+            keys = sorted(m["key"] for m in matches)
+            raise DatasetError(
+                f"{len(matches)} {method} augmentations of {source} (seed {seed}) are cached "
+                f"with different settings: pass key= one of {keys}"
+            )
+        key = (preferred or matches)[0]["key"]
+    dataset_id = augmented_id(source, method, seed, key)
+    data = load_stored(dataset_id, base, regenerate_hint=hint)
     if data.metadata.get("method") != method or data.metadata.get("seed") != seed:
         raise DatasetError(
             f"cached {dataset_id} says method={data.metadata.get('method')!r}, "

@@ -59,6 +59,7 @@ from causal_envs.datasets.transitions import ARRAY_FIELDS, TransitionDataset
 __all__ = [
     "FORMAT_VERSION",
     "DatasetError",
+    "dataset_digest",
     "dataset_lock",
     "load_stored",
     "read_metadata",
@@ -110,6 +111,11 @@ def _minari_root(root: Path) -> Iterator[None]:
             del os.environ["MINARI_DATASETS_PATH"]
         else:
             os.environ["MINARI_DATASETS_PATH"] = old
+
+
+def dataset_digest(data: TransitionDataset) -> str:
+    """The SHA-256 of a dataset's arrays (the digest its stored copy is checked against)."""
+    return _digest({name: getattr(data, name) for name in ARRAY_FIELDS})
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
