@@ -20,10 +20,12 @@ from causal_envs.datasets import (
     DATASETS,
     DatasetError,
     data_root,
+    download_dataset,
     generate_dataset,
     get_spec,
     list_augmented,
     load_dataset,
+    pack_dataset,
 )
 from causal_envs.datasets.plots import pyplot, save_figure, save_png
 from causal_envs.datasets.storage import verify_minari_files
@@ -94,6 +96,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             v.add_argument("--force", action="store_true", help="regenerate even if cached")
         if verb == "plot":
             v.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    v = verbs.add_parser("pack", help="write a cached dataset as an archive + manifest to host")
+    v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
+    v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+    v.add_argument("--out", type=Path, required=True, help="mirror folder to write into")
+    v.set_defaults(func=cmd_dataset_pack)
+    v = verbs.add_parser("download", help="download a dataset from a mirror into the cache")
+    v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
+    v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+    v.add_argument(
+        "--mirror", default=None, help="URL prefix of the mirror (default: $CAUSAL_ENVS_MIRROR)"
+    )
+    v.add_argument("--force", action="store_true", help="download even if cached")
+    v.set_defaults(func=cmd_dataset_download)
 
 
 def _non_negative_int(text: str) -> int:
@@ -248,6 +263,26 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
             f"{models.get('hidden')} x {models.get('epochs')} epochs ({models.get('schedule')}), "
             f"causal-envs {m.get('package_version')} -> {m['path']}"
         )
+
+
+def cmd_dataset_pack(args: argparse.Namespace) -> None:
+    archive, manifest = pack_dataset(args.name, args.seed, out=args.out, root=args.data_dir)
+    print(f"wrote {archive} ({archive.stat().st_size / 1e6:.1f} MB) and {manifest}")
+    print(
+        f"serve {args.out} on any static file server; users run: causal-envs dataset download "
+        f"{args.name}{f' --seed {args.seed}' if args.seed else ''} --mirror URL"
+    )
+
+
+def cmd_dataset_download(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    path = download_dataset(
+        args.name, args.seed, mirror=args.mirror, root=args.data_dir, force=args.force
+    )
+    print(
+        f"{get_spec(args.name).dataset_id(args.seed)} at {path} "
+        f"({time.perf_counter() - start:.2f} s)"
+    )
 
 
 def cmd_dataset_generate(args: argparse.Namespace) -> None:

@@ -18,11 +18,13 @@ from causal_envs.datasets.registry import (
     augmented_id,
     augmented_key,
     data_root,
+    download_dataset,
     generate_dataset,
     get_spec,
     list_augmented,
     load_augmented,
     load_dataset,
+    pack_dataset,
 )
 from causal_envs.datasets.rollouts import random_rollouts
 from causal_envs.datasets.storage import (
@@ -46,12 +48,14 @@ __all__ = [
     "augmented_key",
     "data_root",
     "dataset_digest",
+    "download_dataset",
     "generate_dataset",
     "get_spec",
     "list_augmented",
     "load_augmented",
     "load_dataset",
     "load_stored",
+    "pack_dataset",
     "random_rollouts",
     "save_flat",
     "save_minari",

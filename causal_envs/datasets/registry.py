@@ -34,6 +34,7 @@ from causal_envs.datasets.reference import (
     nav2d_straight_line,
     reference_scores,
 )
+from causal_envs.datasets.remote import fetch_archive, pack_archive
 from causal_envs.datasets.rollouts import generate_task_rollouts
 from causal_envs.datasets.storage import (
     DatasetError,
@@ -53,11 +54,13 @@ __all__ = [
     "augmented_id",
     "augmented_key",
     "data_root",
+    "download_dataset",
     "generate_dataset",
     "get_spec",
     "list_augmented",
     "load_augmented",
     "load_dataset",
+    "pack_dataset",
     "stored_metadata",
 ]
 
@@ -307,8 +310,12 @@ def load_dataset(
     *,
     regenerate: bool = False,
     root: str | os.PathLike | None = None,
+    download: bool = False,
+    mirror: str | None = None,
 ) -> TransitionDataset:
-    """Load dataset ``name`` from the cache, generating it first if it is not there.
+    """Load dataset ``name`` from the cache, generating it first if it is not there (or,
+    with ``download``, downloading it from ``mirror`` or ``$CAUSAL_ENVS_MIRROR``: see
+    `causal_envs.datasets.remote`).
 
     Raises `DatasetError` (with the command that rebuilds it) if the cached copy is
     corrupt, from an incompatible version, or not the one asked for.
@@ -316,7 +323,9 @@ def load_dataset(
     spec, seed = get_spec(name), _check_seed(seed)
     base = data_root(root)
     dataset_id = spec.dataset_id(seed)
-    if regenerate or not (base / dataset_id).exists():
+    if download and (regenerate or not (base / dataset_id).exists()):
+        download_dataset(name, seed, mirror=mirror, root=base, force=regenerate, progress=False)
+    elif regenerate or not (base / dataset_id).exists():
         generate_dataset(name, seed, force=regenerate, root=base)
     data = load_stored(dataset_id, base, regenerate_hint=spec.regenerate_hint(seed))
     if data.metadata.get("generator") != name or data.metadata.get("seed") != seed:
@@ -326,6 +335,44 @@ def load_dataset(
             f"Regenerate it with: {spec.regenerate_hint(seed)}"
         )
     return data
+
+
+def pack_dataset(
+    name: str, seed: int = 0, *, out: str | os.PathLike, root: str | os.PathLike | None = None
+) -> tuple[Path, Path]:
+    """Write cached dataset ``name`` as an archive and a manifest under ``out``, laid out as a
+    mirror serves them (`causal_envs.datasets.remote`); return both paths."""
+    spec, seed = get_spec(name), _check_seed(seed)
+    command = spec.regenerate_hint(seed).replace(" --force", "")
+    return pack_archive(
+        spec.dataset_id(seed), data_root(root), out, name=name, seed=seed, command=command
+    )
+
+
+def download_dataset(
+    name: str,
+    seed: int = 0,
+    *,
+    mirror: str | None = None,
+    root: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Download dataset ``name`` from ``mirror`` (default ``$CAUSAL_ENVS_MIRROR``) into the
+    cache, resuming, verifying every checksum and swapping it in atomically
+    (`causal_envs.datasets.remote`); return its directory. A no-op when it is cached, unless
+    ``force``."""
+    spec, seed = get_spec(name), _check_seed(seed)
+    return fetch_archive(
+        spec.dataset_id(seed),
+        data_root(root),
+        name=name,
+        seed=seed,
+        regenerate_hint=spec.regenerate_hint(seed),
+        mirror=mirror,
+        force=force,
+        progress=progress,
+    )
 
 
 def stored_metadata(

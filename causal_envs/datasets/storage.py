@@ -66,6 +66,7 @@ __all__ = [
     "reclaim_staging",
     "save_flat",
     "save_minari",
+    "staged_dataset",
     "transitions_from_minari",
     "verify_minari_files",
 ]
@@ -327,6 +328,11 @@ def _staging(
     finally:
         owner.release()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: the staging every write uses, for writers outside this module (a download): build
+#: ``<tmp>/<dataset_id>`` inside the block; it is swapped into place when the block ends
+staged_dataset = _staging
 
 
 def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:
