@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -224,6 +225,11 @@ def _run_cell(
         "mean_steps": result.mean_steps,
         "success_rate": result.success_rate,
         "mean_return": result.mean_return,
+        # D4RL's normalised score: 0 a random policy, 1 the straight-line controller (the
+        # reference scores stored with nav2d/empirical)
+        "normalized_score": float(
+            gym.make(ENV_ID).unwrapped.get_normalized_score(result.mean_return, seed=seed)
+        ),
         "l_route_fraction": l_route,
         "train_seconds": seconds,
         "updates_per_s": agent.logs["time/updates_per_s"][-1][1],
@@ -266,8 +272,10 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
                 steps = [c["mean_steps"] for c in rows]
                 succ = [c["success_rate"] for c in rows]
                 ell = [c.get("l_route_fraction", float("nan")) for c in rows]
+                norm = [c.get("normalized_score", float("nan")) for c in rows]
                 out.setdefault(d, {})[a] = {
                     "l_route_mean": float(np.mean(ell)),
+                    "normalized_mean": float(np.mean(norm)),
                     "steps_mean": float(np.mean(steps)),
                     "steps_std": float(np.std(steps)),
                     "steps_ci95": list(mean_interval(steps)),
@@ -301,6 +309,15 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
                     f"{c['steps_mean']:>9.1f} ± {c['steps_std']:<4.1f} ({pct:3.0f}%, L {ell:3.0f}%)"
                 )
         lines.append(row)
+    lines += [
+        "",
+        "normalised score (D4RL's: 0 = a random policy's return, 1 = the straight-line "
+        "controller's), mean over seeds:",
+    ]
+    for d in p.datasets:
+        scores = [f"{a} {t[d][a]['normalized_mean']:.2f}" for a in p.agents if a in t.get(d, {})]
+        if scores:
+            lines.append(f"  {d:9s} " + ", ".join(scores))
     if len(p.seeds) > 1:
         lines += ["", "95% bootstrap interval of the mean steps over seeds (the seeds' values):"]
         for d in p.datasets:
