@@ -100,3 +100,67 @@ def test_the_device_is_checked_by_the_driver_and_resolved_in_each_cell():
     if not torch.cuda.is_available():
         with pytest.raises(RunError, match="asks for CUDA, but torch finds none"):
             run(toy.BENCHMARK, "small", device="cuda:0")
+
+
+def test_a_run_killed_at_random_points_resumes_to_the_same_results(tmp_path):
+    """SIGKILL the driver at seeded random moments after each new finished cell (mid-cell,
+    mid-write or between cells), resume each time without --fresh: the final results equal an
+    uninterrupted run's."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    script = (
+        "from benchmarks.runner import run\n"
+        "from tests.benchmarks import toy_benchmark as toy\n"
+        "run(toy.BENCHMARK, 'small')\n"
+    )
+
+    def launch(out):
+        env = {**os.environ, "CAUSAL_ENVS_OUTPUT_DIR": str(out), toy.CELL_SECONDS_ENV: "0.25"}
+        return subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=str(Path(__file__).resolve().parents[2]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert launch(clean).wait(timeout=120) == 0
+    rng = np.random.default_rng(18)
+    cells_dir = killed / "benchmarks" / "toy_bench_small" / "cells"
+
+    def finished() -> int:
+        return len(list(cells_dir.glob("*.json"))) if cells_dir.exists() else 0
+
+    kills = 0
+    for _ in range(8):  # each launch finishes one more cell, then dies at a random moment
+        before = finished()
+        proc = launch(killed)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and finished() == before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))  # mid-cell, mid-write or between cells
+        if proc.poll() is not None:
+            break
+        proc.kill()
+        proc.wait(timeout=120)
+        kills += 1
+    final = launch(killed)
+    assert final.wait(timeout=120) == 0, final.stderr.read().decode()
+    assert kills >= 2, "the run ended before the kills: lengthen the cells"
+
+    def results(out):
+        return json.loads((out / "benchmarks" / "toy_bench_small.json").read_text())
+
+    def cell_files(out):
+        return sorted(p.name for p in (out / "benchmarks" / "toy_bench_small" / "cells").iterdir())
+
+    assert results(killed)["cells"] == results(clean)["cells"]
+    assert results(killed)["summary"] == results(clean)["summary"]
+    assert cell_files(killed) == cell_files(clean)
