@@ -37,8 +37,9 @@ import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
 from agents.csr import structure as learned_structure
-from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import mean_interval
+from causal_envs.core import check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
@@ -76,6 +77,17 @@ class CSRProfile:
     #: the best score a task admits (CartPole: 500). Adaptation steps count until ``fraction``
     #: of it; None: ``fraction`` of the best source-task score of any method with the seed.
     optimum: float | None = None
+
+    def __post_init__(self) -> None:
+        check_profile(
+            self,
+            positive=("source_steps", "task_steps", "eval_every", "eval_episodes", "patience"),
+            choices={"methods": METHODS},
+        )
+        check_real("CSRProfile.fraction", self.fraction, 0.0, 1.0, low_open=True)
+        for name in ("target", "optimum"):
+            if getattr(self, name) is not None:
+                check_real(f"CSRProfile.{name}", getattr(self, name))
 
 
 _FAST = {"detect_steps": 300, "expand_steps": 300, "sa_trials": 3, "sa_train_steps": 100}

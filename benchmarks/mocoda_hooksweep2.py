@@ -38,7 +38,7 @@ from agents import AGENTS
 from agents.common import TransitionSampler
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from benchmarks.results import output_dir
-from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
 from causal_envs.datasets.plots import pyplot, save_figure
@@ -73,6 +73,20 @@ class Profile:
     eval_every: int
     eval_episodes: int
     datasets: tuple[str, ...] = tuple(DATASETS)
+
+    def __post_init__(self) -> None:
+        check_profile(
+            self,
+            positive=(
+                "n_expert",
+                "total_size",
+                "model_epochs",
+                "n_updates",
+                "eval_every",
+                "eval_episodes",
+            ),
+            choices={"datasets": tuple(DATASETS)},
+        )
 
 
 _QUICK_DATA = {

@@ -38,7 +38,7 @@ from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.density import BinnedGaussianKDE
 from augment.plots import plot_augmented_nav2d, plot_error_maps_nav2d
 from benchmarks.results import output_dir
-from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from causal_envs.core import CausalEnvWithDynamics, ContractError
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
@@ -65,6 +65,9 @@ class Profile:
     seeds: tuple[int, ...]
     models: DynamicsConfig
     n_eval: int
+
+    def __post_init__(self) -> None:
+        check_profile(self, positive=("n_eval",))
 
 
 PROFILES = {

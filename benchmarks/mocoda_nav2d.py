@@ -39,7 +39,7 @@ from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDAConfig
 from augment.cache import augmented_datasets
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
-from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import mean_interval
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
@@ -67,6 +67,14 @@ class Profile:
     datasets: tuple[str, ...] = DATASETS
     #: agent name -> config overrides (e.g. a smaller BCQ proposal count for the main job)
     agent_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_profile(
+            self,
+            positive=("n_updates", "eval_every", "eval_episodes", "total_size"),
+            non_negative=("crosscheck_updates",),
+            choices={"agents": tuple(AGENTS), "datasets": DATASETS},
+        )
 
 
 #: the fast dynamics models (DynamicsConfig's defaults): 2x128, 20 epochs, cosine from 1e-3

@@ -36,7 +36,7 @@ from typing import Any
 
 from augment.device import AUTO, check_device_spec, resolve_device
 from benchmarks.results import output_dir, write_json
-from causal_envs.core import atomic_path, exit_with_parent, jsonable
+from causal_envs.core import atomic_path, check_int, exit_with_parent, jsonable
 
 __all__ = [
     "BACKENDS",
@@ -44,6 +44,7 @@ __all__ = [
     "Cell",
     "RunContext",
     "RunError",
+    "check_profile",
     "parse_cell_filter",
     "parse_seeds",
     "run",
@@ -64,6 +65,38 @@ INPUT_GPUS = 1.0
 
 class RunError(RuntimeError):
     """A run cannot go ahead as asked (a stored run of another profile, a bad selection)."""
+
+
+def check_profile(
+    profile: Any,
+    *,
+    positive: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+    choices: Mapping[str, Sequence[Any]] | None = None,
+) -> None:
+    """Refuse a malformed benchmark profile where it is built, naming the field: a
+    ``description`` that is not a non-empty string, ``seeds`` that are not a non-empty tuple
+    of distinct integers >= 0, a ``positive`` field below 1, a ``non_negative`` one below 0
+    (NumPy integers accepted, floats and booleans refused), a field outside its ``choices``."""
+    kind = type(profile).__name__
+    if not isinstance(profile.description, str) or not profile.description.strip():
+        raise ValueError(f"{kind}.description must be a non-empty string")
+    seeds = profile.seeds
+    if not isinstance(seeds, tuple) or not seeds:
+        raise ValueError(f"{kind}.seeds must be a non-empty tuple of integers, got {seeds!r}")
+    for seed in seeds:
+        check_int(f"{kind}.seeds", seed, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{kind}.seeds repeats a seed: {seeds!r}")
+    for name in positive:
+        check_int(f"{kind}.{name}", getattr(profile, name), 1)
+    for name in non_negative:
+        check_int(f"{kind}.{name}", getattr(profile, name), 0)
+    for name, allowed in (choices or {}).items():
+        values = getattr(profile, name)
+        for value in values if isinstance(values, tuple) else (values,):
+            if value not in allowed:
+                raise ValueError(f"{kind}.{name} must be among {tuple(allowed)}, got {value!r}")
 
 
 @dataclass(frozen=True)

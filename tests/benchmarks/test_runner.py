@@ -164,3 +164,30 @@ def test_a_run_killed_at_random_points_resumes_to_the_same_results(tmp_path):
     assert results(killed)["cells"] == results(clean)["cells"]
     assert results(killed)["summary"] == results(clean)["summary"]
     assert cell_files(killed) == cell_files(clean)
+
+
+@pytest.mark.parametrize(
+    ("module", "profile", "bad", "message"),
+    [
+        ("benchmarks.csr", None, {"seeds": ()}, "seeds must be a non-empty tuple"),
+        ("benchmarks.csr", None, {"seeds": (0, 0)}, "repeats a seed"),
+        ("benchmarks.csr", None, {"task_steps": 0}, "task_steps must be an integer >= 1"),
+        ("benchmarks.csr", None, {"eval_every": 2.5}, "eval_every must be an integer"),
+        ("benchmarks.csr", None, {"methods": ("csr", "ppo")}, "methods must be among"),
+        ("benchmarks.csr", None, {"fraction": 1.5}, "fraction"),
+        ("benchmarks.csr", None, {"description": ""}, "description"),
+        ("benchmarks.mocoda_nav2d", "quick", {"n_updates": -5}, "n_updates"),
+        ("benchmarks.mocoda_nav2d", "quick", {"agents": ("sac",)}, "agents must be among"),
+        ("benchmarks.mocoda_nav2d", "quick", {"datasets": ("emp", "x")}, "datasets must be"),
+        ("benchmarks.mocoda_hooksweep2", "quick", {"n_expert": 0}, "n_expert"),
+        ("benchmarks.mocoda_model_error", "quick", {"n_eval": True}, "n_eval"),
+    ],
+)
+def test_every_benchmark_profile_refuses_bad_fields(module, profile, bad, message):
+    import importlib
+
+    mod = importlib.import_module(module)
+    base = mod.BENCHMARKS["csr-cartpole"]["quick"] if profile is None else mod.PROFILES[profile]
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(base, **bad)
+    dataclasses.replace(base, seeds=(__import__("numpy").int64(3),))  # NumPy integers are fine
