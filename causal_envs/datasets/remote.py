@@ -26,6 +26,7 @@ behind.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import tarfile
@@ -188,7 +189,12 @@ def _download(url: str, part: Path, size: int, progress: bool) -> None:
                             bar.update(len(block))
                     if part.stat().st_size < size:
                         raise ConnectionError("the connection closed before the end of the file")
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+            except (
+                urllib.error.URLError,
+                http.client.HTTPException,  # IncompleteRead: the body stopped short
+                ConnectionError,
+                TimeoutError,
+            ) as err:
                 failures += 1
                 if failures > RETRIES:
                     raise DatasetError(
