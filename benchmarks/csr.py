@@ -81,7 +81,8 @@ class CSRProfile:
     def __post_init__(self) -> None:
         check_profile(
             self,
-            positive=("source_steps", "task_steps", "eval_every", "eval_episodes", "patience"),
+            positive=("source_steps", "eval_every", "eval_episodes", "patience"),
+            non_negative=("task_steps",),  # 0: later tasks get their adaptation alone
             choices={"methods": METHODS},
         )
         check_real("CSRProfile.fraction", self.fraction, 0.0, 1.0, low_open=True)

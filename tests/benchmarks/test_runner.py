@@ -171,7 +171,8 @@ def test_a_run_killed_at_random_points_resumes_to_the_same_results(tmp_path):
     [
         ("benchmarks.csr", None, {"seeds": ()}, "seeds must be a non-empty tuple"),
         ("benchmarks.csr", None, {"seeds": (0, 0)}, "repeats a seed"),
-        ("benchmarks.csr", None, {"task_steps": 0}, "task_steps must be an integer >= 1"),
+        ("benchmarks.csr", None, {"task_steps": -1}, "task_steps must be an integer >= 0"),
+        ("benchmarks.csr", None, {"source_steps": 0}, "source_steps must be an integer >= 1"),
         ("benchmarks.csr", None, {"eval_every": 2.5}, "eval_every must be an integer"),
         ("benchmarks.csr", None, {"methods": ("csr", "ppo")}, "methods must be among"),
         ("benchmarks.csr", None, {"fraction": 1.5}, "fraction"),
