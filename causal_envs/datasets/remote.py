@@ -25,7 +25,6 @@ behind.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -42,6 +41,7 @@ from causal_envs.core.fs import StorageError, check_directory, describe_os_error
 from causal_envs.datasets.storage import (
     DatasetError,
     dataset_lock,
+    file_facts,
     load_stored,
     package_version,
     staged_dataset,
@@ -59,14 +59,6 @@ _CHUNK = 1 << 20
 RETRIES = 5
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pack_archive(
     dataset_id: str, base: Path, out: str | os.PathLike, *, name: str, seed: int, command: str
 ) -> tuple[Path, Path]:
@@ -74,8 +66,7 @@ def pack_archive(
     and its manifest ``<out>/<dataset id>.manifest.json``; return both paths. The dataset is
     loaded (and so verified) first. ``name``, ``seed`` and ``command`` (the one that
     generates it) go into the manifest."""
-    hint = command
-    load_stored(dataset_id, base, regenerate_hint=hint)  # refuses a corrupt or missing dataset
+    load_stored(dataset_id, base, regenerate_hint=command)  # refuses a corrupt or missing one
     folder = base / dataset_id
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     archive = Path(out) / f"{dataset_id}.tar"
@@ -94,20 +85,9 @@ def pack_archive(
             "seed": seed,
             "dataset_id": dataset_id,
             "package_version": package_version(),
-            "generation_command": hint,
-            "archive": {
-                "file": archive.name,
-                "bytes": archive.stat().st_size,
-                "sha256": _sha256(archive),
-            },
-            "files": [
-                {
-                    "path": p.relative_to(folder).as_posix(),
-                    "bytes": p.stat().st_size,
-                    "sha256": _sha256(p),
-                }
-                for p in files
-            ],
+            "generation_command": command,
+            "archive": {"file": archive.name, **file_facts(archive)},
+            "files": [{"path": p.relative_to(folder).as_posix(), **file_facts(p)} for p in files],
         }
         manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     except OSError as err:
@@ -220,7 +200,7 @@ def _unpack(archive: Path, dest: Path, manifest: dict[str, Any]) -> None:
         tar.extractall(dest, filter="data")
     for path, facts in expected.items():
         target = dest / path
-        if target.stat().st_size != facts["bytes"] or _sha256(target) != facts["sha256"]:
+        if file_facts(target) != {"bytes": facts["bytes"], "sha256": facts["sha256"]}:
             raise DatasetError(f"{path} in the archive does not match its manifest digest")
 
 
@@ -260,7 +240,7 @@ def fetch_archive(
             have = part.stat().st_size if part.exists() else 0
             ensure_free_space(downloads, size - have, f"downloading {dataset_id}")
             _download(f"{base_url}/{dataset_id}.tar", part, size, progress)
-            if part.stat().st_size != size or _sha256(part) != digest:
+            if file_facts(part) != {"bytes": size, "sha256": digest}:
                 part.unlink()
                 raise DatasetError(
                     f"the downloaded archive of {dataset_id} does not match the SHA-256 in its "

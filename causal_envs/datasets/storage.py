@@ -61,6 +61,7 @@ __all__ = [
     "DatasetError",
     "dataset_digest",
     "dataset_lock",
+    "file_facts",
     "load_stored",
     "read_metadata",
     "reclaim_staging",
@@ -210,7 +211,7 @@ def save_minari(
             )
         data_dir = tmp / dataset_id / "data"
         block = _write_flat(data, data_dir)
-        block["minari_files"] = {_MINARI_FILE: _file_facts(data_dir / _MINARI_FILE)}
+        block["minari_files"] = {_MINARI_FILE: file_facts(data_dir / _MINARI_FILE)}
         ds.storage.update_metadata({_META_KEY: block})
     return Path(root) / dataset_id
 
@@ -393,7 +394,8 @@ def _recover(staging: Path, root: Path) -> None:
         os.replace(source, final)
 
 
-def _file_facts(path: Path) -> dict[str, Any]:
+def file_facts(path: Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": digest}`` of a file (read in 1 MiB blocks)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -532,7 +534,7 @@ def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) ->
     out = {}
     for name, facts in recorded.items():
         path = data_dir / name
-        if not path.exists() or _file_facts(path)["sha256"] != facts.get("sha256"):
+        if not path.exists() or file_facts(path)["sha256"] != facts.get("sha256"):
             raise DatasetError(
                 f"dataset {dataset_id}: Minari's {name} does not match the digest recorded when "
                 f"it was written (modified, truncated or deleted). Regenerate it with: "

@@ -23,6 +23,7 @@ from causal_envs.datasets import (
     remote,
 )
 from causal_envs.datasets.remote import MIRROR_ENV
+from causal_envs.datasets.storage import file_facts
 
 NAME, ID = "cartpole/task1", "causal-envs/cartpole/task1-v0"
 
@@ -184,7 +185,7 @@ def test_a_foreign_archive_is_refused(mirror, tmp_path):
     tar.write_bytes(b"<html>not an archive</html>" * 100)
     path = folder / f"{ID}.manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["archive"].update(bytes=tar.stat().st_size, sha256=remote._sha256(tar))
+    manifest["archive"].update(file_facts(tar))
     path.write_text(json.dumps(manifest))
     root = tmp_path / "cache"
     with pytest.raises(DatasetError, match="failed"):
