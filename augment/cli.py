@@ -13,6 +13,7 @@ source, settings and seed is loaded, not made again.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from augment.device import AUTO, DEVICE_HELP, check_device_spec
@@ -84,6 +85,7 @@ def cmd_augment(args: argparse.Namespace) -> None:
     # deferred: torch and scikit-learn (~1.5 s), which --help never needs
     from augment.cache import augmented_datasets  # deferred: torch, scikit-learn
     from augment.pipeline import MoCoDAConfig  # deferred: torch, scikit-learn
+    from augment.recipes import recipe_for  # deferred: the envs' modules
 
     if args.seed < 0:
         raise CLIError(f"--seed must be non-negative, got {args.seed}")
@@ -93,6 +95,9 @@ def cmd_augment(args: argparse.Namespace) -> None:
             f"profile quick (the fast models); --profile paper: the authors' models, {PAPER_COST}"
         )
     config = MoCoDAConfig(dynamics=PROFILES[args.profile], seed=args.seed)
+    floor = recipe_for(spec.env_id).uniform_floor
+    if floor is not None:  # HookSweep2's MOCODA-P floor, as in the authors' script
+        config = replace(config, uniform_floor=floor)
     try:  # refuses an env without the contract, or a device this machine lacks, before work
         made = augmented_datasets(
             args.source,

@@ -6,6 +6,7 @@ causal-envs render ENV_ID --out strip.png
 causal-envs dataset generate|info|plot|list ...
 causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
+causal-envs bench dataset-download [--dataset NAME] [--quick]
 causal-envs bench sb3-vec-env [--quick]
 causal-envs bench csr-detection --agent SOURCE.pt [--quick]
 causal-envs bench paper-cost [--device cuda]
@@ -29,6 +30,7 @@ from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS
 from causal_envs.cli import register as register_data_verbs
+from causal_envs.datasets import DATASETS
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +42,25 @@ def _bench_env_speed(args: argparse.Namespace) -> None:
     from benchmarks import env_speed  # deferred: torch & co. load only to run
 
     env_speed.main(quick=args.quick)
+
+
+def _bench_dataset_download(args: argparse.Namespace) -> None:
+    from benchmarks import dataset_download  # deferred: generators load only to run
+
+    dataset_download.main(args.dataset, seed=args.seed, quick=args.quick)
+
+
+def _dataset_download_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=sorted(DATASETS),
+        metavar="NAME",
+        help="the dataset to generate and download (default hooksweep2/expert; "
+        "--quick: nav2d/empirical)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the dataset's seed (default 0)")
+    _quick_arg(p, profiles)
 
 
 def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
@@ -232,6 +253,11 @@ _PROFILE_SOURCES = {
 #: name -> (run, add its arguments, help)
 BENCHMARKS = {
     "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
+    "dataset-download": (
+        _bench_dataset_download,
+        _dataset_download_args,
+        "a dataset downloaded from a mirror (served on 127.0.0.1) beside generating it",
+    ),
     "csr-detection": (
         _bench_csr_detection,
         _csr_detection_args,

@@ -19,11 +19,14 @@ the metric is the success rate at the final (75th) step, mean ± std over seeds.
 claim: agents trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
 
 Finished (seed, dataset, agent) cells are written at once and skipped on a re-run; the expert
-data and the augmented datasets are stored and reused, so an interrupted run resumes.
+data is stored and its augmentations come from MoCoDA's shared cache (`augment.cache`, HookSweep2's
+recipe in `augment.recipes`), so an interrupted run resumes and a profile with the same data
+settings trains no model again.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,20 +40,27 @@ import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
 from agents.common import TransitionSampler
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment.cache import augmented_datasets
+from augment.recipes import HOOKSWEEP2
 from benchmarks.results import output_dir
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
-from causal_envs.datasets import DatasetError, TransitionDataset, load_stored, save_flat
-from causal_envs.datasets.hooksweep import generate_hooksweep2_expert, states_only
+from causal_envs.datasets import (
+    DatasetError,
+    TransitionDataset,
+    load_dataset,
+    load_stored,
+    save_flat,
+)
+from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.plots import pyplot, save_figure
-from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER, boxes_near
+from causal_envs.datasets.remote import MIRROR_ENV
+from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER
 
 __all__ = ["BENCHMARK", "DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
 
 ENV_ID = "HookSweep2-v0"
 #: dataset name -> the augment method that makes it
 DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
-#: MOCODA-P's density floor in the uniform re-weighting (the authors' code; Nav2D's is 0.01)
-MOCODA_P_FLOOR = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,24 +169,10 @@ PROFILES = {
 }
 
 
-def data_folder(p: Profile) -> Path:
-    """Where a profile's datasets live: shared by every profile with the same data settings."""
-    hidden = "x".join(map(str, p.model_hidden))
-    key = (
-        f"n{p.n_expert}_t{p.total_size}_m{hidden}_e{p.model_epochs}_lr{p.model_lr:g}"
-        f"_floor{MOCODA_P_FLOOR:g}_{p.model_schedule}_{p.model_precision}"
-    )
-    return output_dir() / "mocoda_hooksweep2_data" / key
-
-
-def fit_models(
-    expert: TransitionDataset, p: Profile, seed: int, device: str = "auto", progress: bool = True
-) -> tuple[MoCoDA, dict[str, float]]:
-    """MoCoDA's parent model and locally factored dynamics on the expert data, with the
-    profile's model settings; returns the fitted pipeline and what the fit cost and reached:
-    ``fit_seconds`` (parent model and dynamics), ``local_model_seconds`` and the local
-    model's held-out NLL at the kept epoch, ``local_model_val_nll``."""
-    cfg = MoCoDAConfig(
+def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
+    """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions (the density
+    floor of MOCODA-P's re-weighting is the HookSweep2 recipe's, `augment.recipes`)."""
+    return MoCoDAConfig(
         total_size=p.total_size,
         dynamics=DynamicsConfig(
             hidden=p.model_hidden,
@@ -186,19 +182,29 @@ def fit_models(
             precision=p.model_precision,
             seed=seed,
         ),
-        val_size=min(5_000, len(expert) // 10),
-        uniform_floor=MOCODA_P_FLOOR,
+        val_size=min(5_000, n_rows // 10),
+        uniform_floor=HOOKSWEEP2.uniform_floor,
         seed=seed,
     )
+
+
+def fit_models(
+    expert: TransitionDataset, p: Profile, seed: int, device: str = "auto", progress: bool = True
+) -> tuple[MoCoDA, dict[str, float]]:
+    """MoCoDA's parent model and locally factored dynamics on the expert data, with the
+    profile's model settings (no cache: this is the timing experiment); returns the fitted
+    pipeline and what the fit cost and reached: ``fit_seconds`` (parent model and dynamics),
+    ``local_model_seconds`` and the local model's held-out NLL at the kept epoch,
+    ``local_model_val_nll``."""
     mocoda = MoCoDA(
-        ENV_ID,
-        cfg,
-        uniform_features=lambda rows: rows[:, BOX_XY],
-        prefilter=boxes_near,
+        HOOKSWEEP2.target(ENV_ID),
+        pipeline_config(p, seed, len(expert)),
+        uniform_features=HOOKSWEEP2.uniform_features,
+        prefilter=HOOKSWEEP2.prefilter,
         device=device,
     )
     start = time.perf_counter()
-    mocoda.fit(states_only(expert), progress=progress)
+    mocoda.fit(HOOKSWEEP2.prepared(expert), progress=progress)
     fit_seconds = time.perf_counter() - start
     log = mocoda.models["local"].log
     val_nll = log.val_nll[log.val_epochs.index(log.best_epoch)]
@@ -214,30 +220,59 @@ def fit_models(
     }
 
 
-def _datasets(seed: int, p: Profile, folder: Path, device: str) -> dict[str, TransitionDataset]:
-    out, missing = {}, []
-    for name in DATASETS:
-        try:
-            out[name] = load_stored(f"seed{seed}/{name}", folder, regenerate_hint="re-run")
-        except DatasetError:
-            missing.append(name)
-    if not missing:
-        return out
+#: expert-set size -> the registered dataset of that size (downloadable from a mirror)
+REGISTERED_EXPERT = {1_000_000: "hooksweep2/expert", 100_000: "hooksweep2/expert-100k"}
+
+
+def expert_data(seed: int, n: int) -> tuple[str, TransitionDataset, bool]:
+    """The source-task expert data of ``n`` transitions for ``seed``: the registered dataset
+    when one has that size (loaded from the cache, downloaded from ``$CAUSAL_ENVS_MIRROR``
+    when that is set, or generated), else generated once and kept in the benchmark's data
+    folder. Returns the dataset's name, the data and whether it is the registered one."""
+    if n in REGISTERED_EXPERT:
+        name = REGISTERED_EXPERT[n]
+        return name, load_dataset(name, seed, download=bool(os.environ.get(MIRROR_ENV))), True
+    folder = output_dir() / "mocoda_hooksweep2_data" / f"expert-n{n}"
+    try:
+        return (
+            "hooksweep2/expert",
+            load_stored(f"seed{seed}", folder, regenerate_hint="re-run"),
+            False,
+        )
+    except DatasetError:
+        pass
     start = time.perf_counter()
-    expert = generate_hooksweep2_expert(p.n_expert, seed)
-    rate = expert.metadata["expert_success_rate"]
+    data = generate_hooksweep2_expert(n, seed)
+    rate = data.metadata["expert_success_rate"]
     print(
-        f"seed {seed}: {len(expert):,} expert transitions in {time.perf_counter() - start:.0f} s "
+        f"seed {seed}: {len(data):,} expert transitions in {time.perf_counter() - start:.0f} s "
         f"(expert success on the source task {100 * rate:.1f}%)"
     )
-    mocoda, fit = fit_models(expert, p, seed, device)
-    for name in missing:
-        start = time.perf_counter()
-        data = mocoda.generate(DATASETS[name])
+    save_flat(data, f"seed{seed}", folder, overwrite=True)
+    return "hooksweep2/expert", data, False
+
+
+def seed_datasets(
+    seed: int, p: Profile, profile_name: str = "", device: str = "auto"
+) -> dict[str, TransitionDataset]:
+    """The profile's datasets (EMP, MOCODA, MOCODA-P) for ``seed``, relabelled with target
+    goals: from MoCoDA's shared cache (`augment.cache`) where the same expert data was
+    augmented with the same settings before, else made and stored there."""
+    name, expert, registered = expert_data(seed, p.n_expert)
+    made = augmented_datasets(
+        name,
+        [DATASETS[d] for d in p.datasets],
+        pipeline_config(p, seed, len(expert)),
+        device=device,
+        profile=f"mocoda-hooksweep2 {profile_name}".strip(),
+        data=None if registered else expert,
+    )
+    rate = expert.metadata["expert_success_rate"]
+    out = {}
+    for d in p.datasets:
+        data = made[DATASETS[d]]
         data.metadata["expert_success_rate"] = rate
-        data.metadata["pipeline"] = {**fit, "generate_seconds": time.perf_counter() - start}
-        save_flat(data, f"seed{seed}/{name}", folder, overwrite=True)
-        out[name] = data
+        out[d] = data
     return out
 
 
@@ -408,10 +443,10 @@ def cells(p: Profile) -> list[Cell]:
 
 
 def make_input(name: str, ctx: RunContext) -> dict[str, TransitionDataset]:
-    """``datasets/seed{s}``: the expert data and its augmentations for seed ``s``, stored in the
-    profile's data folder (shared by profiles with the same data settings)."""
+    """``datasets/seed{s}``: the augmentations of seed ``s``'s expert data (`seed_datasets`;
+    profiles with the same data settings share them through MoCoDA's cache)."""
     seed = int(name.removeprefix("datasets/seed"))
-    return _datasets(seed, ctx.profile, data_folder(ctx.profile), ctx.device)
+    return seed_datasets(seed, ctx.profile, ctx.profile_name, ctx.device)
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
@@ -419,8 +454,8 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     datasets = inputs[f"datasets/seed{seed}"]
     record = _run_cell(seed, d, datasets[d], a, ctx.profile, ctx.device)
     record["data"] = data_stats(datasets[d])
-    record["expert_success_rate"] = datasets["emp"].metadata.get("expert_success_rate")
-    record["pipeline"] = datasets["emp"].metadata.get("pipeline")
+    record["expert_success_rate"] = datasets[d].metadata.get("expert_success_rate")
+    record["pipeline"] = datasets[d].metadata.get("fit")
     return record
 
 
@@ -459,10 +494,7 @@ BENCHMARK = Benchmark(
 
 
 def main(profile: str = "quick", fresh: bool = False, **options: Any) -> dict:
-    """Run (or resume) ``profile`` on the shared runner (``fresh`` also remakes the data);
+    """Run (or resume) ``profile`` on the shared runner (``fresh`` runs every cell again; the
+    data, deterministic in its seed and settings, comes from MoCoDA's cache);
     ``options`` are `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ...)."""
-    if fresh and profile in PROFILES:
-        for f in data_folder(PROFILES[profile]).rglob("*"):
-            if f.is_file():
-                f.unlink()
     return run(BENCHMARK, profile, fresh=fresh, **options)

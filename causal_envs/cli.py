@@ -254,7 +254,13 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
     for m in augmented:
         models = m.get("config", {}).get("dynamics", {})
         print(
-            f"  {m['method']:9s} of {m.get('source')} seed {m.get('seed')}: "
+            f"  {m['method']:9s} of {m.get('source')} seed {m.get('seed')}"
+            + (
+                f" ({m['source_transitions']:,} transitions a benchmark made)"
+                if m.get("source_id") is None and "source_transitions" in m
+                else ""
+            )
+            + ": "
             f"{m.get('n_generated', 0):,} generated, profile {m.get('profile') or 'custom'}, "
             f"key {m.get('key')}"
         )

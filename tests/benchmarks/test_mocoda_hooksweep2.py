@@ -21,13 +21,17 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     assert json.loads(path.read_text())["summary"]["table"]["emp"]["td3bc"]["seeds"] == 1
     assert (output_dir() / "mocoda_hooksweep2_smoke_curves.png").stat().st_size > 0
 
-    # the stored datasets: [state, target goal] observations, target-task rewards
-    from causal_envs.datasets import load_stored
+    # the datasets, from MoCoDA's cache now (nothing trained again): [state, target goal]
+    # observations, target-task rewards, the fit's record and the expert's success rate
     from causal_envs.envs.hooksweep.model import GOAL_BASE, HookSweep2Model
 
-    folder = bench.data_folder(p)
+    cached = bench.seed_datasets(0, p, "smoke", "cpu")
+    assert "found in the cache" in capsys.readouterr().out
     for name in bench.DATASETS:
-        data = load_stored(f"seed0/{name}", folder, regenerate_hint="re-run")
+        data = cached[name]
+        assert data.metadata["cached"] and data.metadata["config"]["recipe"] == "hooksweep2-boxes"
+        assert data.metadata["source_transitions"] == p.n_expert
+        assert 0 <= data.metadata["expert_success_rate"] <= 1
         assert len(data) == p.total_size and data.observations.shape[1] == 22
         goals = data.observations[:, 16:].astype(np.float64)
         shift = goals[:, [0, 3]] - GOAL_BASE[[0, 3]]
@@ -35,6 +39,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
         s2 = data.next_observations.astype(np.float64)
         expected, _ = HookSweep2Model.reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
         np.testing.assert_allclose(data.rewards, expected, atol=1e-5)
+    assert cached["mocoda"].metadata["fit"]["models"]["local"]["seconds"] > 0
 
     # a re-run resumes: no cell is trained again
     again = bench.main("smoke")

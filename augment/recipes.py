@@ -1,0 +1,80 @@
+"""How MoCoDA augments each env's offline data: the parts of a run that are functions, not
+settings, so they cannot live in `MoCoDAConfig`.
+
+A recipe names, for the env a dataset was collected in:
+
+- ``target_env``: the env the augmented data is for. 2D Navigation's data is already labelled
+  for its target task (the same env); HookSweep2's expert data comes from the source task
+  (sweep one box), and MoCoDA relabels what it generates with goals of the target task
+  ``HookSweep2-v0`` (sweep both), MoCoDA section 5.2.
+- ``prepare``: the source rows as the dynamics see them (HookSweep2: the 16-dim states,
+  without the goal the expert was given).
+- ``uniform_features`` and ``prefilter``: the feature map MOCODA-U/MOCODA-P re-weight to be
+  uniform over, and the rows kept before re-weighting (HookSweep2: both boxes' xy positions,
+  kept when the boxes are less than 0.3 apart, as in the authors' HookSweep2 script).
+- ``uniform_floor``: the re-weighting's density floor (the authors' HookSweep2 script: 0.05;
+  2D Navigation: `MoCoDAConfig`'s 0.01).
+
+The recipe's name is part of an augmented set's cache key (`augment.cache`), so two recipes
+never share a cached set.
+
+Examples:
+    >>> recipe_for("CausalNav2D-v0").name, recipe_for("HookSweep2Source-v0").target_env
+    ('default', 'HookSweep2-v0')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from numpy.typing import NDArray
+
+from causal_envs.datasets import TransitionDataset
+from causal_envs.datasets.hooksweep import states_only
+from causal_envs.envs.hooksweep.model import BOX_XY, boxes_near
+
+__all__ = ["RECIPES", "Recipe", "recipe_for"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The functions of one env's MoCoDA run (see the module's docstring)."""
+
+    name: str
+    target_env: str | None = None
+    prepare: Callable[[TransitionDataset], TransitionDataset] | None = None
+    uniform_features: Callable[[NDArray], NDArray] | None = None
+    prefilter: Callable[[NDArray], NDArray] | None = None
+    uniform_floor: float | None = None
+
+    def target(self, source_env: str) -> str:
+        """The env the augmented data is for, given the env the source data comes from."""
+        return self.target_env or source_env
+
+    def prepared(self, data: TransitionDataset) -> TransitionDataset:
+        """The source rows as MoCoDA fits them."""
+        return self.prepare(data) if self.prepare is not None else data
+
+
+def _box_xy(rows: NDArray) -> NDArray:
+    return rows[:, BOX_XY]
+
+
+HOOKSWEEP2 = Recipe(
+    name="hooksweep2-boxes",
+    target_env="HookSweep2-v0",
+    prepare=states_only,
+    uniform_features=_box_xy,
+    prefilter=boxes_near,
+    uniform_floor=0.05,
+)
+DEFAULT = Recipe(name="default")
+
+#: source env id -> its recipe (envs not listed use `DEFAULT`)
+RECIPES: dict[str, Recipe] = {"HookSweep2Source-v0": HOOKSWEEP2, "HookSweep2-v0": HOOKSWEEP2}
+
+
+def recipe_for(env_id: str) -> Recipe:
+    """The recipe of data collected in ``env_id``."""
+    return RECIPES.get(env_id, DEFAULT)
