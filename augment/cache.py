@@ -27,9 +27,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from augment.device import AUTO
+from augment.device import AUTO, resolve_device, resolve_precision
 from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.pipeline import MoCoDA, MoCoDAConfig
 from augment.recipes import Recipe, recipe_for
@@ -68,6 +69,7 @@ def fit_record(mocoda: MoCoDA, seconds: float) -> dict[str, Any]:
         log = model.log
         models[arch] = {
             "seconds": log.seconds,
+            "precision": log.precision,
             "val_nll": log.val_nll[log.val_epochs.index(log.best_epoch)],
         }
     return {"seconds": seconds, "models": models}
@@ -102,6 +104,9 @@ def augmented_datasets(
         raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {list(methods)}")
     spec = get_spec(source)
     recipe = recipe_for(spec.env_id)
+    if config.dynamics.precision == "auto":  # keyed by the arithmetic that will run
+        ran = resolve_precision("auto", resolve_device(device))
+        config = replace(config, dynamics=replace(config.dynamics, precision=ran))
     mocoda = MoCoDA(  # refuses an env without the contract
         recipe.target(spec.env_id),
         config,

@@ -11,8 +11,9 @@ their baselines) takes a device *spec* and resolves it here, once, when it is bu
 A CUDA spec on a machine without CUDA, or a CUDA index past the last device, is refused
 here with a message that says so, rather than deep inside a training loop.
 
-The arithmetic of training steps is chosen here too: ``precision="fp32"`` or ``"bf16"``
-(`check_precision`, `training_autocast`), for the offline agents and the dynamics ensembles.
+The arithmetic of training steps is chosen here too: ``precision="fp32"``, ``"bf16"`` or
+``"auto"`` (bf16 only where the device multiplies bfloat16 in hardware: `native_bf16`,
+`resolve_precision`, `training_autocast`), for the offline agents and the dynamics ensembles.
 
 The spec's syntax is checked without importing torch (`check_device_spec`, which the command
 line uses); `resolve_device` imports it.
@@ -33,6 +34,7 @@ Examples:
 from __future__ import annotations
 
 import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,7 +48,9 @@ __all__ = [
     "check_device_spec",
     "check_precision",
     "keep_on_host",
+    "native_bf16",
     "resolve_device",
+    "resolve_precision",
     "training_autocast",
 ]
 
@@ -60,9 +64,12 @@ DEVICE_HELP = (
 )
 
 
-#: the arithmetic of training steps: "fp32", or "bf16" (the wide products in bfloat16 under
-#: autocast; what must stay exact opts out, see `agents.common.Float32Linear`)
-PRECISIONS = ("fp32", "bf16")
+#: the arithmetic of training steps: "fp32", "bf16" (the wide products in bfloat16 under
+#: autocast; what must stay exact opts out, see `agents.common.Float32Linear`), or "auto":
+#: bf16 where the device multiplies bfloat16 natively, else fp32 (`resolve_precision`)
+PRECISIONS = ("fp32", "bf16", "auto")
+#: devices already warned about emulated bfloat16 (one warning per device type and process)
+_WARNED: set[str] = set()
 
 
 def check_precision(precision: str) -> str:
@@ -72,12 +79,46 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def training_autocast(device: torch.device, precision: str) -> Any:
-    """The context a training step of ``precision`` runs in on ``device``: bfloat16 autocast
-    for ``"bf16"``, a disabled one (float32) for ``"fp32"``."""
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA device that
+    supports bfloat16, or a CPU with AVX-512 BF16 or AMX (oneDNN's check). Elsewhere torch
+    emulates bfloat16, far slower than float32: on an AVX2-only 2-core CPU (2026-12-04) a
+    batched product of the dynamics models' shapes ran at 1 GFLOP/s in bfloat16 against 114
+    in float32, and a training step 18x slower."""
     import torch  # deferred: the command line checks specs without importing torch
 
-    bf16 = check_precision(precision) == "bf16"
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return bool(check()) if check is not None else torch.cpu._is_avx512_bf16_supported()
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """The arithmetic a training step of ``precision`` runs in on ``device``: ``"auto"``
+    becomes ``"bf16"`` where `native_bf16`, else ``"fp32"``. An explicit ``"bf16"`` is kept,
+    with one warning per device type when the device only emulates it."""
+    if check_precision(precision) == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "bf16" and device.type not in _WARNED and not native_bf16(device):
+        _WARNED.add(device.type)
+        warnings.warn(
+            f"precision='bf16' on a {device.type} without native bfloat16 products: torch "
+            "emulates them, far slower than float32 (18x per training step measured on an "
+            "AVX2 CPU); precision='auto' picks float32 here",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return precision
+
+
+def training_autocast(device: torch.device, precision: str) -> Any:
+    """The context a training step of ``precision`` runs in on ``device``: bfloat16 autocast
+    when it resolves to ``"bf16"`` (`resolve_precision`), a disabled one (float32) else."""
+    import torch  # deferred: the command line checks specs without importing torch
+
+    bf16 = resolve_precision(precision, device) == "bf16"
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 

@@ -7,7 +7,8 @@
 
 The agent is a source-task checkpoint that ``bench csr-cartpole`` saves
 (``<method>_seed<k>_source.pt``). For each probe behaviour (``detect_probe``: uniformly random
-actions, or the agent's policy) and each ``theta_reg``, ``tau*`` is measured on a fresh probe
+actions, the agent's policy, or the policy against tau* matched to the states it visits) and each
+``theta_reg``, ``tau*`` is measured on a fresh probe
 of the unchanged source task, then on each variant (the source task again; new gravity, cart
 mass or pole length, all distribution shifts that need no new latent variable) a fresh probe
 is collected, theta alone is re-estimated on it for ``detect_steps`` updates and the ratio of
@@ -43,7 +44,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cart mass 0.5": {"masscart": 0.5},
     "cart mass 2.5": {"masscart": 2.5},
     "pole length x2": {"length": 1.0},
+    # seed 0's task 2 of the CartPole sequence
+    "gravity 40, cart mass 3.5": {"gravity": 40.0, "masscart": 3.5},
 }
+
+
+#: the probes compared: random actions, the policy, the policy against tau* matched to its
+#: states (`agents.csr.CSRAgent.matched_tau`)
+PROBES = ("random", "policy", "matched")
 
 
 def _variant_env(overrides: dict[str, Any]) -> gym.Env:
@@ -66,7 +74,8 @@ def study(
         before = b.prediction_error(data)
         _reestimate_theta(b, data, b.config.detect_steps)
         after = b.prediction_error(data)
-        ratio = after / tau
+        basis = b.matched_tau(data) if probe == "matched" else tau
+        ratio = after / basis
         rows.append(
             {
                 "probe": probe,
@@ -74,6 +83,7 @@ def study(
                 "repeat": repeat,
                 "variant": name,
                 "tau": tau,
+                "tau_matched": basis if probe == "matched" else None,
                 "error_before": before,
                 "error_after_theta": after,
                 "ratio": ratio,
@@ -82,7 +92,7 @@ def study(
             }
         )
         print(
-            f"  {probe:6s} theta_reg {theta_reg:<4g} repeat {repeat} {name:15s} "
+            f"  {probe:6s} theta_reg {theta_reg:<4g} repeat {repeat} {name:26s} "
             f"ratio {ratio:5.2f} drift {rows[-1]['theta_drift']:.2f}",
             flush=True,
         )
@@ -97,7 +107,7 @@ def run(agent_path: str | Path, quick: bool = False) -> dict[str, Any]:
     repeats = 1 if quick else 3
     variants = dict(list(VARIANTS.items())[:3]) if quick else VARIANTS
     rows = []
-    for probe in ("random", "policy"):
+    for probe in PROBES:
         for theta_reg in (0.0, 10.0):
             for repeat in range(repeats):
                 rows.extend(study(agent, probe, theta_reg, repeat, variants))
@@ -119,7 +129,7 @@ def report(r: dict[str, Any]) -> str:
         f"when <= {r['threshold_scale']} (every variant is a distribution shift); "
         f"{r['adapt_collect']} probe steps, {r['detect_steps']} theta updates",
         "",
-        f"{'probe':7s} {'theta_reg':>9s} {'variant':15s} {'ratio (min-max)':>16s} "
+        f"{'probe':7s} {'theta_reg':>9s} {'variant':26s} {'ratio (min-max)':>16s} "
         f"{'right':>6s} {'theta drift':>11s}",
     ]
     keys = sorted(
@@ -136,10 +146,10 @@ def report(r: dict[str, Any]) -> str:
         right = sum(x["right"] for x in rows)
         drift = np.mean([x["theta_drift"] for x in rows])
         lines.append(
-            f"{probe:7s} {reg:>9g} {variant:15s} {min(ratios):>7.2f}-{max(ratios):<8.2f} "
+            f"{probe:7s} {reg:>9g} {variant:26s} {min(ratios):>7.2f}-{max(ratios):<8.2f} "
             f"{right:>3d}/{len(rows):<2d} {drift:>11.2f}"
         )
-    for probe in ("random", "policy"):
+    for probe in PROBES:
         for reg in sorted({x["theta_reg"] for x in r["rows"]}):
             rows = [x for x in r["rows"] if x["probe"] == probe and x["theta_reg"] == reg]
             if rows:

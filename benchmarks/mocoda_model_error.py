@@ -87,7 +87,9 @@ PROFILES = {
     # the authors' budget with the hidden layers' products in bfloat16: the time and the error
     # beside the paper profile's float32 (e.g. --seeds 0 for both)
     "paper-bf16": Profile(
-        description="the authors' models and budget, the hidden layers' products in bf16; 5 seeds",
+        description="the authors' models and budget, the hidden layers' products in bf16 (needs "
+        "native bf16: a GPU, or a CPU with AVX-512 BF16 or AMX; elsewhere emulated, far slower); "
+        "5 seeds",
         seeds=(0, 1, 2, 3, 4),
         models=DynamicsConfig.authors_nav2d(precision="bf16"),
         n_eval=5_000,

@@ -38,6 +38,7 @@ import torch
 from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDAConfig
 from augment.cache import augmented_datasets
+from augment.device import resolve_precision
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import mean_interval
@@ -125,10 +126,12 @@ PROFILES: dict[str, Profile] = {
         datasets=("emp", "mocoda", "mocoda-u"),
     ),
     # TD3-BC at the paper's agent budget on the fast models' data: does lower model error
-    # close the gap to the authors' 20.3 steps? bf16 products (the fp32 control: --profile
-    # td3bc-paper-fp32); the cross-check times both precisions against d3rlpy in one process
+    # close the gap to the authors' 20.3 steps? bf16 products where the device has them
+    # natively, float32 elsewhere (the fp32 control: --profile td3bc-paper-fp32); the
+    # cross-check times both precisions against d3rlpy in one process
     "td3bc-paper": Profile(
-        description="3 seeds; TD3-BC 2x512 (bf16 products), batch 500, 25k updates; EMP and "
+        description="3 seeds; TD3-BC 2x512 (bf16 products where native), batch 500, 25k "
+        "updates; EMP and "
         "MOCODA-U; the fast dynamics models; d3rlpy cross-check 5k updates",
         seeds=(0, 1, 2),
         models=FAST,
@@ -140,7 +143,7 @@ PROFILES: dict[str, Profile] = {
         hidden=(512, 512),
         crosscheck_updates=5_000,
         datasets=("emp", "mocoda-u"),
-        agent_settings={"td3bc": {"precision": "bf16"}},
+        agent_settings={"td3bc": {"precision": "auto"}},
     ),
     "paper": Profile(
         description="5 seeds; agents 2x512, 25k updates; the authors' dynamics models",
@@ -482,8 +485,9 @@ def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str, device: str) -> d
     ours.fit(data.to_d4rl(), n_updates, progress=True)
     ours_rate = n_updates / (time.perf_counter() - start)
     ours_eval = evaluate(ours.act, ENV_ID, eval_episodes, seed=2_000 + seed)
-    extra: dict[str, Any] = {"ours_precision": ours.config.precision}
-    if ours.config.precision != "fp32":  # the same agent in float32, timed in the same run
+    ran = resolve_precision(ours.config.precision, ours.device)  # "auto" -> what ran
+    extra: dict[str, Any] = {"ours_precision": ran}
+    if ran != "fp32":  # the same agent in float32, timed in the same run
         fp32 = type(ours)(replace(ours.config, precision="fp32"))
         start = time.perf_counter()
         fp32.fit(data.to_d4rl(), n_updates, progress=True)

@@ -4,7 +4,8 @@ On a new task the agent first collects ``adapt_collect`` steps with its current 
 what it can observe directly (new discrete actions; new elements of a vector observation), and
 measures its prediction error on probe data of the same behaviour tau* was measured with
 (``detect_probe``: fresh rollouts of the current policy by default, or uniformly random
-actions; the probe's steps join the task's data), then
+actions; the probe's steps join the task's data; ``"matched"`` compares the policy's error
+with tau* taken at the same latent states of the finished task, `CSRAgent.matched_tau`), then
 
 1. **detects** a distribution shift: only ``theta`` is re-estimated (every other parameter
    frozen, theta pulled toward its source value by ``theta_reg``) for ``detect_steps``
@@ -50,6 +51,8 @@ class AdaptationReport:
     threshold: float | None
     error_before: float
     error_after_theta: float | None = None
+    #: with ``detect_probe="matched"``: tau* at the new task's states (`CSRAgent.matched_tau`)
+    tau_matched: float | None = None
     decision: str = "none"  # distribution_shift | space_expansion | fine_tune
     new_actions: int = 0
     new_obs_dims: int = 0
@@ -241,7 +244,7 @@ def _self_adaptive(
     """Each trial's reward is the relative drop of the error on ``probe`` (where ``error``
     was measured) after training on ``replay``."""
     c = agent.config
-    tau = agent.tau if agent.tau is not None else error
+    tau = next((t for t in (report.tau_matched, agent.tau) if t is not None), error)
     with agent.device:
         controller = ExpansionController(c.max_new)
     x = controller.features(agent.world.latent_dim, c.world.hidden, error, tau)
@@ -303,7 +306,7 @@ def adapt(
     agent.end_episode()
     agent.collect(env, c.adapt_collect, replay)
     # the errors are measured on the probe data tau* was measured on (``detect_probe``)
-    probe = replay if c.detect_probe == "policy" else agent.probe_replay(env)
+    probe = replay if c.detect_probe in ("policy", "matched") else agent.probe_replay(env)
     error = agent.prediction_error(probe)
     report.error_before = error
     report.say(
@@ -323,7 +326,15 @@ def adapt(
     _reestimate_theta(agent, probe, c.detect_steps)
     err_theta = agent.prediction_error(probe)
     report.error_after_theta = err_theta
-    threshold = (agent.tau or err_theta) * c.threshold_scale
+    tau = agent.tau
+    if c.detect_probe == "matched" and agent.reference is not None:
+        tau = agent.matched_tau(probe)
+        report.tau_matched = tau
+        report.say(
+            f"tau* matched to the new task's latent states {tau:.4f} (on the finished task's "
+            f"policy rollouts {agent.tau:.4f})"
+        )
+    threshold = (tau or err_theta) * c.threshold_scale
     if report.new_obs_dims and c.adaptation == "csr":
         grow = f"a new observed variable (the observation grew by {report.new_obs_dims})"
     elif err_theta <= threshold or c.adaptation == "adarl":

@@ -43,7 +43,7 @@ from causal_envs.core import check_int, check_real
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
 
-DETECT_PROBES = ("random", "policy")
+DETECT_PROBES = ("random", "policy", "matched")
 ADAPTATIONS = ("csr", "adarl", "finetune")
 EXPANSIONS = ("self_adaptive", "random", "deterministic")
 
@@ -95,7 +95,13 @@ class CSRConfig:
     #: (``bench csr-detection``): the policy probe decided 17 of 18 right, the random probe
     #: 12 of 18 - random actions drive a lighter cart or a longer pole into states the
     #: source replay never held, and the error then rises by 2.5x-5x without any new latent
+    #: "matched": the new task's error on the policy's rollouts against tau* matched to the
+    #: states they visit - the previous task's errors (on its policy's and on random
+    #: rollouts) at the nearest latent states (`CSRAgent.matched_tau`), so that a policy
+    #: that stays in a narrow, well-modelled band of states does not shrink tau*
     detect_probe: str = "policy"
+    #: neighbours per probe step in the matched tau*
+    match_neighbours: int = 16
     #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
     #: to the loss: on an unchanged task theta then stays near its source value instead of
     #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,
@@ -144,6 +150,7 @@ _CSR_INTS = {
     "max_new": 1,
     "det_new": 1,
     "detect_steps": 0,
+    "match_neighbours": 1,
     "adapt_collect": 1,
     "expand_steps": 0,
     "sa_trials": 1,
@@ -218,6 +225,9 @@ class CSRAgent:
             self.actor = _Head(d, n_theta, hidden, n_actions)
             self.critic = _Head(d, n_theta, hidden, 1)
         self.tau: float | None = None
+        #: with ``detect_probe="matched"``: the finished task's latent states and their
+        #: prediction errors, on its policy's and on random rollouts (`record_threshold`)
+        self.reference: dict[str, np.ndarray] | None = None
         self.thetas: dict[int, torch.Tensor] = {}
         self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
         #: set while theta is re-estimated: the value ``theta_reg`` pulls theta toward
@@ -478,34 +488,79 @@ class CSRAgent:
         behaviour ``detect_probe`` names (`probe_replay`): the protocol the adaptation applies
         to a new task, so the two errors compare like with like (the training replay's error
         is in-sample, hence optimistic, and mixes in the early random data). Without ``env``,
-        on ``replay``.
+        on ``replay``. With ``detect_probe="matched"`` (and ``env``) the per-step errors of
+        that probe and of a fresh random-action probe are kept as the reference
+        `matched_tau` reads.
         """
         if env is not None:
             replay = self.probe_replay(env)
         if replay is None:
             raise ValueError("record_threshold needs the task's replay or its env")
         self.tau = self.prediction_error(replay, batches)
+        if env is not None and self.config.detect_probe == "matched":
+            states, errors = self.step_errors(replay, batches)
+            more_states, more_errors = self.step_errors(self.probe_replay(env, random=True))
+            self.reference = {
+                "states": np.concatenate([states, more_states]),
+                "errors": np.concatenate([errors, more_errors]),
+            }
         return self.tau
 
-    def probe_replay(self, env: gym.Env) -> SequenceReplay:
+    def probe_replay(self, env: gym.Env, random: bool | None = None) -> SequenceReplay:
         """``adapt_collect`` fresh steps on ``env`` for measuring the prediction error: with
-        uniformly random actions (``detect_probe="random"``) or the current policy."""
+        uniformly random actions (``random``; by default when ``detect_probe="random"``) or
+        the current policy."""
+        if random is None:
+            random = self.config.detect_probe == "random"
         replay = self.new_replay(env)
         self.end_episode()
-        self.collect(
-            env, self.config.adapt_collect, replay, random=self.config.detect_probe == "random"
-        )
+        self.collect(env, self.config.adapt_collect, replay, random=random)
         self.end_episode()
         return replay
 
     def prediction_error(self, replay: SequenceReplay, batches: int = 8) -> float:
-        rng = np.random.default_rng(12345)  # the same windows every time
+        """CSR's forward prediction error, averaged over ``batches`` batches of windows of
+        ``replay`` (the same windows every time)."""
+        return float(np.mean(self.step_errors(replay, batches)[1]))
+
+    def step_errors(
+        self, replay: SequenceReplay, batches: int = 8
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The latent states ``(N, latent_dim)`` and forward prediction errors ``(N,)`` of the
+        steps in ``batches`` batches of windows of ``replay`` (the same windows every time)."""
+        rng = np.random.default_rng(12345)
         c = self.config
-        errs = [
-            self.world.prediction_error(replay.sample(c.batch_size, c.seq_len, rng, self.device))
-            for _ in range(batches)
-        ]
-        return float(np.mean(errs))
+        states, errors = [], []
+        for _ in range(batches):
+            s, e = self.world.step_errors(replay.sample(c.batch_size, c.seq_len, rng, self.device))
+            states.append(s.float().cpu().numpy())
+            errors.append(e.float().cpu().numpy())
+        return np.concatenate(states), np.concatenate(errors)
+
+    def matched_tau(self, replay: SequenceReplay, batches: int = 8) -> float:
+        """tau* matched to the states of ``replay``: for each of its steps, the mean
+        prediction error of the ``match_neighbours`` reference steps (`record_threshold`)
+        nearest in latent state (each dimension scaled by the reference's spread), averaged
+        over the steps. It asks how well the model predicted the finished task where the
+        new task's data now goes, instead of where the finished task's policy went."""
+        from sklearn.neighbors import NearestNeighbors  # deferred: only matched detection
+
+        if self.reference is None:
+            raise RuntimeError(
+                "no reference: call record_threshold(env=...) with detect_probe='matched'"
+            )
+        ref_states, ref_errors = self.reference["states"], self.reference["errors"]
+        states, _ = self.step_errors(replay, batches)
+        if states.shape[1] != ref_states.shape[1]:
+            raise ValueError(
+                f"the reference has {ref_states.shape[1]} latent variables, the model "
+                f"{states.shape[1]}: record the threshold again after changing the latent space"
+            )
+        scale = ref_states.std(axis=0) + 1e-6
+        k = min(self.config.match_neighbours, len(ref_states))
+        index = NearestNeighbors(n_neighbors=k).fit(ref_states / scale)
+        _, nearest = index.kneighbors(states / scale)
+        return float(ref_errors[nearest].mean())
 
     def expand_latent(self, n: int) -> None:
         self.world.expand_latent(n)
@@ -552,6 +607,7 @@ class CSRAgent:
                 "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(),
                 "tau": self.tau,
+                "reference": self.reference,
                 "thetas": self.thetas,
                 "decisions": self.decisions,
                 "counters": (self.n_updates, self.env_steps),
@@ -573,6 +629,7 @@ class CSRAgent:
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])
         agent.tau = blob["tau"]
+        agent.reference = blob.get("reference")
         agent.thetas = blob["thetas"]
         agent.decisions = blob["decisions"]
         agent.n_updates, agent.env_steps = blob["counters"]

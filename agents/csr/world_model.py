@@ -395,6 +395,15 @@ class StructuredWorldModel(nn.Module):
     def prediction_error(self, batch: dict[str, torch.Tensor]) -> float:
         """CSR's forward prediction error: mean squared error of the one-step prediction
         ``o_{t+1}`` from the posterior at ``t`` and the action taken, per observation element."""
+        _, err = self.step_errors(batch)
+        return float(err.mean())
+
+    @torch.no_grad()
+    def step_errors(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each step's posterior state ``s_t`` (posterior means: the model is evaluated) and
+        its forward prediction error (the squared error of predicting ``o_{t+1}`` per
+        observation element), for the steps whose next observation continues the episode
+        (all steps when none does). Shapes ``(N, latent_dim)`` and ``(N,)``."""
         was = self.training
         self.eval()
         out = self.observe(batch)
@@ -410,7 +419,9 @@ class StructuredWorldModel(nn.Module):
         err = ((pred - target) ** 2).reshape(b * (t - 1), -1).mean(1)
         valid = ~first[:, 1:].reshape(-1)
         self.train(was)
-        return float(err[valid].mean()) if valid.any() else float(err.mean())
+        if not valid.any():
+            return s, err
+        return s[valid], err[valid]
 
     # ----------------------------------------------------------------- growth and pruning
     @torch.no_grad()

@@ -52,10 +52,13 @@ class DynamicsConfig:
             None: after every epoch. The authors validate every 100 steps. ``patience``
             counts validations.
         std_divisor: at generation the predicted std is divided by this.
-        precision: ``"fp32"``, or ``"bf16"``: training steps run the hidden layers' products
+        precision: ``"fp32"``, ``"bf16"``: training steps run the hidden layers' products
             in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
-            Adam stay float32, and prediction and generation are float32 always). On CPUs
-            with AVX-512 BF16 and on recent GPUs those products run 2-3x faster.
+            Adam stay float32, and prediction and generation are float32 always), or
+            ``"auto"``: bf16 where the device has native bfloat16 products, else fp32
+            (`augment.device.resolve_precision`). On CPUs with AVX-512 BF16 and on recent
+            GPUs those products run 2-3x faster; on CPUs without (AVX2 only) torch emulates
+            them, 18x slower per step than float32.
         seed: initial weights, the split and the mini-batches.
     """
 
@@ -133,6 +136,8 @@ class TrainingLog:
     train_nll: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     val_epochs: list[int] = field(default_factory=list)
+    #: the arithmetic the training steps ran in (``"auto"`` resolved: `augment.device`)
+    precision: str = "fp32"
     best_epoch: int = -1
     seconds: float = 0.0
     steps_per_epoch: int = 0

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from augment.device import training_autocast
+from augment.device import resolve_precision, training_autocast
 from augment.dynamics.config import TrainingLog
 from augment.dynamics.model import FactoredEnsemble
 from causal_envs.core import as_batch
@@ -112,7 +112,7 @@ class EnsembleTrainer:
         )
         step_count = validated_at = 0
         params = [p for p in model.parameters() if p.requires_grad]
-        log = TrainingLog(steps_per_epoch=steps)
+        log = TrainingLog(steps_per_epoch=steps, precision=resolve_precision(cfg.precision, dev))
         best, best_state, since_best = math.inf, None, 0
         start = time.perf_counter()
         bar = tqdm(range(cfg.epochs), desc=f"{cfg.architecture} ensemble", disable=not progress)
