@@ -30,7 +30,7 @@ from agents import AGENTS
 from agents.common import evaluate
 from agents.csr import CSRAgent
 from augment import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
-from augment.device import AUTO, resolve_device
+from augment.device import AUTO, native_bf16, resolve_device
 from augment.methods import MODEL_FOR_METHOD
 from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
@@ -54,7 +54,10 @@ def _timed(fn: Callable[[], Any]) -> float:
 # ----------------------------------------------------------------------------- unit rates
 def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8_000) -> float:
     """Seconds per gradient step of an ensemble (random states in the env's spaces: the cost
-    does not depend on the values; the validation passes are included, as in training)."""
+    does not depend on the values; the validation passes are included, as in training).
+    ``rows`` are trained on; a profile that holds out a fixed number of rows (``val_rows``,
+    the authors' 20,000) gets those on top."""
+    rows += cfg.val_rows or 0
     env = gym.make(env_id).unwrapped
     space = getattr(env, "state_space", env.observation_space)
     rng = np.random.default_rng(0)
@@ -243,11 +246,44 @@ def _csr(bench: str, device: str) -> dict[str, Any]:
     }
 
 
+def arithmetic_rates(device: str, threads: int = 1) -> dict[str, Any]:
+    """GFLOP/s of a batched product at the dynamics ensembles' shapes (15 matrices of 512 x 256
+    times 256 x 256) in float32 and in bfloat16 on ``device`` with ``threads`` torch threads,
+    and whether the device multiplies bfloat16 natively (where it does not, ``precision="auto"``
+    trains in float32: `augment.device.native_bf16`)."""
+    dev = torch.device(device)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rates = {}
+    try:
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            a = torch.randn(15, 512, 256, dtype=dtype, device=dev)
+            b = torch.randn(15, 256, 256, dtype=dtype, device=dev)
+            torch.bmm(a, b)
+            seconds = min(_timed(lambda a=a, b=b: torch.bmm(a, b)) for _ in range(3))
+            rates[f"{name}_gflops"] = 2 * 15 * 512 * 256 * 256 / seconds / 1e9
+    finally:
+        torch.set_num_threads(before)
+    return {
+        **rates,
+        "threads": threads,
+        "native_bf16": native_bf16(dev),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
 def measure(device: str = AUTO) -> dict[str, Any]:
     """The estimate of every paper profile (see the module docstring)."""
     device = str(resolve_device(device))
-    torch.set_num_threads(1)  # the runner's cells: one thread per process
     out: dict[str, Any] = {"device": device, "machine": platform.processor() or platform.machine()}
+    out["arithmetic"] = [arithmetic_rates(device, n) for n in (1, 2)]
+    for r in out["arithmetic"]:
+        print(
+            f"batched products, {r['threads']} thread(s): float32 {r['fp32_gflops']:.0f} GFLOP/s, "
+            f"bfloat16 {r['bf16_gflops']:.0f} GFLOP/s (native bf16: {r['native_bf16']}; "
+            f"{r['cpu_capability']})"
+        )
+    torch.set_num_threads(1)  # the runner's cells: one thread per process
     jobs: dict[str, Callable[[], dict[str, Any]]] = {
         "mocoda-nav2d": lambda: _nav2d(device),
         "mocoda-model-error": lambda: _model_error(device),

@@ -607,7 +607,11 @@ class CSRAgent:
                 "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(),
                 "tau": self.tau,
-                "reference": self.reference,
+                "reference": (
+                    None
+                    if self.reference is None
+                    else {k: torch.from_numpy(v) for k, v in self.reference.items()}
+                ),
                 "thetas": self.thetas,
                 "decisions": self.decisions,
                 "counters": (self.n_updates, self.env_steps),
@@ -629,7 +633,9 @@ class CSRAgent:
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])
         agent.tau = blob["tau"]
-        agent.reference = blob.get("reference")
+        reference = blob.get("reference")
+        if reference is not None:
+            agent.reference = {k: v.numpy() for k, v in reference.items()}
         agent.thetas = blob["thetas"]
         agent.decisions = blob["decisions"]
         agent.n_updates, agent.env_steps = blob["counters"]

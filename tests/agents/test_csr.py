@@ -366,6 +366,34 @@ def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
         CSRConfig(theta_reg=-1.0)
 
 
+def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(tmp_path):
+    agent, env, replay = _small_agent(adapt_collect=120, detect_probe="matched")
+    for _ in range(20):
+        agent.update(replay, policy=False)
+    tau = agent.record_threshold(env=env)
+    ref = agent.reference
+    assert ref is not None and ref["states"].shape == (len(ref["errors"]), 4)
+    assert tau > 0 and (ref["errors"] >= 0).all()
+    probe = agent.probe_replay(env)
+    matched = agent.matched_tau(probe)
+    # the mean of reference errors: within the reference's range, and the same every time
+    assert ref["errors"].min() <= matched <= ref["errors"].max()
+    assert agent.matched_tau(probe) == matched
+    # a reference whose errors are doubled doubles the matched tau*
+    agent.reference = {**ref, "errors": 2 * ref["errors"]}
+    assert agent.matched_tau(probe) == pytest.approx(2 * matched, rel=1e-5)
+    agent.reference = ref
+    loaded = CSRAgent.load(agent.save(tmp_path / "a.pt"))
+    np.testing.assert_array_equal(loaded.reference["errors"], ref["errors"])
+    loaded.expand_latent(2)
+    with pytest.raises(ValueError, match="latent variables"):
+        loaded.matched_tau(probe)
+    # adapt reports the matched tau* and decides against it
+    agent, _, report = adapt(agent, env, task=1)
+    assert report.tau_matched is not None and report.tau_matched > 0
+    assert any("matched" in line for line in report.log)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("batch_size", 0), ("seq_len", 1), ("gamma", 2.0), ("epsilon", -0.1), ("horizon", 1.5)],

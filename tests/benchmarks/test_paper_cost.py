@@ -10,10 +10,25 @@ def test_unit_timings_are_measured_and_positive():
     cfg = DynamicsConfig(ensemble_size=2, hidden=(16,), embed_dim=8, batch_size=64)
     assert paper_cost.ensemble_step_s("CausalNav2D-v0", cfg, "cpu", rows=1_000) > 0
     assert paper_cost.training_steps(DynamicsConfig.authors_nav2d(), 35_000) == 600 * 29
+    # the authors' models hold out 20,000 rows: those come on top of the rows trained on
+    authors = DynamicsConfig.authors_nav2d(ensemble_size=2, hidden=(16,), embed_dim=8)
+    assert paper_cost.ensemble_step_s("CausalNav2D-v0", authors, "cpu", rows=1_000) > 0
     assert paper_cost.training_steps(DynamicsConfig(), 35_000) == 20 * 59
     data = paper_cost._random_transitions(4, 2, n=500)
     assert np.isfinite(data.observations).all() and len(data) == 500
     assert paper_cost.agent_update_s("td3bc", (16,), data, "cpu") > 0
+
+
+def test_arithmetic_rates_are_measured_and_the_thread_count_restored():
+    import torch
+
+    from augment.device import native_bf16
+
+    before = torch.get_num_threads()
+    r = paper_cost.arithmetic_rates("cpu", threads=1)
+    assert torch.get_num_threads() == before
+    assert r["fp32_gflops"] > 0 and r["bf16_gflops"] > 0 and r["threads"] == 1
+    assert r["native_bf16"] == native_bf16(torch.device("cpu"))
 
 
 def test_the_report_gives_cells_longest_cell_and_totals():
