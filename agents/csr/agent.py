@@ -610,7 +610,9 @@ class CSRAgent:
                 "reference": (
                     None
                     if self.reference is None
-                    else {k: torch.from_numpy(v) for k, v in self.reference.items()}
+                    else {
+                        k: torch.as_tensor(v, device=self.device) for k, v in self.reference.items()
+                    }
                 ),
                 "thetas": self.thetas,
                 "decisions": self.decisions,
@@ -635,7 +637,7 @@ class CSRAgent:
         agent.tau = blob["tau"]
         reference = blob.get("reference")
         if reference is not None:
-            agent.reference = {k: v.numpy() for k, v in reference.items()}
+            agent.reference = {k: v.cpu().numpy() for k, v in reference.items()}
         agent.thetas = blob["thetas"]
         agent.decisions = blob["decisions"]
         agent.n_updates, agent.env_steps = blob["counters"]

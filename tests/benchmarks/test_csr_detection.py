@@ -1,3 +1,5 @@
+import pytest
+
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams
 from benchmarks import csr_detection
 from causal_envs.tasks import make_sequence
@@ -18,8 +20,13 @@ def test_study_on_a_small_source_agent(tmp_path):
     agent.update(replay)
     path = agent.save(tmp_path / "source.pt")
     r = csr_detection.run(path, quick=True)
-    assert len(r["rows"]) == 2 * 2 * 1 * 3  # probes x theta_reg x repeats x variants
-    assert {x["probe"] for x in r["rows"]} == {"random", "policy"}
+    assert len(r["rows"]) == 3 * 2 * 1 * 3  # probes x theta_reg x repeats x variants
+    assert {x["probe"] for x in r["rows"]} == {"random", "policy", "matched"}
     assert all(x["ratio"] > 0 and x["theta_drift"] >= 0 for x in r["rows"])
+    # the matched probe divides by tau* at the probe's states, the others by tau* itself
+    for x in r["rows"]:
+        basis = x["tau_matched"] if x["probe"] == "matched" else x["tau"]
+        assert x["ratio"] == pytest.approx(x["error_after_theta"] / basis)
+        assert (x["tau_matched"] is not None) == (x["probe"] == "matched")
     text = csr_detection.report(r)
     assert "random probe, theta_reg 10: " in text and "decided right" in text
