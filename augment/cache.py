@@ -70,7 +70,7 @@ def fit_record(mocoda: MoCoDA, seconds: float) -> dict[str, Any]:
         models[arch] = {
             "seconds": log.seconds,
             "precision": log.precision,
-            "val_nll": log.val_nll[log.val_epochs.index(log.best_epoch)],
+            "val_nll": log.kept_val_nll,
         }
     return {"seconds": seconds, "models": models}
 

@@ -33,6 +33,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -79,6 +80,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+@functools.cache  # asked at every training step (`training_autocast`); the answer is fixed
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA device that
     supports bfloat16, or a CPU with AVX-512 BF16 or AMX (oneDNN's check). Elsewhere torch

@@ -207,7 +207,7 @@ def fit_models(
     mocoda.fit(HOOKSWEEP2.prepared(expert), progress=progress)
     fit_seconds = time.perf_counter() - start
     log = mocoda.models["local"].log
-    val_nll = log.val_nll[log.val_epochs.index(log.best_epoch)]
+    val_nll = log.kept_val_nll
     print(
         f"seed {seed}: fitted the parent model and dynamics in {fit_seconds:.0f} s (the local "
         f"model's held-out NLL {val_nll:.3f}; {p.model_schedule} schedule, "
@@ -224,21 +224,17 @@ def fit_models(
 REGISTERED_EXPERT = {1_000_000: "hooksweep2/expert", 100_000: "hooksweep2/expert-100k"}
 
 
-def expert_data(seed: int, n: int) -> tuple[str, TransitionDataset, bool]:
-    """The source-task expert data of ``n`` transitions for ``seed``: the registered dataset
-    when one has that size (loaded from the cache, downloaded from ``$CAUSAL_ENVS_MIRROR``
-    when that is set, or generated), else generated once and kept in the benchmark's data
-    folder. Returns the dataset's name, the data and whether it is the registered one."""
+def expert_data(seed: int, n: int) -> tuple[str, TransitionDataset]:
+    """The source-task expert data of ``n`` transitions for ``seed`` and its dataset name: the
+    registered dataset when one has that size (`REGISTERED_EXPERT`: loaded from the cache,
+    downloaded from ``$CAUSAL_ENVS_MIRROR`` when that is set, or generated), else generated
+    once and kept in the benchmark's data folder."""
     if n in REGISTERED_EXPERT:
         name = REGISTERED_EXPERT[n]
-        return name, load_dataset(name, seed, download=bool(os.environ.get(MIRROR_ENV))), True
+        return name, load_dataset(name, seed, download=bool(os.environ.get(MIRROR_ENV)))
     folder = output_dir() / "mocoda_hooksweep2_data" / f"expert-n{n}"
     try:
-        return (
-            "hooksweep2/expert",
-            load_stored(f"seed{seed}", folder, regenerate_hint="re-run"),
-            False,
-        )
+        return "hooksweep2/expert", load_stored(f"seed{seed}", folder, regenerate_hint="re-run")
     except DatasetError:
         pass
     start = time.perf_counter()
@@ -249,7 +245,7 @@ def expert_data(seed: int, n: int) -> tuple[str, TransitionDataset, bool]:
         f"(expert success on the source task {100 * rate:.1f}%)"
     )
     save_flat(data, f"seed{seed}", folder, overwrite=True)
-    return "hooksweep2/expert", data, False
+    return "hooksweep2/expert", data
 
 
 def seed_datasets(
@@ -258,14 +254,14 @@ def seed_datasets(
     """The profile's datasets (EMP, MOCODA, MOCODA-P) for ``seed``, relabelled with target
     goals: from MoCoDA's shared cache (`augment.cache`) where the same expert data was
     augmented with the same settings before, else made and stored there."""
-    name, expert, registered = expert_data(seed, p.n_expert)
+    name, expert = expert_data(seed, p.n_expert)
     made = augmented_datasets(
         name,
         [DATASETS[d] for d in p.datasets],
         pipeline_config(p, seed, len(expert)),
         device=device,
         profile=f"mocoda-hooksweep2 {profile_name}".strip(),
-        data=None if registered else expert,
+        data=None if p.n_expert in REGISTERED_EXPERT else expert,  # else keyed by digest
     )
     rate = expert.metadata["expert_success_rate"]
     out = {}

@@ -496,9 +496,9 @@ class CSRAgent:
             replay = self.probe_replay(env)
         if replay is None:
             raise ValueError("record_threshold needs the task's replay or its env")
-        self.tau = self.prediction_error(replay, batches)
+        states, errors = self.step_errors(replay, batches)
+        self.tau = float(np.mean(errors))  # = prediction_error(replay, batches)
         if env is not None and self.config.detect_probe == "matched":
-            states, errors = self.step_errors(replay, batches)
             more_states, more_errors = self.step_errors(self.probe_replay(env, random=True))
             self.reference = {
                 "states": np.concatenate([states, more_states]),

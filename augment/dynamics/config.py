@@ -141,3 +141,8 @@ class TrainingLog:
     best_epoch: int = -1
     seconds: float = 0.0
     steps_per_epoch: int = 0
+
+    @property
+    def kept_val_nll(self) -> float:
+        """The validation NLL at the epoch kept (``best_epoch``)."""
+        return self.val_nll[self.val_epochs.index(self.best_epoch)]
