@@ -73,8 +73,9 @@ def study(
         data = b.probe_replay(_variant_env(overrides))
         before = b.prediction_error(data)
         _reestimate_theta(b, data, b.config.detect_steps)
-        after = b.prediction_error(data)
-        basis = b.matched_tau(data) if probe == "matched" else tau
+        states, errors = b.step_errors(data)
+        after = float(np.mean(errors))  # = b.prediction_error(data)
+        basis = b.matched_tau(states=states) if probe == "matched" else tau
         ratio = after / basis
         rows.append(
             {

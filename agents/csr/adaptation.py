@@ -324,11 +324,12 @@ def adapt(
         _train_actions(agent, replay, c.expand_steps)
         report.say(f"trained the new actions' weights for {c.expand_steps} updates")
     _reestimate_theta(agent, probe, c.detect_steps)
-    err_theta = agent.prediction_error(probe)
+    states, errors = agent.step_errors(probe)
+    err_theta = float(np.mean(errors))  # = agent.prediction_error(probe)
     report.error_after_theta = err_theta
     tau = agent.tau
     if c.detect_probe == "matched" and agent.reference is not None:
-        tau = agent.matched_tau(probe)
+        tau = agent.matched_tau(states=states)
         report.tau_matched = tau
         report.say(
             f"tau* matched to the new task's latent states {tau:.4f} (on the finished task's "

@@ -537,12 +537,19 @@ class CSRAgent:
             errors.append(e.float().cpu().numpy())
         return np.concatenate(states), np.concatenate(errors)
 
-    def matched_tau(self, replay: SequenceReplay, batches: int = 8) -> float:
+    def matched_tau(
+        self,
+        replay: SequenceReplay | None = None,
+        batches: int = 8,
+        states: np.ndarray | None = None,
+    ) -> float:
         """tau* matched to the states of ``replay``: for each of its steps, the mean
         prediction error of the ``match_neighbours`` reference steps (`record_threshold`)
         nearest in latent state (each dimension scaled by the reference's spread), averaged
         over the steps. It asks how well the model predicted the finished task where the
-        new task's data now goes, instead of where the finished task's policy went."""
+        new task's data now goes, instead of where the finished task's policy went.
+        ``states``: the steps' latent states when the caller has them already (the first
+        output of `step_errors`), in place of ``replay``."""
         from sklearn.neighbors import NearestNeighbors  # deferred: only matched detection
 
         if self.reference is None:
@@ -550,7 +557,10 @@ class CSRAgent:
                 "no reference: call record_threshold(env=...) with detect_probe='matched'"
             )
         ref_states, ref_errors = self.reference["states"], self.reference["errors"]
-        states, _ = self.step_errors(replay, batches)
+        if states is None:
+            if replay is None:
+                raise ValueError("matched_tau needs the probe's replay or its latent states")
+            states, _ = self.step_errors(replay, batches)
         if states.shape[1] != ref_states.shape[1]:
             raise ValueError(
                 f"the reference has {ref_states.shape[1]} latent variables, the model "

@@ -379,6 +379,10 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     # the mean of reference errors: within the reference's range, and the same every time
     assert ref["errors"].min() <= matched <= ref["errors"].max()
     assert agent.matched_tau(probe) == matched
+    # the probe's latent states, computed once by the caller, give the same value
+    assert agent.matched_tau(states=agent.step_errors(probe)[0]) == matched
+    with pytest.raises(ValueError, match="replay or its latent states"):
+        agent.matched_tau()
     # a reference whose errors are doubled doubles the matched tau*
     agent.reference = {**ref, "errors": 2 * ref["errors"]}
     assert agent.matched_tau(probe) == pytest.approx(2 * matched, rel=1e-5)
