@@ -9,9 +9,12 @@ For every seed and method the agent learns the source task, then meets each late
 sequence (``causal_envs.tasks``): the world-model methods run their adaptation
 (``agents.csr.adapt``; CSR: detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune).
 As in the paper's Algorithm 1, a distribution-shift decision (CSR, AdaRL) returns the adapted
-model and policy without further training; an expansion, Dreamer and DQN train on the task
-until it is learned (``patience`` evaluations in a row at ``target``, the score right after
-the adaptation counting) or its budget is spent, the best evaluation restored then.
+model and policy without further training - where the task has a ``target``, only if the
+returned policy reaches it, and otherwise the task trains as after an expansion (with one source
+task the policy has never seen theta vary, so it cannot read the change from theta alone); an
+expansion, Dreamer and DQN train on the task until it is learned (``patience`` evaluations in
+a row at ``target``, the score right after the adaptation counting) or its budget is spent,
+the best evaluation restored then.
 Reported per task: the final score (mean and 95% interval over seeds), the minimum adaptation
 steps (env steps on the task, adaptation data included, until the evaluation score first
 reaches ``fraction`` of the task's optimum or oracle score), the
@@ -357,10 +360,14 @@ def _run_world_model(
         adapted_at = agent.env_steps
         after = float(np.mean(agent.evaluate(eval_env, profile.eval_episodes)))
         curve = [(adapted_at, after)]  # the score right after the adaptation
-        if method != "dreamer" and report.decision == "distribution_shift":
+        solved = profile.target is None or after >= profile.target
+        if method != "dreamer" and report.decision == "distribution_shift" and solved:
             # Algorithm 1: theta re-estimated and the error below the threshold -> the latest
             # model and policy are returned, not trained further on the task (AdaRL alike:
-            # theta estimated, the policy pi(a | s, theta) kept)
+            # theta estimated, the policy pi(a | s, theta) kept). Where the task has a known
+            # target the returned policy must reach it; if it does not, the task trains while
+            # not converged, as after an expansion: the policy pi(a | s, theta) was learned on
+            # one source task, where theta never varied, so a new theta alone cannot carry it
             trained = restored = False
         else:  # Algorithm 1's expansion branch (and the baselines): train while not converged
             learned, replay, curve = _learn_until_converged(

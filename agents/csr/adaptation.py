@@ -3,13 +3,15 @@
 On a new task the agent first collects ``adapt_collect`` steps with its current policy, widens
 what it can observe directly (new discrete actions; new elements of a vector observation), and
 measures its prediction error on probe data of the same behaviour tau* was measured with
-(``detect_probe``: fresh rollouts of the current policy by default, or uniformly random
-actions; the probe's steps join the task's data; ``"matched"`` compares the policy's error
-with tau* taken at the same latent states of the finished task, `CSRAgent.matched_tau`), then
+(``detect_probe``: by default ``"matched"``, the current policy's fresh rollouts compared
+with tau* taken at the same latent states of the finished task, `CSRAgent.matched_tau`;
+``"policy"`` and ``"random"`` compare with the plain tau*; the probe's steps join the task's
+data), then
 
-1. **detects** a distribution shift: only ``theta`` is re-estimated (every other parameter
-   frozen, theta pulled toward its source value by ``theta_reg``) for ``detect_steps``
-   updates on the probe; if the forward prediction error is below
+1. **detects** a distribution shift: only the domain-specific part is re-estimated - theta
+   and its gains on the transition's edges (every other parameter frozen, each pulled toward
+   its previous value by ``theta_reg``) - for ``detect_steps`` updates on the probe; if the
+   forward prediction error is below
    ``threshold_scale * tau*`` (tau* recorded at the end of the previous task) the task is a
    distribution shift and the model is kept;
 2. otherwise **expands** the latent space by ``d'`` variables - Random (``d' ~ U{1..max_new}``),
@@ -149,14 +151,25 @@ def _train_restricted(
         agent.rebuild_optimizers()
 
 
+#: the domain-specific part re-estimated on a new task: theta and its per-edge gains
+THETA_PARTS = ("theta", "transition.edge_gain")
+
+
 def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
-    """Step 1: only the change factor theta learns (CSR §3.1), pulled toward its current
-    (source) value by ``theta_reg`` so that only a change the data shows moves it."""
-    agent.theta_anchor = agent.world.theta.detach().clone()
+    """Step 1: only the domain-specific part learns (CSR §3.1): the change factor theta and
+    theta_s's gains on the edges of the transition (frozen at any other time), each pulled
+    toward its current value by ``theta_reg`` so that only a change the data shows moves it."""
+    params = dict(agent.world.named_parameters())
+    parts = [n for n in THETA_PARTS if params[n].numel()]
+    agent.theta_anchor = {n: params[n].detach().clone() for n in parts}
+    gain = params["transition.edge_gain"]
     try:
-        _train_restricted(agent, replay, {"theta": None}, steps)
+        gain.requires_grad_(gain.numel() > 0)
+        _train_restricted(agent, replay, dict.fromkeys(parts), steps)
     finally:
+        gain.requires_grad_(False)
         agent.theta_anchor = None
+        agent.rebuild_optimizers()
 
 
 def _train_actions(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:

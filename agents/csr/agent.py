@@ -83,12 +83,15 @@ class CSRConfig:
     #: the Deterministic strategy's d' and its group-sparsity weight
     det_new: int = 6
     group_sparsity: float = 0.05
-    #: distribution-shift detection: theta-only updates, then error < threshold_scale * tau*
-    #: (the paper compares with tau* itself; a margin absorbs the sampling noise of the error:
-    #: measured, a pure theta change raised it 1.06x (synthetic) to 1.27x (CartPole gravity
-    #: and cart mass), a grown latent space 3x-5x)
+    #: distribution-shift detection: theta (and its edge gains) re-estimated, then error <
+    #: threshold_scale * tau* (the paper compares with tau* itself; a margin absorbs what one
+    #: source task cannot teach). Measured on the 500-scoring source agents of the quick
+    #: profiles (3 seeds each, matched tau*, theta_reg 1): distribution shifts 0.61x-1.69x
+    #: (CartPole gravity and cart mass) and 1.07x-2.05x (synthetic new theta), latent
+    #: expansions 2.69x-3.82x (synthetic); the paper's 1.5 called two of the six shifts a
+    #: change of space
     detect_steps: int = 500
-    threshold_scale: float = 1.5
+    threshold_scale: float = 2.5
     #: the data tau* and a new task's error are measured on: "policy" (fresh rollouts of the
     #: current policy on each task) or "random" (uniformly random actions on each). Measured
     #: on a source-task CartPole agent against six distribution shifts x 3 probes
@@ -98,15 +101,18 @@ class CSRConfig:
     #: "matched": the new task's error on the policy's rollouts against tau* matched to the
     #: states they visit - the previous task's errors (on its policy's and on random
     #: rollouts) at the nearest latent states (`CSRAgent.matched_tau`), so that a policy
-    #: that stays in a narrow, well-modelled band of states does not shrink tau*
-    detect_probe: str = "policy"
+    #: that stays in a narrow, well-modelled band of states does not shrink tau* (CartPole
+    #: gravity 40 with cart mass 3.5: 1.6x the matched tau*, 8.2x the policy-probe tau*)
+    detect_probe: str = "matched"
     #: neighbours per probe step in the matched tau*
     match_neighbours: int = 16
     #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
     #: to the loss: on an unchanged task theta then stays near its source value instead of
     #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,
-    #: 300 theta updates on the unchanged task: |theta - theta_source| 3.9 at 0, 0.8 at 10)
-    theta_reg: float = 10.0
+    #: 300 theta updates on the unchanged task: |theta - theta_source| 3.9 at 0, 0.8 at 10).
+    #: The edge gains are pulled toward theirs alike. At 1, with the gains, an unchanged task's
+    #: error after re-estimation stays at 0.75x-1.04x of the matched tau* (6 source agents)
+    theta_reg: float = 1.0
     #: steps of data collected on a new task before deciding, and of training after expanding
     adapt_collect: int = 2_000
     expand_steps: int = 500
@@ -230,8 +236,9 @@ class CSRAgent:
         self.reference: dict[str, np.ndarray] | None = None
         self.thetas: dict[int, torch.Tensor] = {}
         self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
-        #: set while theta is re-estimated: the value ``theta_reg`` pulls theta toward
-        self.theta_anchor: torch.Tensor | None = None
+        #: set while theta is re-estimated: parameter name -> the value ``theta_reg`` pulls
+        #: it toward (theta and the transition's edge gains)
+        self.theta_anchor: dict[str, torch.Tensor] | None = None
         self.decisions: list[dict[str, Any]] = []
         self.n_updates = 0
         self.env_steps = 0
@@ -255,7 +262,10 @@ class CSRAgent:
         handful of numbers re-estimated per task, and the masks must be able to turn off."""
         c = self.config
         trainable = [p for p in self.world.parameters() if p.requires_grad and p.numel()]
-        special = {id(self.world.theta): c.theta_lr}
+        special = {
+            id(self.world.theta): c.theta_lr,
+            id(self.world.transition.edge_gain): c.theta_lr,
+        }
         special.update({id(g.logits): c.mask_lr for g in self.world.masks.values()})
         groups: dict[float, list[nn.Parameter]] = {}
         for p in trainable:
@@ -278,7 +288,8 @@ class CSRAgent:
             loss = loss + self.config.group_sparsity * group
             parts["loss/group"] = group.detach()
         if self.theta_anchor is not None and self.config.theta_reg > 0:
-            pull = ((self.world.theta - self.theta_anchor) ** 2).sum()
+            params = dict(self.world.named_parameters())
+            pull = sum(((params[n] - v) ** 2).sum() for n, v in self.theta_anchor.items())
             loss = loss + self.config.theta_reg * pull
             parts["loss/theta_anchor"] = pull.detach()
         if self.model_opt is not None:

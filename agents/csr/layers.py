@@ -98,10 +98,19 @@ class FactoredTransition(nn.Module):
     ``m_ts (m, d)`` give each output's parents. Hidden width ``hidden``, ELU.
     """
 
-    def __init__(self, latent: int, n_actions: int, theta: int, hidden: int) -> None:
+    def __init__(
+        self, latent: int, n_actions: int, theta: int, hidden: int, edge_gains: bool = False
+    ) -> None:
         super().__init__()
         fan_in = latent + n_actions + theta
         self.hidden = hidden
+        #: the task's gain on each edge s->s and a->s: an edge's input is scaled by (1 + gain).
+        #: Zero (no change) unless re-estimated on a task (CSR §3.1: theta characterises the
+        #: task-specific influence of the structural matrices' edges); empty when disabled.
+        rows = (latent + n_actions) if edge_gains else 0
+        self.edge_gain = nn.Parameter(
+            torch.zeros(rows, latent if edge_gains else 0), requires_grad=False
+        )
         self.w_s = nn.Parameter(_uniform((latent, latent, hidden), fan_in))
         self.w_a = nn.Parameter(_uniform((latent, n_actions, hidden), fan_in))
         self.w_t = nn.Parameter(_uniform((latent, theta, hidden), fan_in))
@@ -121,7 +130,10 @@ class FactoredTransition(nn.Module):
         """Mean and raw std (before softplus) of each next latent variable: ``(B, d)`` each."""
         # x masked per output k: (k, B, in) @ (k, in, H) as one batched matmul
         x = torch.cat([s, a, theta], dim=1)
-        m = torch.cat([m_ss, m_as, m_ts], dim=0)
+        m_sa = torch.cat([m_ss, m_as], dim=0)
+        if self.edge_gain.numel():
+            m_sa = m_sa * (1 + self.edge_gain)
+        m = torch.cat([m_sa, m_ts], dim=0)
         w = torch.cat([self.w_s, self.w_a, self.w_t], dim=1)
         xm = x.T.unsqueeze(0) * m.T.unsqueeze(2)  # (k, in, B)
         h = F.elu(torch.bmm(xm.transpose(1, 2), w) + self.b1.unsqueeze(1))  # (k, B, H)
@@ -147,16 +159,31 @@ class FactoredTransition(nn.Module):
             torch.cat([self.w2, _uniform((n, self.hidden, 2), self.hidden, like)])
         )
         self.b2 = nn.Parameter(torch.cat([self.b2, like.new_zeros(n, 2)]))
+        if self.edge_gain.numel():  # no gain on the new variables' edges
+            g = self.edge_gain
+            grown = g.new_zeros(d + n + n_a, d + n)
+            grown[:d, :d] = g[:d]
+            grown[d + n :, :d] = g[d:]
+            self.edge_gain = nn.Parameter(grown, requires_grad=g.requires_grad)
 
     @torch.no_grad()
     def grow_actions(self, n: int) -> None:
         """``n`` new actions, with zero weights into every variable."""
         d = self.w_a.shape[0]
         self.w_a = nn.Parameter(torch.cat([self.w_a, self.w_a.new_zeros(d, n, self.hidden)], dim=1))
+        if self.edge_gain.numel():
+            g = self.edge_gain
+            grown = torch.cat([g, g.new_zeros(n, g.shape[1])])
+            self.edge_gain = nn.Parameter(grown, requires_grad=g.requires_grad)
 
     @torch.no_grad()
     def select_latent(self, keep: torch.Tensor) -> None:
         """Keep the latent variables ``keep`` as outputs and as inputs."""
+        d = self.w_s.shape[0]
         self.w_s = nn.Parameter(self.w_s[keep][:, keep].clone())
         for name in ("w_a", "w_t", "b1", "w2", "b2"):
             setattr(self, name, nn.Parameter(getattr(self, name)[keep].clone()))
+        if self.edge_gain.numel():
+            g = self.edge_gain
+            rows = torch.cat([g[:d][keep], g[d:]])[:, keep].clone()
+            self.edge_gain = nn.Parameter(rows, requires_grad=g.requires_grad)

@@ -203,7 +203,8 @@ class StructuredWorldModel(nn.Module):
         self.post_in = BlockLinear({"e": c.embed, "s": d, "a": n_a, "t": t_s}, hd)
         self.post_mean = BlockLinear({"h": hd}, d)
         self.post_std = BlockLinear({"h": hd}, d)
-        self.transition = FactoredTransition(d, n_a, t_s, hd)
+        # theta_s's per-edge gains (re-estimated with theta on a new task; frozen otherwise)
+        self.transition = FactoredTransition(d, n_a, t_s, hd, edge_gains=c.use_theta)
         # observation, reward and continuation models
         self.obs_in = BlockLinear({"s": d, "t": t_o}, hd)
         if c.pixels:
@@ -504,5 +505,8 @@ class StructuredWorldModel(nn.Module):
         """The model `export` described, built on ``device`` (torch's current one if None)."""
         with device or torch.get_default_device():
             model = cls(WorldModelConfig(**exported["config"]))
-        model.load_state_dict(exported["state"])
+        state = dict(exported["state"])
+        gain = model.transition.edge_gain
+        state.setdefault("transition.edge_gain", gain.detach().clone())  # older checkpoints
+        model.load_state_dict(state)
         return model

@@ -125,6 +125,9 @@ def test_action_and_observation_expansion_keep_old_predictions():
     torch.testing.assert_close(rew_after, rew_before)
 
 
+THETA_GAIN = "transition.edge_gain"
+
+
 def _small_agent(seed=0, **kw):
     cfg = CSRConfig(world=W(latent_dim=4, hidden=16), batch_size=4, seq_len=8, seed=seed, **kw)
     env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
@@ -151,11 +154,13 @@ def test_expansion_trains_only_the_new_parts_with_the_old_weights_frozen():
         torch.testing.assert_close(p.detach()[old], before[name][old], msg=name)
         changed_new += int((p.detach()[new[name]] != before[name][new[name]]).any())
     assert changed_new >= 5  # the new parts of encoder-side, transition, decoder, reward learn
-    assert all(p.requires_grad for p in agent.world.parameters())  # unfrozen afterwards
+    # unfrozen afterwards (the edge gains are re-estimated with theta only)
+    assert all(p.requires_grad for n, p in agent.world.named_parameters() if n != THETA_GAIN)
+    assert not agent.world.transition.edge_gain.requires_grad
 
 
 def test_threshold_is_measured_on_held_out_steps_of_the_task():
-    agent, env, replay = _small_agent(adapt_collect=120)
+    agent, env, replay = _small_agent(adapt_collect=120, detect_probe="policy")
     n, steps = len(replay), agent.env_steps
     tau = agent.record_threshold(env=env)
     assert tau == agent.tau and np.isfinite(tau) and tau > 0
@@ -329,8 +334,8 @@ def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
 
 
 def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
-    agent, env, replay = _small_agent(adapt_collect=120)
-    assert agent.config.detect_probe == "policy"
+    agent, env, replay = _small_agent(adapt_collect=120, detect_probe="policy")
+    assert CSRConfig().detect_probe == "matched"  # the default
     seen = []
     original = agent.collect
 
@@ -406,3 +411,45 @@ def test_bad_csr_settings_are_refused_with_their_name(field, value):
     with pytest.raises(ValueError, match=field):
         CSRConfig(**{field: value})
     assert CSRConfig(batch_size=np.int64(3)).batch_size == 3
+
+
+# ----------------------------------------------------------------------------- theta's edge gains
+def test_edge_gains_are_an_identity_at_zero_follow_growth_and_learn_only_with_theta():
+    from agents.csr.adaptation import _reestimate_theta
+
+    agent, _, replay = _small_agent(theta_reg=0.0)
+    world, tr = agent.world, agent.world.transition
+    assert tr.edge_gain.shape == (4 + 2, 4) and not tr.edge_gain.requires_grad
+    batch = replay.sample(4, 8, np.random.default_rng(0), agent.device)
+    before = world.prediction_error(batch)
+    # an ordinary update leaves the gains at zero
+    agent.update(replay, policy=False)
+    assert not tr.edge_gain.any()
+    # theta's re-estimation moves them, and they are frozen again afterwards
+    _reestimate_theta(agent, replay, 20)
+    gain = tr.edge_gain.detach().clone()
+    assert gain.abs().sum() > 0 and not tr.edge_gain.requires_grad
+    assert world.prediction_error(batch) != before
+    # growth: old edges keep their gains, new ones start at zero
+    agent.expand_latent(2)
+    g = agent.world.transition.edge_gain
+    assert g.shape == (6 + 2, 6)
+    torch.testing.assert_close(g[:4, :4], gain[:4])
+    torch.testing.assert_close(g[6:, :4], gain[4:])
+    assert not g[4:6].any() and not g[:, 4:].any()
+    agent.expand_actions(1)
+    g = agent.world.transition.edge_gain
+    assert g.shape == (6 + 3, 6) and not g[-1].any()
+    agent.keep_latent(torch.tensor([0, 2, 3, 4, 5]))  # variable 1 pruned
+    g = agent.world.transition.edge_gain
+    assert g.shape == (5 + 3, 5)
+    old = [0, 2, 3]  # the kept old variables, now 0, 1, 2
+    torch.testing.assert_close(g[:3, :3], gain[old][:, old])
+    torch.testing.assert_close(g[5:7, :3], gain[4:6][:, old])  # the two old actions
+
+
+def test_unstructured_models_have_no_edge_gains():
+    env = make_sequence("cartpole", seed=0, obs_type="state").make(0)
+    cfg = CSRConfig(world=W(latent_dim=4, hidden=16, structured=False, use_theta=False))
+    agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
+    assert agent.world.transition.edge_gain.numel() == 0
