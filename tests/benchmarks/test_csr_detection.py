@@ -23,10 +23,11 @@ def test_study_on_a_small_source_agent(tmp_path):
     assert len(r["rows"]) == 3 * 2 * 1 * 3  # probes x theta_reg x repeats x variants
     assert {x["probe"] for x in r["rows"]} == {"random", "policy", "matched"}
     assert all(x["ratio"] > 0 and x["theta_drift"] >= 0 for x in r["rows"])
+    assert r["threshold_scale"] == CSRConfig.threshold_scale  # the default, not the checkpoint's
     # the matched probe divides by tau* at the probe's states, the others by tau* itself
     for x in r["rows"]:
         basis = x["tau_matched"] if x["probe"] == "matched" else x["tau"]
         assert x["ratio"] == pytest.approx(x["error_after_theta"] / basis)
         assert (x["tau_matched"] is not None) == (x["probe"] == "matched")
     text = csr_detection.report(r)
-    assert "random probe, theta_reg 10: " in text and "decided right" in text
+    assert "random probe, theta_reg 1: " in text and "decided right" in text
