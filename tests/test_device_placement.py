@@ -139,6 +139,7 @@ def test_csr_agents_learn_grow_prune_and_reload_on_the_given_device(
         expand_steps=2,
         sa_trials=2,
         sa_train_steps=2,
+        detect_probe="policy",  # compared with agent.tau itself (matched recomputes tau*)
         device="cpu",
     )
     seq = make_sequence("cartpole", seed=0, obs_type="state")
