@@ -563,6 +563,8 @@ def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
             pruned=len(report.pruned),
             error_before=report.error_before,
             error_after_theta=report.error_after_theta,
+            tau=report.tau,
+            tau_matched=report.tau_matched,
             threshold=report.threshold,
             log=report.log,
         )
@@ -781,7 +783,11 @@ def report(
                 f"{LABELS[m]}'s detection over seeds x tasks: " + _fmt_confusion(confusion),
             ]
     lines += _structure_lines(cells, p.methods, n_tasks)
-    lines += ["", "detected change vs ground truth; latent variables added (true d')"]
+    lines += [
+        "",
+        "detected change vs ground truth; latent variables added (true d'); the error after "
+        "re-estimating theta over the decision threshold (below 1: a distribution shift)",
+    ]
     for m in ("csr", "adarl", "dreamer"):
         rows = [c for c in cells if c["method"] == m]
         for r in rows:
@@ -792,7 +798,12 @@ def report(
                 extra = f", +{t['new_actions']} actions" if t.get("new_actions") else ""
                 d_true = t.get("true_new_latent")
                 added = f"added {t.get('added', 0)}" + (f" (true {d_true})" if d_true else "")
-                parts.append(f"task {t['task'] + 1}: {got}{extra} [truth: {truth}], {added}")
+                margin = ""
+                if t.get("threshold") and t.get("error_after_theta") is not None:
+                    margin = f", error {t['error_after_theta'] / t['threshold']:.2f}x threshold"
+                parts.append(
+                    f"task {t['task'] + 1}: {got}{extra} [truth: {truth}], {added}{margin}"
+                )
             lines.append(f"{LABELS[m]:8s} seed {r['seed']}: " + "; ".join(parts))
     return "\n".join(lines)
 

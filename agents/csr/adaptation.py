@@ -50,11 +50,15 @@ class AdaptationReport:
 
     task: int
     method: str
-    threshold: float | None
+    #: tau* recorded at the end of the previous task (`CSRAgent.record_threshold`)
+    tau: float | None
     error_before: float
     error_after_theta: float | None = None
     #: with ``detect_probe="matched"``: tau* at the new task's states (`CSRAgent.matched_tau`)
     tau_matched: float | None = None
+    #: what the error after re-estimating theta was compared with: ``threshold_scale`` x the
+    #: matched tau* (or tau*); None where nothing was decided (the Dreamer baseline)
+    threshold: float | None = None
     decision: str = "none"  # distribution_shift | space_expansion | fine_tune
     new_actions: int = 0
     new_obs_dims: int = 0
@@ -349,6 +353,7 @@ def adapt(
             f"policy rollouts {agent.tau:.4f})"
         )
     threshold = (tau or err_theta) * c.threshold_scale
+    report.threshold = threshold
     if report.new_obs_dims and c.adaptation == "csr":
         grow = f"a new observed variable (the observation grew by {report.new_obs_dims})"
     elif err_theta <= threshold or c.adaptation == "adarl":

@@ -31,8 +31,11 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert Path(wm[2]["reconstructions"]).stat().st_size > 0
     assert state["cells"]["seed=0/method=dreamer"]["tasks"][1]["decision"] == "fine_tune"
     # each later task is decided against the previous task's tau* (Algorithm 1)
-    assert wm[3]["threshold"] == wm[2]["tau_recorded"] != wm[1]["threshold"]
+    assert wm[3]["tau"] == wm[2]["tau_recorded"] != wm[1]["tau"]
     assert "tau_recorded" not in wm[3]  # no task follows the last
+    scale = csr._config(csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu").threshold_scale
+    for t in wm[1:]:  # decided against the matched tau*, scaled
+        assert t["threshold"] == pytest.approx(scale * t["tau_matched"])
     assert state["cells"]["seed=0/method=adarl"]["tasks"][2]["added"] == 0  # AdaRL never expands
     # Algorithm 1: a distribution shift returns the adapted model and policy untrained; an
     # expansion (and the baselines) trains on the task
@@ -146,6 +149,21 @@ def test_source_task_trains_until_learned(tmp_path):
     )
     curve = cell["tasks"][0]["curve"]
     assert len(curve) == 2 and curve[-1][0] < 1_000
+
+
+@pytest.mark.parametrize("target", [0.0, 500.0])
+def test_a_shift_trains_on_only_where_the_returned_policy_misses_the_target(target, tmp_path):
+    from dataclasses import replace
+
+    smoke = csr.BENCHMARKS["csr-cartpole"]["smoke"]
+    p = replace(smoke, target=target, patience=1, source_steps=300, task_steps=100)
+    cell = csr._run_world_model(p, "adarl", 0, tmp_path, "cpu")  # AdaRL: always a shift
+    for t in cell["tasks"][1:]:
+        assert t["decision"] == "distribution_shift"
+        # at 0 every returned policy reaches the target; no smoke-budget policy reaches 500
+        missed = t["curve"][0][1] < target
+        assert missed is (target > 0)
+        assert t["trained"] is missed and (len(t["curve"]) > 1) is missed
 
 
 def test_detection_confusion_against_the_truth():
