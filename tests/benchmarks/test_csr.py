@@ -30,9 +30,14 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     assert wm[2]["decision"] == "space_expansion" and wm[2]["added"] >= 1
     assert Path(wm[2]["reconstructions"]).stat().st_size > 0
     assert state["cells"]["seed=0/method=dreamer"]["tasks"][1]["decision"] == "fine_tune"
-    # each later task is decided against the previous task's tau* (Algorithm 1)
-    assert wm[3]["tau"] == wm[2]["tau_recorded"] != wm[1]["tau"]
-    assert "tau_recorded" not in wm[3]  # no task follows the last
+    # each later task is decided against the tau* of the last task the model trained on
+    # (Algorithm 1 records it after each task; one returned untrained keeps the reference)
+    reference = wm[1]["tau"]  # the source task's
+    for t in wm[1:]:
+        assert t["tau"] == reference
+        assert ("tau_recorded" in t) is (t["trained"] and t["task"] < 3)  # none after the last
+        reference = t.get("tau_recorded", reference)
+    assert wm[2]["trained"] and wm[3]["tau"] == wm[2]["tau_recorded"] != wm[1]["tau"]
     scale = csr._config(csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu").threshold_scale
     for t in wm[1:]:  # decided against the matched tau*, scaled
         assert t["threshold"] == pytest.approx(scale * t["tau_matched"])
