@@ -341,16 +341,8 @@ def adapt(
         _train_actions(agent, replay, c.expand_steps)
         report.say(f"trained the new actions' weights for {c.expand_steps} updates")
     _reestimate_theta(agent, probe, c.detect_steps)
-    # new actions are observed directly (CSR §3.2) and widened above: whether the latent space
-    # must grow is asked of the steps that take the actions the model knew. On the new
-    # actions' own steps the error measures how far their fresh weights have trained (CartPole
-    # task 4, seed 0: 1.1x and 5.5x the matched tau* in two runs differing only in earlier
-    # probe steps)
-    known = agent.n_actions - report.new_actions if report.new_actions else None
-    states, errors = agent.step_errors(probe, known_actions=known)
-    err_theta = float(np.mean(errors))  # = agent.prediction_error(probe) without new actions
-    if known is not None:
-        report.say(f"the error is measured on the steps of the {known} earlier actions")
+    states, errors = agent.step_errors(probe)
+    err_theta = float(np.mean(errors))  # = agent.prediction_error(probe)
     report.error_after_theta = err_theta
     tau = agent.tau
     if c.detect_probe == "matched" and agent.reference is not None:
@@ -379,9 +371,7 @@ def adapt(
         report.say(f"{grow} -> the latent space must grow")
         # kept for reconstructions before/after (an attribute, not a field: not serialised)
         report.world_before_expansion = copy.deepcopy(agent.world)
-        # the trials' errors are measured on every probe step: so is the one they improve on
-        before = err_theta if known is None else agent.prediction_error(probe)
-        agent = _expand(agent, replay, report, before, probe)
+        agent = _expand(agent, replay, report, err_theta, probe)
         _prune(agent, report)
     report.latent_dim = agent.world.latent_dim
     agent.thetas[task] = agent.world.theta.detach().clone()

@@ -535,18 +535,15 @@ class CSRAgent:
         return float(np.mean(self.step_errors(replay, batches)[1]))
 
     def step_errors(
-        self, replay: SequenceReplay, batches: int = 8, known_actions: int | None = None
+        self, replay: SequenceReplay, batches: int = 8
     ) -> tuple[np.ndarray, np.ndarray]:
         """The latent states ``(N, latent_dim)`` and forward prediction errors ``(N,)`` of the
-        steps in ``batches`` batches of windows of ``replay`` (the same windows every time);
-        with ``known_actions``, only the steps that take one of the first ``known_actions``
-        actions (where any do)."""
+        steps in ``batches`` batches of windows of ``replay`` (the same windows every time)."""
         rng = np.random.default_rng(12345)
         c = self.config
         states, errors = [], []
         for _ in range(batches):
-            batch = replay.sample(c.batch_size, c.seq_len, rng, self.device)
-            s, e = self.world.step_errors(batch, known_actions)
+            s, e = self.world.step_errors(replay.sample(c.batch_size, c.seq_len, rng, self.device))
             states.append(s.float().cpu().numpy())
             errors.append(e.float().cpu().numpy())
         return np.concatenate(states), np.concatenate(errors)

@@ -400,14 +400,11 @@ class StructuredWorldModel(nn.Module):
         return float(err.mean())
 
     @torch.no_grad()
-    def step_errors(
-        self, batch: dict[str, torch.Tensor], known_actions: int | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def step_errors(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Each step's posterior state ``s_t`` (posterior means: the model is evaluated) and
         its forward prediction error (the squared error of predicting ``o_{t+1}`` per
         observation element), for the steps whose next observation continues the episode
-        and, with ``known_actions``, whose action is one of the first ``known_actions`` (all
-        steps when none qualifies). Shapes ``(N, latent_dim)`` and ``(N,)``."""
+        (all steps when none does). Shapes ``(N, latent_dim)`` and ``(N,)``."""
         was = self.training
         self.eval()
         out = self.observe(batch)
@@ -422,8 +419,6 @@ class StructuredWorldModel(nn.Module):
         target = obs.float() / 255.0 - 0.5 if self.config.pixels else obs
         err = ((pred - target) ** 2).reshape(b * (t - 1), -1).mean(1)
         valid = ~first[:, 1:].reshape(-1)
-        if known_actions is not None:
-            valid = valid & (prev_a[:, 1:].reshape(-1) < known_actions)
         self.train(was)
         if not valid.any():
             return s, err

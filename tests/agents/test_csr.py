@@ -403,27 +403,6 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     assert any("matched" in line for line in report.log)
 
 
-def test_detection_with_new_actions_is_measured_on_the_known_actions_steps():
-    agent, env, _ = _small_agent(
-        adapt_collect=200, detect_steps=5, expand_steps=5, sa_trials=1, sa_train_steps=2
-    )
-    agent.record_threshold(env=env)
-    # task 4: six forces, four of them new (and task 3's friction element in the observation)
-    wide = make_sequence("cartpole", seed=0, obs_type="state").make(3)
-    agent, _, report = adapt(agent, wide, task=3)
-    assert report.new_actions == 4
-    assert any("steps of the 2 earlier actions" in line for line in report.log)
-    probe = agent.new_replay(wide)
-    agent.collect(wide, 300, probe, random=True)
-    _, every = agent.step_errors(probe)
-    _, known = agent.step_errors(probe, known_actions=2)
-    taken = probe.prev_action[: len(probe)]
-    assert (taken >= 2).any() and (taken < 2).any()
-    assert 0 < len(known) < len(every)  # the same windows, only the old actions' steps
-    _, all_known = agent.step_errors(probe, known_actions=6)
-    np.testing.assert_array_equal(all_known, every)
-
-
 @pytest.mark.parametrize(
     "field, value",
     [("batch_size", 0), ("seq_len", 1), ("gamma", 2.0), ("epsilon", -0.1), ("horizon", 1.5)],
