@@ -31,7 +31,7 @@ import torch
 
 import causal_envs  # noqa: F401  (registers the envs)
 from agents.csr import CSRAgent, CSRConfig
-from agents.csr.adaptation import _reestimate_theta
+from agents.csr.adaptation import AdaptationReport, _reestimate_theta, compare_with_reference
 from benchmarks.results import write_json
 
 __all__ = ["VARIANTS", "main", "run"]
@@ -51,7 +51,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 #: the probes compared: random actions, the policy, the policy against tau* matched to its
-#: states (`agents.csr.CSRAgent.matched_tau`)
+#: states (`agents.csr.CSRAgent.matched_tau`) on the steps inside the reference's coverage
+#: (`agents.csr.adaptation.compare_with_reference`)
 PROBES = ("random", "policy", "matched")
 #: theta's anchor weights compared: unanchored, and the default
 THETA_REGS = (0.0, CSRConfig.theta_reg)
@@ -81,9 +82,8 @@ def study(
         data = b.probe_replay(_variant_env(overrides))
         before = b.prediction_error(data)
         _reestimate_theta(b, data, b.config.detect_steps)
-        states, errors = b.step_errors(data)
-        after = float(np.mean(errors))  # = b.prediction_error(data)
-        basis = b.matched_tau(states=states) if probe == "matched" else tau
+        decided = AdaptationReport(0, b.name, tau, before)
+        after, basis = compare_with_reference(b, data, decided)
         ratio = after / basis
         rows.append(
             {
@@ -95,6 +95,7 @@ def study(
                 "tau_matched": basis if probe == "matched" else None,
                 "error_before": before,
                 "error_after_theta": after,
+                "coverage": decided.coverage,
                 "ratio": ratio,
                 "right": bool(ratio <= b.config.threshold_scale),
                 "theta_drift": float((b.world.theta.detach() - start).norm()),

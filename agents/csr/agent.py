@@ -106,6 +106,17 @@ class CSRConfig:
     detect_probe: str = "matched"
     #: neighbours per probe step in the matched tau*
     match_neighbours: int = 16
+    #: with the matched probe, decide on the probe steps inside the reference's coverage: a
+    #: step is covered when the mean distance to its ``match_neighbours`` nearest reference
+    #: steps is at most this quantile of the reference steps' own such distances (each left
+    #: out of its own neighbours). Elsewhere the matched tau* extrapolates: after CartPole's
+    #: new actions (seed 0, task 4) the widened policy's median probe step lay 5x farther
+    #: from the reference than its median step from its neighbours, the error there was the
+    #: cart position's, and on all steps the error read 3.7x the matched tau*, on the 38%
+    #: covered 1.5x. None: every step
+    coverage_quantile: float | None = 0.95
+    #: below this fraction of covered probe steps, decide on every step (and say so)
+    min_coverage: float = 0.1
     #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
     #: to the loss: on an unchanged task theta then stays near its source value instead of
     #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,
@@ -140,6 +151,11 @@ class CSRConfig:
             setattr(self, name, check_int(name, getattr(self, name), low))
         for name, (low, high) in _CSR_REALS.items():
             setattr(self, name, check_real(name, getattr(self, name), low, high))
+        if self.coverage_quantile is not None:
+            q = check_real("coverage_quantile", self.coverage_quantile, 0.0, 1.0)
+            if q == 0.0:
+                raise ValueError("coverage_quantile must be in (0, 1], or None for every step")
+            self.coverage_quantile = q
         if self.adaptation == "finetune" and (self.world.structured or self.world.use_theta):
             raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
 
@@ -177,6 +193,7 @@ _CSR_REALS: dict[str, tuple[float | None, float | None]] = {
     "group_sparsity": (0.0, None),
     "threshold_scale": (0.0, None),
     "theta_reg": (0.0, None),
+    "min_coverage": (0.0, 1.0),
     "expansion_cost": (0.0, None),
 }
 
@@ -380,8 +397,10 @@ class CSRAgent:
         self._a: int | None = None
 
     @torch.no_grad()
-    def act(self, obs: Any, greedy: bool = True) -> int:
-        """The action for one observation, filtering the latent state online."""
+    def act(self, obs: Any, greedy: bool = True, actions: int | None = None) -> int:
+        """The action for one observation, filtering the latent state online; with
+        ``actions``, chosen among the first ``actions`` actions only."""
+        n = self.n_actions if actions is None else actions
         self.world.eval()
         o = torch.as_tensor(np.asarray(obs)[None], device=self.device)
         if not self.world.config.pixels:
@@ -391,11 +410,11 @@ class CSRAgent:
             a_prev[0, self._a] = 1.0
         post = self.world.posterior(self._s, a_prev, self.world.embed(o))
         self._s = post.mean
-        logits = self.actor(self._s, self._theta(1))
+        logits = self.actor(self._s, self._theta(1))[..., :n]
         if greedy:
             a = int(logits.argmax(-1))
         elif self.rng.random() < self.config.epsilon:
-            a = int(self.rng.integers(self.n_actions))
+            a = int(self.rng.integers(n))
         else:
             a = int(Categorical(logits=logits).sample())
         self._a = a
@@ -440,10 +459,19 @@ class CSRAgent:
         return replay, curve
 
     def collect(
-        self, env: gym.Env, steps: int, replay: SequenceReplay, random: bool = False
+        self,
+        env: gym.Env,
+        steps: int,
+        replay: SequenceReplay,
+        random: bool = False,
+        actions: int | None = None,
     ) -> list[float]:
         """Act ``steps`` env steps into ``replay`` (uniformly random or epsilon-greedy),
-        continuing the running episode on ``env``; returns the returns of finished episodes."""
+        continuing the running episode on ``env``; returns the returns of finished episodes.
+        ``actions``: act among the first ``actions`` actions only (all by default)."""
+        if actions is not None and not 1 <= actions <= self.n_actions:
+            raise ValueError(f"actions must be in [1, {self.n_actions}], got {actions}")
+        n = self.n_actions if actions is None else actions
         finished: list[float] = []
         if self._live is None or self._live[2] is not env:
             obs, _ = env.reset(seed=int(self.rng.integers(2**31 - 1)))
@@ -453,9 +481,9 @@ class CSRAgent:
         obs, ep_return, _ = self._live
         for _ in range(steps):
             if random:
-                a = int(self.rng.integers(self.n_actions))
+                a = int(self.rng.integers(n))
             else:
-                a = self.act(obs, greedy=False)
+                a = self.act(obs, greedy=False, actions=actions)
             obs, r, terminated, truncated, _ = env.step(a)
             replay.add(obs, a, float(r), not terminated, False)
             ep_return += float(r)
@@ -517,15 +545,17 @@ class CSRAgent:
             }
         return self.tau
 
-    def probe_replay(self, env: gym.Env, random: bool | None = None) -> SequenceReplay:
+    def probe_replay(
+        self, env: gym.Env, random: bool | None = None, actions: int | None = None
+    ) -> SequenceReplay:
         """``adapt_collect`` fresh steps on ``env`` for measuring the prediction error: with
         uniformly random actions (``random``; by default when ``detect_probe="random"``) or
-        the current policy."""
+        the current policy, among the first ``actions`` actions (all by default)."""
         if random is None:
             random = self.config.detect_probe == "random"
         replay = self.new_replay(env)
         self.end_episode()
-        self.collect(env, self.config.adapt_collect, replay, random=random)
+        self.collect(env, self.config.adapt_collect, replay, random=random, actions=actions)
         self.end_episode()
         return replay
 
@@ -561,6 +591,22 @@ class CSRAgent:
         new task's data now goes, instead of where the finished task's policy went.
         ``states``: the steps' latent states when the caller has them already (the first
         output of `step_errors`), in place of ``replay``."""
+        if states is None:
+            if replay is None:
+                raise ValueError("matched_tau needs the probe's replay or its latent states")
+            states, _ = self.step_errors(replay, batches)
+        return float(self.match_reference(states)[0].mean())
+
+    def match_reference(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per step of ``states`` ``(N, latent_dim)``: the matched tau* (`matched_tau`) and
+        whether the step lies inside the reference's coverage (``(N,)`` floats and bools).
+
+        A step is covered when the mean distance to its ``match_neighbours`` nearest
+        reference steps is at most the ``coverage_quantile`` of the same distance measured
+        from each reference step (itself left out); with ``coverage_quantile=None`` every
+        step is. Outside the coverage the matched tau* is an extrapolation: the model was
+        never measured there on the finished task.
+        """
         from sklearn.neighbors import NearestNeighbors  # deferred: only matched detection
 
         if self.reference is None:
@@ -568,20 +614,23 @@ class CSRAgent:
                 "no reference: call record_threshold(env=...) with detect_probe='matched'"
             )
         ref_states, ref_errors = self.reference["states"], self.reference["errors"]
-        if states is None:
-            if replay is None:
-                raise ValueError("matched_tau needs the probe's replay or its latent states")
-            states, _ = self.step_errors(replay, batches)
-        if states.shape[1] != ref_states.shape[1]:
+        if states.ndim != 2 or states.shape[1] != ref_states.shape[1]:
             raise ValueError(
-                f"the reference has {ref_states.shape[1]} latent variables, the model "
-                f"{states.shape[1]}: record the threshold again after changing the latent space"
+                f"the reference has {ref_states.shape[1]} latent variables, the states "
+                f"{states.shape[1:]}: record the threshold again after changing the latent space"
             )
         scale = ref_states.std(axis=0) + 1e-6
         k = min(self.config.match_neighbours, len(ref_states))
         index = NearestNeighbors(n_neighbors=k).fit(ref_states / scale)
-        _, nearest = index.kneighbors(states / scale)
-        return float(ref_errors[nearest].mean())
+        distances, nearest = index.kneighbors(states / scale)
+        tau = ref_errors[nearest].mean(axis=1)
+        q = self.config.coverage_quantile
+        if q is None or len(ref_states) < 2:
+            return tau, np.ones(len(states), dtype=bool)
+        own = min(k + 1, len(ref_states))
+        ref_distances, _ = index.kneighbors(ref_states / scale, n_neighbors=own)
+        radius = np.quantile(ref_distances[:, 1:].mean(axis=1), q)
+        return tau, distances.mean(axis=1) <= radius
 
     def expand_latent(self, n: int) -> None:
         self.world.expand_latent(n)

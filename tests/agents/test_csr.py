@@ -403,6 +403,48 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     assert any("matched" in line for line in report.log)
 
 
+def test_matched_detection_decides_on_the_probe_steps_inside_the_references_coverage():
+    from agents.csr.adaptation import AdaptationReport, compare_with_reference
+
+    rng = np.random.default_rng(0)
+    agent, _, replay = _small_agent(adapt_collect=120, detect_probe="matched")
+    ref_states = rng.normal(size=(400, 4))
+    agent.reference = {"states": ref_states, "errors": np.full(400, 0.01)}
+    agent.tau = 0.01
+    # half the probe's steps sit on reference steps, half far outside the reference
+    central = ref_states[np.argsort(np.linalg.norm(ref_states, axis=1))[:100]]
+    near = central + 0.01 * rng.normal(size=(100, 4))
+    far = ref_states[:100] + 50.0
+    states = np.concatenate([near, far])
+    matched, covered = agent.match_reference(states)
+    assert covered[:100].all() and not covered[100:].any()
+    assert matched == pytest.approx(0.01)
+    assert agent.matched_tau(states=states) == pytest.approx(0.01)
+    # the error is the model's; far outside the reference it is 50x larger
+    errors = np.concatenate([np.full(100, 0.012), np.full(100, 0.5)])
+    agent.step_errors = lambda probe, batches=8: (states, errors)
+    report = AdaptationReport(1, "csr", agent.tau, 0.0)
+    error, tau = compare_with_reference(agent, replay, report)
+    assert (error, tau) == pytest.approx((0.012, 0.01))  # on the covered half only
+    assert report.coverage == 0.5 and report.error_after_theta == error
+    assert report.tau_matched == tau and "50% of the probe's steps" in report.log[-1]
+    # too few covered steps to decide on: every step, and the report says so
+    agent.config = replace(agent.config, min_coverage=0.6)
+    error, tau = compare_with_reference(agent, replay, AdaptationReport(1, "csr", 0.01, 0.0))
+    assert error == pytest.approx(errors.mean()) and tau == pytest.approx(0.01)
+    # coverage_quantile=None covers every step
+    agent.config = replace(agent.config, coverage_quantile=None, min_coverage=0.1)
+    assert agent.match_reference(states)[1].all()
+    # the plain probes compare every step's error with the plain tau*
+    agent.config = replace(agent.config, detect_probe="policy")
+    report = AdaptationReport(1, "csr", agent.tau, 0.0)
+    assert compare_with_reference(agent, replay, report) == pytest.approx((errors.mean(), 0.01))
+    assert report.coverage is None
+    for bad in ({"coverage_quantile": 0.0}, {"coverage_quantile": 1.5}, {"min_coverage": -0.1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            CSRConfig(**bad)
+
+
 @pytest.mark.parametrize(
     "field, value",
     [("batch_size", 0), ("seq_len", 1), ("gamma", 2.0), ("epsilon", -0.1), ("horizon", 1.5)],
