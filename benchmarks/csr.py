@@ -571,6 +571,7 @@ def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
             error_after_theta=report.error_after_theta,
             tau=report.tau,
             tau_matched=report.tau_matched,
+            coverage=report.coverage,
             threshold=report.threshold,
             log=report.log,
         )

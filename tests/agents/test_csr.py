@@ -339,9 +339,9 @@ def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
     seen = []
     original = agent.collect
 
-    def spy(env, steps, replay, random=False):
+    def spy(env, steps, replay, random=False, actions=None):
         seen.append(random)
-        return original(env, steps, replay, random=random)
+        return original(env, steps, replay, random=random, actions=actions)
 
     agent.collect = spy
     agent.record_threshold(env=env)
@@ -401,6 +401,39 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     agent, _, report = adapt(agent, env, task=1)
     assert report.tau_matched is not None and report.tau_matched > 0
     assert any("matched" in line for line in report.log)
+
+
+def test_new_actions_train_only_their_own_weights_and_the_probe_acts_among_the_earlier():
+    from agents.csr.adaptation import _train_actions
+
+    agent, _, replay = _small_agent(adapt_collect=120, detect_probe="matched")
+    for _ in range(10):
+        agent.update(replay, policy=False)
+    grown = grown_entries(agent.world, 2, what="actions")
+    assert grown["transition.w_a"][:, 2:].all() and not grown["transition.w_a"][:, :2].any()
+    env4 = make_sequence("cartpole", seed=0, obs_type="state").make(3)  # friction observed
+    agent.expand_observation(env4.observation_space.shape[0] - agent.world.config.obs_shape[0])
+    new = grown_entries(agent.world, env4.action_space.n - 2, what="actions")
+    agent.expand_actions(env4.action_space.n - 2)
+    wide = agent.new_replay(env4)
+    agent.collect(env4, 200, wide, random=True)
+    before = {n: p.detach().clone() for n, p in agent.world.named_parameters()}
+    _train_actions(agent, wide, new, steps=5)
+    changed = set()
+    for name, p in agent.world.named_parameters():
+        old = ~new[name]
+        torch.testing.assert_close(p.detach()[old], before[name][old], msg=name)
+        if (p.detach() != before[name]).any():
+            changed.add(name)
+    assert changed and changed <= set(agent.world.action_parameter_names())
+    # a probe among the first 2 actions never takes a new one
+    probe = agent.probe_replay(env4, actions=2)
+    steps = probe.sample(8, 8, np.random.default_rng(0), "cpu")
+    assert int(steps["prev_action"].max()) <= 1
+    with pytest.raises(ValueError, match="actions"):
+        agent.collect(env4, 5, probe, actions=0)
+    with pytest.raises(ValueError, match="what"):
+        grown_entries(agent.world, 1, what="observation")
 
 
 def test_matched_detection_decides_on_the_probe_steps_inside_the_references_coverage():

@@ -41,6 +41,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
     scale = csr._config(csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu").threshold_scale
     for t in wm[1:]:  # decided against the matched tau*, scaled
         assert t["threshold"] == pytest.approx(scale * t["tau_matched"])
+        assert 0.0 <= t["coverage"] <= 1.0  # the share of probe steps decided on
     assert state["cells"]["seed=0/method=adarl"]["tasks"][2]["added"] == 0  # AdaRL never expands
     # Algorithm 1: a distribution shift returns the adapted model and policy untrained; an
     # expansion (and the baselines) trains on the task

@@ -29,5 +29,6 @@ def test_study_on_a_small_source_agent(tmp_path):
         basis = x["tau_matched"] if x["probe"] == "matched" else x["tau"]
         assert x["ratio"] == pytest.approx(x["error_after_theta"] / basis)
         assert (x["tau_matched"] is not None) == (x["probe"] == "matched")
+        assert (x["coverage"] is not None) == (x["probe"] == "matched")
     text = csr_detection.report(r)
     assert "random probe, theta_reg 1: " in text and "decided right" in text
