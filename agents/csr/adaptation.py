@@ -289,9 +289,11 @@ def _self_adaptive(
     error: float,
     probe: SequenceReplay,
 ) -> tuple[int, CSRAgent, dict[str, torch.Tensor]]:
-    """Each trial's reward is the relative drop of the error on ``probe`` (where ``error``
-    was measured) after training on ``replay``."""
+    """Each trial's reward is the relative drop of the error on every step of ``probe``
+    after training on ``replay``; ``error`` (the detection's, on the covered steps) and tau*
+    are the controller's input."""
     c = agent.config
+    before = agent.prediction_error(probe)  # measured as each trial's error is
     tau = next((t for t in (report.tau_matched, agent.tau) if t is not None), error)
     with agent.device:
         controller = ExpansionController(c.max_new)
@@ -308,7 +310,7 @@ def _self_adaptive(
         new = _grow(candidate, n)
         train_new_parts(candidate, replay, new, c.sa_train_steps)
         err = candidate.prediction_error(probe)
-        reward = (error - err) / max(error, 1e-8) - c.expansion_cost * n
+        reward = (before - err) / max(before, 1e-8) - c.expansion_cost * n
         baseline = float(np.mean(rewards)) if rewards else 0.0
         rewards.append(reward)
         loss = -dist.log_prob(choice) * (reward - baseline)
@@ -318,7 +320,7 @@ def _self_adaptive(
         report.trials.append({"trial": trial, "added": n, "error": err, "reward": reward})
         report.say(
             f"Self-Adaptive trial {trial}: d' = {n}, prediction error {err:.4f} "
-            f"(from {error:.4f}), reward {reward:+.3f}"
+            f"(from {before:.4f}), reward {reward:+.3f}"
         )
         if best is None or reward > best[0]:
             best = (reward, n, candidate, new)
