@@ -359,12 +359,13 @@ def compare_with_reference(
         return report.error_after_theta, agent.tau
     matched, covered = agent.match_reference(states)
     report.coverage = float(covered.mean())
-    steps = covered if report.coverage >= c.min_coverage else np.ones_like(covered)
+    on_covered = report.coverage >= c.min_coverage
+    steps = covered if on_covered else np.ones_like(covered)
     error, tau = float(errors[steps].mean()), float(matched[steps].mean())
     report.error_after_theta, report.tau_matched = error, tau
     where = (
         f"on the {report.coverage:.0%} of the probe's steps inside the reference's coverage"
-        if steps is covered
+        if on_covered
         else f"on every step (only {report.coverage:.0%} inside the reference's coverage)"
     )
     report.say(
@@ -394,11 +395,11 @@ def adapt(
     # it is compared with tau* on the same behaviour (the new actions are observed directly)
     if c.detect_probe == "random":
         probe = agent.probe_replay(env)
-    elif report.new_actions:
-        probe = agent.probe_replay(env, actions=agent.n_actions - report.new_actions)
+    elif new_actions is not None:
+        known = agent.n_actions - report.new_actions
+        probe = agent.probe_replay(env, actions=known)
         report.say(
-            f"probe: {c.adapt_collect} more steps of the policy among the "
-            f"{agent.n_actions - report.new_actions} earlier actions"
+            f"probe: {c.adapt_collect} more steps of the policy among the {known} earlier actions"
         )
     else:
         probe = replay
