@@ -116,6 +116,7 @@ def _runner_kwargs(args: argparse.Namespace) -> dict:
         "backend": args.backend,
         "address": args.address,
         "device": args.device,
+        "allow_mixed": args.allow_mixed,
     }
 
 
@@ -181,7 +182,11 @@ def _model_error_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> 
 
 def _runner_args(p: argparse.ArgumentParser) -> None:
     """The shared runner's selection and execution options."""
-    p.add_argument("--seeds", default=None, help="seeds to run, e.g. 0-4 or 0,2 (the profile's)")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        help="seeds to run, any of them, e.g. 5-9 or 0,2 (default: the profile's list)",
+    )
     p.add_argument(
         "--cells",
         default=None,
@@ -206,6 +211,12 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="with --backend ray: the Ray cluster to join (e.g. 127.0.0.1:6379, after `ray "
         "start --head` on the head node)",
+    )
+    p.add_argument(
+        "--allow-mixed",
+        action="store_true",
+        help="merge stored cells made by other code (commit) or on another machine with this "
+        "run's, listing them in the results (refused by default)",
     )
     add_device_argument(p)
 

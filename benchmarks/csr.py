@@ -16,9 +16,9 @@ expansion, Dreamer and DQN train on the task until it is learned (``patience`` e
 a row at ``target``, the score right after the adaptation counting) or its budget is spent,
 the best evaluation restored then. tau* (`CSRAgent.record_threshold`) is recorded after the
 source task and after every task the model trained on; the next task is decided against it.
-Reported per task: the final score (mean and 95% interval over seeds), the minimum adaptation
-steps (env steps on the task, adaptation data included, until the evaluation score first
-reaches ``fraction`` of the task's optimum or oracle score), the
+Reported per task: the final score (mean and interval over seeds, `benchmarks.stats.estimate`),
+the minimum adaptation steps (env steps on the task, adaptation data included, until the
+evaluation score first reaches ``fraction`` of the task's optimum or oracle score), the
 detected change against the task's ground truth, and the latent variables added (against the
 true d' of the synthetic POMDP). DQN is Stable-Baselines3's, trained on each task in turn (a new
 network when the spaces change). Each (method, seed) cell is written to the results file when
@@ -41,8 +41,9 @@ import torch
 
 from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
 from agents.csr import structure as learned_structure
+from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
-from benchmarks.stats import mean_interval
+from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, estimate
 from causal_envs.core import check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
@@ -720,8 +721,25 @@ def final_scores(rows: list[dict], task: int) -> list[float]:
 def _fmt_interval(values: list[float]) -> str:
     if not values:
         return "n/a"
-    lo, hi = mean_interval(values)
-    return f"{np.mean(values):.1f} [{lo:.0f}, {hi:.0f}]"
+    e = estimate(values)
+    return f"{e.value:.1f} [{e.low:.0f}, {e.high:.0f}]"
+
+
+def claim_verdict(cells: list[dict]) -> Verdict | None:
+    """CSR's CartPole claim (`benchmarks.claims.CLAIMS["csr-cartpole"]`) judged on these
+    cells: per later task, CSR's final scores against Dreamer's; None without both."""
+    cells = resolve_shared_rows(cells)
+    groups = {}
+    n_tasks = max(len(c["tasks"]) for c in cells)
+    for i in range(1, n_tasks):
+        arms = {}
+        for m in ("csr", "dreamer"):
+            scores = final_scores([c for c in cells if c["method"] == m], i)
+            if scores:
+                arms[m] = estimate(scores)
+        if len(arms) == 2:
+            groups[f"task {i + 1}"] = arms
+    return CLAIMS["csr-cartpole"].judge(groups) if groups else None
 
 
 def _fmt_steps(x: list[int | None]) -> str:
@@ -741,7 +759,8 @@ def report(
     width = 24
     header = f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks))
     lines += [
-        "final score: mean [95% bootstrap interval of the mean] over seeds"
+        "final score: mean [interval] over seeds: a 95% bootstrap interval from "
+        f"{MIN_SEEDS_FOR_INTERVAL} seeds, the seeds' range below"
         + (
             " (the oracle: a fresh agent per task, its task 1 is CSR's)"
             if "oracle" in p.methods
@@ -789,6 +808,14 @@ def report(
                 "",
                 f"{LABELS[m]}'s detection over seeds x tasks: " + _fmt_confusion(confusion),
             ]
+    if bench == "csr-cartpole" and (verdict := claim_verdict(cells)) is not None:
+        claim = CLAIMS["csr-cartpole"]
+        lines += [
+            "",
+            f"{claim.source}: {claim.statement}",
+            f"criterion: {claim.criterion}",
+            f"verdict: {verdict}",
+        ]
     lines += _structure_lines(cells, p.methods, n_tasks)
     lines += [
         "",

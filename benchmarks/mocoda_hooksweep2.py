@@ -42,8 +42,10 @@ from agents.common import TransitionSampler
 from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.cache import augmented_datasets
 from augment.recipes import HOOKSWEEP2
+from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.results import output_dir
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.stats import estimate
 from causal_envs.datasets import (
     DatasetError,
     TransitionDataset,
@@ -344,6 +346,21 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
+def claim_verdict(cells: list[dict], agents: tuple[str, ...]) -> Verdict | None:
+    """The HookSweep2 claim (`benchmarks.claims.CLAIMS`) judged on these cells: per agent,
+    MOCODA-P's final success rate against EMP's over seeds; None without both datasets."""
+    groups = {}
+    for a in agents:
+        arms = {}
+        for d in ("mocoda-p", "emp"):
+            rates = [c["success_rate"] for c in cells if c["dataset"] == d and c["agent"] == a]
+            if rates:
+                arms[d] = estimate(rates)
+        if len(arms) == 2:
+            groups[a] = arms
+    return CLAIMS["mocoda-hooksweep2"].judge(groups) if groups else None
+
+
 def report(
     cells: list[dict],
     profile_name: str,
@@ -383,18 +400,11 @@ def report(
                     f"  {d.upper():9s} successful transitions {succ:5.2f}%, "
                     f"states with both boxes on one side {both:5.2f}%"
                 )
-    if "emp" in t:
-        lines += ["", "paper's claim: MoCoDA data lets the agents sweep both boxes, EMP does not:"]
-        for a in p.agents:
-            e = t["emp"].get(a, {}).get("success_mean")
-            for d in ("mocoda", "mocoda-p"):
-                m = t.get(d, {}).get(a, {}).get("success_mean")
-                if e is None or m is None:
-                    continue
-                verdict = "holds" if m > e + 0.1 else "does NOT hold in this run"
-                lines.append(
-                    f"  {a:6s} EMP {100 * e:5.1f}%  {d.upper():8s} {100 * m:5.1f}%: {verdict}"
-                )
+    verdict = claim_verdict(cells, p.agents)
+    if verdict is not None:
+        claim = CLAIMS["mocoda-hooksweep2"]
+        lines += ["", f"{claim.source}: {claim.statement}", f"criterion: {claim.criterion}"]
+        lines.append(f"verdict: {verdict}")
     return "\n".join(line for line in lines if line is not None)
 
 

@@ -5,10 +5,16 @@ A benchmark is a :class:`Benchmark`: keyword-constructed profiles (each with a o
 cells need (e.g. the augmented datasets of a seed, made once and stored on disk), and one
 function that runs a cell and returns a JSON-able record. The runner owns the rest:
 
-- selection: ``seeds`` (``"0-4"``, ``"0,2"``) and a ``cells`` filter (``"agent=bcq"``);
+- selection: ``seeds`` (``"0-4"``, ``"5-9"``: any seeds, not only the profile's; the profile
+  is run with its ``seeds`` replaced) and a ``cells`` filter (``"agent=bcq"``);
 - resumption: each finished cell is one JSON file, written atomically, so a finished cell is
   never redone and an interrupted one (no file) is; the stored profile must match the one
   asked for, or the run is refused with a message naming the file and ``--fresh``;
+- provenance (`benchmarks.provenance`): every cell file and the merged file record the commit
+  (and whether the tree was dirty), the date, the command, the versions, the machine, the
+  device and the wall time; a stored cell made by other code or on another machine is not
+  merged with new ones unless the run allows it (``allow_mixed``), and then the merged file
+  lists it under ``mixed``;
 - the merged results file, the printed report and the plots;
 - execution: cells run in this process (``workers=1``) or in a pool of worker processes, each
   set to the thread count its resources declare (one torch thread per process when processes
@@ -34,7 +40,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from augment.device import AUTO, check_device_spec, resolve_device
+from augment.device import AUTO, check_device_spec, resolve_device, resolve_precision
+from benchmarks import provenance
 from benchmarks.results import output_dir, write_json
 from causal_envs.core import atomic_path, check_int, exit_with_parent, jsonable
 
@@ -57,6 +64,9 @@ BACKENDS = ("local", "ray")
 #: the machine as a single-node, non-cluster host, the way it does on macOS and Windows)
 RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
+
+#: the most seeds one run may ask for (``--seeds 0-100000000000`` is a typo, not a plan)
+MAX_SEEDS = 1000
 
 #: the GPU share of a task that makes a shared input, on a CUDA run (a whole GPU: inputs
 #: train models, e.g. MoCoDA's dynamics ensembles)
@@ -133,6 +143,9 @@ class RunContext:
     profile: Any
     threads: int = 1
     device: str = AUTO
+    #: the run's provenance as the driver sees it (code, command); each cell adds its own
+    #: machine, versions, date and device where it runs
+    provenance: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,7 +179,8 @@ class Benchmark:
 
 
 def parse_seeds(text: str | None) -> tuple[int, ...] | None:
-    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"0,2,5"`` -> (0, 2, 5); None -> None (the profile's)."""
+    """``"0-4"`` -> (0, 1, 2, 3, 4); ``"0,2,5"`` -> (0, 2, 5); None -> None (the profile's).
+    At most `MAX_SEEDS` seeds."""
     if text is None:
         return None
     seeds: list[int] = []
@@ -178,6 +192,8 @@ def parse_seeds(text: str | None) -> tuple[int, ...] | None:
         lo, hi = int(m[1]), int(m[2] or m[1])
         if hi < lo:
             raise RunError(f"--seeds range {part!r} runs backwards")
+        if hi - lo + 1 + len(seeds) > MAX_SEEDS:
+            raise RunError(f"--seeds asks for more than {MAX_SEEDS} seeds: {text!r}")
         seeds.extend(range(lo, hi + 1))
     return tuple(dict.fromkeys(seeds))
 
@@ -220,12 +236,16 @@ def _cell_path(folder: Path, cell: Cell) -> Path:
 
 
 def _stored(path: Path, profile_name: str, config: dict) -> dict | None:
+    """The stored form of a finished cell (record and provenance), or None where the cell
+    has no file yet."""
     if not path.exists():
         return None
     try:
         stored = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         stored = None
+    except IsADirectoryError:
+        raise RunError(f"{path} is a directory where a cell's result file belongs") from None
     if not isinstance(stored, dict) or not isinstance(stored.get("record"), dict):
         raise RunError(
             f"{path} is not a readable result (truncated or corrupt); rerun with --fresh to "
@@ -236,7 +256,14 @@ def _stored(path: Path, profile_name: str, config: dict) -> dict | None:
             f"{path} was written by another profile or configuration than "
             f"{profile_name!r} asks for now; rerun with --fresh to start over"
         )
-    return stored["record"]
+    return stored
+
+
+def _mixed(stored: dict, current: Mapping[str, Any]) -> list[str]:
+    """How a stored cell's provenance differs from this run's (code, machine)."""
+    if provenance.missing(stored.get("provenance")):
+        return ["written before results recorded their provenance"]
+    return provenance.differences(stored["provenance"], dict(current))
 
 
 def _in_process(ctx: RunContext) -> RunContext:
@@ -265,21 +292,33 @@ def _compute(
         inputs = _make_inputs(bench, cell.needs, ctx)
     start = time.perf_counter()
     record = bench.run_cell(cell, inputs, ctx)
+    seconds = time.perf_counter() - start
+    import torch  # deferred, as in _in_process
+
+    where = provenance.collect(ctx.provenance.get("command"))
+    where.update({k: ctx.provenance[k] for k in provenance.CODE_KEYS if k in ctx.provenance})
+    where.update(
+        device=ctx.device,
+        auto_precision=resolve_precision("auto", torch.device(ctx.device)),
+        threads=ctx.threads,
+        seconds=seconds,
+    )
     return {
         "cell": jsonable(dict(cell.key)),
         "profile": ctx.profile_name,
         "config": config,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "device": ctx.device,
+        "provenance": jsonable(where),
         "record": jsonable(record),
     }
 
 
 def _store(path: Path, payload: dict) -> dict:
-    """Write one cell's result atomically (by the driver, as the cell finishes)."""
+    """Write one cell's result atomically (by the driver, as the cell finishes); return it."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    return payload["record"]
+    return payload
 
 
 def _prepare(bench: Benchmark, name: str, ctx: RunContext) -> Any:
@@ -304,20 +343,26 @@ def run(
     backend: str = "local",
     address: str | None = None,
     device: str = AUTO,
+    allow_mixed: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) a profile of ``bench``; return the merged results.
 
-    ``backend="local"``: with ``workers=1`` every cell runs in this process with the threads
-    torch already has; with more, in a pool of ``workers`` spawned processes. ``backend="ray"``:
-    every shared input and every cell is a Ray task with the resources the cell declares (a
-    local Ray instance with ``workers`` CPUs, or the cluster at ``address``); a task whose
-    worker dies is retried. Either way each process gets one torch thread per CPU its cell
-    declares, and the driver stores each cell's result as it finishes. ``device`` (``"auto"``,
-    ``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where every cell's torch modules run; on Ray, a run
-    on CUDA (``"cuda..."``, or ``"auto"`` on a cluster with GPUs) gives each task the GPU share
-    its cell declares. The merged results
-    (``<output_dir>/<name>_<profile>.json``) hold every selected cell's record, finished in
-    this run or before.
+    ``seeds`` replaces the profile's seeds (any seeds: the profile's list is only the
+    default). ``backend="local"``: with ``workers=1`` every cell runs in this process with the
+    threads torch already has; with more, in a pool of ``workers`` spawned processes.
+    ``backend="ray"``: every shared input and every cell is a Ray task with the resources the
+    cell declares (a local Ray instance with ``workers`` CPUs, or the cluster at ``address``);
+    a task whose worker dies is retried. Either way each process gets one torch thread per CPU
+    its cell declares, and the driver stores each cell's result as it finishes. ``device``
+    (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``) is where every cell's torch modules run;
+    on Ray, a run on CUDA (``"cuda..."``, or ``"auto"`` on a cluster with GPUs) gives each task
+    the GPU share its cell declares.
+
+    Stored cells made by other code (commit, uncommitted change) or on another machine than
+    this run are refused unless ``allow_mixed``; then they are merged and listed under the
+    merged results' ``mixed``. The merged results (``<output_dir>/<name>_<profile>.json``)
+    hold every selected cell's record and provenance, finished in this run or before, and the
+    run's own provenance.
     """
     if profile_name not in bench.profiles:
         raise RunError(f"profile must be one of {sorted(bench.profiles)}, got {profile_name!r}")
@@ -334,7 +379,11 @@ def run(
     except (ValueError, AttributeError) as err:
         raise RunError(f"--device: {err}") from None
     profile = bench.profiles[profile_name]
+    if seeds is not None and hasattr(profile, "seeds"):
+        profile = dataclasses.replace(profile, seeds=tuple(seeds))
     config = jsonable(dataclasses.asdict(profile))
+    # a cell's result does not depend on which other seeds run beside it
+    cell_config = {k: v for k, v in config.items() if k != "seeds"}
     stem = f"{bench.stem}_{profile_name}"
     folder = output_dir() / stem
     if fresh and folder.exists():
@@ -342,37 +391,65 @@ def run(
             f.unlink() if f.is_file() else f.rmdir()
     (folder / "cells").mkdir(parents=True, exist_ok=True)
     chosen = _select(bench.cells(profile), seeds, cells or {})
-    records: dict[str, dict] = {}
+    started = time.perf_counter()
+    here = provenance.collect()
+    stored: dict[str, dict] = {}
+    mixed: dict[str, list[str]] = {}
     for c in chosen:
-        stored = _stored(_cell_path(folder, c), profile_name, config)
-        if stored is not None:
-            records[c.id] = stored
-    todo = [c for c in chosen if c.id not in records]
-    if records:
-        print(f"resuming: {len(records)} finished cells in {folder / 'cells'}")
+        payload = _stored(_cell_path(folder, c), profile_name, cell_config)
+        if payload is not None:
+            stored[c.id] = payload
+            if diff := _mixed(payload, here):
+                mixed[c.id] = diff
+    if mixed and not allow_mixed:
+        first = next(iter(mixed))
+        raise RunError(
+            f"{len(mixed)} stored cell(s) in {folder / 'cells'} were made by other code or "
+            f"on another machine than this run ({first}: {'; '.join(mixed[first])}); rerun "
+            "with --fresh to redo them, or --allow-mixed to merge them (the results then list "
+            "them under 'mixed')"
+        )
+    todo = [c for c in chosen if c.id not in stored]
+    if stored:
+        print(f"resuming: {len(stored)} finished cells in {folder / 'cells'}")
     if todo:
         print(f"{bench.name} ({profile_name}): {len(todo)} cells to run, {workers} worker(s)")
     # cells in other processes get one thread per CPU they declare; here, what torch has
-    ctx = RunContext(folder, profile_name, profile, threads=_current_threads(), device=device)
+    ctx = RunContext(
+        folder,
+        profile_name,
+        profile,
+        threads=_current_threads(),
+        device=device,
+        provenance={k: here[k] for k in (*provenance.CODE_KEYS, "command")},
+    )
     if backend == "ray" and todo:
-        records.update(_run_ray(bench, todo, ctx, config, workers, address))
+        stored.update(_run_ray(bench, todo, ctx, cell_config, workers, address))
     elif workers == 1:
         for c in todo:
             print(f"cell {c.id}")
-            records[c.id] = _store(_cell_path(folder, c), _compute(bench, c, ctx, config, None))
+            payload = _compute(bench, c, ctx, cell_config, None)
+            stored[c.id] = _store(_cell_path(folder, c), payload)
     elif todo:
-        records.update(_run_pool(bench, todo, ctx, config, workers))
-    ordered = [records[c.id] for c in chosen]
+        stored.update(_run_pool(bench, todo, ctx, cell_config, workers))
+    ordered = [stored[c.id]["record"] for c in chosen]
     merged: dict[str, Any] = {
         "bench": bench.name,
         "profile": profile_name,
         "config": config,
-        "cells": {c.id: records[c.id] for c in chosen},
+        "provenance": {**here, "seconds": time.perf_counter() - started},
+        "cells": {c.id: stored[c.id]["record"] for c in chosen},
+        "cell_provenance": {c.id: stored[c.id].get("provenance") for c in chosen},
+        "mixed": mixed,
     }
     if bench.summary is not None:
         merged["summary"] = jsonable(bench.summary(ordered, ctx))
     if bench.report is not None:
         print(bench.report(ordered, ctx))
+    if mixed:
+        print(f"merged with {len(mixed)} cell(s) made by other code or on another machine:")
+        for cell_id, diff in mixed.items():
+            print(f"  {cell_id}: {'; '.join(diff)}")
     if bench.plot is not None:
         for path in bench.plot(ordered, ctx):
             print(f"wrote {path}")

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from benchmarks import provenance
 from benchmarks.results import output_dir
 from benchmarks.runner import RunError, parse_cell_filter, parse_seeds, run
 from tests.benchmarks import toy_benchmark as toy
@@ -20,7 +21,7 @@ def test_seed_and_cell_selections_parse():
         "agent": {"bcq", "td3bc"},
         "dataset": {"emp"},
     }
-    for bad in ("a-b", "4-2", ""):
+    for bad in ("a-b", "4-2", "", "0-100000000000", "0-600,700-1200"):
         with pytest.raises(RunError, match="--seeds"):
             parse_seeds(bad)
     with pytest.raises(RunError, match="--cells"):
@@ -54,11 +55,72 @@ def test_selection_runs_only_the_chosen_cells():
     out = run(toy.BENCHMARK, "small", seeds=(1,), cells={"size": {"5"}})
     assert list(out["cells"]) == ["seed=1/size=5"]
     with pytest.raises(RunError, match="leaves no cell"):
-        run(toy.BENCHMARK, "small", seeds=(7,))
+        run(toy.BENCHMARK, "small", cells={"size": {"4"}})
     with pytest.raises(RunError, match=r"--cells names \['agent'\]"):
         run(toy.BENCHMARK, "small", cells={"agent": {"bcq"}})
     with pytest.raises(RunError, match="profile must be one of"):
         run(toy.BENCHMARK, "huge")
+
+
+def test_any_seeds_run_not_only_the_profiles_and_resume_beside_them():
+    first = run(toy.BENCHMARK, "small")  # the profile's seeds 0, 1
+    unseen = run(toy.BENCHMARK, "small", seeds=(5, 6, 7))
+    assert sorted(unseen["cells"]) == [f"seed={s}/size={n}" for s in (5, 6, 7) for n in (3, 5)]
+    assert unseen["config"]["seeds"] == [5, 6, 7]
+    # seed 0's cells were stored by the first run: a run of seeds 0 and 5 resumes both
+    both = run(toy.BENCHMARK, "small", seeds=(0, 5))
+    assert both["cells"]["seed=0/size=3"] == first["cells"]["seed=0/size=3"]
+    assert both["cells"]["seed=5/size=5"] == unseen["cells"]["seed=5/size=5"]
+    # each seed's cell is its own: the records differ by seed
+    assert unseen["cells"]["seed=5/size=3"] != unseen["cells"]["seed=6/size=3"]
+
+
+def test_every_record_carries_its_provenance():
+    out = run(toy.BENCHMARK, "small", seeds=(0,))
+    run_prov = out["provenance"]
+    assert not provenance.missing(run_prov)
+    assert len(run_prov["commit"]) == 40 and isinstance(run_prov["dirty"], bool)
+    assert run_prov["date"].endswith("Z") and run_prov["seconds"] >= 0
+    assert run_prov["versions"]["torch"] == torch.__version__
+    machine = run_prov["machine"]
+    assert machine["logical_cpus"] >= 1 and machine["isa"] and machine["cpu"]
+    assert isinstance(machine["native_bf16"], bool)
+    merged = json.loads((output_dir() / "toy_bench_small.json").read_text())
+    for cell_id, prov in merged["cell_provenance"].items():
+        assert not provenance.missing(prov), cell_id
+        assert prov["commit"] == run_prov["commit"] and prov["device"] == "cpu"
+        assert prov["seconds"] >= 0 and prov["auto_precision"] in ("fp32", "bf16")
+    stored = json.loads(
+        (output_dir() / "toy_bench_small" / "cells" / "seed=0__size=3.json").read_text()
+    )
+    assert stored["provenance"] == merged["cell_provenance"]["seed=0/size=3"]
+    assert merged["mixed"] == {}
+
+
+def test_cells_of_other_code_or_another_machine_merge_only_when_allowed(capsys):
+    run(toy.BENCHMARK, "small", seeds=(0,))
+    folder = output_dir() / "toy_bench_small" / "cells"
+    path = folder / "seed=0__size=3.json"
+    stored = json.loads(path.read_text())
+    stored["provenance"]["commit"] = "0" * 40
+    path.write_text(json.dumps(stored))
+    with pytest.raises(RunError, match=r"other code or on another machine.*code 0000000"):
+        run(toy.BENCHMARK, "small", seeds=(0,))
+    out = run(toy.BENCHMARK, "small", seeds=(0,), allow_mixed=True)
+    assert list(out["mixed"]) == ["seed=0/size=3"]
+    assert "code 0000000" in out["mixed"]["seed=0/size=3"][0]
+    assert "merged with 1 cell(s) made by other code" in capsys.readouterr().out
+    # another machine, and a cell stored before provenance was recorded
+    stored["provenance"] = json.loads((folder / "seed=0__size=5.json").read_text())["provenance"]
+    stored["provenance"]["machine"] = {**stored["provenance"]["machine"], "cpu": "Other CPU"}
+    path.write_text(json.dumps(stored))
+    with pytest.raises(RunError, match="machine Other CPU"):
+        run(toy.BENCHMARK, "small", seeds=(0,))
+    del stored["provenance"]
+    path.write_text(json.dumps(stored))
+    with pytest.raises(RunError, match="before results recorded their provenance"):
+        run(toy.BENCHMARK, "small", seeds=(0,))
+    assert len(run(toy.BENCHMARK, "small", seeds=(0,), fresh=True)["cells"]) == 2
 
 
 def test_a_stored_cell_of_another_configuration_or_a_corrupt_one_is_refused():
