@@ -14,6 +14,7 @@ causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
 causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile quick|paper]
+causal-envs results render [--check]
 ```
 """
 
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 from augment.cli import add_device_argument
 from augment.cli import register as register_augment_verb
+from benchmarks.render import RecordError
 from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS
@@ -322,6 +324,23 @@ BENCHMARKS = {
 }
 
 
+def _results_render(args: argparse.Namespace) -> None:
+    from benchmarks.render import PAGES, render_pages  # deferred: reads the records
+
+    changed = render_pages(check=args.check)
+    for page, blocks in changed.items():
+        verb = "differs from its records" if args.check else "rendered"
+        for spec in blocks:
+            print(f"{page}: {spec}: {verb}")
+    if args.check and changed:
+        raise RunError(
+            "the pages above differ from their committed records: run `causal-envs results "
+            "render` and commit the result"
+        )
+    if not changed:
+        print(f"{', '.join(PAGES)}: every block matches its records")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The command's parser. For ``bench NAME ...`` the named benchmark's module is imported
     so that its profiles (with their descriptions) are the ``--profile`` choices; every other
@@ -343,6 +362,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         source = _PROFILE_SOURCES.get(name) if name == requested else None
         add_args(b, _descriptions(*source) if source else None)
         b.set_defaults(func=func)
+    results = sub.add_parser("results", help="the docs' result tables, from the records")
+    verbs = results.add_subparsers(dest="verb", required=True, metavar="VERB")
+    render = verbs.add_parser(
+        "render",
+        help="rebuild the result tables of README.md and docs/ from docs/results/*.json",
+    )
+    render.add_argument(
+        "--check", action="store_true", help="change nothing; fail if a table differs"
+    )
+    render.set_defaults(func=_results_render)
     return parser
 
 
@@ -351,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         args.func(args)
-    except (*USER_ERRORS, RunError) as err:
+    except (*USER_ERRORS, RunError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
