@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import torch
 import causal_envs  # noqa: F401  (registers the envs)
 from agents.csr import CSRAgent, CSRConfig
 from agents.csr.adaptation import AdaptationReport, _reestimate_theta, compare_with_reference
+from benchmarks import provenance
 from benchmarks.results import write_json
 
 __all__ = ["VARIANTS", "main", "run"]
@@ -121,7 +121,7 @@ def run(agent_path: str | Path, quick: bool = False) -> dict[str, Any]:
         for theta_reg in THETA_REGS:
             for repeat in range(repeats):
                 rows.extend(study(agent, probe, theta_reg, repeat, variants))
-    machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+    machine = provenance.this_machine()
     return {
         "agent": str(agent_path),
         "detect_steps": agent.config.detect_steps,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import platform
 import tempfile
 import threading
 import time
@@ -30,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.datasets import (
     download_dataset,
@@ -108,7 +108,7 @@ def run(name: str = DEFAULT_DATASET, seed: int = 0) -> dict[str, Any]:
         "same_dataset": same,
         "link": "loopback HTTP (127.0.0.1): the package's own cost; a link adds size/bandwidth",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {"python": platform.python_version(), "processor": platform.processor()},
+        "machine": provenance.this_machine(),
     }
     return result
 

@@ -14,7 +14,6 @@ frames/s; the Atari and CoinRun task wrappers within 10% of raw ALE / procgen.
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import causal_envs  # noqa: F401  (registers the envs)
+from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.datasets import generate_dataset, load_dataset
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
@@ -165,7 +165,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "procgen CoinRun raw (gym3)": procgen_raw_timer(wrapper_steps),
         "procgen CoinRun task (Gymnasium)": env_timer(coinrun.make(0), wrapper_steps),
     }
-    machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+    machine = provenance.this_machine()
     return {
         "profile": "quick" if quick else "full",
         "machine": machine,

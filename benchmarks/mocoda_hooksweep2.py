@@ -346,9 +346,12 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
-def claim_verdict(cells: list[dict], agents: tuple[str, ...]) -> Verdict | None:
+def claim_verdict(cells: list[dict], agents: tuple[str, ...] | None = None) -> Verdict | None:
     """The HookSweep2 claim (`benchmarks.claims.CLAIMS`) judged on these cells: per agent,
     MOCODA-P's final success rate against EMP's over seeds; None without both datasets."""
+    cells = [c for c in cells if "agent" in c and "dataset" in c]
+    if agents is None:
+        agents = tuple(dict.fromkeys(c["agent"] for c in cells))
     groups = {}
     for a in agents:
         arms = {}

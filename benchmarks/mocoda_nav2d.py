@@ -302,14 +302,21 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
-def claim_verdict(cells: list[dict], agents: tuple[str, ...]) -> Verdict | None:
+def claim_verdict(cells: list[dict], agents: tuple[str, ...] | None = None) -> Verdict | None:
     """The MoCoDA 2D Navigation claim (`benchmarks.claims.CLAIMS`) judged on these cells:
     per agent, MOCODA-U's steps against EMP's; None without both datasets."""
+    cells = [c for c in cells if "agent" in c and "dataset" in c]
+    if agents is None:
+        agents = tuple(dict.fromkeys(c["agent"] for c in cells))
     groups = {}
     for a in agents:
         arms = {}
         for d in ("mocoda-u", "emp"):
-            steps = [c["mean_steps"] for c in cells if c["dataset"] == d and c["agent"] == a]
+            steps = [
+                c["mean_steps"]
+                for c in cells
+                if c["dataset"] == d and c["agent"] == a and "mean_steps" in c
+            ]
             if steps:
                 arms[d] = estimate(steps)
         if len(arms) == 2:

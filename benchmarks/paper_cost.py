@@ -15,7 +15,6 @@ one torch thread per process, so a Ray cluster of N such cores divides the total
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,7 +31,7 @@ from agents.csr import CSRAgent
 from augment import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.device import AUTO, native_bf16, resolve_device
 from augment.methods import MODEL_FOR_METHOD
-from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d
+from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d, provenance
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.results import write_json
 from causal_envs.datasets import TransitionDataset
@@ -275,7 +274,7 @@ def arithmetic_rates(device: str, threads: int = 1) -> dict[str, Any]:
 def measure(device: str = AUTO) -> dict[str, Any]:
     """The estimate of every paper profile (see the module docstring)."""
     device = str(resolve_device(device))
-    out: dict[str, Any] = {"device": device, "machine": platform.processor() or platform.machine()}
+    out: dict[str, Any] = {"device": device, "machine": provenance.this_machine()}
     out["arithmetic"] = [arithmetic_rates(device, n) for n in (1, 2)]
     for r in out["arithmetic"]:
         print(

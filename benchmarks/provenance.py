@@ -10,7 +10,7 @@ A provenance is a JSON object::
     {"commit": "a03e67d...", "dirty": false, "diff_sha256": null,
      "date": "2026-12-07T02:10:00Z", "command": "causal-envs bench mocoda-nav2d",
      "versions": {"python": "3.11.7", "torch": "2.13.0", ...},
-     "machine": {"cpu": "AMD EPYC 7B13", "logical_cpus": 2, "isa": "AVX2",
+     "machine": {"cpu_model": "AMD EPYC 7B13", "logical_cpus": 2, "isa": "AVX2",
                  "native_bf16": false, "gpu": null, "gpu_memory_gib": null}}
 
 ``dirty`` says whether the work tree differed from the commit when the result was made; then
@@ -41,6 +41,7 @@ __all__ = [
     "machine",
     "machine_id",
     "missing",
+    "this_machine",
 ]
 
 #: the fields a provenance must hold for a record to load (`missing`)
@@ -131,25 +132,30 @@ def isa_level(flags: set[str]) -> str:
 
 @functools.cache
 def machine() -> dict[str, Any]:
-    """This machine as results record it: CPU model, logical CPUs, ISA level, whether bfloat16
-    products are native (`augment.device.native_bf16`), and the first CUDA GPU, if any."""
+    """This machine as results record it: CPU model, logical CPUs, ISA level, whether the CPU
+    multiplies bfloat16 in hardware (AVX-512 BF16 or AMX, what `augment.device.native_bf16`
+    asks oneDNN), and the first CUDA GPU, if any."""
     import torch  # deferred: the provenance of a record is read without torch
 
-    from augment.device import native_bf16
-
-    cpu, flags = _cpu_flags()
+    model, flags = _cpu_flags()
+    isa = isa_level(flags)
     gpu = gpu_memory = None
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         gpu, gpu_memory = props.name, round(props.total_memory / 2**30, 1)
     return {
-        "cpu": cpu,
+        "cpu_model": model,
         "logical_cpus": os.cpu_count(),
-        "isa": isa_level(flags),
-        "native_bf16": native_bf16(torch.device("cpu")),
+        "isa": isa,
+        "native_bf16": isa in ("AMX", "AVX-512 BF16"),
         "gpu": gpu,
         "gpu_memory_gib": gpu_memory,
     }
+
+
+def this_machine() -> str:
+    """`machine_id` of the machine this process runs on, for a report's header."""
+    return machine_id({"machine": machine()})
 
 
 def collect(command: str | None = None) -> dict[str, Any]:
@@ -196,9 +202,9 @@ def machine_id(provenance: dict[str, Any]) -> str:
     """A short name of the machine a result was measured on: ``"AMD EPYC 7B13, 2 CPUs,
     AVX2"`` (plus the GPU's name where one was used)."""
     m = provenance.get("machine") or {}
-    if not isinstance(m, dict) or not m.get("cpu"):
+    if not isinstance(m, dict) or not m.get("cpu_model"):
         return str(m.get("description", "not recorded")) if isinstance(m, dict) else str(m)
-    text = f"{m['cpu']}, {m.get('logical_cpus')} CPUs, {m.get('isa')}"
+    text = f"{m['cpu_model']}, {m.get('logical_cpus')} CPUs, {m.get('isa')}"
     if m.get("gpu"):
         text += f", {m['gpu']}"
     return text

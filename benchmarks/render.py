@@ -45,6 +45,9 @@ RECORDS = ROOT / "docs" / "results"
 #: the pages whose blocks are rendered (relative to the repository's root)
 PAGES = ("README.md", "docs/results.md", "docs/reference.md")
 
+#: how the page being rendered links to a record (README.md sits above docs/)
+_link_prefix = "results/"
+
 BLOCK = re.compile(
     r"(?P<open><!-- render: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(?P<close><!-- /render -->)",
     re.S,
@@ -97,9 +100,8 @@ def _source(*records: Record) -> str:
             made = f"code not recorded (record committed in {str(p.get('recorded_in_commit'))[:7]})"
         else:
             made = f"commit {code}"
-        parts.append(
-            f"[{r.name}](results/{r.name}): {made}, {p['date'][:10]}, {provenance.machine_id(p)}"
-        )
+        where = provenance.machine_id(p)
+        parts.append(f"[{r.name}]({_link_prefix}{r.name}): {made}, {p['date'][:10]}, {where}")
     text = "Source: " + "; ".join(parts) + "."
     mixed = [cid for r in records for cid in r.data.get("mixed", {})]
     if mixed:
@@ -131,7 +133,10 @@ def _join(*parts: str) -> str:
 def nav2d_agents(name: str) -> str:
     """`mocoda-nav2d`'s table: per dataset and agent, steps to the goal (mean and interval
     over seeds, each seed's value), success and the L-route share; the claim's verdict."""
-    from benchmarks.mocoda_nav2d import DATASETS, claim_verdict
+    from benchmarks.mocoda_nav2d import (
+        DATASETS,
+        claim_verdict,
+    )  # deferred: torch & co.
 
     record = load_record(name)
     cells = [c for c in record.cells() if "mean_steps" in c]
@@ -159,12 +164,12 @@ def nav2d_agents(name: str) -> str:
         rows,
         "llrlrr",
     )
-    return _join(table, _verdict(claim_verdict(cells, tuple(agents))), _source(record))
+    return _join(table, _verdict(claim_verdict(cells)), _source(record))
 
 
 def nav2d_finding(name: str) -> str:
     """The sentence `mocoda-nav2d` ends its report with, from the record."""
-    from benchmarks.mocoda_nav2d import finding, table
+    from benchmarks.mocoda_nav2d import finding, table  # deferred: torch & co.
 
     record = load_record(name)
     cells = [c for c in record.cells() if "mean_steps" in c]
@@ -220,7 +225,11 @@ def model_error(name: str) -> str:
     """`mocoda-model-error`'s table: the authors' metric (L2 error x100 of the generated next
     state) per model and input distribution, mean and interval over seeds; the claim's
     verdict; the pipeline's wall time."""
-    from benchmarks.mocoda_model_error import ARCHS, DISTRIBUTIONS, claim_verdict
+    from benchmarks.mocoda_model_error import (
+        ARCHS,
+        DISTRIBUTIONS,
+        claim_verdict,
+    )  # deferred: torch & co.
 
     record = load_record(name)
     cells = record.cells()
@@ -261,6 +270,383 @@ def model_error(name: str) -> str:
     )
 
 
+def budget_projection(name: str) -> str:
+    """The authors' model budget projected from timed 20-epoch runs: each model's training
+    step and its 600 epochs, and the three together."""
+    record = load_record(name)
+    d = record.data
+    rows = [
+        [
+            arch,
+            m["precision"],
+            f"{m['ms_per_step']:.1f} ms",
+            f"{m['projected_600_epochs_min']:.1f} min",
+        ]
+        for arch, m in d["models"].items()
+    ]
+    head = (
+        f"{d['threads']} threads, native bf16: {'yes' if d['native_bf16'] else 'no'}; "
+        f"the three models together: {d['projected_three_min']:.1f} min:"
+    )
+    table = _table(["model", "precision", "one step", "600 epochs of 29 steps"], rows)
+    return _join(head, table, _source(record))
+
+
+# ----------------------------------------------------------------------------- CSR
+def _csr_cells(specs: tuple[str, ...]) -> tuple[list[dict], list[Record]]:
+    """Cells from ``FILE[:method,method]`` specs: each method's cells from the first spec
+    that offers it (a spec without methods offers all of its own)."""
+    cells: list[dict] = []
+    records, taken = [], set()
+    for spec in specs:
+        name, _, methods = spec.partition(":")
+        record = load_record(name)
+        records.append(record)
+        wanted = set(methods.split(",")) if methods else None
+        mine = [c for c in record.cells() if wanted is None or c["method"] in wanted]
+        mine = [c for c in mine if c["method"] not in taken]
+        taken |= {c["method"] for c in mine}
+        cells += mine
+    return cells, records
+
+
+def csr_scores(bench: str, *specs: str) -> str:
+    """A CSR benchmark's final score per method and task (each seed's score, and the mean
+    with its interval), the minimum adaptation steps, the detection against the truth, and
+    the claim's verdict (CartPole); ``specs`` name the records (``FILE[:methods]``)."""
+    from benchmarks.csr import (
+        LABELS,
+        adaptation_steps,
+        adaptation_targets,
+        claim_verdict,
+        detection_confusion,
+        final_scores,
+        resolve_shared_rows,
+    )  # deferred: torch & co.
+
+    cells, records = _csr_cells(specs)
+    config = records[0].data["config"]
+    resolved = resolve_shared_rows(cells)
+    methods = list(dict.fromkeys(c["method"] for c in cells))
+    n_tasks = max(len(c["tasks"]) for c in cells)
+    tasks = [f"task {i + 1}" for i in range(n_tasks)]
+    rows = []
+    for m in methods:
+        mine = sorted((c for c in resolved if c["method"] == m), key=lambda c: c["seed"])
+        row = [LABELS[m]]
+        for i in range(n_tasks):
+            values = final_scores(mine, i)
+            if not values:
+                row.append("n/a")
+                continue
+            each = " / ".join(f"{v:.0f}" for v in values)
+            row.append(each if len(set(values)) == 1 else f"{each}: {estimate(values).format()}")
+        rows.append(row)
+    seeds = sorted({c["seed"] for c in cells})
+    label = estimate([0.0] * len(seeds)).label
+    head = (
+        f"Final score per seed (seeds {', '.join(map(str, seeds))}) and, where they differ, "
+        f"the mean [{label}]:"
+    )
+    parts = [head, _table(["method", *tasks], rows, "l" + "l" * n_tasks)]
+    targets = adaptation_targets(resolved, config["fraction"], config.get("optimum"))
+    if any(t is not None for t in targets.values()):
+        steps_rows = []
+        for m in methods:
+            mine = [c for c in resolved if c["method"] == m]
+            row = [LABELS[m]]
+            for i in range(n_tasks):
+                got = [adaptation_steps(c, i, targets) for c in mine]
+                reached = [v for v in got if v is not None]
+                if not reached:
+                    row.append("never")
+                else:
+                    text = f"{int(np.mean(reached)):,}"
+                    row.append(
+                        text
+                        if len(reached) == len(got)
+                        else f"{text} ({len(reached)} of {len(got)})"
+                    )
+            steps_rows.append(row)
+        parts += [
+            f"Minimum adaptation steps: env steps on the task until the evaluation score first "
+            f"reaches {config['fraction']:.0%} of the target, mean over the seeds that reach it:",
+            _table(["method", *tasks], steps_rows),
+        ]
+    detection = []
+    for m in ("csr", "adarl"):
+        c = detection_confusion([x for x in cells if x["method"] == m])
+        if c["decisions"]:
+            detection.append(
+                f"{LABELS[m]}: right in {c['right']} of {c['decisions']} decisions (expansion "
+                f"needed and made {c['tp']}, needed and missed {c['fn']}, made without need "
+                f"{c['fp']}, neither needed nor made {c['tn']})"
+            )
+    if detection:
+        parts.append("Change detection against each task's truth: " + "; ".join(detection) + ".")
+    if bench == "csr-cartpole":
+        parts.append(_verdict(claim_verdict(cells)))
+    if len(records) > 1:
+        origin = "; ".join(
+            f"{', '.join(sorted({c['method'] for c in cells if c in r.cells()}))} from {r.name}"
+            for r in records
+        )
+        parts.append(f"Rows from more than one record: {origin}.")
+    return _join(*parts, _source(*records))
+
+
+def csr_detection(name: str) -> str:
+    """`bench csr-detection`: per probe and ``theta_reg``, the decisions right, and per task
+    variant the range of the error after re-estimation over ``tau*`` (below the threshold
+    scale: a distribution shift, the right answer for every variant)."""
+    record = load_record(name)
+    d = record.data
+    rows_in = d["rows"]
+    variants = list(dict.fromkeys(r["variant"] for r in rows_in))
+    settings = list(dict.fromkeys((r["probe"], r["theta_reg"]) for r in rows_in))
+    rows = []
+    for probe, reg in settings:
+        mine = [r for r in rows_in if (r["probe"], r["theta_reg"]) == (probe, reg)]
+        row = [f"{probe}, {reg:g}", f"{sum(r['right'] for r in mine)}/{len(mine)}"]
+        for v in variants:
+            ratios = [r["ratio"] for r in mine if r["variant"] == v]
+            row.append(f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "")
+        row.append(f"{max(r['theta_drift'] for r in mine):.2f}")
+        rows.append(row)
+    head = (
+        f"Threshold {d['threshold_scale']:g} x `tau*`; {d['detect_steps']} re-estimation "
+        f"updates and {d['adapt_collect']:,} probe steps per decision; every variant needs no "
+        'new latent variable, so every right decision is "shift":'
+    )
+    table = _table(
+        ["probe, theta_reg", "right", *variants, "theta drift (max)"],
+        rows,
+        "lr" + "r" * len(variants) + "r",
+    )
+    return _join(head, table, _source(record))
+
+
+def model_settings(name: str) -> str:
+    """The HookSweep2 models' schedule and precision: parent model plus dynamics, the local
+    ensemble alone, and its held-out NLL, per setting."""
+    record = load_record(name)
+    rows = [
+        [
+            key.replace("/", ", "),
+            f"{r['fit_seconds']:.0f} s",
+            f"{r['local_model_seconds']:.1f} s",
+            f"{r['local_model_val_nll']:.2f}",
+        ]
+        for key, r in record.data["results"].items()
+    ]
+    head = f"{record.data['profile']}:"
+    table = _table(
+        ["schedule, precision", "parent model + dynamics", "local ensemble", "held-out NLL"], rows
+    )
+    return _join(head, table, _source(record))
+
+
+# ----------------------------------------------------------------------------- speed
+def paper_cost(name: str) -> str:
+    """`bench paper-cost`'s estimate of each paper profile: cells, the longest cell, the
+    whole profile in one process and in 64."""
+    record = load_record(name)
+    order = (
+        "mocoda-nav2d",
+        "mocoda-model-error",
+        "mocoda-hooksweep2",
+        "csr-synthetic",
+        "csr-cartpole",
+        "csr-atari",
+        "csr-coinrun",
+    )
+    profiles = record.data["profiles"]
+    rows = []
+    for key in [k for k in order if k in profiles] + sorted(set(profiles) - set(order)):
+        p = profiles[key]
+        wide = max(p["total_h"] / min(64, p["cells"]), p["longest_cell_h"])
+        rows.append(
+            [
+                f"`{key}`",
+                str(p["cells"]),
+                _hours(p["longest_cell_h"]),
+                _hours(p["total_h"]),
+                _hours(wide),
+            ]
+        )
+    table = _table(
+        ["`--profile paper`", "cells", "longest cell", "one process", "64 processes"], rows
+    )
+    return _join(table, _source(record))
+
+
+def _hours(h: float) -> str:
+    """A duration in the unit that reads best, two significant figures."""
+    for limit, unit, scale in ((1, "min", 60), (48, "h", 1), (1000 * 24, "days", 1 / 24)):
+        if h < limit:
+            return f"{_sig(h * scale)} {unit}"
+    return f"{_sig(h / 24 / 365)} years"
+
+
+def _sig(x: float) -> str:
+    return f"{float(f'{x:.2g}'):g}" if x >= 10 else f"{x:.2g}"
+
+
+def sb3_vec_env(name: str) -> str:
+    """`bench sb3-vec-env`: SB3 PPO's learn and rollout rates on the native vector envs and
+    SubprocVecEnv, each against DummyVecEnv (the peer) measured in the same run."""
+    record = load_record(name)
+    rows_in = record.data["rows"]
+    out = []
+    for r in rows_in:
+        if r["vec_env"] == "DummyVecEnv":
+            continue
+        peer = next(
+            d
+            for d in rows_in
+            if d["vec_env"] == "DummyVecEnv"
+            and d["env"] == r["env"]
+            and d["num_envs"] == r["num_envs"]
+        )
+        out.append(
+            [
+                f"`{r['env']}`",
+                str(r["num_envs"]),
+                r["vec_env"],
+                f"{r['learn_steps_per_s']:,.0f}",
+                f"{r['learn_steps_per_s'] / peer['learn_steps_per_s']:.2f}x",
+                f"{r['rollout_steps_per_s']:,.0f}",
+                f"{r['rollout_steps_per_s'] / peer['rollout_steps_per_s']:.2f}x",
+            ]
+        )
+    table = _table(
+        ["env", "envs", "vec env", "learn steps/s", "vs Dummy", "rollout steps/s", "vs Dummy"],
+        out,
+        "lrlrrrr",
+    )
+    return _join(table, _source(record))
+
+
+def dataset_download(name: str) -> str:
+    """`bench dataset-download`: generating a dataset against downloading it from a mirror."""
+    record = load_record(name)
+    d = record.data
+    rows = [
+        ["generate", f"{d['generate_s']:,.0f} s", "1.00x"],
+        [
+            f"download ({d['archive_bytes'] / 1e6:,.0f} MB, every checksum verified)",
+            f"{d['download_s']:.1f} s",
+            f"{d['generate_over_download']:.0f}x",
+        ],
+    ]
+    same = "the same dataset by its digest" if d.get("same_dataset") else "NOT the same dataset"
+    head = f"`{d['dataset']}`, {d['transitions']:,} transitions, over {d['link']}; {same}:"
+    return _join(head, _table(["", "wall time", "speed-up"], rows), _source(record))
+
+
+def backends(local: str, ray: str) -> str:
+    """The same `mocoda-nav2d` profile run in one process and as Ray tasks: every cell's
+    steps to the goal (success) side by side."""
+    a, b = load_record(local), load_record(ray)
+    rows = []
+    for cell_id, r in a.data["cells"].items():
+        o = b.data["cells"].get(cell_id)
+        right = "missing" if o is None else f"{o['mean_steps']:.1f} ({o['success_rate']:.0%})"
+        rows.append(
+            [
+                f"{r['dataset'].upper()} / {r['agent']}",
+                f"{r['mean_steps']:.1f} ({r['success_rate']:.0%})",
+                right,
+            ]
+        )
+    same = sum(
+        1
+        for k, r in a.data["cells"].items()
+        if k in b.data["cells"] and b.data["cells"][k]["mean_steps"] == r["mean_steps"]
+    )
+    table = _table(["cell", "one process", "Ray workers"], rows)
+    return _join(
+        table, f"Cells with the same steps on both backends: {same} of {len(rows)}.", _source(a, b)
+    )
+
+
+def env_speed(name: str) -> str:
+    """`bench env-speed`: steps/s of the envs against CartPole-v1 (single and 4096-env
+    vector), of the task-sequence wrappers against raw ALE and procgen, all in one run; and
+    the Nav2D dataset's generation and load times."""
+    record = load_record(name)
+    d = record.data
+    rows = []
+    for group, title in (("single", "single env"), ("vector_4096", "vector env, 4096 envs")):
+        peer = d[group]["CartPole-v1"]
+        for env, rate in d[group].items():
+            ratio = "(frames/s)" if "pixels" in env else f"{rate / peer:.2f}x"
+            rows.append(
+                [
+                    title,
+                    f"`{env}`" + (" (peer)" if env == "CartPole-v1" else ""),
+                    f"{rate:,.0f}",
+                    ratio,
+                ]
+            )
+    wrappers = d.get("wrappers", {})
+    names = list(wrappers)
+    for raw, ours in zip(names[::2], names[1::2], strict=True):
+        rows.append(["task sequence", f"{raw} (peer)", f"{wrappers[raw]:,.0f}", "1.00x"])
+        rows.append(
+            [
+                "task sequence",
+                ours,
+                f"{wrappers[ours]:,.0f}",
+                f"{wrappers[ours] / wrappers[raw]:.2f}x",
+            ]
+        )
+    table = _table(["", "env", "steps/s", "vs peer"], rows, "llrr")
+    t = d["dataset_nav2d_40k"]
+    data = (
+        f"The 40k Nav2D dataset: generated in {t['generate_s']:.3f} s, generated and written "
+        f"to the Minari cache in {t['generate_and_cache_s']:.2f} s, loaded back in "
+        f"{t['load_cached_s']:.3f} s (best of {d['repeats']} rounds, {d['profile']} profile)."
+    )
+    return _join(table, data, _source(record))
+
+
+# ----------------------------------------------------------------------------- headlines
+def verdicts(*specs: str) -> str:
+    """One line per claim, ``CLAIM=FILE[+FILE:methods...]``: the claim's verdict on the
+    record, with the numbers it was read from (the README's summary of the results)."""
+    from benchmarks import (
+        csr,
+        mocoda_hooksweep2,
+        mocoda_model_error,
+        mocoda_nav2d,
+    )  # deferred: torch & co.
+
+    judges = {
+        "mocoda-nav2d": mocoda_nav2d.claim_verdict,
+        "mocoda-hooksweep2": mocoda_hooksweep2.claim_verdict,
+        "mocoda-model-error": mocoda_model_error.claim_verdict,
+        "csr-cartpole": csr.claim_verdict,
+    }
+    lines = []
+    for spec in specs:
+        key, _, files = spec.partition("=")
+        claim = CLAIMS[key]
+        names = files.split("+")
+        if key == "csr-cartpole":
+            cells, records = _csr_cells(tuple(names))
+        else:
+            records = [load_record(n) for n in names]
+            cells = [c for r in records for c in r.cells()]
+        verdict = judges[key](cells)
+        links = ", ".join(f"[record]({_link_prefix}{r.name})" for r in records)
+        lines.append(
+            f"- **{claim.source}**, {claim.statement}: **{verdict.outcome}** "
+            f"({verdict.detail}; {links})."
+        )
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- reference
 def claims() -> str:
     """The claims' table of the reference page (`benchmarks.claims.CLAIMS`)."""
@@ -282,6 +668,16 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "nav2d-finding": nav2d_finding,
     "nav2d-crosscheck": nav2d_crosscheck,
     "model-error": model_error,
+    "budget-projection": budget_projection,
+    "csr-scores": csr_scores,
+    "paper-cost": paper_cost,
+    "sb3-vec-env": sb3_vec_env,
+    "dataset-download": dataset_download,
+    "env-speed": env_speed,
+    "csr-detection": csr_detection,
+    "model-settings": model_settings,
+    "backends": backends,
+    "verdicts": verdicts,
     "claims": claims,
     "anchors": anchors,
 }
@@ -297,8 +693,10 @@ def _render_block(spec: str) -> str:
 def render_file(path: Path, check: bool = False) -> list[str]:
     """Rebuild every render block of ``path`` from its records; return the specs of the blocks
     whose text changed (with ``check``, the file is left as it is)."""
+    global _link_prefix
     text = path.read_text()
     changed: list[str] = []
+    _link_prefix = "docs/results/" if path.name == "README.md" else "results/"
 
     def replace(m: re.Match) -> str:
         body = _render_block(m["spec"])
@@ -312,12 +710,12 @@ def render_file(path: Path, check: bool = False) -> list[str]:
     return changed
 
 
-def render_pages(check: bool = False, root: Path = ROOT) -> dict[str, list[str]]:
+def render_pages(check: bool = False, root: Path | None = None) -> dict[str, list[str]]:
     """`render_file` over the README, the results page and the reference page; returns page
     -> changed blocks (only pages with changes)."""
     out = {}
     for page in PAGES:
-        changed = render_file(root / page, check=check)
+        changed = render_file((root or ROOT) / page, check=check)
         if changed:
             out[page] = changed
     return out

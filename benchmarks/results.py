@@ -1,4 +1,8 @@
-"""Where benchmarks write their results: ``$CAUSAL_ENVS_OUTPUT_DIR`` or ``./outputs``."""
+"""Where benchmarks write their results: ``$CAUSAL_ENVS_OUTPUT_DIR`` or ``./outputs``.
+
+Every results file carries its provenance (`benchmarks.provenance`): a payload without one is
+given this process's when it is written.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from benchmarks import provenance
 from causal_envs.core import atomic_path
 
 __all__ = ["output_dir", "write_json"]
@@ -20,7 +25,10 @@ def output_dir() -> Path:
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``<output_dir>/<name>.json`` atomically; return the path."""
+    """Write ``payload`` to ``<output_dir>/<name>.json`` atomically, with its provenance (this
+    process's, unless the payload has one); return the path."""
+    if "provenance" not in payload:
+        payload = {**payload, "provenance": provenance.collect()}
     path = output_dir() / f"{name}.json"
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))

@@ -293,7 +293,7 @@ def _compute(
     start = time.perf_counter()
     record = bench.run_cell(cell, inputs, ctx)
     seconds = time.perf_counter() - start
-    import torch  # deferred, as in _in_process
+    import torch  # deferred: only a process that runs cells needs torch
 
     where = provenance.collect(ctx.provenance.get("command"))
     where.update({k: ctx.provenance[k] for k in provenance.CODE_KEYS if k in ctx.provenance})

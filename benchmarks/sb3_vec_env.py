@@ -18,7 +18,6 @@ processes on 2 cores).
 
 from __future__ import annotations
 
-import platform
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
 import causal_envs  # noqa: F401  (registers the envs)
+from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.sb3 import make_sb3_vec_env
 
@@ -87,7 +87,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     f"  {env_id} x{n} {kind}: {r['learn_steps_per_s']:,.0f} steps/s learn, "
                     f"{r['rollout_steps_per_s']:,.0f} rollout"
                 )
-    machine = f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+    machine = provenance.this_machine()
     return {
         "profile": "quick" if quick else "full",
         "machine": machine,

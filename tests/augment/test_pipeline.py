@@ -91,6 +91,19 @@ def test_mocoda_u_is_more_uniform_than_mocoda(fitted):
     assert len(uniform) == 20_000
 
 
+def test_mocoda_u_visits_the_quadrant_the_data_never_shows(generated):
+    """The empirical routes (bottom-to-top from x >= 0.6, left-to-right from y <= 0.4) barely
+    enter the top-left quadrant; MOCODA-U's counterfactual states do, many times as often."""
+
+    def share(data):
+        s = data.observations
+        return float(np.mean((s[:, 0] < 0.5) & (s[:, 1] > 0.5)))
+
+    assert share(generated["emp"]) < 0.01
+    assert share(generated["mocoda-u"]) > 5 * share(generated["emp"])
+    assert share(generated["mocoda-u"]) > share(generated["mocoda"])
+
+
 def test_parents_stay_inside_the_spaces(fitted):
     p = fitted.sample_parents(5_000, np.random.default_rng(1))
     assert (p[:, :2] >= 0).all() and (p[:, :2] <= 1).all() and (np.abs(p[:, 2:]) <= 1).all()
