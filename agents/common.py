@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from augment.checkpoint import load_checkpoint
+from augment.checkpoint import CheckpointError, check_keys, load_checkpoint
 from augment.device import AUTO, check_precision, keep_on_host, resolve_device, training_autocast
 from causal_envs.core import atomic_path, check_int, check_real, check_sizes
 
@@ -460,9 +460,15 @@ class OfflineAgent:
         """Rebuild an agent saved by `save` on ``device``, whichever device saved it (training
         can continue where it stopped)."""
         # tensors come to host memory first, then into the parameters on the agent's device
-        payload = load_checkpoint(path, f"{cls.name} agent", map_location=keep_on_host)
+        kind = f"{cls.name} agent"
+        payload = load_checkpoint(path, kind, map_location=keep_on_host)
         if payload.get("agent") != cls.name:
-            raise ValueError(f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}")
+            raise CheckpointError(
+                f"{path} holds a {payload.get('agent')!r} agent, not {cls.name!r}"
+            )
+        check_keys(
+            payload, path, kind, ("config", "dims", "n_updates", "logs", "generator", "state")
+        )
         config = {**payload["config"], "device": str(device)}
         agent = cls(cls.config_class(**config))
         agent._ensure_built(*payload["dims"])

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["CheckpointError", "load_checkpoint"]
+__all__ = ["CheckpointError", "check_keys", "load_checkpoint"]
 
 
 def _numpy_scalar_globals() -> list:
@@ -50,9 +50,15 @@ class CheckpointError(ValueError):
     corrupted, foreign, or holding objects a weights-only load refuses)."""
 
 
-def load_checkpoint(path: str | os.PathLike, kind: str, map_location: Any = None) -> dict:
+def load_checkpoint(
+    path: str | os.PathLike,
+    kind: str,
+    map_location: Any = None,
+    required: tuple[str, ...] = (),
+) -> dict:
     """The payload dict ``save`` wrote to ``path`` (``kind`` names it in errors, e.g. "TD3-BC
-    agent"); raises `CheckpointError` for anything else, without running code from the file."""
+    agent"), holding every key in ``required``; raises `CheckpointError` for anything else,
+    without running code from the file."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no {kind} checkpoint at {path} (missing or not a file)")
@@ -83,4 +89,16 @@ def load_checkpoint(path: str | os.PathLike, kind: str, map_location: Any = None
         raise CheckpointError(
             f"{path} is not a {kind} checkpoint: it holds a {type(payload).__name__}"
         )
+    check_keys(payload, path, kind, required)
     return payload
+
+
+def check_keys(
+    payload: dict, path: str | os.PathLike, kind: str, required: tuple[str, ...]
+) -> None:
+    """Raise `CheckpointError` naming the keys of ``required`` that ``payload`` lacks."""
+    missing = [key for key in required if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a complete {kind} checkpoint: it lacks {', '.join(map(repr, missing))}"
+        )

@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from augment.cli import add_device_argument
 from augment.cli import register as register_augment_verb
 from benchmarks.render import RecordError
+from benchmarks.results import output_dir
 from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
-from causal_envs.cli import USER_ERRORS
+from causal_envs.cli import USER_ERRORS, non_negative_int
 from causal_envs.cli import register as register_data_verbs
 from causal_envs.datasets import DATASETS
 
@@ -61,7 +62,9 @@ def _dataset_download_args(p: argparse.ArgumentParser, profiles: Profiles = None
         help="the dataset to generate and download (default hooksweep2/expert; "
         "--quick: nav2d/empirical)",
     )
-    p.add_argument("--seed", type=int, default=0, help="the dataset's seed (default 0)")
+    p.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the dataset's seed (default 0)"
+    )
     _quick_arg(p, profiles)
 
 
@@ -72,9 +75,13 @@ def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
 
 
 def _bench_csr_detection(args: argparse.Namespace) -> None:
+    from augment.checkpoint import CheckpointError  # deferred: it imports torch
     from benchmarks import csr_detection  # deferred: torch & co. load only to run
 
-    csr_detection.main(args.agent, quick=args.quick)
+    try:
+        csr_detection.main(args.agent, quick=args.quick)
+    except CheckpointError as err:
+        raise RunError(f"--agent: {err}") from None
 
 
 def _csr_detection_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
@@ -379,6 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
     args = build_parser(argv).parse_args(argv)
     try:
+        if args.command == "bench":  # a results directory that cannot be, refused up front
+            output_dir()
         args.func(args)
     except (*USER_ERRORS, RunError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)

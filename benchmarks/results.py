@@ -13,15 +13,16 @@ from typing import Any
 
 from benchmarks import provenance
 from causal_envs.core import atomic_path
+from causal_envs.core.fs import check_directory
 
 __all__ = ["output_dir", "write_json"]
 
 
 def output_dir() -> Path:
-    """The results directory (created on demand)."""
+    """The results directory (created on demand); `StorageError` naming
+    ``$CAUSAL_ENVS_OUTPUT_DIR`` when it cannot be one (a file, a dead link, not writable)."""
     path = Path(os.environ.get("CAUSAL_ENVS_OUTPUT_DIR", "outputs")) / "benchmarks"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return check_directory(path, "results directory ($CAUSAL_ENVS_OUTPUT_DIR/benchmarks)")
 
 
 def write_json(name: str, payload: dict[str, Any]) -> Path:

@@ -32,6 +32,7 @@ import dataclasses
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -67,6 +68,9 @@ RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 #: the most seeds one run may ask for (``--seeds 0-100000000000`` is a typo, not a plan)
 MAX_SEEDS = 1000
+
+#: seconds a Ray cluster's address gets to answer before the run is refused
+RAY_CONNECT_TIMEOUT = 10.0
 
 #: the GPU share of a task that makes a shared input, on a CUDA run (a whole GPU: inputs
 #: train models, e.g. MoCoDA's dynamics ensembles)
@@ -529,6 +533,25 @@ def _for_cpus(base: RunContext, cpus: int) -> RunContext:
     return dataclasses.replace(base, threads=max(1, cpus))
 
 
+def _check_reachable(address: str, timeout: float) -> None:
+    """Refuse a Ray address nothing answers at within ``timeout`` seconds (Ray itself retries
+    for minutes without a word); ``"auto"`` and ``ray://`` addresses are Ray's to resolve."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise RunError(f"--address takes HOST:PORT (e.g. 127.0.0.1:6379), got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise RunError(
+            f"no Ray cluster answers at --address {address} within {timeout:g} s "
+            f"({err.strerror or err}); start one with `ray start --head --port {port}` or "
+            "check the address"
+        ) from None
+
+
 def _run_ray(
     bench: Benchmark,
     todo: list[Cell],
@@ -549,6 +572,8 @@ def _run_ray(
             "--backend ray needs Ray: pip install 'causal-envs[cluster]' (Ray 2.x)"
         ) from None
     started = not ray.is_initialized()
+    if started and address is not None:
+        _check_reachable(address, RAY_CONNECT_TIMEOUT)
     if started:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is None:  # "local": a new instance, even where `ray start` runs a cluster

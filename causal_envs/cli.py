@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 import causal_envs
 from causal_envs.core import CausalEnv, ContractError, LatentStructureEnv
+from causal_envs.core.fs import StorageError
 from causal_envs.datasets import (
     DATASETS,
     DatasetError,
@@ -31,7 +32,7 @@ from causal_envs.datasets.plots import pyplot, save_figure, save_png
 from causal_envs.datasets.storage import verify_minari_files
 from causal_envs.tasks import SEQUENCES, make_sequence
 
-__all__ = ["CLIError", "register"]
+__all__ = ["CLIError", "non_negative_int", "register"]
 
 
 class CLIError(RuntimeError):
@@ -52,13 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--frames", type=int, default=4, help="frames in the strip (4)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, help="episode seed (0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="episode seed (0)")
     p.set_defaults(func=cmd_render)
 
     tasks = subparsers.add_parser("tasks", help="list task sequences or render their tasks")
     tverbs = tasks.add_subparsers(dest="verb", required=True, metavar="VERB")
     tv = tverbs.add_parser("list", help="the registered task sequences and what changes")
-    tv.add_argument("--seed", type=_non_negative_int, default=0)
+    tv.add_argument("--seed", type=non_negative_int, default=0)
     tv.set_defaults(func=cmd_tasks_list)
     tv = tverbs.add_parser("render", help="a grid of frames: one row per task")
     tv.add_argument(
@@ -67,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tv.add_argument("--out", type=Path, required=True, help="PNG file to write")
     tv.add_argument("--frames", type=int, default=6, help="frames per task (6)")
     tv.add_argument("--steps", type=int, default=60, help="random-policy steps per task (60)")
-    tv.add_argument("--seed", type=_non_negative_int, default=0)
+    tv.add_argument("--seed", type=non_negative_int, default=0)
     tv.set_defaults(func=cmd_tasks_render)
 
     data = subparsers.add_parser("dataset", help="generate, inspect and plot offline datasets")
@@ -90,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ):
         v = verbs.add_parser(verb, help=helptext)
         v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
-        v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+        v.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (0)")
         v.set_defaults(func=func)
         if verb == "generate":
             v.add_argument("--force", action="store_true", help="regenerate even if cached")
@@ -98,12 +99,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             v.add_argument("--out", type=Path, required=True, help="PNG file to write")
     v = verbs.add_parser("pack", help="write a cached dataset as an archive + manifest to host")
     v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
-    v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+    v.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (0)")
     v.add_argument("--out", type=Path, required=True, help="mirror folder to write into")
     v.set_defaults(func=cmd_dataset_pack)
     v = verbs.add_parser("download", help="download a dataset from a mirror into the cache")
     v.add_argument("name", choices=names, metavar="NAME", help=f"one of {names}")
-    v.add_argument("--seed", type=_non_negative_int, default=0, help="dataset seed (0)")
+    v.add_argument("--seed", type=non_negative_int, default=0, help="dataset seed (0)")
     v.add_argument(
         "--mirror", default=None, help="URL prefix of the mirror (default: $CAUSAL_ENVS_MIRROR)"
     )
@@ -111,7 +112,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v.set_defaults(func=cmd_dataset_download)
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
+    """argparse type of a seed or a count: an integer >= 0, else a message naming the text."""
     try:
         value = int(text)
     except ValueError:
@@ -357,4 +359,4 @@ def cmd_dataset_plot(args: argparse.Namespace) -> None:
 
 #: errors a user can act on: printed as ``error: ...`` without a traceback. Anything else is a
 #: bug and keeps its traceback.
-USER_ERRORS = (CLIError, DatasetError, ContractError)
+USER_ERRORS = (CLIError, DatasetError, ContractError, StorageError)

@@ -36,12 +36,24 @@ from tqdm import tqdm
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
-from augment.checkpoint import load_checkpoint
+from augment.checkpoint import CheckpointError, check_keys, load_checkpoint
 from augment.device import AUTO, keep_on_host, resolve_device
 from augment.rollout import model_rollout
 from causal_envs.core import check_int, check_real
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
+
+#: what every CSR checkpoint holds (`CSRAgent.save`)
+_CHECKPOINT_KEYS = (
+    "config",
+    "world",
+    "actor",
+    "critic",
+    "tau",
+    "thetas",
+    "decisions",
+    "counters",
+)
 
 DETECT_PROBES = ("random", "policy", "matched")
 ADAPTATIONS = ("csr", "adarl", "finetune")
@@ -699,7 +711,13 @@ class CSRAgent:
     def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
         """Rebuild a saved agent on ``device``, whichever device saved it."""
         blob = load_checkpoint(path, "CSR agent", map_location=keep_on_host)
-        config = replace(CSRConfig(**blob["config"]), device=str(device))
+        if "agent" in blob:  # an offline agent's checkpoint (agents.common.save)
+            raise CheckpointError(f"{path} holds a {blob['agent']!r} agent, not a CSR agent")
+        check_keys(blob, path, "CSR agent", _CHECKPOINT_KEYS)
+        try:
+            config = replace(CSRConfig(**blob["config"]), device=str(device))
+        except TypeError as err:
+            raise CheckpointError(f"{path}: its CSR config is not this version's ({err})") from None
         wc = blob["world"]["config"]
         world = replace(config.world, latent_dim=wc["latent_dim"])
         agent = cls(tuple(wc["obs_shape"]), wc["n_actions"], replace(config, world=world))

@@ -117,20 +117,24 @@ class FileLock:
         with FileLock(root / ".locks" / "name.lock"):
             ...  # one process at a time
 
-    ``shared=True`` takes a shared lock (many readers, no writer).
+    ``shared=True`` takes a shared lock (many readers, no writer). ``create=False`` locks only
+    a lock file that exists (`FileNotFoundError` otherwise), creating neither it nor its
+    folder: for taking over another process's lock, whose folder may be going away.
     """
 
-    def __init__(self, path: str | os.PathLike, shared: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, shared: bool = False, create: bool = True) -> None:
         self.path = Path(path)
         self.shared = shared
+        self.create = create
         self._fd: int | None = None
 
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock; without ``blocking``, return False at once if someone holds it."""
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already locked by this FileLock")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, file_mode())
+        if self.create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | (os.O_CREAT if self.create else 0), file_mode())
         flags = (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | (
             0 if blocking else fcntl.LOCK_NB
         )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from causal_envs.core import atomic_path
+from causal_envs.core.fs import StorageError, describe_os_error
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.envs.hooksweep.model import TABLE_CENTER
 from causal_envs.envs.nav2d import Nav2DModel
@@ -65,12 +68,29 @@ def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None, *, filled: bool = 
     ax.set_ylabel("y")
 
 
+@contextlib.contextmanager
+def _png_at(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file to write the PNG ``path`` through (renamed into place at the end);
+    a path that is a directory, or a place this process cannot write, raises `StorageError`
+    naming it."""
+    path = Path(path)
+    if path.is_dir():
+        raise StorageError(f"{path} is a directory: name a file in it, e.g. {path / 'plot.png'}")
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            yield tmp
+    except StorageError:
+        raise
+    except OSError as err:
+        raise StorageError(f"cannot write {path}: {describe_os_error(err)}") from None
+
+
 def save_figure(fig: Any, path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG atomically (temporary name, then rename) and close it."""
     plt = pyplot()
 
     try:
-        with atomic_path(path, suffix=".png") as tmp:
+        with _png_at(path) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
@@ -81,7 +101,7 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
     """Write an RGB ``uint8`` image ``(H, W, 3)`` as PNG, atomically."""
     plt = pyplot()
 
-    with atomic_path(path, suffix=".png") as tmp:
+    with _png_at(path) as tmp:
         plt.imsave(tmp, image)
     return Path(path)
 

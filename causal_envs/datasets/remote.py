@@ -17,7 +17,8 @@ then downloads instead of generating::
 The download goes to ``<root>/.downloads/<file>.part``, resumes an interrupted transfer with an
 HTTP ``Range`` request (a dropped connection is retried from where it stopped), checks the
 archive's size and SHA-256, unpacks it in a staging folder, checks every file against the
-manifest and the dataset against its own digest, and only then swaps it into place (the same
+manifest, the dataset against its own digest, and its own metadata (Minari's dataset id, our
+generator and seed) against what was asked for, and only then swaps it into place (the same
 atomic swap as a generated dataset). A corrupt, truncated or foreign archive, a manifest for
 another dataset or format, or a failed write ends in one `DatasetError` and leaves nothing
 behind.
@@ -136,7 +137,29 @@ def _fetch_manifest(url: str, name: str, seed: int, dataset_id: str) -> dict[str
     files = manifest.get("files")
     if not isinstance(archive, dict) or not isinstance(files, list) or not files:
         raise DatasetError(f"{url} lists no archive or no files")
+    _check_facts(url, "archive", archive)
+    for i, entry in enumerate(files):
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise DatasetError(f"{url}: files[{i}] is not an entry with a path: {entry!r}")
+        _check_facts(url, f"files[{i}] ({entry['path']})", entry)
     return manifest
+
+
+def _check_facts(url: str, what: str, facts: dict[str, Any]) -> None:
+    """A manifest entry must give a size (an integer >= 0) and a SHA-256 (64 hex digits)."""
+    size, digest = facts.get("bytes"), facts.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise DatasetError(f"{url}: {what} has no valid size in bytes (got {size!r})")
+    if not isinstance(digest, str) or len(digest) != 64 or not _is_hex(digest):
+        raise DatasetError(f"{url}: {what} has no valid SHA-256 (got {digest!r})")
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
 
 
 def _download(url: str, part: Path, size: int, progress: bool) -> None:
@@ -204,6 +227,25 @@ def _unpack(archive: Path, dest: Path, manifest: dict[str, Any]) -> None:
             raise DatasetError(f"{path} in the archive does not match its manifest digest")
 
 
+def _check_identity(
+    folder: Path, metadata: dict[str, Any], dataset_id: str, name: str, seed: int
+) -> None:
+    """Refuse an unpacked dataset that is not the one asked for, whatever its manifest says:
+    Minari's own ``dataset_id`` and our generator and seed, written when it was made, must
+    name ``dataset_id``, ``name`` and ``seed``."""
+    try:
+        minari_id = json.loads((folder / "data" / "metadata.json").read_text()).get("dataset_id")
+    except (OSError, ValueError, AttributeError):
+        minari_id = None
+    found = (minari_id, metadata.get("generator"), metadata.get("seed"))
+    if found != (dataset_id, name, seed):
+        raise DatasetError(
+            f"the archive served for {dataset_id} holds {found[0]!r} (generator "
+            f"{found[1]!r}, seed {found[2]!r}), not {name!r} with seed {seed}: the mirror "
+            "serves a foreign dataset; nothing was installed"
+        )
+
+
 def fetch_archive(
     dataset_id: str,
     root: Path,
@@ -250,7 +292,8 @@ def fetch_archive(
                 dest = tmp / dataset_id
                 dest.mkdir(parents=True)
                 _unpack(part, dest, manifest)
-                load_stored(dataset_id, tmp, regenerate_hint=regenerate_hint)
+                unpacked = load_stored(dataset_id, tmp, regenerate_hint=regenerate_hint)
+                _check_identity(dest, unpacked.metadata, dataset_id, name, seed)
         except DatasetError:
             if part.exists() and part.stat().st_size >= size:
                 part.unlink()  # complete but unusable: nothing to resume

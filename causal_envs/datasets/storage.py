@@ -13,18 +13,22 @@ What survives the world:
 
 - **Staging.** A write builds the dataset in ``<root>/.tmp-XXXX/`` (hidden from Minari), whose
   ``owner.lock`` the writer holds (``flock``) for its whole life and whose ``target`` names the
-  dataset. A staging directory whose lock is free belongs to a dead writer: the next write or
-  a load of a missing dataset reclaims it (`reclaim_staging`), restoring the dataset it was
-  replacing if the writer died between the two renames of an overwrite, so ``--force`` never
-  leaves the user with nothing.
-- **Readers and writers.** The swap into place holds ``<root>/.locks/<id>.lock`` exclusively
-  and a load holds it shared, so a reader never sees half of one version and half of another.
+  dataset. The directory is made as ``.new-XXXX`` and renamed to ``.tmp-XXXX`` only once its
+  lock is held, so a ``.tmp-`` directory whose lock is free belongs to a dead writer, never to
+  one still starting. The next write, load or generation reclaims it (`reclaim_staging`),
+  restoring the dataset it was replacing if the writer died between the two renames of an
+  overwrite, so ``--force`` never leaves the user with nothing.
+- **Readers and writers.** The swap into place (a write's, or a reclaim's restore) holds
+  ``<root>/.locks/<id>.lock`` exclusively and a load holds it shared from its first look at
+  the dataset to its last byte, so a reader never sees half of one version and half of
+  another, nor a dataset missing between the two renames of an overwrite.
 - **Places.** The root must be a writable directory (not a file, not a broken link) and its
-  filesystem must have room for about twice the data before anything is written
-  (`causal_envs.core.fs`); a disk that fills or a permission lost mid-write ends in one
-  `DatasetError` with nothing left behind. A symbolic link at a dataset's path is followed when
-  it leads to a dataset; one that leads nowhere is named in the error, and an overwrite
-  replaces the link, never its target.
+  filesystem must have room for everything the write puts there before anything is written
+  (`causal_envs.core.fs`): the flat file and, for a Minari dataset, its HDF5 file, whose
+  per-episode groups cost far more than the arrays. A disk that fills or a permission lost
+  mid-write ends in one `DatasetError` with nothing left behind. A symbolic link at a
+  dataset's path is followed when it leads to a dataset; one that leads nowhere is named in
+  the error, and an overwrite replaces the link, never its target.
 - **Minari's files.** The size and SHA-256 of ``main_data.hdf5`` are stored with ours: a load
   checks the size, `verify_minari_files` the digest (``causal-envs dataset info``).
 """
@@ -37,7 +41,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -78,11 +81,16 @@ _META_KEY = "causal_envs"
 _FLAT_FILE = "transitions.npz"
 _MINARI_FILE = "main_data.hdf5"
 _STAGING_PREFIX = ".tmp-"
-#: staging directories of writers from before owner locks existed, reclaimed after this long
-_LEGACY_STALE_SECONDS = 3600.0
-#: a write needs about this many times the arrays' bytes (the flat file and Minari's HDF5)
+#: a staging directory before its owner holds its lock (invisible to `reclaim_staging`)
+_STARTING_PREFIX = ".new-"
+#: a write needs about this many times the arrays' bytes (the flat file and Minari's HDF5
+#: copy of the arrays)
 _SPACE_FACTOR = 2.5
 _SPACE_MARGIN = 16 * 2**20
+#: Minari's HDF5 file costs about this much per episode beyond the arrays (its groups and
+#: chunked datasets): nav2d/empirical's 1,544 episodes of 40,000 transitions make a 33.8 MB
+#: file, 21.9 kB an episode, while its arrays take under 2 MB
+_HDF5_EPISODE_BYTES = 24 * 2**10
 
 
 #: who made the datasets (Minari's ``author`` field)
@@ -191,7 +199,11 @@ def save_minari(
     import minari  # deferred: minari + h5py (~0.6 s), not needed to list or plan datasets
 
     meta = data.metadata
-    needed = _needed_bytes(data) + 2 * sum(a.nbytes for a in (step_infos or {}).values())
+    needed = (
+        _needed_bytes(data)
+        + 2 * sum(a.nbytes for a in (step_infos or {}).values())
+        + data.n_episodes * _HDF5_EPISODE_BYTES
+    )
     with _staging(dataset_id, root, overwrite, needed) as tmp, _minari_root(tmp):
         with warnings.catch_warnings():
             # the project has no contact address but its code (in code_permalink)
@@ -302,7 +314,7 @@ def _staging(
         if os.path.lexists(final) and not overwrite:
             raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
         ensure_free_space(root, needed, f"writing dataset {dataset_id}")
-        tmp = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=root))
+        starting = Path(tempfile.mkdtemp(prefix=_STARTING_PREFIX, dir=root))
     except StorageError as err:
         raise DatasetError(str(err)) from err
     except OSError as err:
@@ -311,9 +323,13 @@ def _staging(
         raise DatasetError(
             f"cannot write dataset {dataset_id} under {root}: {describe_os_error(err)}"
         ) from err
-    owner = FileLock(tmp / "owner.lock")
+    # the lock is held before the directory takes the name reclaim_staging looks for
+    owner = FileLock(starting / "owner.lock")
+    tmp = starting
     try:
         owner.acquire()
+        tmp = starting.with_name(_STAGING_PREFIX + starting.name[len(_STARTING_PREFIX) :])
+        os.rename(starting, tmp)
         (tmp / "target").write_text(dataset_id)
         yield tmp
         (tmp / "complete").touch()
@@ -327,8 +343,8 @@ def _staging(
             "nothing was left behind"
         ) from err
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # before the lock goes: no reclaim races it
         owner.release()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 #: the staging every write uses, for writers outside this module (a download): build
@@ -350,10 +366,11 @@ def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:
 def reclaim_staging(root: Path) -> list[Path]:
     """Remove the staging directories of dead writers under ``root``; return them.
 
-    A staging directory is dead when nobody holds its ``owner.lock`` (or, written before owner
-    locks existed, when it is an hour old). If its dataset is missing - the writer died between
-    the two renames of an overwrite - the complete new copy, else the previous one, is put
-    back first. Live writers' directories are never touched.
+    A staging directory is dead when nobody holds its ``owner.lock``, or when it has none
+    (written by a version of this package before owner locks). If its dataset is missing - the
+    writer died between the two renames of an overwrite - the complete new copy, else the
+    previous one, is put back first, under the dataset's swap lock. Live writers' directories,
+    and those still starting (``.new-``), are never touched.
     """
     root = Path(root)
     reclaimed = []
@@ -364,16 +381,21 @@ def reclaim_staging(root: Path) -> list[Path]:
     for staging in entries:
         if staging.is_symlink() or not staging.is_dir():
             continue
-        lock = FileLock(staging / "owner.lock")
-        if (staging / "owner.lock").exists():
+        lock = FileLock(staging / "owner.lock", create=False)
+        try:
             if not lock.acquire(blocking=False):
                 continue  # a live writer
-        elif time.time() - staging.stat().st_mtime < _LEGACY_STALE_SECONDS:
-            continue  # no lock yet: a writer between mkdtemp and its lock, or an old version's
+        except FileNotFoundError:
+            if staging.exists() and not (staging / "owner.lock").exists():
+                pass  # no owner lock at all: an older version's staging, dead
+            else:
+                continue  # going away: its writer (or another reclaim) is removing it
         try:
             _recover(staging, root)
             shutil.rmtree(staging, ignore_errors=True)
             reclaimed.append(staging)
+        except OSError:
+            continue  # gone already (another reclaim), or not ours to remove
         finally:
             lock.release()
     return reclaimed
@@ -384,14 +406,17 @@ def _recover(staging: Path, root: Path) -> None:
     if not target_file.exists():
         return
     dataset_id = target_file.read_text().strip()
-    final = root / dataset_id
-    if not dataset_id or os.path.lexists(final):
+    if not dataset_id:
         return
-    new, previous = staging / dataset_id, staging / ".previous"
-    source = new if (staging / "complete").exists() and new.is_dir() else previous
-    if os.path.lexists(source):
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, final)
+    final = root / dataset_id
+    with dataset_lock(dataset_id, root):
+        if os.path.lexists(final):
+            return
+        new, previous = staging / dataset_id, staging / ".previous"
+        source = new if (staging / "complete").exists() and new.is_dir() else previous
+        if os.path.lexists(source):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, final)
 
 
 def file_facts(path: Path) -> dict[str, Any]:
@@ -423,29 +448,30 @@ def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> Transit
     """
     root = Path(root)
     final = root / dataset_id
-    if final.is_symlink() and not final.exists():
-        raise DatasetError(
-            f"dataset {dataset_id}: {final} {broken_link(final)}; remove the link, or "
-            f"regenerate the dataset (replacing the link, not its target) with: {regenerate_hint}"
-        )
-    if not final.exists() and root.is_dir():
-        reclaim_staging(root)
-    data_dir = final / "data"
-    if final.exists() and not final.is_dir():
-        raise DatasetError(
-            f"dataset {dataset_id}: {final} is a file, not a dataset directory; remove it and "
-            f"regenerate with: {regenerate_hint}"
-        )
-    if not (data_dir / "metadata.json").exists():
-        raise DatasetError(
-            f"no dataset {dataset_id} at {data_dir.parent}; create it with: {regenerate_hint}"
-        )
+    if root.is_dir():
+        reclaim_staging(root)  # a dead writer's dataset put back, its staging removed
     lock = dataset_lock(dataset_id, root, shared=True)
     try:  # a read-only cache cannot hold a lock file, and has no writer to fear
         lock.acquire()
     except OSError:
         pass
-    try:
+    try:  # from the first look to the last byte: no swap in between
+        if final.is_symlink() and not final.exists():
+            raise DatasetError(
+                f"dataset {dataset_id}: {final} {broken_link(final)}; remove the link, or "
+                f"regenerate the dataset (replacing the link, not its target) with: "
+                f"{regenerate_hint}"
+            )
+        data_dir = final / "data"
+        if final.exists() and not final.is_dir():
+            raise DatasetError(
+                f"dataset {dataset_id}: {final} is a file, not a dataset directory; remove it "
+                f"and regenerate with: {regenerate_hint}"
+            )
+        if not (data_dir / "metadata.json").exists():
+            raise DatasetError(
+                f"no dataset {dataset_id} at {data_dir.parent}; create it with: {regenerate_hint}"
+            )
         return _read(dataset_id, data_dir, regenerate_hint)
     finally:
         lock.release()

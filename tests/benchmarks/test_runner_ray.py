@@ -59,6 +59,23 @@ def test_backend_arguments_are_checked():
         run(toy.BENCHMARK, "small", address="127.0.0.1:6379")
 
 
+def test_a_dead_address_fails_fast_with_an_error_naming_it(monkeypatch):
+    """Nothing listens at 127.0.0.1:1: the run is refused within the stated timeout, where
+    Ray alone retries for minutes."""
+    import time
+
+    from benchmarks import runner
+
+    monkeypatch.setattr(runner, "RAY_CONNECT_TIMEOUT", 3.0)
+    start = time.perf_counter()
+    with pytest.raises(RunError, match=r"no Ray cluster answers at --address 127\.0\.0\.1:1"):
+        run(toy.BENCHMARK, "small", backend="ray", address="127.0.0.1:1")
+    assert time.perf_counter() - start < 30
+    assert not ray.is_initialized()
+    with pytest.raises(RunError, match="--address takes HOST:PORT"):
+        run(toy.BENCHMARK, "small", backend="ray", address="nohost")
+
+
 def test_a_cuda_run_on_a_cluster_without_gpus_is_refused(local_ray):
     with pytest.raises(RunError, match="the Ray cluster has no GPU"):
         run(toy.BENCHMARK, "small", backend="ray", device="cuda")

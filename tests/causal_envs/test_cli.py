@@ -60,6 +60,7 @@ def test_render_strip(tmp_path):
         ["dataset", "plot", "nav2d/empirical"],  # --out is required
         ["render", "NoSuchEnv-v0", "--out", "x.png"],
         ["bench", "no-such-benchmark"],
+        ["bench", "dataset-download", "--seed", "-1"],
     ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
@@ -76,3 +77,39 @@ def test_user_errors_exit_1(tmp_path, capsys):
         assert "--frames must be between 1 and 64" in capsys.readouterr().err
         assert main(["tasks", "render", "cartpole", *out]) == 1
         assert "--frames must be between 1 and 64" in capsys.readouterr().err
+
+
+def test_bad_places_to_write_are_errors_not_tracebacks(tmp_path, monkeypatch, capsys):
+    """--out naming a directory or an unwritable place, and a results directory that is a
+    file, end in one `error:` line naming the path (exit 1), before any work is wasted."""
+    for out, says in ((tmp_path, "is a directory: name a file"), ("/proc/x.png", "cannot write")):
+        assert main(["render", "CausalNav2D-v0", "--out", str(out), "--frames", "1"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and says in err and "Traceback" not in err
+    a_file = tmp_path / "file"
+    a_file.write_text("not a directory")
+    monkeypatch.setenv("CAUSAL_ENVS_OUTPUT_DIR", str(a_file))
+    assert main(["bench", "env-speed", "--quick"]) == 1
+    err = capsys.readouterr().err
+    assert "results directory ($CAUSAL_ENVS_OUTPUT_DIR/benchmarks)" in err
+    assert "Traceback" not in err
+
+
+def test_a_missing_crafted_or_foreign_agent_checkpoint_is_named(tmp_path, capsys):
+    import torch
+
+    crafted = tmp_path / "crafted.pt"
+    crafted.write_bytes(b"PK\x03\x04 not really a zip")
+    foreign = tmp_path / "td3bc.pt"
+    torch.save({"agent": "td3bc", "config": {"hidden": [8]}}, foreign)
+    partial = tmp_path / "partial.pt"
+    torch.save({"config": {}, "world": {}}, partial)
+    for path, says in (
+        (tmp_path / "nope.pt", "no CSR agent checkpoint"),
+        (crafted, "is not a CSR agent checkpoint"),
+        (foreign, "holds a 'td3bc' agent, not a CSR agent"),
+        (partial, "lacks 'actor', 'critic'"),
+    ):
+        assert main(["bench", "csr-detection", "--agent", str(path), "--quick"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: --agent: ") and says in err, err

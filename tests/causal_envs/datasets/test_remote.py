@@ -166,6 +166,10 @@ def test_a_manifest_whose_files_lie_is_refused(mirror, tmp_path):
         ({"dataset_id": "causal-envs/cartpole/task2-v0"}, "not causal-envs/cartpole/task1-v0"),
         ({"format": "something-else"}, "not a causal-envs dataset manifest"),
         ({"format_version": 99}, "archive format 99"),
+        ({"archive": {"file": "x.tar", "bytes": "abc", "sha256": "0" * 64}}, "valid size"),
+        ({"archive": {"file": "x.tar", "bytes": 10, "sha256": "xyz"}}, "valid SHA-256"),
+        ({"files": ["a"]}, r"files\[0\] is not an entry"),
+        ({"files": [{"path": "a", "sha256": "0" * 64}]}, r"files\[0\] \(a\) has no valid size"),
     ],
 )
 def test_a_wrong_manifest_is_refused(mirror, tmp_path, edit, message):
@@ -191,6 +195,27 @@ def test_a_foreign_archive_is_refused(mirror, tmp_path):
     with pytest.raises(DatasetError, match="failed"):
         download_dataset(NAME, mirror=url, root=root, progress=False)
     assert _leftovers(root) == []
+
+
+def test_another_datasets_archive_under_this_ones_name_is_refused(mirror, tmp_path):
+    """The mirror serves cartpole/task2's genuine archive with a manifest edited to say
+    task1 (dataset, dataset_id, archive file): every digest matches, but the unpacked
+    dataset's own metadata names task2, and nothing is installed."""
+    url, folder, _, source = mirror
+    other_name, other_id = "cartpole/task2", "causal-envs/cartpole/task2-v0"
+    generate_dataset(other_name, root=source)
+    packed = tmp_path / "other"
+    pack_dataset(other_name, out=packed, root=source)
+    shutil.copy(packed / f"{other_id}.tar", folder / f"{ID}.tar")
+    manifest = json.loads((packed / f"{other_id}.manifest.json").read_text())
+    manifest.update(dataset=NAME, dataset_id=ID)
+    manifest["archive"]["file"] = Path(f"{ID}.tar").name
+    (folder / f"{ID}.manifest.json").write_text(json.dumps(manifest))
+    root = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=r"holds 'causal-envs/cartpole/task2-v0'.*foreign"):
+        download_dataset(NAME, mirror=url, root=root, progress=False)
+    assert _leftovers(root) == []
+    assert main(["dataset", "--data-dir", str(root), "download", NAME, "--mirror", url]) == 1
 
 
 def test_a_failed_disk_write_leaves_nothing(mirror, tmp_path, monkeypatch):

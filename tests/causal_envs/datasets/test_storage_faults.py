@@ -50,6 +50,32 @@ def test_a_full_disk_is_refused_before_anything_is_written(small, tmp_path, monk
     assert leftovers(tmp_path) == [] and load(tmp_path).equals(small)  # the old data is kept
 
 
+def test_the_space_check_counts_minaris_hdf5_file(tmp_path, monkeypatch):
+    """A Minari dataset's HDF5 file (per-episode groups: about 22 kB an episode) dwarfs its
+    arrays; a disk with room for the arrays but not for that file is refused up front, not
+    left to h5py's errors (or its crash) midway."""
+    data = generate_nav2d_empirical(seed=6, n_per_behaviour=400)
+    arrays = sum(getattr(data, f).nbytes for f in storage_module.ARRAY_FIELDS)
+    written = tmp_path / "probe"
+    save(data, written)
+    on_disk = sum(f.stat().st_size for f in written.rglob("*") if f.is_file())
+    estimate = (
+        int(arrays * storage_module._SPACE_FACTOR)
+        + storage_module._SPACE_MARGIN
+        + data.n_episodes * storage_module._HDF5_EPISODE_BYTES
+    )
+    assert on_disk + storage_module._SPACE_MARGIN <= estimate  # the estimate covers the files
+    usage = shutil.disk_usage(tmp_path)
+    free = estimate - 1  # room for the arrays several times over, not for the HDF5 file
+    assert free > 3 * arrays + storage_module._SPACE_MARGIN
+    monkeypatch.setattr(
+        "causal_envs.core.fs.shutil.disk_usage", lambda p: usage._replace(free=free)
+    )
+    with pytest.raises(DatasetError, match="needs about"):
+        save(data, tmp_path / "full")
+    assert not (tmp_path / "full").exists() or leftovers(tmp_path / "full") == []
+
+
 @pytest.mark.parametrize(
     "code, says",
     [
@@ -111,18 +137,67 @@ def test_dead_writers_staging_is_reclaimed_and_live_ones_kept(small, tmp_path):
     live.mkdir()
     held = FileLock(live / "owner.lock")
     held.acquire()
-    fresh = tmp_path / ".tmp-unlocked-yet"  # between mkdtemp and taking its lock
-    fresh.mkdir()
+    starting = tmp_path / ".new-abc"  # a writer between mkdtemp and taking its lock
+    starting.mkdir()
+    unlocked = tmp_path / ".tmp-old-version"  # an older version's staging: no owner lock
+    unlocked.mkdir()
     try:
         save(small, tmp_path)
-        assert not dead.exists()
-        assert live.exists() and fresh.exists()
+        assert not dead.exists() and not unlocked.exists()
+        assert live.exists() and starting.exists()
     finally:
         held.release()
     assert storage_module.reclaim_staging(tmp_path) == [live]
-    old = os.stat(fresh).st_mtime - 2 * 3600  # an old version's leftover, two hours old
-    os.utime(fresh, (old, old))
-    assert storage_module.reclaim_staging(tmp_path) == [fresh]
+    assert starting.exists()  # never a reclaim's: its writer renames it once it holds its lock
+
+
+def test_a_dead_writers_staging_goes_at_the_next_load(small, tmp_path):
+    """A writer killed before its final rename leaves a complete copy in staging: the next
+    load (not only the next write) removes it."""
+    save(small, tmp_path)
+    dead = _dead_staging(tmp_path, ID)
+    assert load(tmp_path).equals(small)
+    assert not dead.exists() and leftovers(tmp_path) == []
+
+
+def _write_and_read(root: str, role: str, rounds: int, queue) -> None:
+    """A writer (``save_flat`` of its own seed's data) or a reader, ``rounds`` times; every
+    error goes to ``queue``."""
+    from causal_envs.datasets import load_stored, save_flat
+
+    data = generate_nav2d_empirical(seed=int(role[-1]), n_per_behaviour=50)
+    for _ in range(rounds):
+        try:
+            if role.startswith("writer"):
+                save_flat(data, ID, Path(root), overwrite=True)
+            else:
+                got = load_stored(ID, Path(root), regenerate_hint="HINT")
+                assert len(got) > 0
+        except Exception as err:
+            queue.put(f"{role}: {type(err).__name__}: {err}")
+
+
+def test_concurrent_flat_writers_and_a_reader_never_fail_or_see_half(tmp_path):
+    """Three processes overwrite one dataset while a fourth reads it: no write fails (no
+    reclaim removes a live writer's staging) and no read misses the dataset between the two
+    renames of an overwrite."""
+    from causal_envs.datasets import save_flat
+
+    save_flat(generate_nav2d_empirical(seed=1, n_per_behaviour=50), ID, tmp_path)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    roles = ["writer1", "writer2", "writer3", "reader4"]
+    procs = [ctx.Process(target=_write_and_read, args=(str(tmp_path), r, 40, queue)) for r in roles]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    errors = []
+    while not queue.empty():
+        errors.append(queue.get())
+    assert all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    assert errors == []
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("complete", [False, True])
@@ -240,5 +315,6 @@ def test_a_generator_killed_mid_write_leaves_nothing_visible_and_is_reclaimed(tm
     assert len(staged) == 1 and not (tmp_path / ID).exists()
     with pytest.raises(DatasetError, match="no dataset"):
         load(tmp_path)  # the dead writer's half is never read as a dataset
+    assert not staged[0].exists()  # and the load reclaimed it
     save(generate_nav2d_empirical(seed=5, n_per_behaviour=100), tmp_path)
-    assert not staged[0].exists() and leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
