@@ -53,7 +53,13 @@ from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
 from augment.rollout import model_rollout
-from causal_envs.core import CausalEnv, ContractError, GoalConditionedCausalEnv, jsonable
+from causal_envs.core import (
+    CausalEnv,
+    ContractError,
+    GoalConditionedCausalEnv,
+    check_int,
+    jsonable,
+)
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.transitions import ARRAY_FIELDS
 
@@ -80,8 +86,10 @@ class MoCoDAConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.total_size, int) or self.total_size < 1:
-            raise ValueError(f"total_size must be a positive integer, got {self.total_size!r}")
+        check_int("total_size", self.total_size, 1)
+        check_int("n_components", self.n_components, 1)
+        check_int("val_size", self.val_size, 0)
+        check_int("seed", self.seed, 0)
         lo, hi = self.dyn_depth
         if not 1 <= lo <= hi:
             raise ValueError(
@@ -115,6 +123,11 @@ class MoCoDA:
         device: str | torch.device | None = AUTO,
     ) -> None:
         self.device = resolve_device(device)  # a bad device fails here, before any work
+        if not isinstance(env, str | gym.Env):
+            raise TypeError(
+                f"env must be a registered env id or a Gymnasium env, got {type(env).__name__} "
+                f"{env!r}"
+            )
         made = gym.make(env) if isinstance(env, str) else env
         self.env = made.unwrapped
         self.env_id = env if isinstance(env, str) else (made.spec.id if made.spec else None)
@@ -160,6 +173,11 @@ class MoCoDA:
         ``val_size`` rows (chosen with the seed) are held out from the parent model; the
         dynamics models split the training rows again for early stopping.
         """
+        if not isinstance(data, TransitionDataset):
+            raise TypeError(
+                "fit takes a TransitionDataset (e.g. causal_envs.datasets.load_dataset(name)), "
+                f"got {type(data).__name__}"
+            )
         st = self.structure
         if data.observations.shape[1] != st.state_dim or data.actions.shape[1] != st.action_dim:
             raise ValueError(

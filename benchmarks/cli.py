@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 
 from augment.cli import add_device_argument
 from augment.cli import register as register_augment_verb
+from benchmarks import provenance
 from benchmarks.render import RecordError
 from benchmarks.results import output_dir
 from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
@@ -388,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":  # a results directory that cannot be, refused up front
             output_dir()
+            provenance.collect()  # the code as the run starts: later edits are not its own
         args.func(args)
     except (*USER_ERRORS, RunError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)

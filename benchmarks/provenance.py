@@ -66,8 +66,10 @@ def _git(*args: str) -> str | None:
 
 @functools.cache
 def _code() -> dict[str, Any]:
-    """The commit of this checkout and whether (and how) the tree differs from it. Outside a
-    git checkout (an installed package) the commit is None and the version stands for it."""
+    """The commit of this checkout and whether (and how) the tree differs from it, read once
+    per process (the first `collect` fixes it: a run's code is the code it started with).
+    Outside a git checkout (an installed package) the commit is None and the version stands
+    for it."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "diff_sha256": None}

@@ -104,6 +104,14 @@ def check_discrete_action(action: object, n: int) -> int:
     return action
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python ``bool``; NumPy booleans are accepted, anything else (``"no"``,
+    ``0``, None) raises ``ValueError`` naming ``name``: a flag's string is always truthy."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
 def check_int(name: str, value: Any, minimum: int = 0) -> int:
     """``value`` as a Python ``int`` of at least ``minimum``; NumPy integers are accepted,
     booleans and floats (even ``2.0``) raise ``ValueError`` naming ``name``."""

@@ -450,14 +450,15 @@ def load_augmented(
     hint = f"causal-envs augment {source} --methods {method}" + (f" --seed {seed}" if seed else "")
     base = data_root(root)
     if key is None:
-        matches = [
-            m
-            for m in list_augmented(base, source)
-            if m.get("method") == method and m.get("seed") == seed
-        ]
+        cached = list_augmented(base, source)
+        matches = [m for m in cached if m.get("method") == method and m.get("seed") == seed]
         if not matches:
+            have = sorted({f"{m.get('method')} (seed {m.get('seed')})" for m in cached})
             raise DatasetError(
-                f"no {method} augmentation of {source} (seed {seed}); make it: {hint}"
+                f"no {method!r} augmentation of {source} (seed {seed}) is cached (cached: "
+                f"{', '.join(have) or 'none'}); make one with `causal-envs augment {source} "
+                f"--methods NAME{f' --seed {seed}' if seed else ''}`, NAME among the methods "
+                "`causal-envs augment --help` lists"
             )
         preferred = [m for m in matches if m.get("profile") == "quick"]
         if len(preferred) != 1 and len(matches) > 1:

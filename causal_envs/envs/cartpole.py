@@ -28,6 +28,7 @@ from causal_envs.core import (
     as_batch,
     as_transitions,
     check_discrete_action,
+    check_int,
     jsonable,
 )
 from causal_envs.envs.batched import BatchedVectorEnv
@@ -424,6 +425,11 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
         terminated = abs(x) > X_LIMIT or abs(th) > THETA_LIMIT
         return self._obs(), 1.0, terminated, False, {}
 
+    def close(self) -> None:
+        """End the episode: a later ``step`` needs a ``reset``."""
+        self._state = None
+        super().close()
+
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array'")
@@ -458,7 +464,7 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
             raise ValueError("CausalCartPoleVectorEnv does not render; use obs_type='pixels'")
         self.batch_model = _model_from_kwargs(dict(physics))
         self.num_envs = int(num_envs)
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
         self.obs_type = obs_type
         self.render_mode = None
         self.single_action_space = spaces.Discrete(self.batch_model.n_actions)

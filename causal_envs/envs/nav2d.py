@@ -26,6 +26,8 @@ from causal_envs.core import (
     as_batch,
     as_transitions,
     check_action_array,
+    check_bool,
+    check_real,
     jsonable,
 )
 from causal_envs.envs.batched import BatchedVectorEnv
@@ -49,9 +51,13 @@ _FULL_MASK = np.ones_like(_BASE_MASK)
 
 
 def _pair(value: Any, name: str) -> tuple[float, float]:
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (2,))
+    expected = f"{name} must be one or two numbers in [0, 1], got {value!r}"
+    try:
+        arr = np.broadcast_to(np.asarray(value, dtype=np.float64), (2,))
+    except (TypeError, ValueError):
+        raise ValueError(expected) from None
     if not np.isfinite(arr).all() or (arr < 0).any() or (arr > 1).any():
-        raise ValueError(f"{name} must be one or two numbers in [0, 1], got {value!r}")
+        raise ValueError(expected)
     return float(arr[0]), float(arr[1])
 
 
@@ -79,9 +85,7 @@ class Nav2DModel:
 
     def __post_init__(self) -> None:
         for name in ("step_size", "entanglement", "quadrant"):
-            v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            object.__setattr__(self, name, check_real(name, getattr(self, name), 0.0))
         for name in ("start_low", "start_high", "goal_low", "goal_high"):
             object.__setattr__(self, name, _pair(getattr(self, name), name))
         for lo, hi in (("start_low", "start_high"), ("goal_low", "goal_high")):
@@ -239,7 +243,7 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
                 f"got {render_mode!r}"
             )
         self.render_mode = render_mode
-        self.include_mask_in_info = bool(include_mask_in_info)
+        self.include_mask_in_info = check_bool("include_mask_in_info", include_mask_in_info)
         self.batch_model = Nav2DModel(
             step_size, entanglement, quadrant, start_low, start_high, goal_low, goal_high
         )
@@ -254,14 +258,21 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict (e.g. {{'state': (x, y)}}), got {options!r}")
         if options and "state" in options:
-            start = np.asarray(options["state"], dtype=np.float64)
+            try:
+                start = np.asarray(options["state"], dtype=np.float64)
+            except (TypeError, ValueError):
+                start = np.array([np.nan])
             if (
                 start.shape != (2,)
                 or not np.isfinite(start).all()
                 or not ((start >= 0).all() and (start <= 1).all())
             ):
-                raise ValueError(f"options['state'] must be (x, y) in [0, 1]^2, got {start!r}")
+                raise ValueError(
+                    f"options['state'] must be (x, y) in [0, 1]^2, got {options['state']!r}"
+                )
             start = start.astype(np.float32)
         else:
             start = self.batch_model.sample_starts(self.np_random, 1)[0]
@@ -299,6 +310,11 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode is not None:
             self._trail.append((nx, ny))
         return obs, 0.0 if success else -1.0, success, False, info
+
+    def close(self) -> None:
+        """End the episode: a later ``step`` needs a ``reset``."""
+        self._x = None
+        super().close()
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

@@ -258,6 +258,11 @@ class SyntheticPOMDPEnv(OfflineDatasetMixin, gym.Env):
         reward = float(self.batch_model.reward(s)[0])
         return self.batch_model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}
 
+    def close(self) -> None:
+        """End the episode: a later ``step`` needs a ``reset``."""
+        self._s = None
+        super().close()
+
     def render(self) -> NDArray[np.uint8] | None:
         """A frame of the hidden state and the observation it emits (`render_latent_frame`)."""
         if self.render_mode is None:

@@ -10,10 +10,12 @@ Examples:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from causal_envs.core import check_int
 from causal_envs.tasks.atari import ATARI_TASKS, atari_sequence
 from causal_envs.tasks.base import CHANGES, Task, TaskSequence, TaskSequenceEnv
 from causal_envs.tasks.cartpole import cartpole_sequence
@@ -39,7 +41,19 @@ SEQUENCES: dict[str, Callable[..., TaskSequence]] = {
 
 
 def make_sequence(name: str, seed: int = 0, **kwargs: Any) -> TaskSequence:
-    """The registered sequence ``name`` drawn with ``seed``."""
+    """The registered sequence ``name`` drawn with ``seed`` (an integer >= 0); ``kwargs``
+    go to its factory, and a keyword it does not take is refused naming the ones it does."""
     if name not in SEQUENCES:
         raise KeyError(f"unknown task sequence {name!r}; known: {sorted(SEQUENCES)}")
-    return SEQUENCES[name](seed=seed, **kwargs)
+    factory = SEQUENCES[name]
+    seed = check_int("seed", seed, 0)
+    parameters = inspect.signature(factory).parameters
+    accepted = set(parameters) - {"seed", "game"}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = [] if takes_any else sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ValueError(
+            f"make_sequence({name!r}) takes no {', '.join(unknown)}; its options: "
+            f"{', '.join(sorted(accepted)) or 'none'}"
+        )
+    return factory(seed=seed, **kwargs)

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from causal_envs.core import check_discrete_action
+from causal_envs.core import check_bool, check_discrete_action, check_int
 
 __all__ = ["CHANGES", "Task", "TaskSequence", "TaskSequenceEnv"]
 
@@ -129,16 +129,25 @@ class TaskSequenceEnv(gym.Env):
     ) -> None:
         self.sequence = sequence
         n = len(sequence)
-        if isinstance(steps_per_task, int):
-            steps_per_task = [steps_per_task] * n
         if steps_per_task is not None:
-            steps_per_task = list(steps_per_task)
-            if len(steps_per_task) != n or any(s < 1 for s in steps_per_task):
+            if isinstance(steps_per_task, int | np.integer) and not isinstance(
+                steps_per_task, bool | np.bool_
+            ):
+                steps_per_task = [steps_per_task] * n
+            if isinstance(steps_per_task, str | bytes) or not hasattr(steps_per_task, "__len__"):
                 raise ValueError(
-                    f"steps_per_task needs {n} positive integers, got {steps_per_task}"
+                    f"steps_per_task needs an integer >= 1 or {n} of them, got {steps_per_task!r}"
                 )
+            if len(steps_per_task) != n:
+                raise ValueError(
+                    f"steps_per_task needs {n} integers >= 1 (one per task), got "
+                    f"{len(steps_per_task)}: {list(steps_per_task)!r}"
+                )
+            steps_per_task = [
+                check_int(f"steps_per_task[{i}]", v, 1) for i, v in enumerate(steps_per_task)
+            ]
         self.steps_per_task = steps_per_task
-        self.fixed_spaces = bool(fixed_spaces)
+        self.fixed_spaces = check_bool("fixed_spaces", fixed_spaces)
         self.overrides = overrides
         self.task_id = 0
         self.task_steps = 0

@@ -19,6 +19,8 @@ from causal_envs.core import (
     as_batch,
     as_transitions,
     check_action_array,
+    check_bool,
+    check_int,
 )
 from causal_envs.envs.hooksweep.model import (
     GOAL_DIM,
@@ -172,10 +174,12 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.batch_model = HookSweep2Model(goal_mode)  # checks goal_mode
         self.goal_mode = goal_mode
-        self.flat_obs = bool(flat_obs)
+        self.flat_obs = check_bool("flat_obs", flat_obs)
         self.render_mode = render_mode
-        self.include_mask_in_info = bool(include_mask_in_info)
-        self.width, self.height = int(width), int(height)
+        self.include_mask_in_info = check_bool("include_mask_in_info", include_mask_in_info)
+        self.width = check_int("width", width, 1)
+        self.height = check_int("height", height, 1)
+        self._started = False  # reset() starts an episode; close() ends it
 
         self.model = build_model()
         self.data = mujoco.MjData(self.model)
@@ -302,11 +306,14 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
         mujoco.mj_forward(m, d)
         state = self._state()
         _, success = self.batch_model.reward(box_positions(state), self.goal, state[2])
+        self._started = True
         return self._observation(state), self._info(state, bool(success))
 
     def step(
         self, action: NDArray
     ) -> tuple[dict[str, NDArray] | NDArray, float, bool, bool, dict[str, Any]]:
+        if not self._started:
+            raise gym.error.ResetNeeded("call reset() before step()")
         a = np.clip(check_action_array(action, (4,)), -1.0, 1.0)
         m, d = self.model, self.data
         target = d.mocap_pos[self._mocap] + ACTION_SCALE * a[:3]
@@ -338,6 +345,8 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
         return self._renderer.render()
 
     def close(self) -> None:
+        """Free the renderer; the episode ends (a later ``step`` needs a ``reset``)."""
+        self._started = False
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None

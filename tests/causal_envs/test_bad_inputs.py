@@ -1,0 +1,110 @@
+"""Bad input to the envs, sequences and MoCoDA: one clear error naming the argument, never a
+silent acceptance or a third-party traceback (each case from a hostile-user campaign)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import causal_envs  # noqa: F401  (registers the envs)
+from augment import MoCoDA, MoCoDAConfig
+from causal_envs.tasks import make_sequence
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"start_high": (0.1, 0.1, 0.1)}, "start_high must be one or two numbers"),
+        ({"start_high": "ab"}, "start_high must be one or two numbers"),
+        ({"include_mask_in_info": "no"}, "include_mask_in_info must be True or False"),
+        ({"step_size": float("nan")}, "step_size must be a finite number"),
+        ({"step_size": True}, "step_size must be a finite number"),
+    ],
+)
+def test_nav2d_arguments(kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        gym.make("CausalNav2D-v0", **kwargs)
+
+
+def test_nav2d_takes_numpy_numbers_and_checks_reset_options():
+    env = gym.make("CausalNav2D-v0", step_size=np.float32(0.05), include_mask_in_info=np.True_)
+    assert env.unwrapped.batch_model.step_size == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="options must be a dict"):
+        env.reset(options=[0.1, 0.2])
+    with pytest.raises(ValueError, match=r"options\['state'\] must be \(x, y\).*'ab'"):
+        env.reset(options={"state": "ab"})
+    obs, _ = env.reset(options={"state": (0.2, 0.3)})
+    np.testing.assert_allclose(obs, [0.2, 0.3], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        ("CausalNav2D-v0", {}),
+        ("CausalCartPole-v0", {}),
+        ("SyntheticPOMDP-v0", {}),
+        ("HookSweep2-v0", {}),
+    ],
+)
+def test_a_closed_env_needs_a_reset_before_it_steps(env_id, kwargs):
+    env = gym.make(env_id, **kwargs).unwrapped
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.step(env.action_space.sample())
+    env.reset(seed=0)  # and a reset starts it again
+    env.step(env.action_space.sample())
+    env.close()
+
+
+def test_hooksweep2_checks_its_frame_size_and_needs_a_reset():
+    for bad in ({"width": 0}, {"height": 2.5}, {"flat_obs": "yes"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            gym.make("HookSweep2-v0", **bad)
+    env = gym.make("HookSweep2-v0").unwrapped
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.step(np.zeros(4))
+
+
+def test_the_cartpole_vector_env_needs_a_positive_episode_length():
+    with pytest.raises(ValueError, match="max_episode_steps must be an integer >= 1"):
+        gym.make_vec("CausalCartPole-v0", 2, max_episode_steps=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"seed": "a"}, "seed must be an integer >= 0"),
+        ({"steps_per_task": 10}, r"make_sequence\('cartpole'\) takes no steps_per_task"),
+    ],
+)
+def test_make_sequence_arguments(kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        make_sequence("cartpole", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"steps_per_task": 2.5}, "steps_per_task needs an integer"),
+        ({"steps_per_task": True}, "steps_per_task needs an integer"),
+        ({"steps_per_task": [float("nan")] * 4}, r"steps_per_task\[0\] must be an integer"),
+        ({"steps_per_task": [10, 10]}, "one per task"),
+        ({"fixed_spaces": "no"}, "fixed_spaces must be True or False"),
+    ],
+)
+def test_sequence_env_arguments(kwargs, says):
+    seq = make_sequence("cartpole", obs_type="state")
+    with pytest.raises(ValueError, match=says):
+        seq.env(**kwargs)
+
+
+def test_mocoda_names_what_it_needs():
+    with pytest.raises(TypeError, match="env must be a registered env id or a Gymnasium env"):
+        MoCoDA(123)
+    with pytest.raises(TypeError, match=r"fit takes a TransitionDataset.*got NoneType"):
+        MoCoDA("CausalNav2D-v0").fit(None)
+    for field, bad in (("val_size", -1), ("n_components", 0), ("total_size", 2.5)):
+        with pytest.raises(ValueError, match=f"{field} must be an integer"):
+            MoCoDAConfig(**{field: bad})
