@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from benchmarks.stats import Estimate
+from benchmarks.stats import Estimate, estimate
 
 __all__ = ["ANCHORS", "CLAIMS", "VERDICTS", "Anchor", "Claim", "Verdict"]
 
@@ -174,6 +174,36 @@ class Claim:
         if not outcomes:
             return Verdict("not reproduced", "no group has both arms in this run")
         return Verdict(_worst(outcomes), "; ".join(parts))
+
+    def judge_cells(
+        self, cells: list[dict], metric: str, group: str = "agent", arm: str = "dataset"
+    ) -> Verdict | None:
+        """`judge` on result cells: per value of ``group`` (e.g. each agent), the estimate
+        over seeds of ``metric`` in the cells whose ``arm`` is the better or the worse one;
+        None when no group has both."""
+        cells = [c for c in cells if group in c and arm in c and metric in c]
+        groups = {}
+        for g in dict.fromkeys(c[group] for c in cells):
+            arms = {
+                name: estimate(values)
+                for name in (self.better, self.worse)
+                if (values := [c[metric] for c in cells if c[group] == g and c[arm] == name])
+            }
+            if len(arms) == 2:
+                groups[str(g)] = arms
+        return self.judge(groups) if groups else None
+
+    def report_lines(self, verdict: Verdict | None) -> list[str]:
+        """What a benchmark's report prints about the claim: the claim, its criterion and the
+        verdict (nothing when the run cannot judge it)."""
+        if verdict is None:
+            return []
+        return [
+            "",
+            f"{self.source}: {self.statement}",
+            f"criterion: {self.criterion}",
+            f"verdict: {verdict}",
+        ]
 
 
 def _digits(e: Estimate) -> int:

@@ -808,14 +808,8 @@ def report(
                 "",
                 f"{LABELS[m]}'s detection over seeds x tasks: " + _fmt_confusion(confusion),
             ]
-    if bench == "csr-cartpole" and (verdict := claim_verdict(cells)) is not None:
-        claim = CLAIMS["csr-cartpole"]
-        lines += [
-            "",
-            f"{claim.source}: {claim.statement}",
-            f"criterion: {claim.criterion}",
-            f"verdict: {verdict}",
-        ]
+    if bench == "csr-cartpole":
+        lines += CLAIMS["csr-cartpole"].report_lines(claim_verdict(cells))
     lines += _structure_lines(cells, p.methods, n_tasks)
     lines += [
         "",

@@ -45,7 +45,6 @@ from augment.recipes import HOOKSWEEP2
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.results import output_dir
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
-from benchmarks.stats import estimate
 from causal_envs.datasets import (
     DatasetError,
     TransitionDataset,
@@ -346,22 +345,10 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
-def claim_verdict(cells: list[dict], agents: tuple[str, ...] | None = None) -> Verdict | None:
+def claim_verdict(cells: list[dict]) -> Verdict | None:
     """The HookSweep2 claim (`benchmarks.claims.CLAIMS`) judged on these cells: per agent,
     MOCODA-P's final success rate against EMP's over seeds; None without both datasets."""
-    cells = [c for c in cells if "agent" in c and "dataset" in c]
-    if agents is None:
-        agents = tuple(dict.fromkeys(c["agent"] for c in cells))
-    groups = {}
-    for a in agents:
-        arms = {}
-        for d in ("mocoda-p", "emp"):
-            rates = [c["success_rate"] for c in cells if c["dataset"] == d and c["agent"] == a]
-            if rates:
-                arms[d] = estimate(rates)
-        if len(arms) == 2:
-            groups[a] = arms
-    return CLAIMS["mocoda-hooksweep2"].judge(groups) if groups else None
+    return CLAIMS["mocoda-hooksweep2"].judge_cells(cells, "success_rate")
 
 
 def report(
@@ -403,11 +390,7 @@ def report(
                     f"  {d.upper():9s} successful transitions {succ:5.2f}%, "
                     f"states with both boxes on one side {both:5.2f}%"
                 )
-    verdict = claim_verdict(cells, p.agents)
-    if verdict is not None:
-        claim = CLAIMS["mocoda-hooksweep2"]
-        lines += ["", f"{claim.source}: {claim.statement}", f"criterion: {claim.criterion}"]
-        lines.append(f"verdict: {verdict}")
+    lines += CLAIMS["mocoda-hooksweep2"].report_lines(claim_verdict(cells))
     return "\n".join(line for line in lines if line is not None)
 
 

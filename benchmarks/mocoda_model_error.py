@@ -327,13 +327,7 @@ def report(results: list[dict], profile_name: str) -> str:
         "",
         *_table_lines(mean, "the ensemble's mean prediction: L2 error x100"),
     ]
-    claim = CLAIMS["mocoda-model-error"]
-    lines += [
-        "",
-        f"{claim.source}: {claim.statement}",
-        f"criterion: {claim.criterion}",
-        f"verdict: {claim_verdict(results)}",
-    ]
+    lines += CLAIMS["mocoda-model-error"].report_lines(claim_verdict(results))
     t = r0["timings_s"]
     spe = r0["seconds_per_epoch"]
     lines += [

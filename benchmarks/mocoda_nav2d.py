@@ -302,26 +302,10 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     return out
 
 
-def claim_verdict(cells: list[dict], agents: tuple[str, ...] | None = None) -> Verdict | None:
+def claim_verdict(cells: list[dict]) -> Verdict | None:
     """The MoCoDA 2D Navigation claim (`benchmarks.claims.CLAIMS`) judged on these cells:
     per agent, MOCODA-U's steps against EMP's; None without both datasets."""
-    cells = [c for c in cells if "agent" in c and "dataset" in c]
-    if agents is None:
-        agents = tuple(dict.fromkeys(c["agent"] for c in cells))
-    groups = {}
-    for a in agents:
-        arms = {}
-        for d in ("mocoda-u", "emp"):
-            steps = [
-                c["mean_steps"]
-                for c in cells
-                if c["dataset"] == d and c["agent"] == a and "mean_steps" in c
-            ]
-            if steps:
-                arms[d] = estimate(steps)
-        if len(arms) == 2:
-            groups[a] = arms
-    return CLAIMS["mocoda-nav2d"].judge(groups) if groups else None
+    return CLAIMS["mocoda-nav2d"].judge_cells(cells, "mean_steps")
 
 
 def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str:
@@ -367,11 +351,7 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
                         f"  {d:9s} {a:6s} [{lo:5.1f}, {hi:5.1f}] {c['steps_interval_kind']} "
                         f"({each})"
                     )
-    verdict = claim_verdict(cells, p.agents)
-    if verdict is not None:
-        claim = CLAIMS["mocoda-nav2d"]
-        lines += ["", f"{claim.source}: {claim.statement}", f"criterion: {claim.criterion}"]
-        lines.append(f"verdict: {verdict}")
+    lines += CLAIMS["mocoda-nav2d"].report_lines(claim_verdict(cells))
     sentence = finding(t, p.agents)
     if sentence:
         lines += ["", sentence]

@@ -16,7 +16,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
         assert 0.0 <= cell["success_rate"] <= 1.0
         assert len(cell["curve_success"]) == p.n_updates // p.eval_every
     out = capsys.readouterr().out
-    verdict = bench.claim_verdict(list(state["cells"].values()), p.agents)
+    verdict = bench.claim_verdict(list(state["cells"].values()))
     assert "sweep both" in out and f"verdict: {verdict}" in out
     path = output_dir() / "mocoda_hooksweep2_smoke.json"
     assert json.loads(path.read_text())["summary"]["table"]["emp"]["td3bc"]["seeds"] == 1

@@ -23,7 +23,7 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
             assert 0 < cell["mean_steps"] <= 70 and 0 <= cell["success_rate"] <= 1
             assert cell["curve_steps"], "no evaluation during training"
     assert "average steps to the goal" in out
-    verdict = bench.claim_verdict(list(state["cells"].values()), ("td3bc", "bcq", "cql"))
+    verdict = bench.claim_verdict(list(state["cells"].values()))
     assert f"verdict: {verdict}" in out and verdict.outcome != "reproduced"  # one seed
     cross = state["summary"]["crosscheck"]
     assert "d3rlpy TD3+BC" in out and cross["d3rlpy_updates_per_s"] > 0
