@@ -193,6 +193,7 @@ def evaluate(
     Uses the env's vector env (native where registered); each sub-env's first episode counts.
     ``act`` maps a batch of observations to a batch of actions.
     """
+    n_episodes = check_int("n_episodes", n_episodes, 1)
     envs = gym.make_vec(env_id, num_envs=n_episodes, **dict(env_kwargs or {}))
     obs, _ = envs.reset(seed=seed)
     max_steps = gym.spec(env_id).max_episode_steps or 1000
@@ -432,6 +433,10 @@ class OfflineAgent:
         if o.ndim != 2 or o.shape[1] != self.obs_dim:
             raise ValueError(
                 f"obs must be ({self.obs_dim},) or (B, {self.obs_dim}), got {tuple(o.shape)}"
+            )
+        if not bool(torch.isfinite(o).all()):
+            raise ValueError(
+                "obs must be finite (it holds NaN or inf): the policy's action would be NaN"
             )
         a = self._policy(o).cpu().numpy()
         return a[0] if single else a

@@ -6,9 +6,11 @@ an unfactored model), ``mocoda`` (the locally factored model on parent-model sam
 factored model on uniform state-actions).
 """
 
+from causal_envs.datasets.registry import AUGMENTATION_METHODS
+
 __all__ = ["METHODS", "MODEL_FOR_METHOD"]
 
-#: the methods, in the paper's table order
-METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
+#: the methods, in the paper's table order (the augmented cache's kinds of dataset)
+METHODS = AUGMENTATION_METHODS
 #: the dynamics architecture each generating method samples from
 MODEL_FOR_METHOD = {"dyn": "unfactored", "mocoda": "local", "mocoda-u": "local", "rand": "local"}

@@ -398,13 +398,16 @@ def finding(t: dict, agents: tuple[str, ...]) -> str | None:
 
 
 def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
-    """Learning curves (steps to goal vs updates) and evaluation trajectories (seed 0)."""
+    """Learning curves (steps to goal vs updates) and evaluation trajectories (seed 0); none
+    when the selection ran no agent cell (e.g. ``--cells agent=td3bc-vs-d3rlpy``)."""
     plt = pyplot()
 
     p = PROFILES[profile_name]
     # only what ran (a --cells selection may leave agents or datasets out)
     agents = tuple(a for a in p.agents if any(c["agent"] == a for c in cells))
     datasets = tuple(d for d in p.datasets if any(c["dataset"] == d for c in cells))
+    if not agents:
+        return []
     paths = []
     fig, axes = plt.subplots(
         1, len(agents), figsize=(5 * len(agents), 4), squeeze=False, layout="constrained"

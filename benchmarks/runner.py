@@ -454,10 +454,11 @@ def run(
         print(f"merged with {len(mixed)} cell(s) made by other code or on another machine:")
         for cell_id, diff in mixed.items():
             print(f"  {cell_id}: {'; '.join(diff)}")
+    # the record first: a plot that fails must not cost the run its merged results
+    print(f"results written to {write_json(stem, merged)}")
     if bench.plot is not None:
         for path in bench.plot(ordered, ctx):
             print(f"wrote {path}")
-    print(f"results written to {write_json(stem, merged)}")
     return merged
 
 

@@ -29,6 +29,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from causal_envs.core import check_int
+
 __all__ = [
     "CONTEXT_SPACES",
     "ContextFeature",
@@ -184,9 +186,21 @@ class ContextualEnv(gym.Env):
         if selector not in ("round_robin", "random"):
             raise ValueError(f"selector must be 'round_robin' or 'random', got {selector!r}")
         contexts = {0: {}} if contexts is None else contexts
+        if not isinstance(contexts, Mapping):
+            raise ValueError(
+                "contexts must map an integer id to a context, e.g. {0: {'gravity': 9.8}}; got "
+                f"a {type(contexts).__name__} (for a list, use dict(enumerate(contexts)))"
+            )
         if not contexts:
             raise ValueError("contexts must hold at least one context")
-        self.contexts = {int(k): space.validate(c) for k, c in contexts.items()}
+        self.contexts = {
+            check_int("a context id", k, 0): space.validate(c) for k, c in contexts.items()
+        }
+        if isinstance(obs_context_features, str):
+            raise ValueError(
+                "obs_context_features is a sequence of feature names, e.g. "
+                f"({obs_context_features!r},), not one string"
+            )
         self.obs_context_features = tuple(obs_context_features)
         for name in self.obs_context_features:
             space[name]  # raises KeyError for an unknown feature

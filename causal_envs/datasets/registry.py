@@ -48,6 +48,7 @@ from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
 
 __all__ = [
+    "AUGMENTATION_METHODS",
     "AUGMENTED_DIR",
     "DATASETS",
     "DatasetSpec",
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 DATA_DIR_ENV = "CAUSAL_ENVS_DATA_DIR"
+#: the kinds of augmented dataset the cache holds, in MoCoDA's table order (section 5,
+#: appendix C.1): ``augment`` makes them (`augment.METHODS` is this tuple)
+AUGMENTATION_METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
 
 
 @dataclass(frozen=True)
@@ -454,11 +458,14 @@ def load_augmented(
         matches = [m for m in cached if m.get("method") == method and m.get("seed") == seed]
         if not matches:
             have = sorted({f"{m.get('method')} (seed {m.get('seed')})" for m in cached})
+            make = (
+                f"make it with: {hint}"
+                if method in AUGMENTATION_METHODS
+                else f"{method!r} is no augmentation method ({', '.join(AUGMENTATION_METHODS)})"
+            )
             raise DatasetError(
                 f"no {method!r} augmentation of {source} (seed {seed}) is cached (cached: "
-                f"{', '.join(have) or 'none'}); make one with `causal-envs augment {source} "
-                f"--methods NAME{f' --seed {seed}' if seed else ''}`, NAME among the methods "
-                "`causal-envs augment --help` lists"
+                f"{', '.join(have) or 'none'}); {make}"
             )
         preferred = [m for m in matches if m.get("profile") == "quick"]
         if len(preferred) != 1 and len(matches) > 1:

@@ -192,6 +192,25 @@ def _download(url: str, part: Path, size: int, progress: bool) -> None:
                             bar.update(len(block))
                     if part.stat().st_size < size:
                         raise ConnectionError("the connection closed before the end of the file")
+            except urllib.error.HTTPError as err:
+                if err.code == 416:  # nothing at or after byte `have`: the file is short
+                    part.unlink(missing_ok=True)
+                    raise DatasetError(
+                        f"the mirror's {url} ends at {have:,} bytes where its manifest says "
+                        f"{size:,}: the mirror is inconsistent (repack it); nothing was "
+                        "installed"
+                    ) from None
+                if err.code < 500:  # missing or forbidden: no retry makes it appear
+                    raise DatasetError(
+                        f"downloading {url} failed: HTTP {err.code} {err.reason}"
+                    ) from None
+                failures += 1  # a server error may pass
+                if failures > RETRIES:
+                    raise DatasetError(
+                        f"downloading {url} failed {failures} times (last: HTTP {err.code}); "
+                        "run the command again to resume"
+                    ) from err
+                time.sleep(min(0.2 * failures, 2.0))
             except (
                 urllib.error.URLError,
                 http.client.HTTPException,  # IncompleteRead: the body stopped short

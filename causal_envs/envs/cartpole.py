@@ -93,8 +93,10 @@ class CartPoleModel:
         object.__setattr__(self, "friction_pole", _real(self.friction_pole, "friction_pole"))
         if not self.force_scales or any(s <= 0 for s in self.force_scales):
             raise ValueError(f"force_scales must be positive numbers, got {self.force_scales}")
-        if any(f < 0 for f in self.friction_cart) or self.friction_pole < 0:
-            raise ValueError("frictions must be >= 0")
+        if any(f < 0 for f in self.friction_cart):
+            raise ValueError(f"friction_cart must be numbers >= 0, got {self.friction_cart}")
+        if self.friction_pole < 0:
+            raise ValueError(f"friction_pole must be a number >= 0, got {self.friction_pole}")
         if isinstance(self.friction_period, np.integer):
             object.__setattr__(self, "friction_period", int(self.friction_period))
         s = [sc * self.force_mag for sc in self.force_scales]

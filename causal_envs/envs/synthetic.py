@@ -23,7 +23,12 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
-from causal_envs.core import CausalStructure, OfflineDatasetMixin, check_discrete_action
+from causal_envs.core import (
+    CausalStructure,
+    OfflineDatasetMixin,
+    check_discrete_action,
+    check_real,
+)
 
 __all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values", "render_latent_frame"]
 
@@ -204,15 +209,13 @@ class SyntheticPOMDPEnv(OfflineDatasetMixin, gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
-        if not noise_std >= 0:
-            raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        noise_std = check_real("noise_std", noise_std, 0.0)
         batch_model = SyntheticModel.create(structure_seed, latent_dim, obs_dim)
         for i, extra in enumerate(expansions):
             batch_model = batch_model.grow(int(extra), seed=[structure_seed, i + 1])
         if theta is None:
             theta = float(np.random.default_rng([structure_seed, 7]).uniform(-1, 1))
-        if not -1 <= theta <= 1:
-            raise ValueError(f"theta must lie in [-1, 1], got {theta}")
+        theta = check_real("theta", theta, -1.0, 1.0)
         self.batch_model = batch_model
         self.theta = float(theta)
         self.noise_std = float(noise_std)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from causal_envs.tasks.base import Task, TaskSequence
-from causal_envs.wrappers import ResizeNearest
+from causal_envs.wrappers import CheckedDiscreteActions, ResizeNearest
 
 __all__ = ["ATARI_TASKS", "atari_sequence"]
 
@@ -35,6 +35,11 @@ def _changes(prev: tuple[int, int], cur: tuple[int, int]) -> frozenset[str]:
     if cur[1] != prev[1]:
         changes.add("distribution_shift")
     return frozenset(changes)
+
+
+def _wrap(env: gym.Env) -> gym.Env:
+    """64x64 frames, and actions checked before ALE sees them."""
+    return ResizeNearest(CheckedDiscreteActions(env))
 
 
 def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
@@ -63,7 +68,7 @@ def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
                 changes=_changes(pairs[i - 1], (mode, difficulty)) if i else frozenset(),
                 description=f"{game}, mode {mode}, difficulty {difficulty}",
                 truth={"mode": mode, "difficulty": difficulty},
-                wrap=ResizeNearest,
+                wrap=_wrap,
             )
         )
     return TaskSequence(name=f"atari/{game}", tasks=tuple(tasks), seed=seed)

@@ -126,6 +126,9 @@ def test_replay_buffer_and_bad_input():
     agent.fit(data, 1, progress=False)
     with pytest.raises(ValueError, match=r"obs must be \(1,\)"):
         agent.act(np.zeros(3))
+    for bad in (np.full(1, np.nan), np.full((2, 1), np.inf)):
+        with pytest.raises(ValueError, match="obs must be finite"):
+            agent.act(bad)
     with pytest.raises(ValueError, match="n_updates"):
         agent.fit(data, -1)
     with pytest.raises(ValueError, match="holds a 'td3bc' agent"):
@@ -141,6 +144,8 @@ def test_evaluate_counts_steps_to_goal():
     assert all(len(t) == s + 1 for t, s in zip(good.trajectories, good.steps, strict=True))
     idle = evaluate(lambda o: np.zeros_like(o), "CausalNav2D-v0", 4, seed=0)
     assert idle.success_rate == 0.0 and idle.mean_steps == 70 and idle.mean_return == -70
+    with pytest.raises(ValueError, match="n_episodes must be an integer >= 1"):
+        evaluate(straight_to_goal, "CausalNav2D-v0", 0)
 
 
 def test_tensorboard_logs(tmp_path):

@@ -76,3 +76,8 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
     state = bench.main("smoke", crosscheck=False, cells={"agent": agents})
     assert len(state["cells"]) == 5 * len(agents)
     assert not set(finished) & set(recomputed)
+
+
+def test_a_selection_without_agent_cells_draws_nothing(tmp_path):
+    """`--cells agent=td3bc-vs-d3rlpy` runs the cross-check alone: no curves to draw."""
+    assert bench.plot([], "smoke", tmp_path) == []

@@ -5,6 +5,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from benchmarks import provenance
 from benchmarks.results import output_dir
@@ -26,6 +28,24 @@ def test_seed_and_cell_selections_parse():
             parse_seeds(bad)
     with pytest.raises(RunError, match="--cells"):
         parse_cell_filter("agent")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.text(alphabet="0123456789-,; =abc", max_size=12))
+def test_any_selection_text_parses_or_is_a_run_error(text):
+    """Whatever `--seeds` and `--cells` are given: a selection, or a RunError naming the flag."""
+    try:
+        seeds = parse_seeds(text)
+    except RunError as err:
+        assert "--seeds" in str(err)
+    else:
+        assert all(isinstance(s, int) and s >= 0 for s in seeds) and len(seeds) <= 1000
+    try:
+        where = parse_cell_filter(text)
+    except RunError as err:
+        assert "--cells" in str(err)
+    else:
+        assert all(isinstance(v, set) for v in where.values())
 
 
 def test_run_stores_one_file_per_cell_and_resumes_without_recomputing(capsys):

@@ -108,3 +108,64 @@ def test_mocoda_names_what_it_needs():
     for field, bad in (("val_size", -1), ("n_components", 0), ("total_size", 2.5)):
         with pytest.raises(ValueError, match=f"{field} must be an integer"):
             MoCoDAConfig(**{field: bad})
+
+
+def test_an_atari_task_checks_actions_before_ale_sees_them():
+    env = make_sequence("atari/Pong").make(0)
+    env.reset(seed=0)
+    n = env.action_space.n
+    for bad in (-1, n, 2.0, "1"):
+        with pytest.raises(ValueError, match=rf"action must be an integer in \[0, {n}\)"):
+            env.step(bad)
+    env.step(np.int64(1))  # NumPy integers are actions too
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"friction_cart": (-1.0, 2.0)}, r"friction_cart must be numbers >= 0, got \(-1.0, 2.0\)"),
+        ({"friction_pole": -1e-6}, "friction_pole must be a number >= 0"),
+    ],
+)
+def test_cartpole_friction_errors_name_the_argument(kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        gym.make("CausalCartPole-v0", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"noise_std": float("inf")}, "noise_std must be a finite number"),
+        ({"noise_std": -0.1}, "noise_std must be a finite number"),
+        ({"theta": float("nan")}, "theta must be a finite number"),
+    ],
+)
+def test_synthetic_pomdp_arguments(kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        gym.make("SyntheticPOMDP-v0", **kwargs)
+
+
+def test_contextual_env_arguments():
+    from causal_envs.context import ContextualEnv
+
+    with pytest.raises(ValueError, match=r"dict\(enumerate\(contexts\)\)"):
+        ContextualEnv("CausalCartPole-v0", [{"gravity": 9.8}])
+    with pytest.raises(ValueError, match="a context id must be an integer >= 0, got '1'"):
+        ContextualEnv("CausalCartPole-v0", {1: {"gravity": 9.8}, "1": {"gravity": 20.0}})
+    with pytest.raises(ValueError, match=r"a sequence of feature names, e\.g\. \('gravity',\)"):
+        ContextualEnv("CausalCartPole-v0", obs_context_features="gravity")
+    env = ContextualEnv("CausalCartPole-v0", {0: {}, 1: {"gravity": 20.0}}, ("gravity",))
+    assert env.observation_space.shape == (5,)
+
+
+def test_a_missing_augmentation_names_the_methods_for_a_bad_name(tmp_path, monkeypatch):
+    from causal_envs.datasets import DatasetError
+
+    monkeypatch.setenv("CAUSAL_ENVS_DATA_DIR", str(tmp_path))
+    env = gym.make("CausalNav2D-v0").unwrapped
+    with pytest.raises(DatasetError, match="'bogus' is no augmentation method") as err:
+        env.get_augmented_dataset("bogus")
+    assert "--methods bogus" not in str(err.value)
+    with pytest.raises(DatasetError, match="make it with: causal-envs augment"):
+        env.get_augmented_dataset("rand")

@@ -49,6 +49,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         if header:
             type(self).ranges.append(header)
             start = int(header.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):  # as real servers answer a range past the end
+                self.send_error(416)
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
@@ -133,6 +136,20 @@ def test_a_dropped_connection_is_resumed_with_a_range_request(mirror, tmp_path):
     download_dataset(NAME, mirror=url, root=root, progress=False)
     assert any(r == f"bytes={size // 3}-" for r in handler.ranges), handler.ranges
     assert load_dataset(NAME, root=root).equals(load_dataset(NAME, root=source))
+
+
+def test_a_short_archive_says_the_mirror_is_inconsistent_not_resume(mirror, tmp_path):
+    """The mirror's archive is shorter than its manifest says: no retry can finish it, so
+    the error says so (not "run again to resume") and keeps no .part."""
+    url, folder, _, _ = mirror
+    tar = folder / f"{ID}.tar"
+    full = tar.stat().st_size
+    tar.write_bytes(tar.read_bytes()[: full // 2])
+    root = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=rf"ends at {full // 2:,} bytes.*says {full:,}") as err:
+        download_dataset(NAME, mirror=url, root=root, progress=False)
+    assert "resume" not in str(err.value)
+    assert _leftovers(root) == []
 
 
 def test_a_corrupted_archive_is_refused_and_leaves_nothing(mirror, tmp_path):
