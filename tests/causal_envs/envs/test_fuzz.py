@@ -127,18 +127,21 @@ def test_the_mask_api_refuses_what_is_not_a_batch_of_transitions(
     causal, states, actions, next_states
 ):
     state_dim, _ = _dims(causal)
-    for call in (
-        lambda: causal.reward_fn(states, actions, next_states),
-        lambda: causal.termination_fn(states, actions, next_states),
-        lambda: causal.local_mask(states, actions),
+    st_ = causal.causal_structure
+    rows = (1 if states.ndim == 1 else len(states),)  # a single transition: a batch of one
+    for call, shape in (
+        (lambda: causal.reward_fn(states, actions, next_states), rows),
+        (lambda: causal.termination_fn(states, actions, next_states), rows),
+        (lambda: causal.local_mask(states, actions), (*rows, st_.n_inputs, st_.n_outputs)),
     ):
         try:
             out = np.asarray(call())
         except ERRORS:
             continue
-        rows = 1 if states.ndim == 1 else len(states)
+        # accepted: a transition (1-D) or a batch (2-D) of the right width; the output has
+        # the contract's shape, one row per transition
         assert states.shape[-1] == state_dim and states.ndim <= 2, states.shape
-        assert out.shape[0] == rows or out.ndim == 2, out.shape
+        assert out.shape == shape, (out.shape, shape)
 
 
 @FUZZ

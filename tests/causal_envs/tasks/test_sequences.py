@@ -123,7 +123,11 @@ def test_sb3_runs_on_cartpole_state_and_pixels():
 
     for obs_type, policy in (("state", "MlpPolicy"), ("pixels", "CnnPolicy")):
         env = gym.make("CausalCartPole-v0", obs_type=obs_type)
-        PPO(policy, env, n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(128)
+        model = PPO(policy, env, n_steps=64, batch_size=32, n_epochs=1, seed=0).learn(128)
+        assert model.num_timesteps >= 128 and model._n_updates >= 1  # it trained
+        obs, _ = env.reset(seed=1)
+        action, _ = model.predict(obs, deterministic=True)
+        assert env.action_space.contains(int(action))
 
 
 def test_bad_input():
