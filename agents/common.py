@@ -166,6 +166,7 @@ class TransitionSampler:
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """``(obs, act, rew, next_obs, done)`` of ``batch_size`` rows drawn with replacement."""
+        check_int("batch_size", batch_size, 1)
         idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.device)
         return self.obs[idx], self.act[idx], self.rew[idx], self.next_obs[idx], self.done[idx]
 

@@ -385,7 +385,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].startswith("-") and given[0] not in ("-h", "--help", "--version"):
+        parser.error(f"unrecognized option {given[0]} (options go after a COMMAND)")
+    args = parser.parse_args(argv)
     try:
         if args.command == "bench":  # a results directory that cannot be, refused up front
             output_dir()

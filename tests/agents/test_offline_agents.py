@@ -115,6 +115,8 @@ def test_replay_buffer_and_bad_input():
     buf = TransitionSampler(data)
     obs, act, _rew, _nxt, done = buf.sample(16, torch.Generator().manual_seed(0))
     assert obs.shape == (16, 1) and act.shape == (16, 2) and done.dtype == torch.float32
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        buf.sample(0, torch.Generator())
     with pytest.raises(ValueError, match="lacks 'terminals'"):
         TransitionSampler({k: v for k, v in data.items() if k != "terminals"})
     bad = dict(data, rewards=np.full(50, np.nan, np.float32))

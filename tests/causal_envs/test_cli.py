@@ -61,13 +61,17 @@ def test_render_strip(tmp_path):
         ["render", "NoSuchEnv-v0", "--out", "x.png"],
         ["bench", "no-such-benchmark"],
         ["bench", "dataset-download", "--seed", "-1"],
+        ["--bogus"],
     ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error" in err
+    if argv[:1] == ["--bogus"]:
+        assert "unrecognized option --bogus" in err
 
 
 def test_user_errors_exit_1(tmp_path, capsys):
