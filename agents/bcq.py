@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, adam, mlp, polyak_
-from augment.device import AUTO
 from causal_envs.core import check_int
+from causal_envs.core.device import AUTO
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
 

@@ -18,9 +18,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from augment.checkpoint import CheckpointError, check_keys, load_checkpoint
-from augment.device import AUTO, check_precision, keep_on_host, resolve_device, training_autocast
 from causal_envs.core import atomic_path, check_int, check_real, check_sizes
+from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
+from causal_envs.core.device import (
+    AUTO,
+    check_precision,
+    keep_on_host,
+    resolve_device,
+    training_autocast,
+)
 
 __all__ = [
     "EvalResult",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from augment.parents import GaussianMixtureParams, ParentSetSampler, StratifiedParentSampler
     from augment.pipeline import MoCoDA, MoCoDAConfig
     from augment.rejection import UniformRejection
-    from augment.rollout import Rollout, model_rollout
+    from causal_envs.core.rollout import Rollout, model_rollout
 
 #: public name -> the module that defines it
 _LAZY = {
@@ -41,10 +41,10 @@ _LAZY = {
     "MoCoDA": "augment.pipeline",
     "MoCoDAConfig": "augment.pipeline",
     "ParentSetSampler": "augment.parents",
-    "Rollout": "augment.rollout",
+    "Rollout": "causal_envs.core.rollout",
     "StratifiedParentSampler": "augment.parents",
     "UniformRejection": "augment.rejection",
-    "model_rollout": "augment.rollout",
+    "model_rollout": "causal_envs.core.rollout",
 }
 
 __all__ = [

@@ -30,11 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from augment.device import AUTO, resolve_device, resolve_precision
 from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.pipeline import MoCoDA, MoCoDAConfig
 from augment.recipes import Recipe, recipe_for
 from causal_envs.core import jsonable
+from causal_envs.core.device import AUTO, resolve_device, resolve_precision
 from causal_envs.datasets import (
     DatasetError,
     TransitionDataset,

@@ -16,10 +16,10 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from augment.device import AUTO, DEVICE_HELP, check_device_spec
 from augment.dynamics.config import DynamicsConfig
 from augment.methods import METHODS
 from causal_envs.cli import CLIError
+from causal_envs.core.device import AUTO, DEVICE_HELP, check_device_spec
 from causal_envs.datasets import DATASETS, data_root, get_spec
 
 __all__ = ["PROFILES", "add_device_argument", "register"]

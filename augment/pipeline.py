@@ -47,12 +47,10 @@ import torch
 from numpy.typing import NDArray
 
 import causal_envs  # noqa: F401  (registers the envs)
-from augment.device import AUTO, resolve_device
 from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.methods import METHODS, MODEL_FOR_METHOD
 from augment.parents import ParentSetSampler
 from augment.rejection import UniformRejection
-from augment.rollout import model_rollout
 from causal_envs.core import (
     CausalEnv,
     ContractError,
@@ -60,6 +58,8 @@ from causal_envs.core import (
     check_int,
     jsonable,
 )
+from causal_envs.core.device import AUTO, resolve_device
+from causal_envs.core.rollout import model_rollout
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.transitions import ARRAY_FIELDS
 
@@ -110,7 +110,7 @@ class MoCoDA:
             default: the state.
         prefilter: optional row filter applied before the uniform re-weighting (MOCODA-P).
         device: where the dynamics ensembles train and sample (``"auto"``: CUDA if available;
-            see `augment.device`); the parent model and the rejection sampler run on NumPy.
+            see `causal_envs.core.device`); the parent model and the rejection sampler run on NumPy.
     """
 
     def __init__(

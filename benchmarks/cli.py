@@ -76,8 +76,8 @@ def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
 
 
 def _bench_csr_detection(args: argparse.Namespace) -> None:
-    from augment.checkpoint import CheckpointError  # deferred: it imports torch
     from benchmarks import csr_detection  # deferred: torch & co. load only to run
+    from causal_envs.core.checkpoint import CheckpointError  # deferred: it imports torch
 
     try:
         csr_detection.main(args.agent, quick=args.quick)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.device import AUTO, resolve_device
+from causal_envs.core.device import AUTO, resolve_device
 from causal_envs.datasets import to_d3rlpy
 
 __all__ = ["train_d3rlpy_td3bc"]
@@ -31,7 +31,7 @@ def train_d3rlpy_td3bc(
     device: str = AUTO,
 ) -> dict | None:
     """Train d3rlpy's TD3+BC on ``data`` (a ``TransitionDataset``) on ``device`` (see
-    `augment.device`); None without d3rlpy.
+    `causal_envs.core.device`); None without d3rlpy.
 
     Returns ``act`` (batch policy), ``updates_per_s`` (fit time only), ``version`` and the
     ``device`` d3rlpy trained on.

@@ -142,7 +142,7 @@ def run_seed(
     dataset (default: MoCoDA's Nav2D data for ``seed``) and ``config`` the pipeline's settings
     (default: MoCoDA's Nav2D with the profile's models; a given ``config`` keeps its network
     sizes and gets the profile's training: epochs, learning rate and schedule);
-    ``device`` is where the ensembles train (see `augment.device`). The plots are Nav2D's
+    ``device`` is where the ensembles train (see `causal_envs.core.device`). The plots are Nav2D's
     arena.
     """
     torch.manual_seed(seed)

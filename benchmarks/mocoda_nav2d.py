@@ -39,11 +39,11 @@ import torch
 from agents import AGENTS, evaluate
 from augment import DynamicsConfig, MoCoDAConfig
 from augment.cache import augmented_datasets
-from augment.device import resolve_precision
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import estimate
+from causal_envs.core.device import resolve_precision
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
 __all__ = ["BENCHMARK", "PROFILES", "Profile", "main"]

@@ -29,11 +29,11 @@ from agents import AGENTS
 from agents.common import evaluate
 from agents.csr import CSRAgent
 from augment import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
-from augment.device import AUTO, native_bf16, resolve_device
 from augment.methods import MODEL_FOR_METHOD
 from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d, provenance
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.results import write_json
+from causal_envs.core.device import AUTO, native_bf16, resolve_device
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
@@ -249,7 +249,7 @@ def arithmetic_rates(device: str, threads: int = 1) -> dict[str, Any]:
     """GFLOP/s of a batched product at the dynamics ensembles' shapes (15 matrices of 512 x 256
     times 256 x 256) in float32 and in bfloat16 on ``device`` with ``threads`` torch threads,
     and whether the device multiplies bfloat16 natively (where it does not, ``precision="auto"``
-    trains in float32: `augment.device.native_bf16`)."""
+    trains in float32: `causal_envs.core.device.native_bf16`)."""
     dev = torch.device(device)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -135,7 +135,7 @@ def isa_level(flags: set[str]) -> str:
 @functools.cache
 def machine() -> dict[str, Any]:
     """This machine as results record it: CPU model, logical CPUs, ISA level, whether the CPU
-    multiplies bfloat16 in hardware (AVX-512 BF16 or AMX, what `augment.device.native_bf16`
+    multiplies bfloat16 in hardware (AVX-512 BF16 or AMX, what `causal_envs.core.device.native_bf16`
     asks oneDNN), and the first CUDA GPU, if any."""
     import torch  # deferred: the provenance of a record is read without torch
 

@@ -41,10 +41,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from augment.device import AUTO, check_device_spec, resolve_device, resolve_precision
 from benchmarks import provenance
 from benchmarks.results import output_dir, write_json
 from causal_envs.core import atomic_path, check_int, exit_with_parent, jsonable
+from causal_envs.core.device import AUTO, check_device_spec, resolve_device, resolve_precision
 
 __all__ = [
     "BACKENDS",

@@ -20,7 +20,7 @@ PACKAGES = ("causal_envs", "augment", "agents", "benchmarks")
 ALLOWED = {
     "causal_envs": set(),
     "augment": {"causal_envs"},
-    "agents": {"causal_envs", "augment"},
+    "agents": {"causal_envs"},  # the offline and CSR agents need nothing of MoCoDA
     "benchmarks": {"causal_envs", "augment", "agents"},
 }
 #: inside causal_envs, the sub-layers, lowest first (the package root is the composition root)

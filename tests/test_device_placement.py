@@ -26,7 +26,7 @@ from agents import AGENTS
 from agents.csr import CSRAgent, CSRConfig, adapt
 from agents.csr import WorldModelParams as W
 from augment import DynamicsConfig, FactoredEnsemble, MoCoDA, MoCoDAConfig
-from augment.device import check_device_spec, resolve_device
+from causal_envs.core.device import check_device_spec, resolve_device
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.tasks import make_sequence
 

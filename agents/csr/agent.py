@@ -36,10 +36,10 @@ from tqdm import tqdm
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
-from augment.checkpoint import CheckpointError, check_keys, load_checkpoint
-from augment.device import AUTO, keep_on_host, resolve_device
-from augment.rollout import model_rollout
 from causal_envs.core import check_int, check_real
+from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
+from causal_envs.core.device import AUTO, keep_on_host, resolve_device
+from causal_envs.core.rollout import model_rollout
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
 

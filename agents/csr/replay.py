@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from augment.device import AUTO, resolve_device
+from causal_envs.core.device import AUTO, resolve_device
 
 __all__ = ["SequenceReplay"]
 

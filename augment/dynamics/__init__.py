@@ -19,7 +19,7 @@ in the mask they feed it. The parts, split as mbrl-lib splits them:
 - `trainer`: `EnsembleTrainer`, the Gaussian-NLL training loop
   with a validation split, model selection and denormal flushing.
 
-Rolling a model out is `augment.rollout.model_rollout`.
+Rolling a model out is `causal_envs.core.rollout.model_rollout`.
 
 The torch-free names (`DynamicsConfig`, `TrainingLog`, `ARCHITECTURES`) import without torch;
 the others load their modules on first use (PEP 562), so the command line can build a config

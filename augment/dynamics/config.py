@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from numpy.typing import NDArray
 
-from augment.device import check_precision
+from causal_envs.core.device import check_precision
 
 __all__ = ["ARCHITECTURES", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
 
@@ -57,7 +57,7 @@ class DynamicsConfig:
             in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
             Adam stay float32, and prediction and generation are float32 always), or
             ``"auto"``: bf16 where the device has native bfloat16 products, else fp32
-            (`augment.device.resolve_precision`). On CPUs with AVX-512 BF16 and on recent
+            (`causal_envs.core.device.resolve_precision`). On CPUs with AVX-512 BF16 and on recent
             GPUs those products run 2-3x faster; on CPUs without (AVX2 only) torch emulates
             them, 18x slower per step than float32.
         seed: initial weights, the split and the mini-batches.
@@ -137,7 +137,7 @@ class TrainingLog:
     train_nll: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     val_epochs: list[int] = field(default_factory=list)
-    #: the arithmetic the training steps ran in (``"auto"`` resolved: `augment.device`)
+    #: the arithmetic the training steps ran in (``"auto"`` resolved: `causal_envs.core.device`)
     precision: str = "fp32"
     best_epoch: int = -1
     seconds: float = 0.0

@@ -19,11 +19,11 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from augment.checkpoint import load_checkpoint
-from augment.device import AUTO, resolve_device
 from augment.dynamics.config import DynamicsConfig, MaskFn, TrainingLog
 from augment.dynamics.layer import MaskedComposerEnsemble
 from causal_envs.core import CausalStructure, as_batch, atomic_path
+from causal_envs.core.checkpoint import load_checkpoint
+from causal_envs.core.device import AUTO, resolve_device
 
 __all__ = ["FORMAT_VERSION", "FactoredEnsemble"]
 
@@ -47,7 +47,7 @@ class FactoredEnsemble(nn.Module):
             usually ``env.unwrapped.local_mask``.
         env_id: stored with the model so that `load` can rebuild ``mask_fn``.
         device: where the parameters live and the model computes (``"auto"``: CUDA if
-            available; see `augment.device`). Inputs arrive as NumPy arrays and move there
+            available; see `causal_envs.core.device`). Inputs arrive as NumPy arrays and move there
             once per call; predictions come back as NumPy arrays.
     """
 

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from augment.device import resolve_precision, training_autocast
 from augment.dynamics.config import TrainingLog
 from augment.dynamics.model import FactoredEnsemble
 from causal_envs.core import as_batch
+from causal_envs.core.device import resolve_precision, training_autocast
 
 __all__ = ["EnsembleTrainer", "gaussian_nll", "zero_tiny_"]
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
-from augment import device as device_module
-from augment.device import native_bf16, resolve_precision
+from causal_envs.core import device as device_module
+from causal_envs.core.device import native_bf16, resolve_precision
 
 CPU = torch.device("cpu")
 

@@ -22,7 +22,7 @@ def test_unit_timings_are_measured_and_positive():
 def test_arithmetic_rates_are_measured_and_the_thread_count_restored():
     import torch
 
-    from augment.device import native_bf16
+    from causal_envs.core.device import native_bf16
 
     before = torch.get_num_threads()
     r = paper_cost.arithmetic_rates("cpu", threads=1)

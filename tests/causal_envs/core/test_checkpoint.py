@@ -7,7 +7,7 @@ import zipfile
 import pytest
 import torch
 
-from augment.checkpoint import CheckpointError, load_checkpoint
+from causal_envs.core.checkpoint import CheckpointError, load_checkpoint
 
 
 class _RunsCode:

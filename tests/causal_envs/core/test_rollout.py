@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment.rollout import model_rollout
+from causal_envs.core.rollout import model_rollout
 
 
 def test_numpy_rollout_collects_states_actions_and_extras_time_major():
