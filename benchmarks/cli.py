@@ -35,6 +35,7 @@ from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS, non_negative_int
 from causal_envs.cli import register as register_data_verbs
 from causal_envs.datasets import DATASETS
+from causal_envs.tasks.atari import ATARI_TASKS
 
 __all__ = ["build_parser", "main"]
 
@@ -166,7 +167,7 @@ def _atari_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     _runner_args(p)
     p.add_argument(
         "--game",
-        choices=("Alien", "BankHeist", "CrazyClimber", "Gopher", "Pong"),
+        choices=tuple(ATARI_TASKS),
         default=None,
         help="the Atari game (default: Pong)",
     )

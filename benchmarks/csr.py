@@ -276,7 +276,9 @@ BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
 )
 
 
-def _config(profile: CSRProfile, method: str, seed: int, device: str) -> CSRConfig:
+def agent_config(profile: CSRProfile, method: str, seed: int, device: str) -> CSRConfig:
+    """The agent configuration of ``method`` (csr, adarl or dreamer: the same world model
+    without masks and theta, fine-tuned) in ``profile``, with its seed and device."""
     kwargs, world = dict(profile.agent), dict(profile.world)
     if method == "dreamer":
         kwargs.update(adaptation="finetune")
@@ -338,7 +340,7 @@ def _run_world_model(
     agent = CSRAgent(
         env.observation_space.shape,
         int(env.action_space.n),
-        _config(profile, method, seed, device),
+        agent_config(profile, method, seed, device),
     )
     tasks: list[dict[str, Any]] = []
     learned, replay, curve = _learn_until_converged(
@@ -418,7 +420,7 @@ def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
         agent = CSRAgent(
             env.observation_space.shape,
             int(env.action_space.n),
-            _config(profile, "csr", seed, device),
+            agent_config(profile, "csr", seed, device),
         )
         learned, _, curve = _learn_until_converged(
             agent, env, eval_env, profile, profile.source_steps

@@ -30,7 +30,7 @@ import torch
 
 import causal_envs  # noqa: F401  (registers the envs)
 from agents.csr import CSRAgent, CSRConfig
-from agents.csr.adaptation import AdaptationReport, _reestimate_theta, compare_with_reference
+from agents.csr.adaptation import AdaptationReport, compare_with_reference, reestimate_theta
 from benchmarks import provenance
 from benchmarks.results import write_json
 
@@ -81,7 +81,7 @@ def study(
         start = b.world.theta.detach().clone()
         data = b.probe_replay(_variant_env(overrides))
         before = b.prediction_error(data)
-        _reestimate_theta(b, data, b.config.detect_steps)
+        reestimate_theta(b, data, b.config.detect_steps)
         decided = AdaptationReport(0, b.name, tau, before)
         after, basis = compare_with_reference(b, data, decided)
         ratio = after / basis

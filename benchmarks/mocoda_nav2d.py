@@ -185,7 +185,8 @@ PROFILES["td3bc-paper-fp32"] = replace(
 CROSSCHECK = "td3bc-vs-d3rlpy"
 
 
-def _agent(name: str, profile_name: str, seed: int, device: str):
+def make_agent(name: str, profile_name: str, seed: int, device: str) -> Any:
+    """Agent ``name`` as ``profile_name`` trains it (its networks and settings), seeded."""
     cls = AGENTS[name]
     p = PROFILES[profile_name]
     kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden, "device": device}
@@ -214,7 +215,7 @@ def _run_cell(
     device: str,
 ) -> dict[str, Any]:
     torch.manual_seed(seed)
-    agent = _agent(agent_name, profile_name, seed, device)
+    agent = make_agent(agent_name, profile_name, seed, device)
     start = time.perf_counter()
     agent.fit(
         data.to_d4rl(),
@@ -479,7 +480,7 @@ def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str, device: str) -> d
     """d3rlpy's TD3+BC beside ours on the same data and settings, in this process."""
     p = PROFILES[profile_name]
     n_updates, eval_episodes = p.crosscheck_updates, p.eval_episodes
-    ours = _agent("td3bc", profile_name, seed, device)
+    ours = make_agent("td3bc", profile_name, seed, device)
     start = time.perf_counter()
     ours.fit(data.to_d4rl(), n_updates, progress=True)
     ours_rate = n_updates / (time.perf_counter() - start)

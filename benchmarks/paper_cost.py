@@ -97,7 +97,7 @@ def csr_unit_s(bench: str, device: str) -> dict[str, float]:
     p = csr.BENCHMARKS[bench]["paper"]
     seq = make_sequence(p.sequence, seed=0, **p.seq_kwargs)
     env = seq.make(0)
-    config = csr._config(p, "csr", 0, device)
+    config = csr.agent_config(p, "csr", 0, device)
     agent = CSRAgent(env.observation_space.shape, int(env.action_space.n), config)
     replay = agent.new_replay(env)
     agent.collect(env, config.seq_len + 64, replay, random=True)
@@ -147,7 +147,7 @@ def _nav2d(device: str) -> dict[str, Any]:
         for a in ("local", "unfactored")
     }
     update = {a: agent_update_s(a, p.hidden, data, device) for a in p.agents}
-    ours = mocoda_nav2d._agent("td3bc", "paper", 0, device)
+    ours = mocoda_nav2d.make_agent("td3bc", "paper", 0, device)
     ours.fit(data.to_d4rl(), 1, progress=False)
     episodes = p.eval_episodes // 2 or 1
     eval_s = _timed(lambda: evaluate(ours.act, "CausalNav2D-v0", episodes, seed=0))
@@ -230,7 +230,7 @@ def _csr(bench: str, device: str) -> dict[str, Any]:
     units = csr_unit_s(bench, device)
     n_tasks = len(make_sequence(p.sequence, seed=0, **p.seq_kwargs))
     steps = p.source_steps + (n_tasks - 1) * p.task_steps
-    agent = csr._config(p, "csr", 0, device)
+    agent = csr.agent_config(p, "csr", 0, device)
     world = steps * units["env_step_s"] + (steps / agent.train_every) * units["update_s"]
     world += (n_tasks - 1) * (agent.detect_steps + agent.expand_steps) * units["update_s"]
     dqn = steps * units["dqn_env_step_s"]

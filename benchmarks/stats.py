@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = [
     "MIN_SEEDS_FOR_INTERVAL",
@@ -49,6 +48,8 @@ def iqm(values: Sequence[float]) -> float:
         >>> iqm([1.0, 2.0, 3.0, 100.0])
         2.5
     """
+    from scipy import stats  # deferred: scipy.stats costs about a second at start-up
+
     return float(stats.trim_mean(_values(values), 0.25))
 
 
@@ -67,6 +68,8 @@ def mean_interval(
         >>> mean_interval([5.0])
         (5.0, 5.0)
     """
+    from scipy import stats  # deferred: scipy.stats costs about a second at start-up
+
     x = _values(values)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")

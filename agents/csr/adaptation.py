@@ -177,7 +177,7 @@ def _train_restricted(
 THETA_PARTS = ("theta", "transition.edge_gain")
 
 
-def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
+def reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
     """Step 1: only the domain-specific part learns (CSR §3.1): the change factor theta and
     theta_s's gains on the edges of the transition (frozen at any other time), each pulled
     toward its current value by ``theta_reg`` so that only a change the data shows moves it."""
@@ -194,7 +194,7 @@ def _reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> No
         agent.rebuild_optimizers()
 
 
-def _train_actions(
+def train_new_actions(
     agent: CSRAgent, replay: SequenceReplay, new: dict[str, torch.Tensor], steps: int
 ) -> None:
     """Train the new actions' entries (``new``, from `grown_entries`) of the tensors that
@@ -417,12 +417,12 @@ def adapt(
         agent.decisions.append(report.to_dict())
         return agent, replay, report
     if new_actions is not None:
-        _train_actions(agent, replay, new_actions, c.expand_steps)
+        train_new_actions(agent, replay, new_actions, c.expand_steps)
         report.say(
             f"trained the new actions' weights for {c.expand_steps} updates (the earlier "
             "actions' frozen)"
         )
-    _reestimate_theta(agent, probe, c.detect_steps)
+    reestimate_theta(agent, probe, c.detect_steps)
     err_theta, tau = compare_with_reference(agent, probe, report)
     threshold = (tau or err_theta) * c.threshold_scale
     report.threshold = threshold

@@ -354,14 +354,14 @@ def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
     replay.extend(probe)
     assert len(replay) == n + len(probe) and len(probe) >= 120
     # theta re-estimated with the anchor stays closer to its source value than without
-    from agents.csr.adaptation import _reestimate_theta
+    from agents.csr.adaptation import reestimate_theta
 
     drift = {}
     for reg in (0.0, 100.0):
         a = copy.deepcopy(agent)
         a.config = replace(a.config, theta_reg=reg)
         start = a.world.theta.detach().clone()
-        _reestimate_theta(a, replay, 60)
+        reestimate_theta(a, replay, 60)
         assert a.theta_anchor is None  # only while theta alone learns
         drift[reg] = float((a.world.theta.detach() - start).norm())
     assert drift[100.0] < drift[0.0]
@@ -404,7 +404,7 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
 
 
 def test_new_actions_train_only_their_own_weights_and_the_probe_acts_among_the_earlier():
-    from agents.csr.adaptation import _train_actions
+    from agents.csr.adaptation import train_new_actions
 
     agent, _, replay = _small_agent(adapt_collect=120, detect_probe="matched")
     for _ in range(10):
@@ -418,7 +418,7 @@ def test_new_actions_train_only_their_own_weights_and_the_probe_acts_among_the_e
     wide = agent.new_replay(env4)
     agent.collect(env4, 200, wide, random=True)
     before = {n: p.detach().clone() for n, p in agent.world.named_parameters()}
-    _train_actions(agent, wide, new, steps=5)
+    train_new_actions(agent, wide, new, steps=5)
     changed = set()
     for name, p in agent.world.named_parameters():
         old = ~new[name]
@@ -490,7 +490,7 @@ def test_bad_csr_settings_are_refused_with_their_name(field, value):
 
 # ----------------------------------------------------------------------------- theta's edge gains
 def test_edge_gains_are_an_identity_at_zero_follow_growth_and_learn_only_with_theta():
-    from agents.csr.adaptation import _reestimate_theta
+    from agents.csr.adaptation import reestimate_theta
 
     agent, _, replay = _small_agent(theta_reg=0.0)
     world, tr = agent.world, agent.world.transition
@@ -501,7 +501,7 @@ def test_edge_gains_are_an_identity_at_zero_follow_growth_and_learn_only_with_th
     agent.update(replay, policy=False)
     assert not tr.edge_gain.any()
     # theta's re-estimation moves them, and they are frozen again afterwards
-    _reestimate_theta(agent, replay, 20)
+    reestimate_theta(agent, replay, 20)
     gain = tr.edge_gain.detach().clone()
     assert gain.abs().sum() > 0 and not tr.edge_gain.requires_grad
     assert world.prediction_error(batch) != before

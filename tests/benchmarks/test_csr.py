@@ -38,7 +38,9 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
         assert ("tau_recorded" in t) is (t["trained"] and t["task"] < 3)  # none after the last
         reference = t.get("tau_recorded", reference)
     assert wm[2]["trained"] and wm[3]["tau"] == wm[2]["tau_recorded"] != wm[1]["tau"]
-    scale = csr._config(csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu").threshold_scale
+    scale = csr.agent_config(
+        csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu"
+    ).threshold_scale
     for t in wm[1:]:  # decided against the matched tau*, scaled
         assert t["threshold"] == pytest.approx(scale * t["tau_matched"])
         assert 0.0 <= t["coverage"] <= 1.0  # the share of probe steps decided on
@@ -230,7 +232,7 @@ def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, 
     seq = csr.make_sequence("cartpole", seed=0, obs_type="state")
     env, eval_env = seq.make(0), seq.make(0)
     p = replace(p, source_steps=400)  # 100 prefill steps, then three evaluated intervals
-    agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
+    agent = CSRAgent(env.observation_space.shape, 2, csr.agent_config(p, "csr", 0, "cpu"))
     kept, replay, curve = csr._learn_until_converged(agent, env, eval_env, p, p.source_steps)
     assert kept is not agent and kept.env_steps == agent.env_steps == 400
     assert [v for _, v in curve] == [5.0, 50.0, 10.0, 30.0]
@@ -238,6 +240,6 @@ def test_an_unlearned_source_task_goes_on_from_its_best_evaluation(monkeypatch, 
     # a last evaluation that is the best keeps the agent as it is
     best_last = _scripted([[5.0], [50.0], [60.0]], restored=[0.0])
     monkeypatch.setattr(CSRAgent, "evaluate", lambda self, *a, **k: best_last(*a, **k))
-    agent = CSRAgent(env.observation_space.shape, 2, csr._config(p, "csr", 0, "cpu"))
+    agent = CSRAgent(env.observation_space.shape, 2, csr.agent_config(p, "csr", 0, "cpu"))
     kept, _, curve = csr._learn_until_converged(agent, env, eval_env, p, p.source_steps)
     assert kept is agent and [v for _, v in curve] == [5.0, 50.0, 60.0]
