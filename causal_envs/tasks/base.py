@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from causal_envs.context import CONTEXT_SPACES
 from causal_envs.core import check_bool, check_discrete_action, check_int
 
 __all__ = ["CHANGES", "Task", "TaskSequence", "TaskSequenceEnv"]
@@ -56,8 +57,6 @@ class Task:
     def context(self) -> dict[str, float] | None:
         """The task as a CARL-style context (`causal_envs.context`): every context feature of
         its env, at this task's value or the default; None for an env without features."""
-        from causal_envs.context import CONTEXT_SPACES  # deferred: the module imports tasks' envs
-
         space = CONTEXT_SPACES.get(self.env_id)
         if space is None:
             return None
