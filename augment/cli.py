@@ -86,6 +86,7 @@ def cmd_augment(args: argparse.Namespace) -> None:
     from augment.cache import augmented_datasets  # deferred: torch, scikit-learn
     from augment.pipeline import MoCoDAConfig  # deferred: torch, scikit-learn
     from augment.recipes import recipe_for  # deferred: the envs' modules
+    from causal_envs.core.device import resolve_device  # deferred: torch
 
     if args.seed < 0:
         raise CLIError(f"--seed must be non-negative, got {args.seed}")
@@ -98,18 +99,21 @@ def cmd_augment(args: argparse.Namespace) -> None:
     floor = recipe_for(spec.env_id).uniform_floor
     if floor is not None:  # HookSweep2's MOCODA-P floor, as in the authors' script
         config = replace(config, uniform_floor=floor)
-    try:  # refuses an env without the contract, or a device this machine lacks, before work
-        made = augmented_datasets(
-            args.source,
-            args.methods,
-            config,
-            root=data_root(args.data_dir),
-            device=args.device,
-            profile=args.profile,
-            progress=True,
-        )
+    try:  # a device this machine lacks is refused before any work
+        resolve_device(args.device)
     except ValueError as err:
-        raise CLIError(f"cannot augment {args.source} ({spec.env_id}): {err}") from None
+        raise CLIError(f"--device: {err}") from None
+    # an env without the causal contract raises ContractError, which the command reports;
+    # any other error inside the pipeline is a bug and keeps its traceback
+    made = augmented_datasets(
+        args.source,
+        args.methods,
+        config,
+        root=data_root(args.data_dir),
+        device=args.device,
+        profile=args.profile,
+        progress=True,
+    )
     if args.plot is not None:
         if not spec.name.startswith("nav2d/"):
             print(f"no plot for {spec.name}: the arena plot is for 2D Navigation")
