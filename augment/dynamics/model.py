@@ -227,16 +227,13 @@ class FactoredEnsemble(nn.Module):
         dev = resolve_device(device)
         payload: dict[str, Any] = load_checkpoint(path, "dynamics ensemble", map_location=dev)
         version = payload.get("format_version") if isinstance(payload, dict) else None
-        if version not in (1, FORMAT_VERSION):
+        if version != FORMAT_VERSION:
             raise ValueError(
-                f"{path} is not a causal-envs dynamics ensemble (format {FORMAT_VERSION})"
+                f"{path} is not a causal-envs dynamics ensemble of format {FORMAT_VERSION} "
+                f"(found {version!r}); train and save it again"
             )
         state = payload["state_dict"]
-        if version == 1:  # the network's parameters sat at the top level
-            keep = {"static_mask", *_NORMALISERS}
-            state = {k if k in keep else f"layer.{k}": v for k, v in state.items()}
-        # files written before the schedule existed trained at a constant learning rate
-        config = DynamicsConfig(**{"schedule": "constant", **payload["config"]})
+        config = DynamicsConfig(**payload["config"])
         if config.architecture == "local" and mask_fn is None:
             if payload["env_id"] is None:
                 raise ValueError("this local model was saved without env_id: pass mask_fn")

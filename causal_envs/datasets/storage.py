@@ -366,8 +366,8 @@ def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:
 def reclaim_staging(root: Path) -> list[Path]:
     """Remove the staging directories of dead writers under ``root``; return them.
 
-    A staging directory is dead when nobody holds its ``owner.lock``, or when it has none
-    (written by a version of this package before owner locks). If its dataset is missing - the
+    A staging directory is dead when nobody holds its ``owner.lock``, or when that lock file is
+    gone (its writer was removing it, and the rest goes too). If its dataset is missing - the
     writer died between the two renames of an overwrite - the complete new copy, else the
     previous one, is put back first, under the dataset's swap lock. Live writers' directories,
     and those still starting (``.new-``), are never touched.
@@ -375,7 +375,7 @@ def reclaim_staging(root: Path) -> list[Path]:
     root = Path(root)
     reclaimed = []
     try:
-        entries = [p for p in root.iterdir() if p.name.startswith((_STAGING_PREFIX, ".old-"))]
+        entries = [p for p in root.iterdir() if p.name.startswith(_STAGING_PREFIX)]
     except OSError:
         return reclaimed
     for staging in entries:
@@ -387,7 +387,7 @@ def reclaim_staging(root: Path) -> list[Path]:
                 continue  # a live writer
         except FileNotFoundError:
             if staging.exists() and not (staging / "owner.lock").exists():
-                pass  # no owner lock at all: an older version's staging, dead
+                pass  # its lock file is gone: a writer removing it, or one that died doing so
             else:
                 continue  # going away: its writer (or another reclaim) is removing it
         try:
@@ -543,9 +543,9 @@ def read_metadata(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[
 
 def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[str, str]:
     """Check Minari's files of dataset ``dataset_id`` against the SHA-256 digests recorded
-    when it was written (a load checks only their sizes); return ``{file: "ok"}``, or
-    ``{file: "not recorded"}`` for a dataset written before digests were kept. Raises
-    `DatasetError` on a mismatch."""
+    when it was written (a load checks only their sizes); return ``{file: "ok"}``. Raises
+    `DatasetError` on a mismatch, or when no digest was recorded (not a dataset this package
+    wrote)."""
     data_dir = Path(root) / dataset_id / "data"
     try:
         meta = json.loads((data_dir / "metadata.json").read_text()).get(_META_KEY) or {}
@@ -556,7 +556,12 @@ def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) ->
         ) from err
     recorded = meta.get("minari_files")
     if not recorded:
-        return {_MINARI_FILE: "not recorded"} if (data_dir / _MINARI_FILE).exists() else {}
+        if not (data_dir / _MINARI_FILE).exists():
+            return {}  # a flat dataset (save_flat): no Minari file to check
+        raise DatasetError(
+            f"dataset {dataset_id}: no digest of Minari's {_MINARI_FILE} is recorded, so it "
+            f"cannot be verified; regenerate it with: {regenerate_hint}"
+        )
     out = {}
     for name, facts in recorded.items():
         path = data_dir / name
