@@ -198,7 +198,10 @@ def evaluate(
     """Run ``n_episodes`` first episodes in parallel (one batched policy call per step).
 
     Uses the env's vector env (native where registered); each sub-env's first episode counts.
-    ``act`` maps a batch of observations to a batch of actions.
+    ``act`` maps a batch of observations to a batch of actions. Success is the env's to say:
+    ``info["is_success"]`` where the env reports it (Nav2D: the goal box reached; HookSweep2:
+    both boxes at their goals), else termination (a goal-reaching task's end). ``steps`` is
+    the step of the first success, ``max_episode_steps`` for an episode without one.
     """
     n_episodes = check_int("n_episodes", n_episodes, 1)
     envs = gym.make_vec(env_id, num_envs=n_episodes, **dict(env_kwargs or {}))
@@ -211,14 +214,18 @@ def evaluate(
     paths = [[o.copy()] for o in obs]
     for t in range(max_steps):
         actions = np.asarray(act(obs), dtype=np.float32)
-        obs, reward, terminated, truncated, _ = envs.step(actions)
+        obs, reward, terminated, truncated, infos = envs.step(actions)
         returns[alive] += reward[alive]
         for i in np.flatnonzero(alive):
             paths[i].append(obs[i].copy())
-        done_now = alive & (terminated | truncated)
-        success |= alive & terminated
-        steps[alive & terminated] = t + 1
-        alive &= ~done_now
+        if "is_success" in infos:
+            hit = np.asarray(infos["is_success"], bool) & infos.get("_is_success", True)
+        else:
+            hit = np.asarray(terminated, bool)
+        first = alive & hit & ~success
+        steps[first] = t + 1
+        success |= first
+        alive &= ~(terminated | truncated)
         if not alive.any():
             break
     envs.close()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+# Headless MuJoCo rendering whichever test imports mujoco first (a library that imports it
+# before the HookSweep2 env module would otherwise leave it on GLFW, which needs a display).
+os.environ.setdefault("MUJOCO_GL", "egl")
 
 # The tests train tiny networks: one intra-op thread is as fast, and it keeps OpenMP threads from
 # spinning against another process on a busy 2-core machine (measured: 100x slower updates).

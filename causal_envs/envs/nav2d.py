@@ -202,7 +202,8 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
     Uniform in ``[0, 0.15]^2``; ``reset(options={"state": (x, y)})`` starts at a given state.
 
     ## Episode End
-    Terminates on reaching the goal box; truncated after 70 steps (``max_episode_steps``).
+    Terminates on reaching the goal box (``info["is_success"]`` says so, as Gymnasium-Robotics
+    envs do); truncated after 70 steps (``max_episode_steps``).
 
     ## Causal Structure
     Nodes ``x, y`` (state) and ``dx, dy`` (action) -> ``x', y'``. The sparsest graph (outside the
@@ -304,7 +305,7 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         self._x, self._y = nx, ny = obs.tolist()
         lo, hi = t.goal_low, t.goal_high
         success = lo[0] < nx < hi[0] and lo[1] < ny < hi[1]
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"is_success": success}
         if self.include_mask_in_info:
             info["causal_mask"] = (_FULL_MASK if entangled else _BASE_MASK).copy()
         if self.render_mode is not None:
@@ -411,7 +412,7 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, BatchedVectorEnv):
         reward = terminated.astype(np.float32) - np.float32(1.0)
         self._steps += 1
         truncated = self._steps >= self.max_episode_steps
-        info: dict[str, Any] = {}
+        info: dict[str, Any] = {"is_success": terminated, "_is_success": ~restarted}
         if self.include_mask_in_info:
             info["causal_mask"] = self.batch_model.local_mask(state)
             info["_causal_mask"] = ~restarted

@@ -305,3 +305,17 @@ def test_transition_fn_is_the_simulator():
     assert np.array_equal(env.unwrapped.transition_fn(obs[None], a[None])[0], nxt)
     with pytest.raises(ValueError, match="batch size"):
         env.unwrapped.transition_fn(np.zeros((2, 2)), np.zeros((3, 2)))
+
+
+def test_success_is_reported_in_info_as_gymnasium_robotics_does():
+    env = gym.make("CausalNav2D-v0")
+    env.reset(options={"state": (0.84, 0.84)})
+    _, reward, terminated, _, info = env.step(np.array([0.2, 0.2], np.float32))
+    assert terminated and reward == 0.0 and info["is_success"] is True
+    env.reset(options={"state": (0.1, 0.1)})
+    assert env.step(np.zeros(2, np.float32))[4]["is_success"] is False
+    vec = gym.make_vec("CausalNav2D-v0", 2)
+    vec.reset(options={"state": [[0.84, 0.84], [0.1, 0.1]]})
+    _, _, terminated, _, infos = vec.step(np.full((2, 2), 0.2, np.float32))
+    np.testing.assert_array_equal(infos["is_success"], terminated)
+    np.testing.assert_array_equal(infos["is_success"], [True, False])
