@@ -204,26 +204,27 @@ def _download(url: str, part: Path, size: int, progress: bool) -> None:
                     raise DatasetError(
                         f"downloading {url} failed: HTTP {err.code} {err.reason}"
                     ) from None
-                failures += 1  # a server error may pass
-                if failures > RETRIES:
-                    raise DatasetError(
-                        f"downloading {url} failed {failures} times (last: HTTP {err.code}); "
-                        "run the command again to resume"
-                    ) from err
-                time.sleep(min(0.2 * failures, 2.0))
+                failures = _after_failure(url, failures, f"HTTP {err.code}", err)  # may pass
             except (
                 urllib.error.URLError,
                 http.client.HTTPException,  # IncompleteRead: the body stopped short
                 ConnectionError,
                 TimeoutError,
             ) as err:
-                failures += 1
-                if failures > RETRIES:
-                    raise DatasetError(
-                        f"downloading {url} failed {failures} times (last: {err}); run the "
-                        "command again to resume"
-                    ) from err
-                time.sleep(min(0.2 * failures, 2.0))
+                failures = _after_failure(url, failures, str(err), err)
+
+
+def _after_failure(url: str, failures: int, last: str, err: Exception) -> int:
+    """Count one more failed attempt at ``url``: give up after `RETRIES` (the ``.part`` file
+    stays, so running the command again resumes), else wait a little; return the count."""
+    failures += 1
+    if failures > RETRIES:
+        raise DatasetError(
+            f"downloading {url} failed {failures} times (last: {last}); run the command again "
+            "to resume"
+        ) from err
+    time.sleep(min(0.2 * failures, 2.0))
+    return failures
 
 
 def _unpack(archive: Path, dest: Path, manifest: dict[str, Any]) -> None:
