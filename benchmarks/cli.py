@@ -122,7 +122,7 @@ def _bench_nav2d(args: argparse.Namespace) -> None:
 def _runner_kwargs(args: argparse.Namespace) -> dict:
     return {
         "seeds": parse_seeds(args.seeds),
-        "cells": parse_cell_filter(args.cells),
+        "where": parse_cell_filter(args.cells),
         "workers": args.workers,
         "backend": args.backend,
         "address": args.address,

@@ -1048,5 +1048,5 @@ def main(
     bench: str, profile: str = "quick", fresh: bool = False, game: str | None = None, **options: Any
 ) -> dict:
     """Run (or resume) ``profile`` of ``bench`` on the shared runner; ``options`` are
-    `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ``backend``, ``address``)."""
+    `benchmarks.runner.run`'s (``seeds``, ``where``, ``workers``, ``backend``, ``address``)."""
     return run(benchmark(bench, game), profile, fresh=fresh, **options)

@@ -488,5 +488,5 @@ BENCHMARK = Benchmark(
 def main(profile: str = "quick", fresh: bool = False, **options: Any) -> dict:
     """Run (or resume) ``profile`` on the shared runner (``fresh`` runs every cell again; the
     data, deterministic in its seed and settings, comes from MoCoDA's cache);
-    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ...)."""
+    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``where``, ``workers``, ...)."""
     return run(BENCHMARK, profile, fresh=fresh, **options)

@@ -409,5 +409,5 @@ BENCHMARK = Benchmark(
 
 def main(profile: str = "quick", fresh: bool = False, **options: Any) -> dict:
     """Run (or resume) ``profile`` on the shared runner; ``options`` are
-    `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ``backend``, ``address``)."""
+    `benchmarks.runner.run`'s (``seeds``, ``where``, ``workers``, ``backend``, ``address``)."""
     return run(BENCHMARK, profile, fresh=fresh, **options)

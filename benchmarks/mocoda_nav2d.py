@@ -586,10 +586,10 @@ def main(
     profile: str = "quick", fresh: bool = False, crosscheck: bool = True, **options: Any
 ) -> dict:
     """Run (or resume) ``profile``; ``crosscheck=False`` leaves out the d3rlpy cell;
-    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``cells``, ``workers``, ...)."""
-    where = dict(options.pop("cells", None) or {})
+    ``options`` are `benchmarks.runner.run`'s (``seeds``, ``where``, ``workers``, ...)."""
+    where = dict(options.pop("where", None) or {})
     if not crosscheck:
         p = PROFILES.get(profile)
         agents = set(p.agents) if p is not None else set()
         where["agent"] = (where.get("agent") or agents) - {CROSSCHECK}
-    return run(BENCHMARK, profile, fresh=fresh, cells=where, **options)
+    return run(BENCHMARK, profile, fresh=fresh, where=where, **options)

@@ -230,9 +230,9 @@ def _csr(bench: str, device: str) -> dict[str, Any]:
     units = csr_unit_s(bench, device)
     n_tasks = len(make_sequence(p.sequence, seed=0, **p.seq_kwargs))
     steps = p.source_steps + (n_tasks - 1) * p.task_steps
-    agent = csr.agent_config(p, "csr", 0, device)
-    world = steps * units["env_step_s"] + (steps / agent.train_every) * units["update_s"]
-    world += (n_tasks - 1) * (agent.detect_steps + agent.expand_steps) * units["update_s"]
+    config = csr.agent_config(p, "csr", 0, device)
+    world = steps * units["env_step_s"] + (steps / config.train_every) * units["update_s"]
+    world += (n_tasks - 1) * (config.detect_steps + config.expand_steps) * units["update_s"]
     dqn = steps * units["dqn_env_step_s"]
     n_world = sum(m != "dqn" for m in p.methods)
     n_dqn = sum(m == "dqn" for m in p.methods)

@@ -6,7 +6,7 @@ cells need (e.g. the augmented datasets of a seed, made once and stored on disk)
 function that runs a cell and returns a JSON-able record. The runner owns the rest:
 
 - selection: ``seeds`` (``"0-4"``, ``"5-9"``: any seeds, not only the profile's; the profile
-  is run with its ``seeds`` replaced) and a ``cells`` filter (``"agent=bcq"``);
+  is run with its ``seeds`` replaced) and a ``where`` filter of cells (``--cells agent=bcq``);
 - resumption: each finished cell is one JSON file, written atomically, so a finished cell is
   never redone and an interrupted one (no file) is; the stored profile must match the one
   asked for, or the run is refused with a message naming the file and ``--fresh``;
@@ -341,7 +341,7 @@ def run(
     profile_name: str,
     *,
     seeds: tuple[int, ...] | None = None,
-    cells: Mapping[str, set[str]] | None = None,
+    where: Mapping[str, set[str]] | None = None,
     fresh: bool = False,
     workers: int = 1,
     backend: str = "local",
@@ -394,7 +394,7 @@ def run(
         for f in sorted(folder.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()
     (folder / "cells").mkdir(parents=True, exist_ok=True)
-    chosen = _select(bench.cells(profile), seeds, cells or {})
+    chosen = _select(bench.cells(profile), seeds, where or {})
     started = time.perf_counter()
     here = provenance.collect()
     stored: dict[str, dict] = {}

@@ -60,7 +60,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
     stored = list((output_dir() / "mocoda_nav2d_smoke" / "cells").glob("*.json"))
     assert len(stored) == 2  # the third cell was interrupted: no file, it will be redone
     monkeypatch.setattr(bench, "_run_cell", real)
-    only_bcq = bench.main("smoke", crosscheck=False, cells={"agent": {"bcq"}})
+    only_bcq = bench.main("smoke", crosscheck=False, where={"agent": {"bcq"}})
     assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in bench.DATASETS)
     # the finished cells are resumed, not recomputed (one agent's cells: short for the suite;
     # the full resume is test_smoke_run_fills_every_cell_resumes_and_plots)
@@ -73,7 +73,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bench, "_run_cell", counting)
-    state = bench.main("smoke", crosscheck=False, cells={"agent": agents})
+    state = bench.main("smoke", crosscheck=False, where={"agent": agents})
     assert len(state["cells"]) == 5 * len(agents)
     assert not set(finished) & set(recomputed)
 

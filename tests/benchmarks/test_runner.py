@@ -72,12 +72,12 @@ def test_run_stores_one_file_per_cell_and_resumes_without_recomputing(capsys):
 
 
 def test_selection_runs_only_the_chosen_cells():
-    out = run(toy.BENCHMARK, "small", seeds=(1,), cells={"size": {"5"}})
+    out = run(toy.BENCHMARK, "small", seeds=(1,), where={"size": {"5"}})
     assert list(out["cells"]) == ["seed=1/size=5"]
     with pytest.raises(RunError, match="leaves no cell"):
-        run(toy.BENCHMARK, "small", cells={"size": {"4"}})
+        run(toy.BENCHMARK, "small", where={"size": {"4"}})
     with pytest.raises(RunError, match=r"--cells names \['agent'\]"):
-        run(toy.BENCHMARK, "small", cells={"agent": {"bcq"}})
+        run(toy.BENCHMARK, "small", where={"agent": {"bcq"}})
     with pytest.raises(RunError, match="profile must be one of"):
         run(toy.BENCHMARK, "huge")
 
