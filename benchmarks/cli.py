@@ -394,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":  # a results directory that cannot be, refused up front
             output_dir()
-            provenance.collect()  # the code as the run starts: later edits are not its own
+            provenance.code()  # the code as the run starts: later edits are not its own
         args.func(args)
     except (*USER_ERRORS, RunError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -27,6 +27,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "CODE_KEYS",
     "REQUIRED",
+    "code",
     "code_id",
     "collect",
     "differences",
@@ -65,9 +67,9 @@ def _git(*args: str) -> str | None:
 
 
 @functools.cache
-def _code() -> dict[str, Any]:
+def code() -> dict[str, Any]:
     """The commit of this checkout and whether (and how) the tree differs from it, read once
-    per process (the first `collect` fixes it: a run's code is the code it started with).
+    per process (the first call fixes it: a run's code is the code it started with).
     Outside a git checkout (an installed package) the commit is None and the version stands
     for it."""
     commit = _git("rev-parse", "HEAD")
@@ -160,12 +162,15 @@ def this_machine() -> str:
     return machine_id({"machine": machine()})
 
 
-def collect(command: str | None = None) -> dict[str, Any]:
-    """The provenance of a result made now by this process: the code (`code_id`'s fields),
-    the UTC date, the command line (this process's arguments unless given), the versions of
-    Python and the main packages, and the machine (`machine`)."""
+def collect(
+    command: str | None = None, code_keys: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The provenance of a result made now by this process: the code (`code`'s fields, or
+    ``code_keys`` as the driver of a run read them), the UTC date, the command line (this
+    process's arguments unless given), the versions of Python and the main packages, and the
+    machine (`machine`)."""
     return {
-        **_code(),
+        **(dict(code_keys) if code_keys is not None else code()),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command if command is not None else _command_line(),
         "versions": {"python": platform.python_version()}

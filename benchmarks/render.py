@@ -28,7 +28,7 @@ import numpy as np
 
 from benchmarks import provenance
 from benchmarks.claims import ANCHORS, CLAIMS
-from benchmarks.stats import estimate
+from benchmarks.stats import estimate, interval_label
 
 __all__ = [
     "RECORDS",
@@ -90,8 +90,8 @@ def load_record(name: str | Path) -> Record:
 
 
 # ----------------------------------------------------------------------------- pieces
-def _source(*records: Record) -> str:
-    """The line under a table: where its numbers come from."""
+def _origin(*records: Record) -> str:
+    """Where numbers come from: each record's file, code, date and machine."""
     parts = []
     for r in records:
         p = r.provenance
@@ -102,10 +102,15 @@ def _source(*records: Record) -> str:
             made = f"commit {code}"
         where = provenance.machine_id(p)
         parts.append(f"[{r.name}]({_link_prefix}{r.name}): {made}, {p['date'][:10]}, {where}")
-    text = "Source: " + "; ".join(parts) + "."
+    return "; ".join(parts)
+
+
+def _source(*records: Record) -> str:
+    """The line under a table: `_origin`, and the cells of other code or machines, if any."""
+    text = f"Source: {_origin(*records)}."
     mixed = [cid for r in records for cid in r.data.get("mixed", {})]
     if mixed:
-        text += f" Cells made by other code or on another machine (†): {', '.join(mixed)}."
+        text += f" Cells made by other code or on another machine: {', '.join(mixed)}."
     return text
 
 
@@ -174,7 +179,7 @@ def nav2d_finding(name: str) -> str:
     record = load_record(name)
     cells = [c for c in record.cells() if "mean_steps" in c]
     agents = tuple(dict.fromkeys(c["agent"] for c in cells))
-    return f"*{finding(table(cells, agents), agents)}* ({_source(record)[8:-1]})"
+    return f"*{finding(table(cells, agents), agents)}* ({_origin(record)})"
 
 
 def nav2d_crosscheck(name: str) -> str:
@@ -250,7 +255,7 @@ def model_error(name: str) -> str:
     ]
     rows.append(ratio)
     seeds = sorted(c["seed"] for c in cells)
-    label = estimate([0.0] * len(cells)).label if len(cells) > 1 else "one seed"
+    label = interval_label(len(cells)) if len(cells) > 1 else "one seed"
     head = f"Seeds {', '.join(map(str, seeds))} ({label}); error x100, the authors' metric:"
     table = _table(["model", *DISTRIBUTIONS], rows)
     timings = []
@@ -343,7 +348,7 @@ def csr_scores(bench: str, *specs: str) -> str:
             row.append(each if len(set(values)) == 1 else f"{each}: {estimate(values).format()}")
         rows.append(row)
     seeds = sorted({c["seed"] for c in cells})
-    label = estimate([0.0] * len(seeds)).label
+    label = interval_label(len(seeds))
     head = (
         f"Final score per seed (seeds {', '.join(map(str, seeds))}) and, where they differ, "
         f"the mean [{label}]:"

@@ -299,8 +299,9 @@ def _compute(
     seconds = time.perf_counter() - start
     import torch  # deferred: only a process that runs cells needs torch
 
-    where = provenance.collect(ctx.provenance.get("command"))
-    where.update({k: ctx.provenance[k] for k in provenance.CODE_KEYS if k in ctx.provenance})
+    # the code is the driver's (a worker need not read git; a Ray node may have no checkout)
+    code_keys = {k: ctx.provenance[k] for k in provenance.CODE_KEYS if k in ctx.provenance}
+    where = provenance.collect(ctx.provenance.get("command"), code_keys)
     where.update(
         device=ctx.device,
         auto_precision=resolve_precision("auto", torch.device(ctx.device)),

@@ -20,6 +20,7 @@ __all__ = [
     "MIN_SEEDS_FOR_INTERVAL",
     "Estimate",
     "estimate",
+    "interval_label",
     "iqm",
     "mean_interval",
     "stratified_interval",
@@ -93,6 +94,19 @@ def mean_interval(
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def interval_label(n: int) -> str:
+    """What an interval over ``n`` seeds is: ``"95% CI"`` from `MIN_SEEDS_FOR_INTERVAL`
+    seeds, ``"range of n seeds"`` below.
+
+    Examples:
+        >>> interval_label(3), interval_label(5)
+        ('range of 3 seeds', '95% CI')
+    """
+    if n >= MIN_SEEDS_FOR_INTERVAL:
+        return "95% CI"
+    return f"range of {n} seed{'s' if n != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A statistic over seeds with its interval: ``kind`` is ``"ci95"`` (a 95% bootstrap
@@ -108,9 +122,7 @@ class Estimate:
     @property
     def label(self) -> str:
         """What the interval is: ``"95% CI"`` or ``"range of 3 seeds"``."""
-        if self.kind == "ci95":
-            return "95% CI"
-        return f"range of {self.n} seed{'s' if self.n != 1 else ''}"
+        return interval_label(self.n)
 
     def above(self, other: Estimate) -> bool:
         """Whether this interval lies wholly above ``other``'s (no overlap)."""
