@@ -644,10 +644,9 @@ def verdicts(*specs: str) -> str:
             records = [load_record(n) for n in names]
             cells = [c for r in records for c in r.cells()]
         verdict = judges[key](cells)
-        links = ", ".join(f"[record]({_link_prefix}{r.name})" for r in records)
         lines.append(
             f"- **{claim.source}**, {claim.statement}: **{verdict.outcome}** "
-            f"({verdict.detail}; {links})."
+            f"({verdict.detail}; from {_origin(*records)})."
         )
     return "\n".join(lines)
 
