@@ -6,25 +6,26 @@
     causal-envs bench csr-atari     [--profile quick|paper] [--game Pong]
 
 For every seed and method the agent learns the source task, then meets each later task of the
-sequence (``causal_envs.tasks``): the world-model methods run their adaptation
-(``agents.csr.adapt``; CSR: detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune).
-As in the paper's Algorithm 1, a distribution-shift decision (CSR, AdaRL) returns the adapted
-model and policy without further training - where the task has a ``target``, only if the
-returned policy reaches it, and otherwise the task trains as after an expansion (with one source
-task the policy has never seen theta vary, so it cannot read the change from theta alone); an
-expansion, Dreamer and DQN train on the task until it is learned (``patience`` evaluations in
-a row at ``target``, the score right after the adaptation counting) or its budget is spent,
-the best evaluation restored then. tau* (`CSRAgent.record_threshold`) is recorded after the
-source task and after every task the model trained on; the next task is decided against it.
-Reported per task: the final score (mean and interval over seeds, `benchmarks.stats.estimate`),
-the minimum adaptation steps (env steps on the task, adaptation data included, until the
-evaluation score first reaches ``fraction`` of the task's optimum or oracle score), the
-detected change against the task's ground truth, and the latent variables added (against the
-true d' of the synthetic POMDP). DQN is Stable-Baselines3's, trained on each task in turn (a new
-network when the spaces change). Each (method, seed) cell is written to the results file when
-it finishes and skipped on a re-run. The tables go to ``<name>.txt`` beside the JSON, the
-learning curves to ``<name>_curves.png``, and for the first seed every expansion draws the new
-task's reconstructions before the expansion, right after it and at the end of the task
+sequence (``causal_envs.tasks``) under one protocol for all (`agents.csr.continual`, CSR's
+Algorithm 1 with Table 1's fixed budgets): the source task until ``patience`` evaluations in
+a row reach ``source_target`` (at most ``source_steps``), then exactly ``task_steps`` env
+steps per later task, the adaptation's data included, with no early stop and no restoring of
+an earlier best. The world-model methods run their adaptation (``agents.csr.adapt``; CSR:
+detect / expand / prune, AdaRL: theta only, Dreamer: fine-tune); a distribution shift
+returns the adapted model and policy untrained, as Algorithm 1 does; an expansion, Dreamer
+and DQN train for the rest of the budget. DQN is Stable-Baselines3's, trained on each task in
+turn (a new network when the spaces change).
+
+Reported per method, seed and task: the **zero-shot** score (evaluated right after the
+switch, before anything is learned on the task), the **final** score (the end of the task's
+budget), both on ``eval_episodes`` greedy episodes from reset seeds training never draws;
+the minimum adaptation steps (env steps on the task until the learning curve first reaches
+``fraction`` of the task's optimum or oracle score); the detected change against the task's
+ground truth, and the latent variables added (against the true d' of the synthetic POMDP);
+and each seed's draw of task 2's physics. Each (method, seed) cell is written to the results
+file when it finishes and skipped on a re-run. The tables go to ``<name>.txt`` beside the
+JSON, the learning curves to ``<name>_curves.png``, and for the first seed every expansion
+draws the new task's reconstructions before the expansion and at the end of the task
 (``<name>/<method>_seed<k>_task<i>_reconstructions.png``).
 """
 
@@ -39,8 +40,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.csr import CSRAgent, CSRConfig, WorldModelParams, adapt
+from agents.csr import CSRAgent, CSRConfig, Schedule, TaskResult, WorldModelParams, run_sequence
 from agents.csr import structure as learned_structure
+from agents.csr.continual import converged
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, estimate
@@ -61,24 +63,28 @@ class CSRProfile:
 
     sequence: str
     seeds: tuple[int, ...]
+    #: the source task's env-step budget and each later task's (one for all, or one each)
     source_steps: int
-    task_steps: int
+    task_steps: int | tuple[int, ...]
     eval_every: int
+    #: episodes of the zero-shot and final evaluations (fresh reset seeds)
     eval_episodes: int
     description: str
+    #: CSRConfig fields
     agent: dict[str, Any] = field(default_factory=dict)
     #: the world model's WorldModelParams fields
     world: dict[str, Any] = field(default_factory=dict)
     seq_kwargs: dict[str, Any] = field(default_factory=dict)
     methods: tuple[str, ...] = METHODS
     fraction: float = 0.9
+    #: SB3 DQN keyword arguments over `dqn_settings`' defaults
     dqn: dict[str, Any] = field(default_factory=dict)
-    #: a task counts as learned once ``patience`` evaluations in a row score at least this
-    #: (on a later task the score right after the adaptation counts); its training stops
-    #: there, or at ``source_steps`` / ``task_steps`` (then a budget, not a length). None:
-    #: train every task for exactly its steps.
-    target: float | None = None
+    #: the source task stops once ``patience`` evaluations in a row score at least this
+    #: (None: exactly ``source_steps``); later tasks always run their whole budget
+    source_target: float | None = None
     patience: int = 3
+    #: episodes per learning-curve evaluation
+    curve_episodes: int = 5
     #: the best score a task admits (CartPole: 500). Adaptation steps count until ``fraction``
     #: of it; None: ``fraction`` of the best source-task score of any method with the seed.
     optimum: float | None = None
@@ -86,14 +92,29 @@ class CSRProfile:
     def __post_init__(self) -> None:
         check_profile(
             self,
-            positive=("source_steps", "eval_every", "eval_episodes", "patience"),
-            non_negative=("task_steps",),  # 0: later tasks get their adaptation alone
+            positive=("source_steps", "eval_every", "eval_episodes", "patience", "curve_episodes"),
             choices={"methods": METHODS},
         )
         check_real("CSRProfile.fraction", self.fraction, 0.0, 1.0, low_open=True)
-        for name in ("target", "optimum"):
+        for name in ("source_target", "optimum"):
             if getattr(self, name) is not None:
                 check_real(f"CSRProfile.{name}", getattr(self, name))
+        # a misspelt setting fails here, when the profile is built, not minutes into a run
+        CSRConfig(**self.agent, world=WorldModelParams(**self.world))
+        self.schedule  # noqa: B018 - the budgets checked likewise
+
+    @property
+    def schedule(self) -> Schedule:
+        """The profile's budgets and evaluation as `agents.csr.run_sequence` takes them."""
+        return Schedule(
+            source_steps=self.source_steps,
+            task_steps=self.task_steps,
+            source_target=self.source_target,
+            patience=self.patience,
+            eval_every=self.eval_every,
+            curve_episodes=self.curve_episodes,
+            eval_episodes=self.eval_episodes,
+        )
 
 
 _FAST = {"detect_steps": 300, "expand_steps": 300, "sa_trials": 3, "sa_train_steps": 100}
@@ -139,46 +160,53 @@ BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
     "csr-cartpole": {
         "quick": CSRProfile(
             sequence="cartpole",
-            seeds=(0, 1, 2),
-            # at most the RL Zoo's 50k DQN budget for CartPole-v1; the world models stop early
+            # never used to tune anything (detection was tuned on seeds 0-2); their task-2
+            # draws include the hard ones: gravity 30 / cart mass 4.5 (5), 40 / 3.5 (7)
+            seeds=(5, 6, 7, 8, 9),
+            # Table 1's budgets: 50k source steps, then 2k / 4k / 10k
             source_steps=50_000,
-            task_steps=4_000,
+            task_steps=(2_000, 4_000, 10_000),
             eval_every=1_000,
-            eval_episodes=5,
+            eval_episodes=10,
             description=(
-                "3 seeds; state observations; the source task until 3 evaluations in a row "
-                "score 500 (at most 50k steps), 4k steps per later task; latent 8"
+                "seeds 5-9 (never tuned on); state observations with the friction's slot "
+                "present from task 1; the source task until 3 evaluations in a row score 500 "
+                "(at most 50k steps), then exactly 2k / 4k / 10k steps (CSR Table 1); latent 8"
             ),
             agent=_STATE,
             world=_STATE_WORLD,
-            seq_kwargs={"obs_type": "state"},
-            target=500.0,
+            seq_kwargs={"obs_type": "state", "friction_slot": True},
+            methods=("csr", "adarl", "dreamer", "dqn"),
+            source_target=500.0,
             optimum=500.0,
         ),
         "paper": CSRProfile(
             sequence="cartpole",
-            seeds=(0, 1, 2, 3, 4),
-            source_steps=200_000,
-            task_steps=100_000,
+            seeds=(5, 6, 7, 8, 9),
+            source_steps=50_000,
+            task_steps=(2_000, 4_000, 10_000),
             eval_every=5_000,
             eval_episodes=10,
-            description="5 seeds; 64x64 pixels; CSR Table 5 sizes (GPU-sized)",
+            description="seeds 5-9; 64x64 pixels; CSR Table 1 budgets, Table 5 sizes (GPU-sized)",
             agent=_PAPER_CARTPOLE,
             world=_PAPER_CARTPOLE_WORLD,
             seq_kwargs={"obs_type": "pixels"},
+            source_target=500.0,
+            optimum=500.0,
         ),
     },
     "csr-synthetic": {
         "quick": CSRProfile(
             sequence="synthetic",
-            seeds=(0, 1, 2),
+            seeds=(5, 6, 7, 8, 9),  # never used to tune anything (detection: seeds 0-2)
             source_steps=6_000,
             task_steps=3_000,
             eval_every=1_000,
-            eval_episodes=3,
-            description="3 seeds; 6k source steps, 3k per later task; latent 8",
+            eval_episodes=10,
+            description="seeds 5-9 (never tuned on); 6k source steps, 3k per later task; latent 8",
             agent=_STATE,
             world=_STATE_WORLD,
+            methods=("csr", "adarl", "dreamer", "dqn"),
         ),
         "paper": CSRProfile(
             sequence="synthetic",
@@ -331,104 +359,73 @@ def _first_reaching(curve: list[tuple[int, float]], start: int, target: float) -
     return None
 
 
-def _run_world_model(
-    profile: CSRProfile, method: str, seed: int, folder: Path, device: str
-) -> dict:
+def _tasks(profile: CSRProfile, seed: int):
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    return seq, [task.make for task in seq.tasks]
+
+
+def _new_agent(profile: CSRProfile, method: str, seed: int, device: str, env) -> CSRAgent:
     torch.manual_seed(seed)
-    env, eval_env = seq.make(0), seq.make(0)
-    agent = CSRAgent(
+    return CSRAgent(
         env.observation_space.shape,
         int(env.action_space.n),
         agent_config(profile, method, seed, device),
     )
+
+
+def _run_world_model(
+    profile: CSRProfile, method: str, seed: int, folder: Path, device: str
+) -> dict:
+    """CSR, AdaRL or Dreamer through the sequence under `agents.csr.run_sequence` (Algorithm 1
+    with the profile's budgets); each task's row also holds the structure score (synthetic
+    POMDP) and, for the first seed, the reconstructions around an expansion."""
+    seq, makers = _tasks(profile, seed)
+    agent = _new_agent(profile, method, seed, device, makers[0]())
     tasks: list[dict[str, Any]] = []
-    learned, replay, curve = _learn_until_converged(
-        agent, env, eval_env, profile, profile.source_steps
-    )
-    restored, agent = learned is not agent, learned
-    agent.record_threshold(env=env)  # held-out: fresh source-task steps, as on a new task
-    agent.thetas[0] = agent.world.theta.detach().clone()
-    agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
-    tasks.append(_task_row(seq, 0, curve, 0, report=None, agent=agent))
-    tasks[-1]["restored_best"] = restored
-    _score_structure(tasks[-1], agent, eval_env)
-    for i in range(1, len(seq)):
-        env, eval_env = seq.make(i), seq.make(i)
-        start = agent.env_steps
-        agent, replay, report = adapt(agent, env, task=i)
-        for line in report.log:
-            print(f"  [{LABELS[method]} task {i + 1}] {line}")
-        expanded = report.world_before_expansion is not None
-        adapted = copy.deepcopy(agent.world) if expanded else None
-        adapted_at = agent.env_steps
-        after = float(np.mean(agent.evaluate(eval_env, profile.eval_episodes)))
-        curve = [(adapted_at, after)]  # the score right after the adaptation
-        solved = profile.target is None or after >= profile.target
-        if method != "dreamer" and report.decision == "distribution_shift" and solved:
-            # Algorithm 1: theta re-estimated and the error below the threshold -> the latest
-            # model and policy are returned, not trained further on the task (AdaRL alike:
-            # theta estimated, the policy pi(a | s, theta) kept). Where the task has a known
-            # target the returned policy must reach it; if it does not, the task trains while
-            # not converged, as after an expansion: the policy pi(a | s, theta) was learned on
-            # one source task, where theta never varied, so a new theta alone cannot carry it
-            trained = restored = False
-        else:  # Algorithm 1's expansion branch (and the baselines): train while not converged
-            learned, replay, curve = _learn_until_converged(
-                agent, env, eval_env, profile, profile.task_steps, replay, curve
-            )
-            restored, agent, trained = learned is not agent, learned, True
-        tasks.append(_task_row(seq, i, curve, start, report=report, agent=agent))
-        tasks[-1]["trained"] = trained
-        tasks[-1]["restored_best"] = restored
-        # Algorithm 1: the next task is decided against this task's final prediction error,
-        # recorded where the model trained on the task. A task returned untrained (a shift)
-        # keeps the reference it was decided against: its error is the part of the shift that
-        # theta did not explain, and as a reference it would raise the bar for every later
-        # task (on the synthetic POMDP re-estimation explains none of a theta change, and a
-        # new latent variable after it went unseen)
-        if i + 1 < len(seq) and trained:
-            tasks[-1]["tau_recorded"] = agent.record_threshold(env=env)
-        _score_structure(tasks[-1], agent, eval_env)
-        if adapted is not None and seed == profile.seeds[0]:
-            worlds = {
-                "before expansion": report.world_before_expansion,
-                "after expansion": adapted,
-                "end of task": agent.world,
-            }
-            path = folder / f"{method}_seed{seed}_task{i + 1}_reconstructions.png"
-            title = (
-                f"{LABELS[method]}, seed {seed}, task {i + 1} ({seq[i].description}): "
-                "reconstructions before and after the expansion"
-            )
-            tasks[-1]["reconstructions"] = str(plot_reconstructions(worlds, replay, path, title))
+
+    def on_task(agent: CSRAgent, result: TaskResult, replay, eval_env) -> None:
+        row = _task_row(seq, result, agent)
+        _score_structure(row, agent, eval_env)
+        if result.task == 0:
+            agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
+        report = result.report
+        if report is not None and report.world_before_expansion is not None:
+            if seed == profile.seeds[0]:
+                worlds = {
+                    "before expansion": report.world_before_expansion,
+                    "end of task": agent.world,
+                }
+                path = folder / f"{method}_seed{seed}_task{result.task + 1}_reconstructions.png"
+                title = (
+                    f"{LABELS[method]}, seed {seed}, task {result.task + 1} "
+                    f"({seq[result.task].description}): reconstructions before the expansion "
+                    "and at the end of the task"
+                )
+                row["reconstructions"] = str(plot_reconstructions(worlds, replay, path, title))
+            report.world_before_expansion = None  # not kept past the task
+        tasks.append(row)
+
+    agent, _ = run_sequence(agent, makers, profile.schedule, on_task=on_task)
     agent.save(folder / f"{method}_seed{seed}.pt")
-    return {"method": method, "seed": seed, "tasks": tasks}
+    return {"method": method, "seed": seed, "draw": seq[1].description, "tasks": tasks}
 
 
 def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
     """The reference row: a fresh CSR agent (the world model and policy CSR starts from) per
-    later task, trained there as the source task is (`_learn_until_converged`: until learned,
-    at most ``source_steps``), with no knowledge of the earlier tasks. Its task 1 is CSR's own
-    source task (same seed, same agent), so it is not trained twice: the report reads it from
-    the CSR cell of the seed."""
-    seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    later task, trained there as the source task is (the source budget and target), with no
+    knowledge of the earlier tasks. Its task 1 is CSR's own source task (same seed, same
+    agent), so it is not trained twice: the report reads it from the CSR cell of the seed."""
+    seq, makers = _tasks(profile, seed)
     tasks: list[dict[str, Any]] = [{"task": 0, "same_as": "csr"}]
     for i in range(1, len(seq)):
-        torch.manual_seed(seed)
-        env, eval_env = seq.make(i), seq.make(i)
-        agent = CSRAgent(
-            env.observation_space.shape,
-            int(env.action_space.n),
-            agent_config(profile, "csr", seed, device),
-        )
-        learned, _, curve = _learn_until_converged(
-            agent, env, eval_env, profile, profile.source_steps
-        )
-        tasks.append(_task_row(seq, i, curve, 0, report=None, agent=learned))
-        tasks[-1]["restored_best"] = learned is not agent
-        _score_structure(tasks[-1], learned, eval_env)
-    return {"method": "oracle", "seed": seed, "tasks": tasks}
+        agent = _new_agent(profile, "csr", seed, device, makers[i]())
+        agent, (result,) = run_sequence(agent, [makers[i]], profile.schedule)
+        result.task = i
+        row = _task_row(seq, result, agent)
+        row["start"] = 0
+        _score_structure(row, agent, makers[i]())
+        tasks.append(row)
+    return {"method": "oracle", "seed": seed, "draw": seq[1].description, "tasks": tasks}
 
 
 def resolve_shared_rows(cells: list[dict]) -> list[dict]:
@@ -454,73 +451,6 @@ def _score_structure(row: dict[str, Any], agent: CSRAgent, env) -> None:
     if getattr(env.unwrapped, "ground_truth", None) is None or not agent.world.config.structured:
         return
     row["structure"] = learned_structure.score(agent.world, env).to_dict()
-
-
-def converged(curve: list[tuple[int, float]], profile: CSRProfile) -> bool:
-    """Whether the last ``patience`` evaluations all reach ``target``."""
-    k = profile.patience
-    if profile.target is None or len(curve) < k:
-        return False
-    return all(score >= profile.target for _, score in curve[-k:])
-
-
-#: evaluation episodes of a restored best checkpoint (`_learn_until_converged`): fresh
-#: episodes, so the reported score is not the maximum of noisy evaluations that selected it
-RESTORED_EVAL_EPISODES = 20
-RESTORED_EVAL_SEED = 20_000
-
-
-def _learn_until_converged(
-    agent: CSRAgent,
-    env,
-    eval_env,
-    profile: CSRProfile,
-    budget: int,
-    replay=None,
-    curve: list[tuple[int, float]] | None = None,
-):
-    """Train on a task one evaluation interval at a time until it is learned (`converged`:
-    Algorithm 1's "while not converged") or ``budget`` env steps are spent. ``curve`` may
-    start with the score right after an adaptation; it counts toward convergence. If the
-    budget ends first and an earlier evaluation scored higher than the last, that best agent
-    is restored (the RL Zoo's EvalCallback keeps its best model the same way) and evaluated
-    again on ``RESTORED_EVAL_EPISODES`` fresh episodes, the score the curve ends with.
-
-    Returns the agent to go on with (the restored copy or ``agent``), the replay and the curve.
-    """
-    curve = list(curve or [])
-    begin = agent.env_steps
-    best, best_score = None, float("-inf")
-    if profile.target is not None and curve:
-        best, best_score = copy.deepcopy(agent), curve[-1][1]
-    while agent.env_steps - begin < budget and not converged(curve, profile):
-        steps = min(profile.eval_every, budget - (agent.env_steps - begin))
-        replay, part = agent.learn(
-            env,
-            steps,
-            replay=replay,
-            eval_env=eval_env,
-            eval_every=profile.eval_every,
-            eval_episodes=profile.eval_episodes,
-        )
-        if not part:  # the last slice of the budget ended between two evaluations
-            part = [
-                (agent.env_steps, float(np.mean(agent.evaluate(eval_env, profile.eval_episodes))))
-            ]
-        curve += part
-        if profile.target is not None and curve[-1][1] > best_score:
-            best, best_score = copy.deepcopy(agent), curve[-1][1]
-        print(f"  [{agent.name}] {agent.env_steps:,} steps: {curve[-1][1]:.1f}")
-    if best is not None and not converged(curve, profile) and best_score > curve[-1][1]:
-        best.env_steps, best.n_updates = agent.env_steps, agent.n_updates
-        best.end_episode()
-        score = float(
-            np.mean(best.evaluate(eval_env, RESTORED_EVAL_EPISODES, seed=RESTORED_EVAL_SEED))
-        )
-        curve.append((best.env_steps, score))
-        print(f"  [{agent.name}] restored the best evaluation ({best_score:.1f}): {score:.1f}")
-        return best, replay, curve
-    return agent, replay, curve
 
 
 def detection_confusion(cells: list[dict]) -> dict[str, int]:
@@ -551,19 +481,26 @@ def _fmt_confusion(c: dict[str, int]) -> str:
     )
 
 
-def _task_row(seq, i, curve, start, report, agent) -> dict[str, Any]:
-    task = seq[i]
-    final = curve[-1][1] if curve else float("nan")
+def _task_row(seq, result: TaskResult, agent: CSRAgent | None) -> dict[str, Any]:
+    """One task's JSON row: the scores, the curve, the ground truth and the decision."""
+    task = seq[result.task]
     row: dict[str, Any] = {
-        "task": i,
+        "task": result.task,
         "name": task.name,
         "truth": sorted(task.changes),
         "true_new_latent": task.truth.get("new_latent_dims"),
-        "final_score": final,
-        "start": int(start),
-        "curve": [(int(s), float(v)) for s, v in curve],
+        "zero_shot": result.zero_shot,
+        "adapted": result.adapted,
+        "final_score": result.final,
+        "start": int(result.start),
+        "steps": int(result.steps),
+        "curve": [(int(s), float(v)) for s, v in result.curve],
+        "trained": result.trained,
         "latent_dim": agent.world.latent_dim if agent is not None else None,
     }
+    if result.tau_recorded is not None:
+        row.update(tau_recorded=result.tau_recorded, threshold_steps=result.threshold_steps)
+    report = result.report
     if report is not None:
         row.update(
             decision=report.decision,
@@ -615,50 +552,48 @@ def dqn_settings(profile: CSRProfile, pixels: bool) -> dict[str, Any]:
 
 
 def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
-    """SB3's DQN through the sequence. Each task is one ``learn`` call of the task's budget
-    (SB3's exploration schedule is a fraction of the call's steps: a call per evaluation
-    chunk would anneal epsilon within the first chunk), evaluated every ``eval_every`` steps by
-    a callback; the network is kept across tasks while the spaces allow and rebuilt when they
-    change (``new_network`` in the task's row)."""
+    """SB3's DQN through the sequence under the world models' protocol
+    (`agents.csr.continual`): the source task until learned or its budget, each later task
+    evaluated zero-shot and then trained for exactly its budget, the final score on fresh
+    episodes. Each task is one ``learn`` call (SB3's exploration schedule is a fraction of the
+    call's steps: a call per evaluation chunk would anneal epsilon within the first chunk),
+    evaluated every ``eval_every`` steps by a callback; the network is kept across tasks while
+    the spaces allow and rebuilt when they change (``new_network`` in the task's row)."""
     from stable_baselines3 import DQN  # deferred: SB3 (~1 s), only for the DQN cells
     from stable_baselines3.common.callbacks import BaseCallback
 
-    class _Evaluate(BaseCallback):
-        """Evaluates every ``every`` steps, keeps the best-scoring policy's weights and stops
-        the training once `converged`."""
+    schedule = profile.schedule
 
-        def __init__(self, eval_env, curve: list, every: int, offset: int):
+    class _Evaluate(BaseCallback):
+        """Evaluates every ``eval_every`` steps; on the source task, stops once `converged`."""
+
+        def __init__(self, eval_env, curve: list, offset: int, target: float | None):
             super().__init__()
-            self.eval_env, self.curve, self.every, self.offset = eval_env, curve, every, offset
-            self.learned = False
+            self.eval_env, self.curve, self.offset, self.target = eval_env, curve, offset, target
             self.start = 0
-            self.best: dict | None = None
-            self.best_score = float("-inf")
 
         def _on_training_start(self) -> None:
             self.start = self.model.num_timesteps
-            if self.curve:  # the task's starting score is a candidate
-                self.best = copy.deepcopy(self.model.policy.state_dict())
-                self.best_score = self.curve[-1][1]
 
         def _on_step(self) -> bool:
             done = self.model.num_timesteps - self.start
-            if done % self.every == 0:
-                score = _evaluate_sb3(self.model, self.eval_env, profile.eval_episodes)
+            if done % schedule.eval_every == 0:
+                score = _evaluate_sb3(
+                    self.model, self.eval_env, schedule.curve_episodes, schedule.eval_seed
+                )
                 self.curve.append((self.offset + done, score))
-                if score > self.best_score:
-                    self.best = copy.deepcopy(self.model.policy.state_dict())
-                    self.best_score = score
-                self.learned = converged(self.curve, profile)
-                return not self.learned
+                return not converged(self.curve, self.target, schedule.patience)
             return True
 
-    seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
+    seq, makers = _tasks(profile, seed)
     model = None
     tasks, total = [], 0
     for i in range(len(seq)):
-        env, eval_env = seq.make(i), seq.make(i)
+        env, eval_env = makers[i](), makers[i]()
         pixels = len(env.observation_space.shape) == 3
+        zero_shot = None
+        if model is not None and model.observation_space == env.observation_space:
+            zero_shot = _evaluate_sb3(model, eval_env, schedule.eval_episodes, schedule.eval_seed)
         same = model is not None and (
             model.observation_space == env.observation_space
             and model.action_space == env.action_space
@@ -670,36 +605,30 @@ def _run_dqn(profile: CSRProfile, seed: int, device: str) -> dict:
             )
         else:
             model.set_env(env)
-        steps = profile.source_steps if i == 0 else profile.task_steps
+        target = schedule.source_target if i == 0 else None
         curve: list[tuple[int, float]] = []
         start = total
-        if i > 0:  # the transferred policy's score at the task's start counts, as after `adapt`
-            curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
-        evaluate = _Evaluate(eval_env, curve, profile.eval_every, total)
-        model.learn(steps, reset_num_timesteps=False, callback=evaluate)
-        # stopped once learned, else the budget (SB3 may run up to train_freq - 1 steps over)
-        total = curve[-1][0] if evaluate.learned else total + steps
-        if not curve or curve[-1][0] != total:  # the budget is not a multiple of eval_every
-            curve.append((total, _evaluate_sb3(model, eval_env, profile.eval_episodes)))
-        # as `_learn_until_converged`: a task not learned within its budget goes on from the
-        # best evaluated policy, scored again on fresh episodes
-        restored = (
-            profile.target is not None
-            and not evaluate.learned
-            and evaluate.best is not None
-            and evaluate.best_score > curve[-1][1]
+        steps = schedule.budget(i)
+        if steps:
+            evaluate = _Evaluate(eval_env, curve, total, target)
+            model.learn(steps, reset_num_timesteps=False, callback=evaluate)
+            # stopped once learned (source task), else the budget (SB3 may run up to
+            # train_freq - 1 steps over)
+            learned = converged(curve, target, schedule.patience)
+            total = curve[-1][0] if learned else total + steps
+            if not curve or curve[-1][0] != total:  # the budget is no multiple of eval_every
+                score = _evaluate_sb3(model, eval_env, schedule.curve_episodes, schedule.eval_seed)
+                curve.append((total, score))
+        final = _evaluate_sb3(model, eval_env, schedule.eval_episodes, schedule.eval_seed)
+        result = TaskResult(
+            task=i, start=start, steps=total - start, final=final, curve=curve, zero_shot=zero_shot
         )
-        if restored:
-            model.policy.load_state_dict(evaluate.best)
-            score = _evaluate_sb3(model, eval_env, RESTORED_EVAL_EPISODES, RESTORED_EVAL_SEED)
-            curve.append((total, score))
-        tasks.append(_task_row(seq, i, curve, start, report=None, agent=None))
+        tasks.append(_task_row(seq, result, agent=None))
         tasks[-1]["new_network"] = not same and i > 0
-        tasks[-1]["restored_best"] = restored
-    return {"method": "dqn", "seed": seed, "tasks": tasks}
+    return {"method": "dqn", "seed": seed, "draw": seq[1].description, "tasks": tasks}
 
 
-def _evaluate_sb3(model, env, episodes: int, seed: int = 10_000) -> float:
+def _evaluate_sb3(model, env, episodes: int, seed: int) -> float:
     scores = []
     for k in range(episodes):
         obs, _ = env.reset(seed=seed + k)
@@ -714,10 +643,11 @@ def _evaluate_sb3(model, env, episodes: int, seed: int = 10_000) -> float:
 
 
 # ----------------------------------------------------------------------------- reporting
-def final_scores(rows: list[dict], task: int) -> list[float]:
-    """The final scores of ``rows`` (cells of one method) on ``task``, NaN ones left out."""
-    out = [r["tasks"][task]["final_score"] for r in rows if len(r["tasks"]) > task]
-    return [float(v) for v in out if not np.isnan(v)]
+def final_scores(rows: list[dict], task: int, key: str = "final_score") -> list[float]:
+    """The final scores of ``rows`` (cells of one method) on ``task`` (or the score ``key``
+    names, e.g. ``zero_shot``), missing and NaN ones left out."""
+    out = [r["tasks"][task].get(key) for r in rows if len(r["tasks"]) > task]
+    return [float(v) for v in out if v is not None and not np.isnan(v)]
 
 
 def _fmt_interval(values: list[float]) -> str:
@@ -770,14 +700,15 @@ def report(
         ),
         header,
     ]
-    for m in p.methods:
-        rows = [c for c in cells if c["method"] == m]
-        if not rows:
-            continue
-        line = f"{LABELS[m]:8s}"
-        for i in range(n_tasks):
-            line += f"{_fmt_interval(final_scores(rows, i)):>{width}s}"
-        lines.append(line)
+    lines += _score_lines(cells, p.methods, n_tasks, "final_score")
+    lines += [
+        "",
+        "zero-shot score: the agent as it ended the previous task, evaluated on the new task "
+        "before it learns anything there (n/a: the observation changed shape)",
+        header,
+    ]
+    lines += _score_lines(cells, p.methods, n_tasks, "zero_shot")
+    lines += _draw_lines(cells, p.methods)
     targets = adaptation_targets(cells, p.fraction, p.optimum)
     if p.optimum is not None:
         reference = f"the optimum {p.optimum:g}"
@@ -836,6 +767,47 @@ def report(
                 )
             lines.append(f"{LABELS[m]:8s} seed {r['seed']}: " + "; ".join(parts))
     return "\n".join(lines)
+
+
+def _score_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int, key: str) -> list[str]:
+    lines = []
+    for m in methods:
+        rows = [c for c in cells if c["method"] == m]
+        if rows:
+            lines.append(
+                f"{LABELS[m]:8s}"
+                + "".join(
+                    f"{_fmt_interval(final_scores(rows, i, key)):>24s}" for i in range(n_tasks)
+                )
+            )
+    return lines
+
+
+def _draw_lines(cells: list[dict], methods: tuple[str, ...]) -> list[str]:
+    """Task 2 per seed: its draw of the physics, and each method's zero-shot -> final."""
+    if not any("draw" in c for c in cells) or max(len(c["tasks"]) for c in cells) < 2:
+        return []
+    shown = [m for m in methods if m != "oracle" and any(c["method"] == m for c in cells)]
+    lines = [
+        "",
+        "task 2 per seed: its draw, and zero-shot -> final score per method",
+        f"{'seed':6s}{'draw':30s}" + "".join(f"{LABELS[m]:>16s}" for m in shown),
+    ]
+    by_key = {(c["method"], c["seed"]): c for c in cells}
+    for seed in sorted({c["seed"] for c in cells}):
+        draw = next((c.get("draw", "?") for c in cells if c["seed"] == seed), "?")
+        line = f"{seed:<6d}{draw:30s}"
+        for m in shown:
+            cell = by_key.get((m, seed))
+            t = cell["tasks"][1] if cell and len(cell["tasks"]) > 1 else None
+            if t is None:
+                line += f"{'-':>16s}"
+                continue
+            z = t.get("zero_shot")
+            zs = "n/a" if z is None else f"{z:.0f}"
+            line += f"{zs + ' -> ' + format(t['final_score'], '.0f'):>16s}"
+        lines.append(line)
+    return lines
 
 
 def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:

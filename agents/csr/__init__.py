@@ -3,6 +3,8 @@
 - `agents.csr.world_model`: the structured world model of CSR's Eq. (2);
 - `agents.csr.agent`: the agent (world model + policy learned in imagination);
 - `agents.csr.adaptation`: the three-step adaptation to a new task;
+- `agents.csr.continual`: Algorithm 1 over a task sequence with fixed env-step budgets
+  (`run_sequence`), the protocol every CSR benchmark runs;
 - `agents.csr.structure`: the learned masks scored against an env's ground-truth graph
   (latent variables matched first);
 - the baselines are configurations: ``CSRConfig(adaptation="adarl")`` (masks and theta, no
@@ -13,6 +15,7 @@
 
 from agents.csr.adaptation import AdaptationReport, ExpansionController, adapt
 from agents.csr.agent import ADAPTATIONS, EXPANSIONS, CSRAgent, CSRConfig
+from agents.csr.continual import Schedule, TaskResult, run_sequence
 from agents.csr.masks import MaskGate
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import (
@@ -31,9 +34,12 @@ __all__ = [
     "CSRConfig",
     "ExpansionController",
     "MaskGate",
+    "Schedule",
     "SequenceReplay",
     "StructuredWorldModel",
+    "TaskResult",
     "WorldModelConfig",
     "WorldModelParams",
     "adapt",
+    "run_sequence",
 ]

@@ -390,6 +390,16 @@ def adapt(
     new_actions = _widen(agent, env, report)
     agent.end_episode()
     agent.collect(env, c.adapt_collect, replay)
+    if c.adaptation == "finetune":  # nothing to decide: no probe, no threshold
+        report.decision = "fine_tune"
+        report.error_before = agent.prediction_error(replay)
+        report.say(
+            f"prediction error on the new task {report.error_before:.4f}; Dreamer baseline: "
+            "keep training every parameter on the new task"
+        )
+        report.latent_dim = agent.world.latent_dim
+        agent.decisions.append(report.to_dict())
+        return agent, replay, report
     # the errors are measured on the probe data tau* was measured on (``detect_probe``); with
     # new actions, the policy's probe acts among the actions the finished task knew, so that
     # it is compared with tau* on the same behaviour (the new actions are observed directly)
@@ -410,12 +420,6 @@ def adapt(
     )
     if probe is not replay:
         replay.extend(probe)  # the probe's steps are the task's data too, for every method
-    if c.adaptation == "finetune":
-        report.decision = "fine_tune"
-        report.say("Dreamer baseline: keep training every parameter on the new task")
-        report.latent_dim = agent.world.latent_dim
-        agent.decisions.append(report.to_dict())
-        return agent, replay, report
     if new_actions is not None:
         train_new_actions(agent, replay, new_actions, c.expand_steps)
         report.say(

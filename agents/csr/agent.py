@@ -41,7 +41,7 @@ from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkp
 from causal_envs.core.device import AUTO, keep_on_host, resolve_device
 from causal_envs.core.rollout import model_rollout
 
-__all__ = ["ADAPTATIONS", "EXPANSIONS", "CSRAgent", "CSRConfig"]
+__all__ = ["ADAPTATIONS", "EXPANSIONS", "TRAINING_SEEDS", "CSRAgent", "CSRConfig"]
 
 #: what every CSR checkpoint holds (`CSRAgent.save`)
 _CHECKPOINT_KEYS = (
@@ -56,6 +56,9 @@ _CHECKPOINT_KEYS = (
 )
 
 DETECT_PROBES = ("random", "policy", "matched")
+#: the range training episodes draw their reset seeds from: evaluation seeds below it (e.g.
+#: `evaluate`'s default 10,000 on) are episodes the agent never trained on
+TRAINING_SEEDS = (2**20, 2**31 - 1)
 ADAPTATIONS = ("csr", "adarl", "finetune")
 EXPANSIONS = ("self_adaptive", "random", "deterministic")
 
@@ -488,7 +491,7 @@ class CSRAgent:
         n = self.n_actions if actions is None else actions
         finished: list[float] = []
         if self._live is None or self._live[2] is not env:
-            obs, _ = env.reset(seed=int(self.rng.integers(2**31 - 1)))
+            obs, _ = env.reset(seed=int(self.rng.integers(*TRAINING_SEEDS)))
             self.reset_filter()
             replay.add(obs, 0, 0.0, True, True)
             self._live = [obs, 0.0, env]
@@ -505,7 +508,7 @@ class CSRAgent:
             if terminated or truncated:
                 finished.append(ep_return)
                 ep_return = 0.0
-                obs, _ = env.reset(seed=int(self.rng.integers(2**31 - 1)))
+                obs, _ = env.reset(seed=int(self.rng.integers(*TRAINING_SEEDS)))
                 self.reset_filter()
                 replay.add(obs, 0, 0.0, True, True)
         self._live = [obs, ep_return, env]

@@ -34,6 +34,7 @@ from causal_envs.core import (
 from causal_envs.envs.batched import BatchedVectorEnv
 
 __all__ = [
+    "FRICTION_OBS_SCALE",
     "CartPoleCausalAPI",
     "CartPoleModel",
     "CausalCartPoleEnv",
@@ -44,6 +45,10 @@ __all__ = [
 
 X_LIMIT = 2.4
 THETA_LIMIT = 12 * 2 * math.pi / 360
+#: a state observation's friction element is ``mu_c`` times this (the paper's 3e-4, 5e-4 and
+#: 7e-4 read 0.3, 0.5 and 0.7): on the scale of the other elements, as the track's colour is
+#: in the pixels; the raw coefficient would change a prediction error by ~1e-7
+FRICTION_OBS_SCALE = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -128,33 +133,76 @@ class CartPoleModel:
         return np.asarray(self.friction_cart)[idx]
 
     def step(self, state: NDArray, actions: NDArray, friction: NDArray) -> NDArray[np.float64]:
-        """Next states ``(B, 4)`` from states ``(B, 4)``, action indices and cart frictions."""
+        """Next states ``(B, 4)`` from states ``(B, 4)``, action indices and cart friction
+        coefficients (`accelerations`, one Euler step)."""
         x, x_dot, th, th_dot = np.asarray(state, dtype=np.float64).T
         force = self.forces[np.asarray(actions)]
-        mp, mc, length, g = self.masspole, self.masscart, self.length, self.gravity
-        total = mp + mc
-        sin, cos = np.sin(th), np.cos(th)
-        temp = (force + mp * length * th_dot**2 * sin - friction * np.sign(x_dot)) / total
-        th_acc = (g * sin - cos * temp - self.friction_pole * th_dot / (mp * length)) / (
-            length * (4.0 / 3.0 - mp * cos**2 / total)
-        )
-        x_acc = temp - mp * length * th_acc * cos / total
+        x_acc, th_acc = self.accelerations(x_dot, th, th_dot, force, np.asarray(friction))
         t = self.tau
         return np.stack([x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc], 1)
 
+    def accelerations(
+        self, x_dot: NDArray, th: NDArray, th_dot: NDArray, force: NDArray, mu_c: NDArray
+    ) -> tuple[NDArray, NDArray]:
+        """The cart's and the pole's accelerations, Florian (2007) Eq. 21-22 with the normal
+        force ``N_c = (mc + mp) g - mp l (th'' sin th + th'^2 cos th)``: the cart friction is
+        ``mu_c N_c sgn(N_c x')``. ``th''`` is solved with ``sgn(N_c) = +1`` and solved again
+        where ``N_c`` comes out negative (Florian's procedure). Without friction this is
+        Gymnasium's CartPole exactly."""
+        sin, cos = np.sin(th), np.cos(th)
+        sgn_v = np.sign(x_dot)
+        th_acc = self._pole_acc(sin, cos, th_dot, force, mu_c * sgn_v)
+        n_c = self._normal_force(sin, cos, th_dot, th_acc)
+        flipped = n_c < 0
+        if np.any(flipped):  # the cart presses up on the track: the friction's sign turns
+            again = self._pole_acc(sin, cos, th_dot, force, -mu_c * sgn_v)
+            th_acc = np.where(flipped, again, th_acc)
+            n_c = np.where(flipped, self._normal_force(sin, cos, th_dot, th_acc), n_c)
+        mp, length = self.masspole, self.length
+        friction = mu_c * n_c * np.sign(n_c * x_dot)
+        x_acc = (force + mp * length * (th_dot**2 * sin - th_acc * cos) - friction) / (
+            mp + self.masscart
+        )
+        return x_acc, th_acc
+
+    def _pole_acc(self, sin, cos, th_dot, force, mu_sgn):
+        """Florian Eq. 21 with ``mu_sgn = mu_c sgn(N_c x')``."""
+        mp, length, g = self.masspole, self.length, self.gravity
+        total = mp + self.masscart
+        inner = (-force - mp * length * th_dot**2 * (sin + mu_sgn * cos)) / total + mu_sgn * g
+        return (g * sin + cos * inner - self.friction_pole * th_dot / (mp * length)) / (
+            length * (4.0 / 3.0 - mp * cos / total * (cos - mu_sgn))
+        )
+
+    def _normal_force(self, sin, cos, th_dot, th_acc):
+        mp = self.masspole
+        return (mp + self.masscart) * self.gravity - mp * self.length * (
+            th_acc * sin + th_dot**2 * cos
+        )
+
     def step_one(self, state: tuple[float, ...], action: int, friction: float) -> tuple[float, ...]:
-        """Scalar twin of `step` for one state (the single env's fast path)."""
+        """Scalar twin of `step` for one state (the single env's fast path): the same
+        equations in plain floats."""
         x, x_dot, th, th_dot = state
         force = self._force_values[action]
-        mp, length = self.masspole, self.length
+        mp, length, g = self.masspole, self.length, self.gravity
         total = mp + self.masscart
         sin, cos = math.sin(th), math.cos(th)
-        sign = (x_dot > 0) - (x_dot < 0)
-        temp = (force + mp * length * th_dot**2 * sin - friction * sign) / total
-        th_acc = (self.gravity * sin - cos * temp - self.friction_pole * th_dot / (mp * length)) / (
-            length * (4.0 / 3.0 - mp * cos**2 / total)
-        )
-        x_acc = temp - mp * length * th_acc * cos / total
+        sgn_v = (x_dot > 0) - (x_dot < 0)
+        mu_sgn = friction * sgn_v
+        for _ in range(2):  # the second pass only when N_c < 0 (see `accelerations`)
+            inner = (-force - mp * length * th_dot**2 * (sin + mu_sgn * cos)) / total + mu_sgn * g
+            th_acc = (g * sin + cos * inner - self.friction_pole * th_dot / (mp * length)) / (
+                length * (4.0 / 3.0 - mp * cos / total * (cos - mu_sgn))
+            )
+            n_c = total * g - mp * length * (th_acc * sin + th_dot**2 * cos)
+            if n_c >= 0 or friction == 0:
+                break
+            mu_sgn = -friction * sgn_v
+        sgn_n = (n_c > 0) - (n_c < 0)
+        x_acc = (
+            force + mp * length * (th_dot**2 * sin - th_acc * cos) - friction * n_c * sgn_n * sgn_v
+        ) / total
         t = self.tau
         return (x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc)
 
@@ -252,9 +300,11 @@ class CartPoleCausalAPI(OfflineDatasetMixin):
     batch_model: CartPoleModel
     dataset_family = "cartpole"
 
+    observe_friction: bool
+
     @property
     def causal_structure(self) -> CausalStructure:
-        return cartpole_structure(self.batch_model.has_friction)
+        return cartpole_structure(self.observe_friction)
 
     @property
     def change_factors(self) -> dict[str, float]:
@@ -262,20 +312,22 @@ class CartPoleCausalAPI(OfflineDatasetMixin):
         return {"gravity": self.batch_model.gravity, "masscart": self.batch_model.masscart}
 
     def _state_dim(self) -> int:
-        return 5 if self.batch_model.has_friction else 4
+        return 5 if self.observe_friction else 4
 
     def local_mask(self, states: NDArray, actions: NDArray) -> NDArray[np.bool_]:
-        """The graph of each transition: with friction > 0 (and ``x_dot != 0``) the cart's
-        velocity also drives ``theta_dot'`` through the friction term."""
+        """The graph of each transition: with friction > 0 (and ``x_dot != 0``) the friction
+        drives ``x_dot'`` and ``theta_dot'``, and the cart's velocity also drives
+        ``theta_dot'`` through the friction term; at zero friction neither edge acts."""
         s, _ = as_batch(states, self._state_dim(), "states")
         a, _ = as_batch(np.reshape(actions, (-1, 1)), 1, "actions")
         if len(s) != len(a):
             raise ValueError(f"states and actions differ in batch size: {len(s)} != {len(a)}")
         g = self.causal_structure.graph
         mask = np.broadcast_to(g, (len(s), *g.shape)).copy()
-        if self.batch_model.has_friction:
+        if self.observe_friction:
             coupled = (s[:, 4] > 0) & (s[:, 1] != 0)
             mask[:, 1, 3] = coupled
+            mask[:, 4, 1] = mask[:, 4, 3] = coupled
             mask[:, 1, 1] = True
         return mask
 
@@ -316,15 +368,24 @@ def _model_from_kwargs(kwargs: dict[str, Any]) -> CartPoleModel:
     return model if model is not None else CartPoleModel(**kwargs)
 
 
-def _observation_space(obs_type: str, physics: CartPoleModel) -> spaces.Space:
+def _observes_friction(observe_friction: Any, obs_type: str, physics: CartPoleModel) -> bool:
+    if observe_friction is None:
+        return physics.has_friction and obs_type == "state"
+    if not isinstance(observe_friction, bool | np.bool_):
+        raise ValueError(f"observe_friction must be True, False or None, got {observe_friction!r}")
+    if obs_type == "pixels" and observe_friction:
+        raise ValueError("observe_friction applies to obs_type='state' (pixels draw the track)")
+    return bool(observe_friction)
+
+
+def _observation_space(obs_type: str, observe_friction: bool) -> spaces.Space:
     if obs_type == "pixels":
         return spaces.Box(0, 255, shape=(_SIZE, _SIZE, 3), dtype=np.uint8)
-    high = [X_LIMIT * 2, np.finfo(np.float32).max, THETA_LIMIT * 2, np.finfo(np.float32).max]
-    if physics.has_friction:
-        high.append(1.0)
+    big = np.finfo(np.float32).max
+    high = [X_LIMIT * 2, big, THETA_LIMIT * 2, big] + ([big] if observe_friction else [])
     high_arr = np.array(high, np.float32)
     low = -high_arr
-    if physics.has_friction:
+    if observe_friction:
         low[-1] = 0.0
     return spaces.Box(low, high_arr, dtype=np.float32)
 
@@ -345,13 +406,20 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
 
     ## Observation Space
     ``obs_type="state"``: ``[x, x_dot, theta, theta_dot]`` float32, plus the current cart
-    friction when a friction schedule is set. ``obs_type="pixels"``: ``Box(0, 255, (64, 64, 3),
-    uint8)``: the cart, the pole and a dashed track whose colour encodes the cart friction.
+    friction coefficient times 1,000 (`FRICTION_OBS_SCALE`) when a friction schedule is set,
+    or always with ``observe_friction=True`` (0 without friction: the slot a friction that
+    appears later fills, so the observation's width does not announce it).
+    ``obs_type="pixels"``: ``Box(0, 255, (64, 64, 3), uint8)``: the cart, the pole and a
+    dashed track whose colour encodes the cart friction.
 
     ## Transition
-    ``temp = (F + mp l th'^2 sin th - mu_c sgn(x')) / (mc + mp)``;
-    ``th'' = (g sin th - cos th temp - mu_p th' / (mp l)) / (l (4/3 - mp cos^2 th / (mc + mp)))``;
-    ``x'' = temp - mp l th'' cos th / (mc + mp)``; Euler with ``tau = 0.02``.
+    Florian (2007) Eq. 21-22 (CSR appendix D.3.2), with ``M = mc + mp`` and
+    ``s = mu_c sgn(N_c x')``:
+    ``th'' = (g sin th + cos th ((-F - mp l th'^2 (sin th + s cos th)) / M + s g)
+    - mu_p th' / (mp l)) / (l (4/3 - mp cos th (cos th - s) / M))``;
+    ``N_c = M g - mp l (th'' sin th + th'^2 cos th)`` (the track's normal force);
+    ``x'' = (F + mp l (th'^2 sin th - th'' cos th) - mu_c N_c sgn(N_c x')) / M``; Euler with
+    ``tau = 0.02``. Without friction: Gymnasium's CartPole.
 
     ## Rewards
     +1 per step (the failing step included), as CartPole-v1.
@@ -367,18 +435,26 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
     `cartpole_structure`. ``change_factors`` holds gravity and cart mass.
 
     ## Arguments
-    ``gym.make("CausalCartPole-v0", obs_type="state", render_mode=None, gravity=9.8,
+    ``gym.make("CausalCartPole-v0", obs_type="state", observe_friction=None, render_mode=None,
+    gravity=9.8,
     masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02, force_scales=(1.0,),
     friction_cart=(), friction_period=5, friction_pole=2e-6)``, or
     ``batch_model=CartPoleModel(...)`` instead of the constants.
 
     ## Version History
-    * v0: first version.
+    * v0: first version (the cart friction with its normal force and the observed friction
+      scaled by 1,000 since 2026-12-07).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
-    def __init__(self, obs_type: str = "state", render_mode: str | None = None, **physics: Any):
+    def __init__(
+        self,
+        obs_type: str = "state",
+        render_mode: str | None = None,
+        observe_friction: bool | None = None,
+        **physics: Any,
+    ):
         if obs_type not in ("state", "pixels"):
             raise ValueError(f"obs_type must be 'state' or 'pixels', got {obs_type!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -387,7 +463,8 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
         self.obs_type = obs_type
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(self.batch_model.n_actions)
-        self.observation_space = _observation_space(obs_type, self.batch_model)
+        self.observe_friction = _observes_friction(observe_friction, obs_type, self.batch_model)
+        self.observation_space = _observation_space(obs_type, self.observe_friction)
         self._state: tuple[float, ...] | None = None
         self._steps = 0
         self._n_actions = self.batch_model.n_actions
@@ -405,8 +482,9 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
     def _obs(self) -> np.ndarray:
         if self.obs_type == "pixels":
             return self._pixels()
-        if self.batch_model.has_friction:
-            return np.array((*self._state, self._friction()), dtype=np.float32)
+        if self.observe_friction:
+            friction = self._friction() * FRICTION_OBS_SCALE
+            return np.array((*self._state, friction), dtype=np.float32)
         return np.array(self._state, dtype=np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -456,6 +534,7 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
         obs_type: str = "state",
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        observe_friction: bool | None = None,
         **physics: Any,
     ):
         if not isinstance(num_envs, int | np.integer) or num_envs < 1:
@@ -470,7 +549,8 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
         self.obs_type = obs_type
         self.render_mode = None
         self.single_action_space = spaces.Discrete(self.batch_model.n_actions)
-        self.single_observation_space = _observation_space(obs_type, self.batch_model)
+        self.observe_friction = _observes_friction(observe_friction, obs_type, self.batch_model)
+        self.single_observation_space = _observation_space(obs_type, self.observe_friction)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self._state: NDArray | None = None
@@ -486,8 +566,9 @@ class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
         if self.obs_type == "pixels":
             return render_pixels(self._state, friction, self.batch_model)
         obs = self._state.astype(np.float32)
-        if self.batch_model.has_friction:
-            obs = np.concatenate([obs, friction[:, None].astype(np.float32)], 1)
+        if self.observe_friction:
+            scaled = (friction * FRICTION_OBS_SCALE).astype(np.float32)
+            obs = np.concatenate([obs, scaled[:, None]], 1)
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

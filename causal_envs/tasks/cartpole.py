@@ -1,10 +1,16 @@
 """CSR's CartPole sequence (§4.1, D.3.2): default; new gravity and cart mass; cart friction
-appears (cycling every 5 steps, visible in the pixels); six forces. Changes accumulate."""
+appears (cycling every 5 steps, visible in the pixels); six forces. Changes accumulate.
+
+On state observations the friction is an extra element of the observation (its coefficient
+x 1,000). By default that element appears with the friction (task 3), so the observation's
+width announces the new variable; ``friction_slot=True`` gives every task the element, zero
+until the friction appears, so that a method must notice the change from the data."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from causal_envs.core import check_bool
 from causal_envs.tasks.base import Task, TaskSequence
 
 __all__ = ["cartpole_sequence"]
@@ -15,15 +21,23 @@ FRICTION = (3e-4, 5e-4, 7e-4)
 FORCE_SCALES = (1.0, 0.5, 1.5)  # the default force first: actions 0 and 1 keep their meaning
 
 
-def cartpole_sequence(seed: int = 0, obs_type: str = "pixels") -> TaskSequence:
-    """The 4 tasks; ``seed`` draws task 2's gravity and cart mass (never both the defaults)."""
+def cartpole_sequence(
+    seed: int = 0, obs_type: str = "pixels", friction_slot: bool = False
+) -> TaskSequence:
+    """The 4 tasks; ``seed`` draws task 2's gravity and cart mass (never both the defaults).
+    ``friction_slot``: state observations hold the friction element from task 1 (see above)."""
+    friction_slot = check_bool("friction_slot", friction_slot)
+    if friction_slot and obs_type != "state":
+        raise ValueError("friction_slot applies to obs_type='state' (pixels draw the track)")
     rng = np.random.default_rng(seed)
     while True:
         gravity = float(rng.choice(GRAVITY))
         masscart = float(rng.choice(MASSCART))
         if (gravity, masscart) != (9.8, 1.0):
             break
-    base = {"obs_type": obs_type}
+    base: dict = {"obs_type": obs_type}
+    if friction_slot:
+        base["observe_friction"] = True
     shifted = {**base, "gravity": gravity, "masscart": masscart}
     friction = {**shifted, "friction_cart": FRICTION, "friction_period": 5}
     forces = {**friction, "force_scales": FORCE_SCALES}

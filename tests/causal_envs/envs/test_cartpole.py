@@ -4,7 +4,12 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import causal_envs
-from causal_envs.envs.cartpole import CartPoleModel, CausalCartPoleVectorEnv, cartpole_structure
+from causal_envs.envs.cartpole import (
+    FRICTION_OBS_SCALE,
+    CartPoleModel,
+    CausalCartPoleVectorEnv,
+    cartpole_structure,
+)
 
 FRICTION = (3e-4, 5e-4, 7e-4)
 
@@ -70,7 +75,43 @@ def test_friction_appears_in_the_observation_and_the_pixels():
     seen = [obs[4]]
     for _ in range(15):
         seen.append(state.step(0)[0][4])
-    assert np.allclose(sorted(set(np.round(seen, 6))), FRICTION)
+    # the coefficient x 1,000, on the scale of the other elements
+    assert np.allclose(sorted(set(np.round(seen, 6))), np.multiply(FRICTION, FRICTION_OBS_SCALE))
+
+
+def test_cart_friction_presses_with_the_normal_force():
+    """Florian (2007) Eq. 21-22: at rest upright (theta = theta' = 0) the normal force is
+    (mc + mp) g, so the friction decelerates the cart by mu_c g, heavier gravity more."""
+    for gravity in (9.8, 40.0):
+        model = CartPoleModel(gravity=gravity, friction_cart=(5e-4,), friction_pole=0.0)
+        mu, mp, length = 5e-4, model.masspole, model.length
+        total = mp + model.masscart
+        x_acc, th_acc = model.accelerations(
+            np.array([1.0]), np.array([0.0]), np.array([0.0]), np.array([0.0]), np.array([mu])
+        )
+        expected_th = mu * gravity / (length * (4 / 3 - mp / total * (1 - mu)))
+        assert th_acc[0] == pytest.approx(expected_th)
+        assert x_acc[0] == pytest.approx(-(mp * length * th_acc[0] + mu * total * gravity) / total)
+        # the scalar twin agrees
+        one = model.step_one((0.0, 1.0, 0.0, 0.0), 0, mu)
+        many = model.step(np.array([[0.0, 1.0, 0.0, 0.0]]), np.array([0]), np.array([mu]))[0]
+        assert np.allclose(one, many)
+
+
+def test_the_friction_slot_can_be_present_before_the_friction():
+    env = make(observe_friction=True)
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.shape == (5,) and obs[4] == 0.0
+    # at zero friction the friction's edges do not act in the local graph
+    assert not env.unwrapped.local_mask(obs[None], np.array([0]))[0, 4, [1, 3]].any()
+    vec = CausalCartPoleVectorEnv(num_envs=2, observe_friction=True)
+    assert vec.reset(seed=0)[0].shape == (2, 5)
+    hidden = make(friction_cart=FRICTION, observe_friction=False)
+    assert hidden.observation_space.shape == (4,)  # a hidden friction: a POMDP
+    with pytest.raises(ValueError, match="observe_friction applies to obs_type='state'"):
+        make(obs_type="pixels", observe_friction=True)
+    with pytest.raises(ValueError, match="observe_friction must be True, False or None"):
+        make(observe_friction="yes")
 
 
 def test_friction_slows_the_cart():
