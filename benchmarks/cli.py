@@ -8,7 +8,7 @@ causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|pa
 causal-envs bench env-speed [--quick]
 causal-envs bench dataset-download [--dataset NAME] [--quick]
 causal-envs bench sb3-vec-env [--quick]
-causal-envs bench csr-detection --agent SOURCE.pt [--quick]
+causal-envs bench csr-detection --agent SOURCE.pt [SOURCE.pt ...] [--study probes [--quick]]
 causal-envs bench paper-cost [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
@@ -81,7 +81,7 @@ def _bench_csr_detection(args: argparse.Namespace) -> None:
     from causal_envs.core.checkpoint import CheckpointError  # deferred: it imports torch
 
     try:
-        csr_detection.main(args.agent, quick=args.quick)
+        csr_detection.main(args.agent, study=args.study, quick=args.quick)
     except CheckpointError as err:
         raise RunError(f"--agent: {err}") from None
 
@@ -90,8 +90,17 @@ def _csr_detection_args(p: argparse.ArgumentParser, profiles: Profiles = None) -
     p.add_argument(
         "--agent",
         required=True,
-        help="a source-task CSR/AdaRL checkpoint of bench csr-cartpole "
+        nargs="+",
+        help="source-task CSR/AdaRL checkpoints of bench csr-cartpole or csr-synthetic "
         "(outputs/benchmarks/csr_cartpole_quick/<method>_seed<k>_source.pt)",
+    )
+    p.add_argument(
+        "--study",
+        choices=("score", "probes"),
+        default="score",
+        help="score: every case of each agent's sequence (and CartPole shifts) decided with "
+        "the frozen constants, beside the paper's rule and always/never expand (default); "
+        "probes: the probe comparison the constants were chosen with (one agent)",
     )
     _quick_arg(p, profiles)
 

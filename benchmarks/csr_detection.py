@@ -1,20 +1,35 @@
-"""CSR's detection statistic studied on one source-task agent: does it measure the change?
+"""CSR's detection studied on source-task agents: is it right where it was never tuned?
 
-    causal-envs bench csr-detection --agent SOURCE.pt           # about 10 minutes
-    causal-envs bench csr-detection --agent SOURCE.pt --quick   # one repeat, fewer variants
+    causal-envs bench csr-detection --agent RUN/csr_seed5_source.pt RUN/csr_seed6_source.pt ...
+    causal-envs bench csr-detection --study probes --agent SOURCE.pt [--quick]
 
-``SOURCE.pt``: e.g. ``outputs/benchmarks/csr_cartpole_quick/adarl_seed0_source.pt``.
+``--study score`` (the default) scores the decision out of sample. The agents are source-task
+checkpoints that ``bench csr-cartpole`` / ``bench csr-synthetic`` save
+(``<name>/<method>_seed<k>_source.pt``; the folder names the benchmark and profile, the file
+the seed: together they give the task sequence). Each agent meets, with its recorded tau* and
+reference and every detection constant frozen at `agents.csr.CSRConfig`'s defaults (chosen on
+seeds 0-2), one fresh copy per case:
 
-The agent is a source-task checkpoint that ``bench csr-cartpole`` saves
-(``<method>_seed<k>_source.pt``). For each probe behaviour (``detect_probe``: uniformly random
-actions, the agent's policy, or the policy against tau* matched to the states it visits) and each
-``theta_reg``, ``tau*`` is measured on a fresh probe
-of the unchanged source task, then on each variant (the source task again; new gravity, cart
-mass or pole length, all distribution shifts that need no new latent variable) a fresh probe
-is collected, the domain-specific part (theta and its edge gains) is re-estimated on it for
-``detect_steps`` updates and the ratio of the error to ``tau*`` is recorded with theta's drift
-from its source value. A variant is decided right when its ratio is below the current default
-``CSRConfig.threshold_scale`` (not the checkpoint's). Repeats draw new probes.
+* the source task again (a control: nothing changed);
+* every later task of its sequence, as a jump from the source task (a new latent variable is
+  needed where any task up to it expands the state: CartPole's friction, the synthetic
+  POMDP's new variables);
+* on CartPole, more distribution shifts (`VARIANTS`: gravity, cart mass, pole length).
+
+`agents.csr.adaptation.detect` decides each case. Beside CSR's rule (the error after
+re-estimating theta below ``threshold_scale`` x tau* matched to the probe's states, on the
+covered steps) the same runs are scored under the paper's plain rule (the error on every
+probe step below tau* itself, no margin) and the two constant rules, always and never expand.
+A positive is a case that needs a new latent variable: sensitivity is the share of those
+expanded, specificity the share of the others called a shift.
+
+``--study probes`` is the study the probe was chosen with (on seed 0's source agent, so in
+sample): for each probe behaviour (uniformly random actions, the agent's policy, or the
+policy against tau* matched to the states it visits) and each ``theta_reg``, tau* is
+measured on a fresh probe of the unchanged source task, then every variant of `VARIANTS`
+(all distribution shifts) is probed, theta re-estimated for ``detect_steps`` updates and the
+ratio of the error to tau* recorded with theta's drift; right when the ratio is below
+``CSRConfig.threshold_scale``. Repeats draw new probes.
 """
 
 from __future__ import annotations
@@ -30,11 +45,17 @@ import torch
 
 import causal_envs  # noqa: F401  (registers the envs)
 from agents.csr import CSRAgent, CSRConfig
-from agents.csr.adaptation import AdaptationReport, compare_with_reference, reestimate_theta
+from agents.csr.adaptation import (
+    AdaptationReport,
+    compare_with_reference,
+    detect,
+    reestimate_theta,
+)
 from benchmarks import provenance
 from benchmarks.results import write_json
+from causal_envs.core.checkpoint import CheckpointError
 
-__all__ = ["VARIANTS", "main", "run"]
+__all__ = ["RULES", "VARIANTS", "cases", "main", "run", "score", "score_agent"]
 
 #: name -> CausalCartPole-v0 keyword arguments over the source task (state observations);
 #: none changes the latent space, so each must be called a distribution shift
@@ -133,6 +154,197 @@ def run(agent_path: str | Path, quick: bool = False) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- out of sample
+#: the decision rules scored on the same detections: name -> (label, expands(row))
+RULES: dict[str, tuple[str, Any]] = {
+    "csr": (
+        "CSR: error <= 2.5 x matched tau* (covered steps)",
+        lambda r: r["decision"] == "space_expansion",
+    ),
+    "plain": (
+        "paper's rule: error (every step) >= tau*",
+        lambda r: r["error_every_step"] >= r["tau"],
+    ),
+    "always": ("always expand", lambda r: True),
+    "never": ("never expand", lambda r: False),
+}
+
+
+def _source_of(path: Path) -> tuple[str, str, int]:
+    """The benchmark, profile and seed a ``<folder>/<method>_seed<k>_source.pt`` came from."""
+    from benchmarks import csr  # deferred: the benchmark's profiles, only to score
+
+    folder, stem = path.parent.name, path.stem
+    bench = next((b for b in csr.BENCHMARKS if folder.startswith(b.replace("-", "_") + "_")), None)
+    if bench is None or not stem.endswith("_source") or "_seed" not in stem:
+        raise CheckpointError(
+            f"{path}: not a source checkpoint of a CSR benchmark run "
+            "(<output>/csr_<sequence>_<profile>/<method>_seed<k>_source.pt)"
+        )
+    profile = folder[len(bench) + 1 :]
+    if profile not in csr.BENCHMARKS[bench]:
+        raise CheckpointError(f"{path}: {bench} has no profile {profile!r}")
+    try:
+        seed = int(stem.removesuffix("_source").rsplit("_seed", 1)[1])
+    except ValueError:
+        raise CheckpointError(f"{path}: no seed in the file name") from None
+    return bench, profile, seed
+
+
+def cases(bench: str, profile: str, seed: int) -> list[dict[str, Any]]:
+    """The cases an agent of ``bench``'s ``profile`` with ``seed`` is scored on: name, a
+    maker of the env, and whether a new latent variable is needed (see the docstring)."""
+    from benchmarks import csr  # deferred: the benchmark's profiles, only to score
+    from causal_envs.tasks import make_sequence  # deferred: with the profiles
+
+    p = csr.BENCHMARKS[bench][profile]
+    seq = make_sequence(p.sequence, seed=seed, **p.seq_kwargs)
+    out = [{"case": "unchanged", "make": seq[0].make, "expand": False, "kind": "control"}]
+    grown = False
+    for i in range(1, len(seq)):
+        grown = grown or "state_expansion" in seq[i].changes
+        out.append(
+            {
+                "case": f"task {i + 1}: {seq[i].description}",
+                "make": seq[i].make,
+                "expand": grown,
+                "kind": "sequence",
+            }
+        )
+    if p.sequence == "cartpole":
+        for name, overrides in VARIANTS.items():
+            if overrides:
+                out.append(
+                    {
+                        "case": name,
+                        "make": lambda o=overrides: seq[0].make(**o),
+                        "expand": False,
+                        "kind": "shift",
+                    }
+                )
+    return out
+
+
+def score_agent(path: str | Path) -> list[dict[str, Any]]:
+    """Every case of one source agent, decided by `agents.csr.adaptation.detect` on a fresh
+    copy with the default detection constants; one row per case."""
+    path = Path(path)
+    bench, profile, seed = _source_of(path)
+    agent = CSRAgent.load(path, device="cpu")
+    if agent.tau is None:
+        raise CheckpointError(f"{path}: the agent has no tau* recorded")
+    frozen = {
+        f.name: getattr(CSRConfig, f.name)
+        for f in dataclasses.fields(CSRConfig)
+        if f.name
+        in (
+            "detect_probe",
+            "threshold_scale",
+            "theta_reg",
+            "coverage_quantile",
+            "min_coverage",
+            "match_neighbours",
+        )
+    }
+    agent.config = dataclasses.replace(agent.config, adaptation="csr", **frozen)
+    rows = []
+    for k, case in enumerate(cases(bench, profile, seed)):
+        a = copy.deepcopy(agent)
+        a.rng = np.random.default_rng([seed, k, 17])
+        _, _, r = detect(a, case["make"](), task=1)
+        row = {
+            "bench": bench,
+            "profile": profile,
+            "seed": seed,
+            "case": case["case"],
+            "kind": case["kind"],
+            "expand_needed": case["expand"],
+            "decision": r.decision,
+            "width_grew": r.new_obs_dims > 0,
+            "tau": r.tau,
+            "tau_matched": r.tau_matched,
+            "coverage": r.coverage,
+            "error_after_theta": r.error_after_theta,
+            "error_every_step": r.error_every_step,
+            "threshold": r.threshold,
+        }
+        rows.append(row)
+        ratio = r.error_after_theta / r.threshold * frozen["threshold_scale"]
+        print(
+            f"  {bench} seed {seed} {case['case'][:44]:44s} {r.decision:18s} "
+            f"(needed: {'expansion' if case['expand'] else 'shift'}); error / matched tau* "
+            f"{ratio:.2f}, every step / tau* {r.error_every_step / r.tau:.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def confusion(rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    """``rule``'s decisions on ``rows`` against the truth: counts, sensitivity (expansions
+    needed and made), specificity (shifts called shifts); None where a class is empty."""
+    expands = RULES[rule][1]
+    c = {"tp": 0, "fn": 0, "fp": 0, "tn": 0}
+    for r in rows:
+        key = (
+            ("tp" if expands(r) else "fn") if r["expand_needed"] else ("fp" if expands(r) else "tn")
+        )
+        c[key] += 1
+    pos, neg = c["tp"] + c["fn"], c["fp"] + c["tn"]
+    return {
+        **c,
+        "sensitivity": c["tp"] / pos if pos else None,
+        "specificity": c["tn"] / neg if neg else None,
+        "right": c["tp"] + c["tn"],
+        "decisions": pos + neg,
+    }
+
+
+def score(agents: list[str | Path]) -> dict[str, Any]:
+    """`score_agent` over ``agents``, with the frozen constants and the machine."""
+    torch.set_num_threads(1)
+    rows = [row for path in agents for row in score_agent(path)]
+    return {
+        "study": "score",
+        "agents": [str(p) for p in agents],
+        "constants": {
+            "threshold_scale": CSRConfig.threshold_scale,
+            "detect_probe": CSRConfig.detect_probe,
+            "theta_reg": CSRConfig.theta_reg,
+            "coverage_quantile": CSRConfig.coverage_quantile,
+            "tuned_on_seeds": [0, 1, 2],
+        },
+        "rows": rows,
+    }
+
+
+def score_report(r: dict[str, Any]) -> str:
+    lines = [
+        "csr-detection (out of sample): every case decided by one source agent per seed, "
+        f"the constants frozen (chosen on seeds {r['constants']['tuned_on_seeds']}); "
+        "a positive needs a new latent variable",
+    ]
+    for bench in sorted({x["bench"] for x in r["rows"]}):
+        rows = [x for x in r["rows"] if x["bench"] == bench]
+        seeds = sorted({x["seed"] for x in rows})
+        lines += [
+            "",
+            f"{bench}, seeds {', '.join(map(str, seeds))}: {len(rows)} cases",
+            f"{'rule':50s} {'sensitivity':>12s} {'specificity':>12s} {'right':>8s}"
+            f"{'TP':>5s}{'FN':>5s}{'FP':>5s}{'TN':>5s}",
+        ]
+        for rule, (label, _) in RULES.items():
+            c = confusion(rows, rule)
+            sens = "n/a" if c["sensitivity"] is None else f"{c['sensitivity']:.2f}"
+            spec = "n/a" if c["specificity"] is None else f"{c['specificity']:.2f}"
+            lines.append(
+                f"{label:50s} {sens:>12s} {spec:>12s} {c['right']:>3d}/{c['decisions']:<4d}"
+                f"{c['tp']:>5d}{c['fn']:>5d}{c['fp']:>5d}{c['tn']:>5d}"
+            )
+        if any(x["width_grew"] for x in rows):
+            lines.append("(some cases widened the observation: CSR expands on the width alone)")
+    return "\n".join(lines)
+
+
 def report(r: dict[str, Any]) -> str:
     lines = [
         f"csr-detection ({r['profile']}; {r['agent']}): error after theta / tau*, decided right "
@@ -170,8 +382,19 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(agent: str | Path, quick: bool = False) -> dict[str, Any]:
-    r = run(agent, quick=quick)
+def main(agents: list[str | Path], study: str = "score", quick: bool = False) -> dict[str, Any]:
+    """``study="score"``: `score` the agents out of sample; ``"probes"``: the probe study
+    (`run`) on the one agent given."""
+    if study == "score":
+        r = score(agents)
+        print(score_report(r))
+        print(f"\nresults written to {write_json('csr_detection_score', r)}")
+        return r
+    if study != "probes":
+        raise ValueError(f"study must be 'score' or 'probes', got {study!r}")
+    if len(agents) != 1:
+        raise ValueError("the probe study runs on one agent")
+    r = run(agents[0], quick=quick)
     print(report(r))
     print(f"\nresults written to {write_json('csr_detection', r)}")
     return r

@@ -47,6 +47,7 @@ __all__ = [
     "ExpansionController",
     "adapt",
     "compare_with_reference",
+    "detect",
     "grown_entries",
     "train_new_parts",
 ]
@@ -62,6 +63,9 @@ class AdaptationReport:
     tau: float | None
     error_before: float
     error_after_theta: float | None = None
+    #: the error after re-estimating theta on every probe step (the paper's rule compares
+    #: this with the plain tau*: below -> a distribution shift)
+    error_every_step: float | None = None
     #: with ``detect_probe="matched"``: tau* at the new task's states (`CSRAgent.matched_tau`)
     tau_matched: float | None = None
     #: with ``detect_probe="matched"``: the fraction of the probe's steps inside the
@@ -354,6 +358,7 @@ def compare_with_reference(
     """
     c = agent.config
     states, errors = agent.step_errors(probe)
+    report.error_every_step = float(np.mean(errors))
     if c.detect_probe != "matched" or agent.reference is None:
         report.error_after_theta = float(np.mean(errors))  # = agent.prediction_error(probe)
         return report.error_after_theta, agent.tau
@@ -376,13 +381,18 @@ def compare_with_reference(
     return error, tau
 
 
-def adapt(
+def detect(
     agent: CSRAgent, env: gym.Env, task: int, replay: SequenceReplay | None = None
-) -> tuple[CSRAgent, SequenceReplay, AdaptationReport]:
-    """Run the agent's adaptation method on the new task ``env``.
+) -> tuple[SequenceReplay, SequenceReplay, AdaptationReport]:
+    """Algorithm 1's detection on the new task ``env``, up to the decision: widen what is
+    observed directly (new actions, a wider vector observation), collect ``adapt_collect``
+    steps, re-estimate theta on the probe and compare the error with the threshold. The
+    report's ``decision`` is ``distribution_shift`` or ``space_expansion`` (``fine_tune`` for
+    the Dreamer baseline, which decides nothing); nothing is expanded yet (`adapt` does).
 
-    Returns the (possibly replaced) agent, the new task's replay (``adapt_collect`` steps) and
-    the report. The Self-Adaptive strategy may return a different agent object (a trained copy).
+    Returns the new task's replay, the probe the error was measured on (the replay itself
+    unless a separate probe was collected) and the report. The agent is changed in place
+    (widened, theta re-estimated): detect on a copy to leave it as it was.
     """
     c = agent.config
     report = AdaptationReport(task, agent.name, agent.tau, float("nan"))
@@ -397,9 +407,7 @@ def adapt(
             f"prediction error on the new task {report.error_before:.4f}; Dreamer baseline: "
             "keep training every parameter on the new task"
         )
-        report.latent_dim = agent.world.latent_dim
-        agent.decisions.append(report.to_dict())
-        return agent, replay, report
+        return replay, replay, report
     # the errors are measured on the probe data tau* was measured on (``detect_probe``); with
     # new actions, the policy's probe acts among the actions the finished task knew, so that
     # it is compared with tau* on the same behaviour (the new actions are observed directly)
@@ -431,9 +439,12 @@ def adapt(
     threshold = (tau or err_theta) * c.threshold_scale
     report.threshold = threshold
     if report.new_obs_dims and c.adaptation == "csr":
-        grow = f"a new observed variable (the observation grew by {report.new_obs_dims})"
+        report.decision = "space_expansion"
+        report.say(
+            f"a new observed variable (the observation grew by {report.new_obs_dims}) -> "
+            "the latent space must grow"
+        )
     elif err_theta <= threshold or c.adaptation == "adarl":
-        grow = None
         why = "below" if err_theta <= threshold else "above (AdaRL never expands)"
         report.decision = "distribution_shift"
         report.say(
@@ -441,17 +452,34 @@ def adapt(
             "-> distribution shift, model kept"
         )
     else:
-        grow = f"theta re-estimated: error {err_theta:.4f} above the threshold {threshold:.4f}"
-    if grow is not None:
         report.decision = "space_expansion"
-        report.say(f"{grow} -> the latent space must grow")
+        report.say(
+            f"theta re-estimated: error {err_theta:.4f} above the threshold {threshold:.4f} "
+            "-> the latent space must grow"
+        )
+    return replay, probe, report
+
+
+def adapt(
+    agent: CSRAgent, env: gym.Env, task: int, replay: SequenceReplay | None = None
+) -> tuple[CSRAgent, SequenceReplay, AdaptationReport]:
+    """Run the agent's adaptation method on the new task ``env``: `detect`, then on a space
+    expansion grow the latent space (`_expand`) and prune.
+
+    Returns the (possibly replaced) agent, the new task's replay (``adapt_collect`` steps and
+    any probe) and the report. The Self-Adaptive strategy may return a different agent object
+    (a trained copy).
+    """
+    replay, probe, report = detect(agent, env, task, replay)
+    if report.decision == "space_expansion":
         # kept for reconstructions before/after (an attribute, not a field: not serialised)
         report.world_before_expansion = copy.deepcopy(agent.world)
-        agent = _expand(agent, replay, report, err_theta, probe)
+        agent = _expand(agent, replay, report, report.error_after_theta, probe)
         _prune(agent, report)
     report.latent_dim = agent.world.latent_dim
-    agent.thetas[task] = agent.world.theta.detach().clone()
-    report.error_final = agent.prediction_error(probe)
-    report.say(f"latent variables now {report.latent_dim}; error {report.error_final:.4f}")
+    if report.decision != "fine_tune":
+        agent.thetas[task] = agent.world.theta.detach().clone()
+        report.error_final = agent.prediction_error(probe)
+        report.say(f"latent variables now {report.latent_dim}; error {report.error_final:.4f}")
     agent.decisions.append(report.to_dict())
     return agent, replay, report

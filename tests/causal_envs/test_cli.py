@@ -114,6 +114,10 @@ def test_a_missing_crafted_or_foreign_agent_checkpoint_is_named(tmp_path, capsys
         (foreign, "holds a 'td3bc' agent, not a CSR agent"),
         (partial, "lacks 'actor', 'critic'"),
     ):
-        assert main(["bench", "csr-detection", "--agent", str(path), "--quick"]) == 1
+        args = ["bench", "csr-detection", "--agent", str(path), "--study", "probes", "--quick"]
+        assert main(args) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: --agent: ") and says in err, err
+    # the score study must place each agent in its benchmark's sequence
+    assert main(["bench", "csr-detection", "--agent", str(foreign)]) == 1
+    assert "not a source checkpoint of a CSR benchmark run" in capsys.readouterr().err
