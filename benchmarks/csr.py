@@ -810,17 +810,30 @@ def _draw_lines(cells: list[dict], methods: tuple[str, ...]) -> list[str]:
     return lines
 
 
+def _dig(d: dict, path: tuple[str, ...]) -> float:
+    """``d[path[0]][path[1]]...``, NaN where a key is missing (a record before the key)."""
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return float("nan")
+        d = d[k]
+    return float(d)
+
+
 def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
-    """The learned graphs against the truth: edge precision / recall over the matched latent
-    variables (all five graphs together), and the latent variables learned (true), mean over
-    seeds; nothing when no cell scored a structure."""
+    """The learned graphs against the truth (`agents.csr.structure.score`, all five graphs
+    together, unmatched variables counted), each beside what a structure that knows nothing
+    scores on the same variables: every edge on, and edges on at random with the learned
+    density; and the latent variables learned (true). Means over seeds; nothing when no cell
+    scored a structure."""
     if not any("structure" in t for c in cells for t in c["tasks"]):
         return []
-    width = 24
+    width = 34
     lines = [
         "",
-        "learned structure vs the true graph, edges over matched latent variables "
-        "(agents.csr.structure): precision / recall, mean over seeds; latents learned (true)",
+        "learned structure vs the true graph (agents.csr.structure; pairs below |r| "
+        f"{learned_structure.MIN_CORRELATION} unmatched): edge precision / recall, beside "
+        "every edge on (precision; recall 1) and edges at random with the learned density "
+        "(precision / recall); latents learned (true); mean over seeds",
         f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
     ]
     for m in methods:
@@ -833,11 +846,18 @@ def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) 
             if not got:
                 line += f"{'n/a':>{width}s}"
                 continue
-            prec = np.nanmean([g["edges"]["all"]["precision"] for g in got])
-            rec = np.nanmean([g["edges"]["all"]["recall"] for g in got])
+
+            def mean(*path: str, got=got) -> float:
+                return float(np.nanmean([_dig(g, path) for g in got]))
+
+            prec, rec = mean("edges", "all", "precision"), mean("edges", "all", "recall")
+            on = mean("chance", "all_on", "all", "precision")
+            rp = mean("chance", "random", "all", "precision")
+            rr = mean("chance", "random", "all", "recall")
             learned = np.mean([g["learned_latent"] for g in got])
             true = np.mean([g["true_latent"] for g in got])
-            line += f"{f'{prec:.2f} / {rec:.2f}; {learned:.1f} ({true:.0f})':>{width}s}"
+            cell = f"{prec:.2f}/{rec:.2f} ({on:.2f}; {rp:.2f}/{rr:.2f}) {learned:.0f}({true:.0f})"
+            line += f"{cell:>{width}s}"
         lines.append(line)
     return lines
 

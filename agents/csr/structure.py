@@ -12,14 +12,18 @@ learned variables are first matched to the true ones:
 3. `match_latents` pairs each true variable with one learned variable by the assignment that
    maximises the summed absolute Pearson correlation (Hungarian algorithm,
    ``scipy.optimize.linear_sum_assignment``): absolute, because sign and scale are free;
-4. `edge_scores` compares the graphs over the matched pairs: an edge between two true
-   variables is recovered when the learned mask has the edge between their partners.
+4. `edge_scores` compares the graphs: an edge between two true variables is recovered when
+   the learned mask has the edge between their partners. Pairs correlated below
+   `MIN_CORRELATION` are no match; every variable without a partner still counts (its learned
+   edges are false positives, its true edges false negatives);
+5. `chance_scores` scores the same way a structure that knows nothing: every mask entry on,
+   and each entry on at random with the learned graph's density. A learned structure is
+   informative only where it beats both.
 
 The world model's ``s->o`` mask says whether a variable enters the decoder at all, not which
 observation elements it drives, so ``s->o`` is scored per variable (``any`` over the true
 mask's row); ``a->s`` and ``theta->s`` likewise take ``any`` over the learned mask's action and
-theta inputs. Learned variables left unmatched (more learned than true) are reported by
-count, not scored.
+theta inputs.
 """
 
 from __future__ import annotations
@@ -33,7 +37,16 @@ import torch
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["GRAPHS", "StructureScore", "edge_scores", "latent_rollout", "match_latents", "score"]
+__all__ = [
+    "GRAPHS",
+    "MIN_CORRELATION",
+    "StructureScore",
+    "chance_scores",
+    "edge_scores",
+    "latent_rollout",
+    "match_latents",
+    "score",
+]
 
 #: the graphs scored, named as the env's ground truth names them
 GRAPHS = ("s->s", "a->s", "theta->s", "s->o", "s->r")
@@ -45,6 +58,8 @@ class StructureScore:
 
     #: graph -> {"tp", "fp", "fn", "precision", "recall"}; "all" sums every graph
     edges: dict[str, dict[str, float]]
+    #: the same for structures that know nothing (`chance_scores`: "all_on", "random")
+    chance: dict[str, dict[str, dict[str, float]]]
     #: (true variable, learned variable, |correlation|) per matched pair
     matching: list[tuple[int, int, float]]
     true_latent: int
@@ -53,6 +68,7 @@ class StructureScore:
     def to_dict(self) -> dict[str, Any]:
         return {
             "edges": self.edges,
+            "chance": self.chance,
             "matching": [list(m) for m in self.matching],
             "true_latent": self.true_latent,
             "learned_latent": self.learned_latent,
@@ -136,45 +152,124 @@ def _ratios(c: dict[str, int]) -> dict[str, float]:
     }
 
 
+#: a matched pair whose |correlation| is below this is no match: both variables count as
+#: unmatched (a learned variable that tracks nothing true is not credited with its edges)
+MIN_CORRELATION = 0.3
+
+
+def _nodes(
+    matching: list[tuple[int, int, float]], d_true: int, d_learned: int, floor: float
+) -> tuple[NDArray, NDArray]:
+    """The variables scored: each kept pair, then every unmatched true variable (no learned
+    partner: -1) and every unmatched learned one (no true partner: -1). Returns the true and
+    the learned index of each node."""
+    kept = [(i, j) for i, j, r in matching if r >= floor]
+    ti = [i for i, _ in kept]
+    lj = [j for _, j in kept]
+    lone_true = [i for i in range(d_true) if i not in set(ti)]
+    lone_learned = [j for j in range(d_learned) if j not in set(lj)]
+    t = np.array(ti + lone_true + [-1] * len(lone_learned), dtype=int)
+    learned = np.array(lj + [-1] * len(lone_true) + lone_learned, dtype=int)
+    return t, learned
+
+
+def _pick(values: NDArray, index: NDArray) -> NDArray:
+    """``values[index]`` along axis 0, False where ``index`` is -1."""
+    values = np.asarray(values, dtype=bool)
+    out = values[np.clip(index, 0, None)] if len(values) else np.zeros(len(index), dtype=bool)
+    out = np.array(out, dtype=bool)
+    out[index < 0] = False
+    return out
+
+
+def _pairs(
+    truth: dict[str, NDArray], learned: dict[str, NDArray], t: NDArray, lj: NDArray
+) -> dict[str, tuple[NDArray, NDArray]]:
+    """Per graph: the true and the learned edges over the nodes (see `_nodes`)."""
+    ss_true = _pick(_pick(np.asarray(truth["s->s"]), t).T, t).T
+    ss_learned = _pick(_pick(np.asarray(learned["s->s"]), lj).T, lj).T
+    theta = np.asarray(learned["theta_s->s"], dtype=bool)
+    theta_any = theta.any(0) if theta.shape[0] else np.zeros(theta.shape[1], dtype=bool)
+    return {
+        "s->s": (ss_true, ss_learned),
+        "a->s": (
+            _pick(np.asarray(truth["a->s"]).any(0), t),
+            _pick(np.asarray(learned["a->s"], dtype=bool).any(0), lj),
+        ),
+        "theta->s": (_pick(np.asarray(truth["theta->s"]).any(0), t), _pick(theta_any, lj)),
+        "s->o": (
+            _pick(np.asarray(truth["s->o"]).any(1), t),
+            _pick(np.asarray(learned["s->o"], dtype=bool)[:, 0], lj),
+        ),
+        "s->r": (
+            _pick(np.asarray(truth["s->r"])[:, 0], t),
+            _pick(np.asarray(learned["s->r"], dtype=bool)[:, 0], lj),
+        ),
+    }
+
+
+def _summed(per_graph: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    total = {k: sum(per_graph[g][k] for g in GRAPHS) for k in ("tp", "fp", "fn")}
+    return {**per_graph, "all": _ratios(total)}
+
+
 def edge_scores(
-    truth: dict[str, NDArray], learned: dict[str, NDArray], matching: list[tuple[int, int, float]]
+    truth: dict[str, NDArray],
+    learned: dict[str, NDArray],
+    matching: list[tuple[int, int, float]],
+    min_correlation: float = MIN_CORRELATION,
 ) -> dict[str, dict[str, float]]:
-    """Per graph, the learned edges against the true ones over the ``matching``'s pairs.
+    """Per graph (and ``"all"``), the learned edges against the true ones.
 
     ``truth``: the env's ground truth (`GRAPHS`, entry ``[i, j]``: input ``i`` causes output
     ``j``). ``learned``: the world model's hard masks (``s->s (d, d)``, ``a->s (n_actions,
-    d)``, ``theta_s->s (t_s, d)``, ``s->o (d, 1)``, ``s->r (d, 1)``).
+    d)``, ``theta_s->s (t_s, d)``, ``s->o (d, 1)``, ``s->r (d, 1)``). A true edge is recovered
+    when the learned mask has the edge between the partners of its ends (``matching``'s pairs
+    with |correlation| at least ``min_correlation``). A learned edge with an end that has no
+    true partner is a false positive; a true edge with an end that has no learned partner, a
+    false negative.
     """
     missing = [g for g in GRAPHS if g not in truth]
     if missing:
         raise ValueError(f"the ground truth lacks {missing}")
-    ti = np.array([i for i, _, _ in matching], dtype=int)
-    lj = np.array([j for _, j, _ in matching], dtype=int)
-    ss = np.asarray(learned["s->s"], dtype=bool)
-    theta = np.asarray(learned["theta_s->s"], dtype=bool)
-    pairs = {
-        "s->s": (np.asarray(truth["s->s"])[np.ix_(ti, ti)], ss[np.ix_(lj, lj)]),
-        "a->s": (
-            np.asarray(truth["a->s"]).any(0)[ti],
-            np.asarray(learned["a->s"], dtype=bool).any(0)[lj],
-        ),
-        "theta->s": (
-            np.asarray(truth["theta->s"]).any(0)[ti],
-            theta.any(0)[lj] if theta.shape[0] else np.zeros(len(lj), dtype=bool),
-        ),
-        "s->o": (
-            np.asarray(truth["s->o"]).any(1)[ti],
-            np.asarray(learned["s->o"], dtype=bool)[lj, 0],
-        ),
-        "s->r": (
-            np.asarray(truth["s->r"])[ti, 0],
-            np.asarray(learned["s->r"], dtype=bool)[lj, 0],
-        ),
+    d_true = np.asarray(truth["s->s"]).shape[0]
+    d_learned = np.asarray(learned["s->s"]).shape[0]
+    t, lj = _nodes(matching, d_true, d_learned, min_correlation)
+    return _summed({g: _counts(*pair) for g, pair in _pairs(truth, learned, t, lj).items()})
+
+
+def chance_scores(
+    truth: dict[str, NDArray],
+    learned: dict[str, NDArray],
+    matching: list[tuple[int, int, float]],
+    min_correlation: float = MIN_CORRELATION,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """What a structure that knows nothing scores on the same variables (`edge_scores`):
+    ``"all_on"``, every learned mask entry on; ``"random"``, each entry on with the learned
+    graph's own density (the expected counts). Where the learned graphs beat neither, their
+    edges carry no information about the true ones."""
+    d_true = np.asarray(truth["s->s"]).shape[0]
+    d_learned = np.asarray(learned["s->s"]).shape[0]
+    t, lj = _nodes(matching, d_true, d_learned, min_correlation)
+    on = {k: np.ones_like(np.asarray(v, dtype=bool)) for k, v in learned.items()}
+    pairs_on = _pairs(truth, on, t, lj)
+    pairs_learned = _pairs(truth, learned, t, lj)
+    random = {}
+    for g, (true_edges, possible) in pairs_on.items():
+        density = float(pairs_learned[g][1].sum() / possible.sum()) if possible.sum() else 0.0
+        hit = float((true_edges & possible).sum())
+        miss = float((~true_edges & possible).sum())
+        random[g] = _ratios(
+            {
+                "tp": density * hit,
+                "fp": density * miss,
+                "fn": float(true_edges.sum()) - density * hit,
+            }
+        )
+    return {
+        "all_on": _summed({g: _counts(*pair) for g, pair in pairs_on.items()}),
+        "random": _summed(random),
     }
-    out = {g: _counts(*pairs[g]) for g in GRAPHS}
-    total = {k: sum(out[g][k] for g in GRAPHS) for k in ("tp", "fp", "fn")}
-    out["all"] = _ratios(total)
-    return out
 
 
 @torch.no_grad()
@@ -197,6 +292,7 @@ def score(world: torch.nn.Module, env: gym.Env, windows: int = 16, seed: int = 0
     matching = match_latents(true_states, learned_states)
     return StructureScore(
         edges=edge_scores(truth, hard, matching),
+        chance=chance_scores(truth, hard, matching),
         matching=matching,
         true_latent=true_states.shape[1],
         learned_latent=learned_states.shape[1],

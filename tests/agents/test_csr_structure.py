@@ -80,3 +80,50 @@ def test_score_matches_a_world_model_to_the_synthetic_pomdp():
     assert result.to_dict()["learned_latent"] == 6
     with pytest.raises(ValueError, match="ground_truth"):
         score(agent.world, gym.make("CausalCartPole-v0", obs_type="state"))
+
+
+def test_unmatched_and_weakly_matched_variables_count_against_the_structure():
+    truth = SyntheticModel.create(seed=3).ground_truth()
+    perm = np.array([2, 0, 3, 1])
+    exact = _learned_from(truth, perm)
+    # one learned variable more, with an edge to learned variable 0: nothing true is there
+    grown = {
+        "s->s": np.pad(exact["s->s"], ((0, 1), (0, 1))),
+        "a->s": np.pad(exact["a->s"], ((0, 0), (0, 1))),
+        "theta_s->s": np.pad(exact["theta_s->s"], ((0, 0), (0, 1))),
+        "s->o": np.pad(exact["s->o"], ((0, 1), (0, 0))),
+        "s->r": np.pad(exact["s->r"], ((0, 1), (0, 0))),
+    }
+    grown["s->s"][4, 0] = True
+    matching = [(i, int(perm[i]), 1.0) for i in range(4)]
+    s = edge_scores(truth, grown, matching)["s->s"]
+    assert s["fp"] == 1 and s["fn"] == 0
+    # a match below the floor is none: true variable 0's edges are missed, its partner's
+    # learned edges are false
+    weak = [(i, j, 0.1 if i == 0 else r) for i, j, r in matching]
+    w = edge_scores(truth, exact, weak)["all"]
+    n_true_0 = int(truth["s->s"][0].sum() + truth["s->s"][:, 0].sum() - truth["s->s"][0, 0])
+    assert w["fn"] >= n_true_0 > 0 and w["fp"] > 0
+    assert edge_scores(truth, exact, weak, min_correlation=0.0)["all"]["fn"] == 0
+
+
+def test_chance_baselines_score_a_structure_that_knows_nothing():
+    from agents.csr.structure import chance_scores
+
+    truth = SyntheticModel.create(seed=3).ground_truth()
+    perm = np.array([2, 0, 3, 1])
+    exact = _learned_from(truth, perm)
+    matching = [(i, int(perm[i]), 1.0) for i in range(4)]
+    chance = chance_scores(truth, exact, matching)
+    ss = truth["s->s"].astype(bool)
+    on = chance["all_on"]["s->s"]
+    assert on["recall"] == 1.0 and on["precision"] == pytest.approx(ss.mean())
+    # random at the learned density (the truth's own here): precision = the truth's density
+    rnd = chance["random"]["s->s"]
+    assert rnd["precision"] == pytest.approx(ss.mean()) and rnd["recall"] == pytest.approx(
+        ss.mean()
+    )
+    assert (
+        edge_scores(truth, exact, matching)["all"]["precision"]
+        > chance["all_on"]["all"]["precision"]
+    )
