@@ -810,7 +810,7 @@ def _draw_lines(cells: list[dict], methods: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def _dig(d: dict, path: tuple[str, ...]) -> float:
+def structure_value(d: dict, path: tuple[str, ...]) -> float:
     """``d[path[0]][path[1]]...``, NaN where a key is missing (a record before the key)."""
     for k in path:
         if not isinstance(d, dict) or k not in d:
@@ -848,7 +848,7 @@ def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) 
                 continue
 
             def mean(*path: str, got=got) -> float:
-                return float(np.nanmean([_dig(g, path) for g in got]))
+                return float(np.nanmean([structure_value(g, path) for g in got]))
 
             prec, rec = mean("edges", "all", "precision"), mean("edges", "all", "recall")
             on = mean("chance", "all_on", "all", "precision")

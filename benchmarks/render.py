@@ -354,6 +354,32 @@ def csr_scores(bench: str, *specs: str) -> str:
         f"the mean [{label}]:"
     )
     parts = [head, _table(["method", *tasks], rows, "l" + "l" * n_tasks)]
+    if any("zero_shot" in t for c in cells for t in c["tasks"]):
+        zero = []
+        for m in methods:
+            mine = sorted((c for c in resolved if c["method"] == m), key=lambda c: c["seed"])
+            row = [LABELS[m]]
+            for i in range(1, n_tasks):
+                values = final_scores(mine, i, "zero_shot")
+                each = " / ".join(f"{v:.0f}" for v in values)
+                row.append(
+                    "n/a"
+                    if not values
+                    else each
+                    if len(set(values)) == 1
+                    else f"{each}: {estimate(values).format()}"
+                )
+            zero.append(row)
+        parts += [
+            "Zero-shot score per seed: the agent as it finished the previous task, evaluated on "
+            "the new one before it learns anything there (n/a: the observation changed shape):",
+            _table(["method", *tasks[1:]], zero, "l" + "l" * (n_tasks - 1)),
+        ]
+    draws = {c["seed"]: c["draw"] for c in cells if "draw" in c}
+    if draws:
+        parts.append(
+            "Task 2 per seed: " + "; ".join(f"seed {k}: {draws[k]}" for k in sorted(draws)) + "."
+        )
     targets = adaptation_targets(resolved, config["fraction"], config.get("optimum"))
     if any(t is not None for t in targets.values()):
         steps_rows = []
@@ -389,6 +415,15 @@ def csr_scores(bench: str, *specs: str) -> str:
             )
     if detection:
         parts.append("Change detection against each task's truth: " + "; ".join(detection) + ".")
+    structure = _csr_structure_rows(resolved, methods, n_tasks)
+    if structure:
+        parts += [
+            "Learned graphs against the true one (all five graphs; unmatched variables and pairs "
+            "below |r| 0.3 count as errors): edge precision / recall, mean over seeds, beside a "
+            "structure that knows nothing on the same variables: every edge on (precision; its "
+            "recall is 1) and edges at random with the learned density (precision / recall):",
+            _table(["method", *tasks], structure),
+        ]
     if bench == "csr-cartpole":
         parts.append(_verdict(claim_verdict(cells)))
     if len(records) > 1:
@@ -398,6 +433,78 @@ def csr_scores(bench: str, *specs: str) -> str:
         )
         parts.append(f"Rows from more than one record: {origin}.")
     return _join(*parts, _source(*records))
+
+
+def _csr_structure_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
+    """Per method and task, the structure score beside its chance baselines (records with
+    ``chance`` only); no rows where none has them."""
+    from benchmarks.csr import LABELS, structure_value  # deferred: torch & co.
+
+    rows = []
+    for m in methods:
+        mine = [c for c in cells if c["method"] == m]
+        row, any_scored = [LABELS[m]], False
+        for i in range(n_tasks):
+            got = [
+                c["tasks"][i]["structure"]
+                for c in mine
+                if len(c["tasks"]) > i and "chance" in c["tasks"][i].get("structure", {})
+            ]
+            if not got:
+                row.append("n/a")
+                continue
+            any_scored = True
+
+            def mean(*path: str, got=got) -> float:
+                return float(np.nanmean([structure_value(g, path) for g in got]))
+
+            row.append(
+                f"{mean('edges', 'all', 'precision'):.2f} / {mean('edges', 'all', 'recall'):.2f} "
+                f"(on: {mean('chance', 'all_on', 'all', 'precision'):.2f}; random: "
+                f"{mean('chance', 'random', 'all', 'precision'):.2f} / "
+                f"{mean('chance', 'random', 'all', 'recall'):.2f})"
+            )
+        if any_scored:
+            rows.append(row)
+    return rows
+
+
+def csr_detection_score(name: str) -> str:
+    """`bench csr-detection` (the score study): per benchmark, each rule's sensitivity,
+    specificity and confusion counts on the same detections."""
+    from benchmarks.csr_detection import RULES, confusion  # deferred: torch & co.
+
+    record = load_record(name)
+    d = record.data
+    parts = [
+        f"Constants frozen (threshold {d['constants']['threshold_scale']:g} x matched `tau*`, "
+        f"`theta_reg` {d['constants']['theta_reg']:g}, coverage quantile "
+        f"{d['constants']['coverage_quantile']:g}), chosen on seeds "
+        f"{', '.join(map(str, d['constants']['tuned_on_seeds']))}; a positive is a case that "
+        "needs a new latent variable:"
+    ]
+    for bench in sorted({x["bench"] for x in d["rows"]}):
+        rows = [x for x in d["rows"] if x["bench"] == bench]
+        seeds = sorted({x["seed"] for x in rows})
+        table = []
+        for rule, (label, _) in RULES.items():
+            c = confusion(rows, rule)
+            table.append(
+                [
+                    label,
+                    "n/a" if c["sensitivity"] is None else f"{c['sensitivity']:.2f}",
+                    "n/a" if c["specificity"] is None else f"{c['specificity']:.2f}",
+                    f"{c['right']} of {c['decisions']}",
+                    f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']}",
+                ]
+            )
+        positives = sum(x["expand_needed"] for x in rows)
+        parts += [
+            f"`{bench}`, seeds {', '.join(map(str, seeds))}: {len(rows)} cases, {positives} "
+            "of them positive:",
+            _table(["rule", "sensitivity", "specificity", "right", "TP / FN / FP / TN"], table),
+        ]
+    return _join(*parts, _source(record))
 
 
 def csr_detection(name: str) -> str:
@@ -679,6 +786,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "dataset-download": dataset_download,
     "env-speed": env_speed,
     "csr-detection": csr_detection,
+    "csr-detection-score": csr_detection_score,
     "model-settings": model_settings,
     "backends": backends,
     "verdicts": verdicts,
