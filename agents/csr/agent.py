@@ -2,10 +2,13 @@
 
     config = CSRConfig(world=WorldModelParams(latent_dim=8))
     agent = CSRAgent(obs_shape=(4,), n_actions=2, config=config)
-    curve = agent.learn(env, 20_000)                 # source task: model + policy from scratch
-    agent.record_threshold(env=env)                  # tau*: the final prediction error
-    report = adapt(agent, new_env)                   # the three-step strategy (adaptation.py)
-    curve = agent.learn(new_env, 5_000)              # then keep learning on the new task
+    replay, curve = agent.learn(env, 20_000)         # source task: model + policy from scratch
+    agent.record_threshold(env=env)                  # tau*: the error on fresh source steps
+    agent, replay, report = adapt(agent, new_env, task=1)  # detect / expand / prune
+    replay, curve = agent.learn(new_env, 5_000, replay=replay)  # then keep learning
+
+`agents.csr.run_sequence` runs these steps over a whole task sequence with Algorithm 1's
+decisions and fixed budgets (see `agents.csr.continual`).
 
 The policy and the critic read the compact latent state and the change factor ``theta``
 (``pi(a | s, theta)``, CSR §3.4); the actor is trained with REINFORCE on imagined trajectories
