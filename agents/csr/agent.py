@@ -101,48 +101,32 @@ class CSRConfig:
     #: the Deterministic strategy's d' and its group-sparsity weight
     det_new: int = 6
     group_sparsity: float = 0.05
-    #: distribution-shift detection: theta (and its edge gains) re-estimated, then error <
-    #: threshold_scale * tau* (the paper compares with tau* itself; a margin absorbs what one
-    #: source task cannot teach). Measured on the 500-scoring source agents of the quick
-    #: profiles (3 seeds each, matched tau*, theta_reg 1): distribution shifts 0.61x-1.69x
-    #: (CartPole gravity and cart mass) and 1.07x-2.05x (synthetic new theta), latent
-    #: expansions 2.69x-3.82x (synthetic); the paper's 1.5 called two of the six shifts a
-    #: change of space. Tuned on seeds 0-2 of the csr-cartpole and csr-synthetic quick
-    #: profiles, as were detect_probe, coverage_quantile and theta_reg: a claim about
-    #: detection is only out of sample on other seeds (``--seeds 5-9``)
+    #: distribution-shift detection (`agents.csr.adaptation.detect`): theta and its edge gains
+    #: re-estimated for ``detect_steps`` updates, then a shift if the error is at most
+    #: ``threshold_scale`` x tau* (the paper: below tau* itself). The detection constants
+    #: below - threshold_scale, detect_probe, coverage_quantile, theta_reg - were chosen on
+    #: seeds 0-2 of the csr-cartpole and csr-synthetic quick profiles; the measurements behind
+    #: each are in docs/reference.md ("The paper against the code, point by point"), and a
+    #: claim about detection is out of sample only on other seeds (`bench csr-detection`)
     detect_steps: int = 500
     threshold_scale: float = 2.5
     #: the data tau* and a new task's error are measured on: "policy" (fresh rollouts of the
-    #: current policy on each task) or "random" (uniformly random actions on each). Measured
-    #: on a source-task CartPole agent against six distribution shifts x 3 probes
-    #: (``bench csr-detection``): the policy probe decided 17 of 18 right, the random probe
-    #: 12 of 18 - random actions drive a lighter cart or a longer pole into states the
-    #: source replay never held, and the error then rises by 2.5x-5x without any new latent
-    #: "matched": the new task's error on the policy's rollouts against tau* matched to the
-    #: states they visit - the previous task's errors (on its policy's and on random
-    #: rollouts) at the nearest latent states (`CSRAgent.matched_tau`), so that a policy
-    #: that stays in a narrow, well-modelled band of states does not shrink tau* (CartPole
-    #: gravity 40 with cart mass 3.5: 1.6x the matched tau*, 8.2x the policy-probe tau*)
+    #: current policy on each task), "random" (uniformly random actions on each) or "matched"
+    #: (the policy's rollouts against tau* matched to the latent states they visit,
+    #: `CSRAgent.matched_tau`: the finished task's errors at the nearest states of its policy
+    #: and random probes)
     detect_probe: str = "matched"
     #: neighbours per probe step in the matched tau*
     match_neighbours: int = 16
     #: with the matched probe, decide on the probe steps inside the reference's coverage: a
     #: step is covered when the mean distance to its ``match_neighbours`` nearest reference
     #: steps is at most this quantile of the reference steps' own such distances (each left
-    #: out of its own neighbours). Elsewhere the matched tau* extrapolates: after CartPole's
-    #: new actions (seed 0, task 4) the widened policy's median probe step lay 5x farther
-    #: from the reference than its median step from its neighbours, the error there was the
-    #: cart position's, and on all steps the error read 3.7x the matched tau*, on the 38%
-    #: covered 1.5x. None: every step
+    #: out of its own neighbours); beyond it the matched tau* extrapolates. None: every step
     coverage_quantile: float | None = 0.95
     #: below this fraction of covered probe steps, decide on every step (and say so)
     min_coverage: float = 0.1
-    #: while theta alone is re-estimated, ``theta_reg * ||theta - theta_source||^2`` is added
-    #: to the loss: on an unchanged task theta then stays near its source value instead of
-    #: drifting to fit noise, and only a change the data shows moves it (measured on CartPole,
-    #: 300 theta updates on the unchanged task: |theta - theta_source| 3.9 at 0, 0.8 at 10).
-    #: The edge gains are pulled toward theirs alike. At 1, with the gains, an unchanged task's
-    #: error after re-estimation stays at 0.75x-1.04x of the matched tau* (6 source agents)
+    #: while theta is re-estimated, ``theta_reg * ||theta - theta_source||^2`` (and the same
+    #: for the edge gains) is added to the loss, so that only a change the data shows moves it
     theta_reg: float = 1.0
     #: steps of data collected on a new task before deciding, and of training after expanding
     adapt_collect: int = 2_000
