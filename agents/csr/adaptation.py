@@ -49,6 +49,7 @@ __all__ = [
     "compare_with_reference",
     "detect",
     "grown_entries",
+    "observation_entries",
     "train_new_parts",
 ]
 
@@ -278,12 +279,32 @@ def _expand(
     else:
         n, agent, new = _self_adaptive(agent, replay, report, error, probe)
     report.added = n
+    if report.new_obs_dims:  # the new variables learn to predict the new elements too
+        seen = observation_entries(agent.world, report.new_obs_dims)
+        new = {k: new[k] | seen[k] if k in seen else new[k] for k in new}
     train_new_parts(agent, replay, new, c.expand_steps, policy=True)
     report.say(
         f"trained the {n} new variables' parts for {c.expand_steps} updates (old weights "
         "frozen; the policy learns in full)"
+        + (
+            f", with the {report.new_obs_dims} new observation elements' encoder and decoder "
+            "weights"
+            if report.new_obs_dims
+            else ""
+        )
     )
     return agent
+
+
+def observation_entries(world: nn.Module, n: int) -> dict[str, torch.Tensor]:
+    """The entries ``expand_observation(n)`` added (the last ``n`` elements): the encoder's
+    input columns and the decoder's output rows and biases, as boolean masks by parameter
+    name (every other parameter all False)."""
+    out = {name: torch.zeros_like(p, dtype=torch.bool) for name, p in world.named_parameters()}
+    out["obs_enc_in.weights.o"][:, -n:] = True
+    out["obs_dec_out.weights.h"][-n:, :] = True
+    out["obs_dec_out.bias"][-n:] = True
+    return out
 
 
 def _self_adaptive(

@@ -528,3 +528,23 @@ def test_unstructured_models_have_no_edge_gains():
     cfg = CSRConfig(world=W(latent_dim=4, hidden=16, structured=False, use_theta=False))
     agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
     assert agent.world.transition.edge_gain.numel() == 0
+
+
+def test_an_expansion_for_a_widened_observation_trains_its_decoder_row():
+    """CSR's width rule expands; the new variables' parts and the new element's encoder and
+    decoder weights train, every other old weight stays."""
+    agent, env, replay = _small_agent(
+        adapt_collect=100, detect_steps=3, expand_steps=5, expansion="random", max_new=2
+    )
+    for _ in range(5):
+        agent.update(replay, policy=False)
+    agent.record_threshold(env=env)
+    wide = make_sequence("cartpole", seed=0, obs_type="state").make(2)  # friction observed
+    agent, _, report = adapt(agent, wide, task=2)
+    assert report.new_obs_dims == 1 and report.decision == "space_expansion"
+    before = report.world_before_expansion  # widened, not yet grown
+    new_row = agent.world.obs_dec_out.weights["h"][-1]
+    assert not torch.equal(new_row, before.obs_dec_out.weights["h"][-1])
+    torch.testing.assert_close(
+        agent.world.obs_dec_out.weights["h"][:-1], before.obs_dec_out.weights["h"][:-1]
+    )
