@@ -11,7 +11,7 @@ Examples:
     ['actions', 'next_observations', 'observations', 'rewards', 'terminals', 'timeouts']
 """
 
-from causal_envs.datasets.export import to_d3rlpy
+from causal_envs.datasets.export import to_d3rlpy, to_minari, to_torchrl
 from causal_envs.datasets.registry import (
     DATASETS,
     DatasetSpec,
@@ -60,5 +60,7 @@ __all__ = [
     "save_flat",
     "save_minari",
     "to_d3rlpy",
+    "to_minari",
+    "to_torchrl",
     "transitions_from_minari",
 ]
