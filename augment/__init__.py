@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from augment.parents import GaussianMixtureParams, ParentSetSampler, StratifiedParentSampler
     from augment.pipeline import MoCoDA, MoCoDAConfig
     from augment.rejection import UniformRejection
+    from augment.sb3 import MoCoDAHerReplayBuffer, MoCoDAReplayBuffer
     from causal_envs.core.rollout import Rollout, model_rollout
 
 #: public name -> the module that defines it
@@ -40,6 +41,8 @@ _LAZY = {
     "GaussianMixtureParams": "augment.parents",
     "MoCoDA": "augment.pipeline",
     "MoCoDAConfig": "augment.pipeline",
+    "MoCoDAHerReplayBuffer": "augment.sb3",
+    "MoCoDAReplayBuffer": "augment.sb3",
     "ParentSetSampler": "augment.parents",
     "Rollout": "causal_envs.core.rollout",
     "StratifiedParentSampler": "augment.parents",
@@ -57,6 +60,8 @@ __all__ = [
     "GaussianMixtureParams",
     "MoCoDA",
     "MoCoDAConfig",
+    "MoCoDAHerReplayBuffer",
+    "MoCoDAReplayBuffer",
     "ParentSetSampler",
     "Rollout",
     "StratifiedParentSampler",

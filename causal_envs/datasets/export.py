@@ -53,13 +53,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 
 from causal_envs.datasets.storage import save_minari
 from causal_envs.datasets.transitions import TransitionDataset
 
 if TYPE_CHECKING:  # the optional libraries, for the annotations only
-    import gymnasium as gym
     import torch
     from minari import MinariDataset
     from torchrl.data import TensorDictReplayBuffer
@@ -350,8 +350,6 @@ def _minari_id(dataset_id: Any, root: Path) -> None:
 def _minari_env(data: TransitionDataset, env: str | gym.Env | None) -> tuple[Any, bool]:
     """The env instance Minari stores with the data, and whether it was made here; its spaces
     are checked against the arrays."""
-    import gymnasium as gym  # deferred with the rest of the Minari path
-
     from causal_envs.datasets.registry import DATASETS, get_spec  # deferred: the registry
 
     made = not isinstance(env, gym.Env)
