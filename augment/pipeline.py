@@ -169,6 +169,7 @@ class MoCoDA:
         progress: bool = False,
     ) -> MoCoDA:
         """Fit the parent model and train the dynamics ``models`` on ``data``'s training split.
+        A second ``fit`` starts over: the models of the earlier data are dropped.
 
         ``val_size`` rows (chosen with the seed) are held out from the parent model; the
         dynamics models split the training rows again for early stopping.
@@ -188,6 +189,7 @@ class MoCoDA:
         if len(data) <= cfg.val_size:
             raise ValueError(f"data has {len(data)} rows, not more than val_size={cfg.val_size}")
         self.data = data
+        self.models = {}  # trained on the earlier data: a new fit trains them again
         perm = np.random.default_rng(cfg.seed).permutation(len(data))
         self.val_rows, self.train_rows = perm[: cfg.val_size], perm[cfg.val_size :]
         inputs = np.concatenate([data.observations, data.actions], axis=1)[self.train_rows]

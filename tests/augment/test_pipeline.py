@@ -135,3 +135,11 @@ def test_bad_input(data, fitted):
     object.__setattr__(wrong, "next_observations", np.zeros((600, 3), np.float32))
     with pytest.raises(ValueError, match="state dim 3"):
         fresh.fit(wrong)
+
+
+def test_a_second_fit_trains_its_models_on_the_new_data(data):
+    mocoda = MoCoDA("CausalNav2D-v0", MoCoDAConfig(**SMALL)).fit(data, models=("local",))
+    first = mocoda.models["local"]
+    half = generate_nav2d_empirical(seed=1, n_per_behaviour=500)
+    mocoda.fit(half, models=("local",))
+    assert mocoda.models["local"] is not first and set(mocoda.models) == {"local"}
