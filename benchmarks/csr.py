@@ -873,15 +873,19 @@ TITLES = {
 
 def task_curve_mean(rows: list[dict], task: int) -> tuple[np.ndarray, np.ndarray]:
     """The mean over ``rows`` (cells of one method) of the evaluation curve on ``task``,
-    against env steps on the task: on the union of the seeds' evaluation steps, each seed's
-    score is its latest evaluation at or before the step (a seed whose training stopped early,
-    the source task learned, keeps its last score) and seeds not yet evaluated are left out."""
+    against env steps on the task, starting at step 0 with the zero-shot score where the row
+    has one: on the union of the seeds' evaluation steps, each seed's score is its latest
+    evaluation at or before the step (a seed whose training stopped early, the source task
+    learned, keeps its last score) and seeds not yet evaluated are left out."""
     curves = []
     for r in rows:
         if len(r["tasks"]) <= task or not r["tasks"][task].get("curve"):
             continue
         t = r["tasks"][task]
-        xs, ys = zip(*t["curve"], strict=True)
+        points = list(t["curve"])
+        if t.get("zero_shot") is not None:  # the score before anything learned, at step 0
+            points = [(t["start"], t["zero_shot"]), *points]
+        xs, ys = zip(*points, strict=True)
         curves.append((np.asarray(xs, dtype=float) - t["start"], np.asarray(ys, dtype=float)))
     if not curves:
         return np.empty(0), np.empty(0)
@@ -893,6 +897,17 @@ def task_curve_mean(rows: list[dict], task: int) -> tuple[np.ndarray, np.ndarray
     return grid, np.nanmean(values, axis=0)
 
 
+#: line styles per method: CSR and AdaRL share their source task (and, after a shift, their
+#: scores), so AdaRL is dashed over CSR's solid line
+CURVE_STYLES: dict[str, dict[str, Any]] = {
+    "csr": {"marker": "o", "ms": 4, "lw": 2.0},
+    "adarl": {"marker": "x", "ls": "--"},
+    "dreamer": {"marker": "s", "ms": 3},
+    "dqn": {"marker": ".", "ls": "-."},
+    "oracle": {"marker": ".", "ls": ":", "color": "0.35"},
+}
+
+
 def plot(
     bench: str,
     profile_name: str,
@@ -901,7 +916,8 @@ def plot(
     profile: CSRProfile | None = None,
 ) -> Path:
     """Learning curves, one panel per task of the sequence, against env steps on the task
-    (`task_curve_mean`: mean over seeds); the oracle learns each task from scratch."""
+    (`task_curve_mean`: mean over seeds, the zero-shot score at step 0); the oracle learns
+    each task from scratch."""
     plt = pyplot()
 
     p = profile or BENCHMARKS[bench][profile_name]
@@ -919,8 +935,7 @@ def plot(
             rows = [c for c in cells if c["method"] == m]
             xs, ys = task_curve_mean(rows, i)
             if len(xs):
-                style = {"ls": ":", "color": "0.35"} if m == "oracle" else {}
-                ax.plot(xs, ys, marker=".", label=LABELS[m], **style)
+                ax.plot(xs, ys, label=LABELS[m], **CURVE_STYLES.get(m, {"marker": "."}))
         names = {q[i].description for q in seqs if i < len(q)}
         name = names.pop() if len(names) == 1 else f"{seqs[0][i].name} (drawn per seed)"
         ax.set_title(textwrap.fill(f"task {i + 1}: {name}", 36), fontsize=8)

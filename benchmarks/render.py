@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: where the committed records live
 RECORDS = ROOT / "docs" / "results"
 #: the pages whose blocks are rendered (relative to the repository's root)
-PAGES = ("README.md", "docs/results.md", "docs/reference.md")
+PAGES = ("README.md", "docs/results.md", "docs/reference.md", "docs/benchmarks.md")
 
 #: how the page being rendered links to a record (README.md sits above docs/)
 _link_prefix = "results/"
