@@ -827,12 +827,12 @@ def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) 
     scored a structure."""
     if not any("structure" in t for c in cells for t in c["tasks"]):
         return []
-    width = 34
+    width = 36
     lines = [
         "",
         "learned structure vs the true graph (agents.csr.structure; pairs below |r| "
         f"{learned_structure.MIN_CORRELATION} unmatched): edge precision / recall, beside "
-        "every edge on (precision; recall 1) and edges at random with the learned density "
+        "every edge on (precision) and edges at random with the learned density "
         "(precision / recall); latents learned (true); mean over seeds",
         f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
     ]

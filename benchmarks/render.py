@@ -420,8 +420,8 @@ def csr_scores(bench: str, *specs: str) -> str:
         parts += [
             "Learned graphs against the true one (all five graphs; unmatched variables and pairs "
             "below |r| 0.3 count as errors): edge precision / recall, mean over seeds, beside a "
-            "structure that knows nothing on the same variables: every edge on (precision; its "
-            "recall is 1) and edges at random with the learned density (precision / recall):",
+            "structure that knows nothing on the same variables: every edge on (its precision) "
+            "and edges at random with the learned density (precision / recall):",
             _table(["method", *tasks], structure),
         ]
     if bench == "csr-cartpole":
