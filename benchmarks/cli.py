@@ -292,7 +292,8 @@ BENCHMARKS = {
     "csr-detection": (
         _bench_csr_detection,
         _csr_detection_args,
-        "CSR's detection statistic on one source-task agent: random vs policy probes",
+        "CSR's detection scored out of sample on source agents, beside the paper's rule and "
+        "always/never expand (--study probes: the probe comparison)",
     ),
     "sb3-vec-env": (
         _bench_sb3_vec_env,

@@ -281,7 +281,8 @@ def score_agent(path: str | Path) -> list[dict[str, Any]]:
 
 def confusion(rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
     """``rule``'s decisions on ``rows`` against the truth: counts, sensitivity (expansions
-    needed and made), specificity (shifts called shifts); None where a class is empty."""
+    needed and made), specificity (shifts called shifts) and their mean, the balanced
+    accuracy (always and never expand score 0.5); None where a class is empty."""
     expands = RULES[rule][1]
     c = {"tp": 0, "fn": 0, "fp": 0, "tn": 0}
     for r in rows:
@@ -290,10 +291,14 @@ def confusion(rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
         )
         c[key] += 1
     pos, neg = c["tp"] + c["fn"], c["fp"] + c["tn"]
+    sens = c["tp"] / pos if pos else None
+    spec = c["tn"] / neg if neg else None
     return {
         **c,
-        "sensitivity": c["tp"] / pos if pos else None,
-        "specificity": c["tn"] / neg if neg else None,
+        "sensitivity": sens,
+        "specificity": spec,
+        # the constant rules score 0.5 here whatever the share of positives
+        "balanced_accuracy": None if sens is None or spec is None else (sens + spec) / 2,
         "right": c["tp"] + c["tn"],
         "decisions": pos + neg,
     }
@@ -329,15 +334,18 @@ def score_report(r: dict[str, Any]) -> str:
         lines += [
             "",
             f"{bench}, seeds {', '.join(map(str, seeds))}: {len(rows)} cases",
-            f"{'rule':50s} {'sensitivity':>12s} {'specificity':>12s} {'right':>8s}"
-            f"{'TP':>5s}{'FN':>5s}{'FP':>5s}{'TN':>5s}",
+            f"{'rule':50s} {'sensitivity':>12s} {'specificity':>12s} {'balanced':>9s} "
+            f"{'right':>8s}{'TP':>5s}{'FN':>5s}{'FP':>5s}{'TN':>5s}",
         ]
         for rule, (label, _) in RULES.items():
             c = confusion(rows, rule)
-            sens = "n/a" if c["sensitivity"] is None else f"{c['sensitivity']:.2f}"
-            spec = "n/a" if c["specificity"] is None else f"{c['specificity']:.2f}"
+            sens, spec, bal = (
+                "n/a" if c[k] is None else f"{c[k]:.2f}"
+                for k in ("sensitivity", "specificity", "balanced_accuracy")
+            )
             lines.append(
-                f"{label:50s} {sens:>12s} {spec:>12s} {c['right']:>3d}/{c['decisions']:<4d}"
+                f"{label:50s} {sens:>12s} {spec:>12s} {bal:>9s} "
+                f"{c['right']:>3d}/{c['decisions']:<4d}"
                 f"{c['tp']:>5d}{c['fn']:>5d}{c['fp']:>5d}{c['tn']:>5d}"
             )
         if any(x["width_grew"] for x in rows):

@@ -492,8 +492,10 @@ def csr_detection_score(name: str) -> str:
             table.append(
                 [
                     label,
-                    "n/a" if c["sensitivity"] is None else f"{c['sensitivity']:.2f}",
-                    "n/a" if c["specificity"] is None else f"{c['specificity']:.2f}",
+                    *(
+                        "n/a" if c[k] is None else f"{c[k]:.2f}"
+                        for k in ("sensitivity", "specificity", "balanced_accuracy")
+                    ),
                     f"{c['right']} of {c['decisions']}",
                     f"{c['tp']} / {c['fn']} / {c['fp']} / {c['tn']}",
                 ]
@@ -502,7 +504,17 @@ def csr_detection_score(name: str) -> str:
         parts += [
             f"`{bench}`, seeds {', '.join(map(str, seeds))}: {len(rows)} cases, {positives} "
             "of them positive:",
-            _table(["rule", "sensitivity", "specificity", "right", "TP / FN / FP / TN"], table),
+            _table(
+                [
+                    "rule",
+                    "sensitivity",
+                    "specificity",
+                    "balanced accuracy",
+                    "right",
+                    "TP / FN / FP / TN",
+                ],
+                table,
+            ),
         ]
     return _join(*parts, _source(record))
 
