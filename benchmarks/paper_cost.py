@@ -229,7 +229,7 @@ def _csr(bench: str, device: str) -> dict[str, Any]:
     p = csr.BENCHMARKS[bench]["paper"]
     units = csr_unit_s(bench, device)
     n_tasks = len(make_sequence(p.sequence, seed=0, **p.seq_kwargs))
-    steps = p.source_steps + (n_tasks - 1) * p.task_steps
+    steps = sum(p.schedule.budget(i) for i in range(n_tasks))  # the source budget: its most
     config = csr.agent_config(p, "csr", 0, device)
     world = steps * units["env_step_s"] + (steps / config.train_every) * units["update_s"]
     world += (n_tasks - 1) * (config.detect_steps + config.expand_steps) * units["update_s"]

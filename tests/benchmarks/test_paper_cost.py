@@ -45,3 +45,17 @@ def test_the_report_gives_cells_longest_cell_and_totals():
     assert toy.split()[1:] == ["4", "30", "min", "2.0", "h", "1.0", "h", "/", "30", "min"]
     huge = next(line for line in text.splitlines() if line.startswith("huge"))
     assert "100.0 d" in huge and "50.0 d" in huge and "37.5 h" in huge
+
+
+def test_csr_estimates_read_every_profiles_budgets(monkeypatch):
+    """Every CSR paper profile's budgets (one per task or one for all) reach the estimate."""
+    from benchmarks import csr
+
+    units = {"env_step_s": 1e-3, "update_s": 1e-2, "dqn_env_step_s": 1e-4}
+    monkeypatch.setattr(paper_cost, "csr_unit_s", lambda bench, device: units)
+    for bench in csr.BENCHMARKS:
+        p = csr.BENCHMARKS[bench]["paper"]
+        out = paper_cost._csr(bench, "cpu")
+        n_tasks = len(csr.make_sequence(p.sequence, seed=0, **p.seq_kwargs))
+        assert out["env_steps_per_cell"] == sum(p.schedule.budget(i) for i in range(n_tasks))
+        assert out["cells"] == len(p.seeds) * len(p.methods) and out["total_h"] > 0
