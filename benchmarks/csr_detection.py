@@ -230,7 +230,7 @@ def score_agent(path: str | Path) -> list[dict[str, Any]]:
     copy with the default detection constants; one row per case."""
     path = Path(path)
     bench, profile, seed = _source_of(path)
-    agent = CSRAgent.load(path, device="cpu")
+    agent = CSRAgent.load(path)
     if agent.tau is None:
         raise CheckpointError(f"{path}: the agent has no tau* recorded")
     frozen = {
