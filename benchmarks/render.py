@@ -18,6 +18,7 @@ date its numbers come from, and whether its cells mix code or machines.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ RECORDS = ROOT / "docs" / "results"
 #: the pages whose blocks are rendered (relative to the repository's root)
 PAGES = ("README.md", "docs/results.md", "docs/reference.md", "docs/benchmarks.md")
 
-#: how the page being rendered links to a record (README.md sits above docs/)
-_link_prefix = "results/"
+#: renderers link a record as docs/ pages see it; `render_file` re-bases the links for a page
+#: elsewhere (README.md sits above docs/)
+RECORD_LINK = "](results/"
 
 BLOCK = re.compile(
     r"(?P<open><!-- render: (?P<spec>[^>]*?) -->\n)(?P<body>.*?)(?P<close><!-- /render -->)",
@@ -101,7 +103,7 @@ def _origin(*records: Record) -> str:
         else:
             made = f"commit {code}"
         where = provenance.machine_id(p)
-        parts.append(f"[{r.name}]({_link_prefix}{r.name}): {made}, {p['date'][:10]}, {where}")
+        parts.append(f"[{r.name}{RECORD_LINK}{r.name}): {made}, {p['date'][:10]}, {where}")
     return "; ".join(parts)
 
 
@@ -817,13 +819,13 @@ def _render_block(spec: str) -> str:
 def render_file(path: Path, check: bool = False) -> list[str]:
     """Rebuild every render block of ``path`` from its records; return the specs of the blocks
     whose text changed (with ``check``, the file is left as it is)."""
-    global _link_prefix
     text = path.read_text()
     changed: list[str] = []
-    _link_prefix = "docs/results/" if path.name == "README.md" else "results/"
+    docs = Path(os.path.relpath(ROOT / "docs", path.resolve().parent)).as_posix()
+    rebase = "" if docs == "." else f"{docs}/"
 
     def replace(m: re.Match) -> str:
-        body = _render_block(m["spec"])
+        body = _render_block(m["spec"]).replace(RECORD_LINK, f"]({rebase}results/")
         if body != m["body"]:
             changed.append(m["spec"])
         return m["open"] + body + m["close"]
