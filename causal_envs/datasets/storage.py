@@ -158,6 +158,16 @@ def _episode_buffers(
             raise ValueError(f"step info {key!r} has {len(arr)} rows for {len(data)} transitions")
     buffers = []
     for i, (start, stop) in enumerate(data.episode_bounds()):
+        # Minari stores an episode as one observation sequence: each row's next state must be
+        # the next row's state, or Minari's copy would silently hold other next states
+        if not np.array_equal(
+            data.next_observations[start : stop - 1], data.observations[start + 1 : stop]
+        ):
+            raise ValueError(
+                f"episode {i} (rows {start}-{stop - 1}) does not chain: a row's next state is "
+                "not the next row's state, which Minari's episode format cannot hold; "
+                "causal_envs.datasets.to_minari cuts such data into runs that chain"
+            )
         obs = np.concatenate(
             [data.observations[start:stop], data.next_observations[stop - 1 : stop]]
         )

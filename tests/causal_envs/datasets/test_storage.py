@@ -212,3 +212,23 @@ def test_env_get_dataset_is_d4rl_and_relabels_for_the_env_goal():
     assert np.array_equal(d2["rewards"], inside.astype(np.float32) - 1)
     with pytest.raises(ValueError, match="default dynamics"):
         gym.make("CausalNav2D-v0", step_size=0.1).unwrapped.get_dataset()
+
+
+def test_an_episode_that_does_not_chain_is_refused_before_minari_rewrites_it(small, tmp_path):
+    """Minari keeps one observation sequence per episode: a row whose next state is not the
+    next row's state would come back changed, so save_minari refuses it and leaves nothing."""
+    broken = small.next_observations.copy()
+    broken[0] += 0.5  # row 0's next state no longer row 1's state (rows 0-1: one episode)
+    assert not small.episode_ends[0]
+    data = TransitionDataset(
+        observations=small.observations,
+        actions=small.actions,
+        rewards=small.rewards,
+        next_observations=broken,
+        terminals=small.terminals,
+        episode_ends=small.episode_ends,
+        metadata=small.metadata,
+    )
+    with pytest.raises(ValueError, match=r"episode 0 .* does not chain"):
+        save(data, tmp_path)
+    assert not (tmp_path / ID).exists()
