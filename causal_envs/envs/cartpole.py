@@ -166,7 +166,8 @@ class CartPoleModel:
         return x_acc, th_acc
 
     def _pole_acc(self, sin, cos, th_dot, force, mu_sgn):
-        """Florian Eq. 21 with ``mu_sgn = mu_c sgn(N_c x')``."""
+        """Florian Eq. 21 with ``mu_sgn = mu_c sgn(N_c x')``; arithmetic only, so arrays and
+        plain floats alike (`step` and `step_one`)."""
         mp, length, g = self.masspole, self.length, self.gravity
         total = mp + self.masscart
         inner = (-force - mp * length * th_dot**2 * (sin + mu_sgn * cos)) / total + mu_sgn * g
@@ -185,24 +186,18 @@ class CartPoleModel:
         equations in plain floats."""
         x, x_dot, th, th_dot = state
         force = self._force_values[action]
-        mp, length, g = self.masspole, self.length, self.gravity
-        total = mp + self.masscart
+        mp, length = self.masspole, self.length
         sin, cos = math.sin(th), math.cos(th)
         sgn_v = (x_dot > 0) - (x_dot < 0)
-        mu_sgn = friction * sgn_v
-        for _ in range(2):  # the second pass only when N_c < 0 (see `accelerations`)
-            inner = (-force - mp * length * th_dot**2 * (sin + mu_sgn * cos)) / total + mu_sgn * g
-            th_acc = (g * sin + cos * inner - self.friction_pole * th_dot / (mp * length)) / (
-                length * (4.0 / 3.0 - mp * cos / total * (cos - mu_sgn))
-            )
-            n_c = total * g - mp * length * (th_acc * sin + th_dot**2 * cos)
-            if n_c >= 0 or friction == 0:
-                break
-            mu_sgn = -friction * sgn_v
+        th_acc = self._pole_acc(sin, cos, th_dot, force, friction * sgn_v)
+        n_c = self._normal_force(sin, cos, th_dot, th_acc)
+        if n_c < 0 and friction:  # as `accelerations`: the friction's sign turns
+            th_acc = self._pole_acc(sin, cos, th_dot, force, -friction * sgn_v)
+            n_c = self._normal_force(sin, cos, th_dot, th_acc)
         sgn_n = (n_c > 0) - (n_c < 0)
         x_acc = (
             force + mp * length * (th_dot**2 * sin - th_acc * cos) - friction * n_c * sgn_n * sgn_v
-        ) / total
+        ) / (mp + self.masscart)
         t = self.tau
         return (x + t * x_dot, x_dot + t * x_acc, th + t * th_dot, th_dot + t * th_acc)
 
@@ -436,9 +431,8 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
 
     ## Arguments
     ``gym.make("CausalCartPole-v0", obs_type="state", observe_friction=None, render_mode=None,
-    gravity=9.8,
-    masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02, force_scales=(1.0,),
-    friction_cart=(), friction_period=5, friction_pole=2e-6)``, or
+    gravity=9.8, masscart=1.0, masspole=0.1, length=0.5, force_mag=10.0, tau=0.02,
+    force_scales=(1.0,), friction_cart=(), friction_period=5, friction_pole=2e-6)``, or
     ``batch_model=CartPoleModel(...)`` instead of the constants.
 
     ## Version History
