@@ -379,9 +379,9 @@ def compare_with_reference(
     """
     c = agent.config
     states, errors = agent.step_errors(probe)
-    report.error_every_step = float(np.mean(errors))
+    report.error_every_step = float(np.mean(errors))  # = agent.prediction_error(probe)
     if c.detect_probe != "matched" or agent.reference is None:
-        report.error_after_theta = float(np.mean(errors))  # = agent.prediction_error(probe)
+        report.error_after_theta = report.error_every_step
         return report.error_after_theta, agent.tau
     matched, covered = agent.match_reference(states)
     report.coverage = float(covered.mean())
@@ -395,7 +395,7 @@ def compare_with_reference(
         else f"on every step (only {report.coverage:.0%} inside the reference's coverage)"
     )
     report.say(
-        f"{where}: error {error:.4f} (every step {float(np.mean(errors)):.4f}), tau* matched "
+        f"{where}: error {error:.4f} (every step {report.error_every_step:.4f}), tau* matched "
         f"to their latent states {tau:.4f} (on the finished task's policy rollouts "
         f"{agent.tau:.4f})"
     )
