@@ -45,7 +45,7 @@ from agents.csr import structure as learned_structure
 from agents.csr.continual import converged
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
-from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, estimate
+from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, confusion, estimate
 from causal_envs.core import check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
@@ -456,21 +456,14 @@ def _score_structure(row: dict[str, Any], agent: CSRAgent, env) -> None:
 def detection_confusion(cells: list[dict]) -> dict[str, int]:
     """The decisions of ``cells`` on every later task against its ground truth: did the
     latent space have to grow (the task's changes include ``state_expansion``) and did the
-    method expand it (decision ``space_expansion``)?"""
-    out = {"decisions": 0, "right": 0, "tp": 0, "fn": 0, "fp": 0, "tn": 0}
-    for cell in cells:
-        for t in cell["tasks"][1:]:
-            if "decision" not in t:
-                continue
-            truth = "state_expansion" in t["truth"]
-            expanded = t["decision"] == "space_expansion"
-            key = {(True, True): "tp", (True, False): "fn", (False, True): "fp"}.get(
-                (truth, expanded), "tn"
-            )
-            out[key] += 1
-            out["decisions"] += 1
-            out["right"] += int(truth == expanded)
-    return out
+    method expand it (decision ``space_expansion``)? The counts of `benchmarks.stats.confusion`."""
+    c = confusion(
+        ("state_expansion" in t["truth"], t["decision"] == "space_expansion")
+        for cell in cells
+        for t in cell["tasks"][1:]
+        if "decision" in t
+    )
+    return {k: c[k] for k in ("decisions", "right", "tp", "fn", "fp", "tn")}
 
 
 def _fmt_confusion(c: dict[str, int]) -> str:

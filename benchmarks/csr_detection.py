@@ -51,7 +51,7 @@ from agents.csr.adaptation import (
     detect,
     reestimate_theta,
 )
-from benchmarks import provenance
+from benchmarks import provenance, stats
 from benchmarks.results import write_json
 from causal_envs.core.checkpoint import CheckpointError
 
@@ -280,28 +280,11 @@ def score_agent(path: str | Path) -> list[dict[str, Any]]:
 
 
 def confusion(rows: list[dict[str, Any]], rule: str) -> dict[str, Any]:
-    """``rule``'s decisions on ``rows`` against the truth: counts, sensitivity (expansions
-    needed and made), specificity (shifts called shifts) and their mean, the balanced
-    accuracy (always and never expand score 0.5); None where a class is empty."""
+    """``rule``'s decisions on ``rows`` against the truth (`benchmarks.stats.confusion`):
+    counts, sensitivity (expansions needed and made), specificity (shifts called shifts) and
+    balanced accuracy (always and never expand score 0.5); None where a class is empty."""
     expands = RULES[rule][1]
-    c = {"tp": 0, "fn": 0, "fp": 0, "tn": 0}
-    for r in rows:
-        key = (
-            ("tp" if expands(r) else "fn") if r["expand_needed"] else ("fp" if expands(r) else "tn")
-        )
-        c[key] += 1
-    pos, neg = c["tp"] + c["fn"], c["fp"] + c["tn"]
-    sens = c["tp"] / pos if pos else None
-    spec = c["tn"] / neg if neg else None
-    return {
-        **c,
-        "sensitivity": sens,
-        "specificity": spec,
-        # the constant rules score 0.5 here whatever the share of positives
-        "balanced_accuracy": None if sens is None or spec is None else (sens + spec) / 2,
-        "right": c["tp"] + c["tn"],
-        "decisions": pos + neg,
-    }
+    return stats.confusion((r["expand_needed"], bool(expands(r))) for r in rows)
 
 
 def score(agents: list[str | Path]) -> dict[str, Any]:

@@ -11,14 +11,16 @@ Learning at the Edge of the Statistical Precipice" (NeurIPS 2021; the `rliable` 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "MIN_SEEDS_FOR_INTERVAL",
     "Estimate",
+    "confusion",
     "estimate",
     "interval_label",
     "iqm",
@@ -193,3 +195,24 @@ def stratified_interval(
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boot, [alpha, 1 - alpha])
     return float(statistic(x)), float(low), float(high)
+
+
+def confusion(decisions: Iterable[tuple[bool, bool]]) -> dict[str, Any]:
+    """Binary decisions against their truth, from ``(needed, made)`` pairs: the counts
+    ``tp``, ``fn``, ``fp``, ``tn``, ``right`` and ``decisions``; the sensitivity (positives
+    caught), the specificity (negatives left alone) and their mean, the balanced accuracy (a
+    constant rule scores 0.5 whatever the share of positives); None where a class is empty."""
+    c = {"tp": 0, "fn": 0, "fp": 0, "tn": 0}
+    for needed, made in decisions:
+        c[("tp" if made else "fn") if needed else ("fp" if made else "tn")] += 1
+    pos, neg = c["tp"] + c["fn"], c["fp"] + c["tn"]
+    sens = c["tp"] / pos if pos else None
+    spec = c["tn"] / neg if neg else None
+    return {
+        **c,
+        "right": c["tp"] + c["tn"],
+        "decisions": pos + neg,
+        "sensitivity": sens,
+        "specificity": spec,
+        "balanced_accuracy": None if sens is None or spec is None else (sens + spec) / 2,
+    }

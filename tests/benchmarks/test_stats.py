@@ -64,3 +64,13 @@ def test_bad_input():
         estimate([1.0], statistic="median")
     with pytest.raises(ValueError, match="seeds x tasks"):
         stratified_interval(np.zeros(3))
+
+
+def test_confusion_counts_and_rates_of_binary_decisions():
+    from benchmarks.stats import confusion
+
+    c = confusion([(True, True), (True, False), (False, True), (False, False), (False, False)])
+    assert (c["tp"], c["fn"], c["fp"], c["tn"], c["right"], c["decisions"]) == (1, 1, 1, 2, 3, 5)
+    assert c["sensitivity"] == 0.5 and c["specificity"] == 2 / 3
+    assert c["balanced_accuracy"] == (0.5 + 2 / 3) / 2
+    assert confusion([(False, False)])["sensitivity"] is None  # no positive to catch
