@@ -803,7 +803,7 @@ def _draw_lines(cells: list[dict], methods: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def structure_value(d: dict, path: tuple[str, ...]) -> float:
+def _structure_value(d: dict, path: tuple[str, ...]) -> float:
     """``d[path[0]][path[1]]...``, NaN where a key is missing (a record before the key)."""
     for k in path:
         if not isinstance(d, dict) or k not in d:
@@ -812,12 +812,37 @@ def structure_value(d: dict, path: tuple[str, ...]) -> float:
     return float(d)
 
 
+#: `structure_means`' figures -> where each score dict keeps them
+_STRUCTURE_FIGURES = {
+    "precision": ("edges", "all", "precision"),
+    "recall": ("edges", "all", "recall"),
+    "all_on_precision": ("chance", "all_on", "all", "precision"),
+    "random_precision": ("chance", "random", "all", "precision"),
+    "random_recall": ("chance", "random", "all", "recall"),
+    "learned_latent": ("learned_latent",),
+    "true_latent": ("true_latent",),
+}
+
+
+def structure_means(rows: list[dict], task: int) -> dict[str, float] | None:
+    """The structure scores of ``rows`` (cells of one method) on ``task``, averaged over the
+    seeds that scored one (`agents.csr.structure.score`): edge precision and recall, the two
+    chance structures' (every edge on; edges at random with the learned density) and the
+    latent variables learned and true; None where no seed scored a structure."""
+    got = [r["tasks"][task]["structure"] for r in rows if "structure" in r["tasks"][task]]
+    if not got:
+        return None
+    return {
+        name: float(np.nanmean([_structure_value(g, path) for g in got]))
+        for name, path in _STRUCTURE_FIGURES.items()
+    }
+
+
 def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
-    """The learned graphs against the truth (`agents.csr.structure.score`, all five graphs
-    together, unmatched variables counted), each beside what a structure that knows nothing
-    scores on the same variables: every edge on, and edges on at random with the learned
-    density; and the latent variables learned (true). Means over seeds; nothing when no cell
-    scored a structure."""
+    """The learned graphs against the truth (`structure_means`, all five graphs together,
+    unmatched variables counted), each beside what a structure that knows nothing scores on
+    the same variables; and the latent variables learned (true). Nothing when no cell scored
+    a structure."""
     if not any("structure" in t for c in cells for t in c["tasks"]):
         return []
     width = 36
@@ -835,21 +860,14 @@ def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) 
             continue
         line = f"{LABELS[m]:8s}"
         for i in range(n_tasks):
-            got = [r["tasks"][i]["structure"] for r in rows if "structure" in r["tasks"][i]]
-            if not got:
-                line += f"{'n/a':>{width}s}"
-                continue
-
-            def mean(*path: str, got=got) -> float:
-                return float(np.nanmean([structure_value(g, path) for g in got]))
-
-            prec, rec = mean("edges", "all", "precision"), mean("edges", "all", "recall")
-            on = mean("chance", "all_on", "all", "precision")
-            rp = mean("chance", "random", "all", "precision")
-            rr = mean("chance", "random", "all", "recall")
-            learned = np.mean([g["learned_latent"] for g in got])
-            true = np.mean([g["true_latent"] for g in got])
-            cell = f"{prec:.2f}/{rec:.2f} ({on:.2f}; {rp:.2f}/{rr:.2f}) {learned:.0f}({true:.0f})"
+            s = structure_means(rows, i)
+            cell = (
+                "n/a"
+                if s is None
+                else f"{s['precision']:.2f}/{s['recall']:.2f} ({s['all_on_precision']:.2f}; "
+                f"{s['random_precision']:.2f}/{s['random_recall']:.2f}) "
+                f"{s['learned_latent']:.0f}({s['true_latent']:.0f})"
+            )
             line += f"{cell:>{width}s}"
         lines.append(line)
     return lines

@@ -438,36 +438,26 @@ def csr_scores(bench: str, *specs: str) -> str:
 
 
 def _csr_structure_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
-    """Per method and task, the structure score beside its chance baselines (records with
-    ``chance`` only); no rows where none has them."""
-    from benchmarks.csr import LABELS, structure_value  # deferred: torch & co.
+    """Per method and task, the structure score beside its chance baselines
+    (`benchmarks.csr.structure_means`); only methods that scored one."""
+    from benchmarks.csr import LABELS, structure_means  # deferred: torch & co.
 
     rows = []
     for m in methods:
         mine = [c for c in cells if c["method"] == m]
-        row, any_scored = [LABELS[m]], False
-        for i in range(n_tasks):
-            got = [
-                c["tasks"][i]["structure"]
-                for c in mine
-                if len(c["tasks"]) > i and "chance" in c["tasks"][i].get("structure", {})
-            ]
-            if not got:
-                row.append("n/a")
-                continue
-            any_scored = True
-
-            def mean(*path: str, got=got) -> float:
-                return float(np.nanmean([structure_value(g, path) for g in got]))
-
-            row.append(
-                f"{mean('edges', 'all', 'precision'):.2f} / {mean('edges', 'all', 'recall'):.2f} "
-                f"(on: {mean('chance', 'all_on', 'all', 'precision'):.2f}; random: "
-                f"{mean('chance', 'random', 'all', 'precision'):.2f} / "
-                f"{mean('chance', 'random', 'all', 'recall'):.2f})"
+        scores = [structure_means(mine, i) for i in range(n_tasks)]
+        if any(s is not None for s in scores):
+            rows.append(
+                [LABELS[m]]
+                + [
+                    "n/a"
+                    if s is None
+                    else f"{s['precision']:.2f} / {s['recall']:.2f} "
+                    f"(on: {s['all_on_precision']:.2f}; random: {s['random_precision']:.2f} / "
+                    f"{s['random_recall']:.2f})"
+                    for s in scores
+                ]
             )
-        if any_scored:
-            rows.append(row)
     return rows
 
 
