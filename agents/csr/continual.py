@@ -203,6 +203,10 @@ def run_sequence(
     for i in range(1, len(tasks)):
         schedule.budget(i)  # every task has a budget before anything runs
     results: list[TaskResult] = []
+
+    def score(eval_env: gym.Env) -> float:  # the current agent (adapt may replace it)
+        return _score(agent, eval_env, schedule.eval_episodes, schedule.eval_seed)
+
     env, eval_env = tasks[0](), tasks[0]()
     start = agent.env_steps
     replay, curve = _train(
@@ -212,7 +216,7 @@ def run_sequence(
         task=0,
         start=start,
         steps=agent.env_steps - start,
-        final=_score(agent, eval_env, schedule.eval_episodes, schedule.eval_seed),
+        final=score(eval_env),
         curve=curve,
     )
     if len(tasks) > 1:
@@ -225,17 +229,13 @@ def run_sequence(
         env, eval_env = tasks[i](), tasks[i]()
         start, budget = agent.env_steps, schedule.budget(i)
         readable = env.observation_space.shape == tuple(agent.world.config.obs_shape)
-        zero_shot = (
-            _score(agent, eval_env, schedule.eval_episodes, schedule.eval_seed)
-            if readable
-            else None
-        )
+        zero_shot = score(eval_env) if readable else None
         agent, replay, report = adapt(agent, env, task=i)
         for line in report.log:
             print(f"  [{agent.name} task {i + 1}] {line}")
-        adapted = _score(agent, eval_env, schedule.eval_episodes, schedule.eval_seed)
+        adapted = score(eval_env)
         trained = report.decision != "distribution_shift"
-        curve = [(agent.env_steps, adapted)]
+        curve, more = [(agent.env_steps, adapted)], []
         if trained:
             left = max(0, budget - (agent.env_steps - start))
             replay, more = _train(agent, env, eval_env, schedule, left, replay)
@@ -244,11 +244,9 @@ def run_sequence(
             task=i,
             start=start,
             steps=agent.env_steps - start,
-            final=(
-                _score(agent, eval_env, schedule.eval_episodes, schedule.eval_seed)
-                if trained
-                else adapted
-            ),
+            # unchanged since the adapted score unless it trained (evaluation is greedy on
+            # the same episodes)
+            final=score(eval_env) if more else adapted,
             curve=curve,
             zero_shot=zero_shot,
             adapted=adapted,
