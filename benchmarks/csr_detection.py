@@ -155,6 +155,15 @@ def run(agent_path: str | Path, quick: bool = False) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- out of sample
+#: the CSRConfig fields that decide detection, frozen at their defaults in the score study
+DETECTION_CONSTANTS = (
+    "detect_probe",
+    "threshold_scale",
+    "theta_reg",
+    "coverage_quantile",
+    "min_coverage",
+    "match_neighbours",
+)
 #: the decision rules scored on the same detections: name -> (label, expands(row))
 RULES: dict[str, tuple[str, Any]] = {
     "csr": (
@@ -233,19 +242,7 @@ def score_agent(path: str | Path) -> list[dict[str, Any]]:
     agent = CSRAgent.load(path)
     if agent.tau is None:
         raise CheckpointError(f"{path}: the agent has no tau* recorded")
-    frozen = {
-        f.name: getattr(CSRConfig, f.name)
-        for f in dataclasses.fields(CSRConfig)
-        if f.name
-        in (
-            "detect_probe",
-            "threshold_scale",
-            "theta_reg",
-            "coverage_quantile",
-            "min_coverage",
-            "match_neighbours",
-        )
-    }
+    frozen = {name: getattr(CSRConfig, name) for name in DETECTION_CONSTANTS}
     agent.config = dataclasses.replace(agent.config, adaptation="csr", **frozen)
     rows = []
     for k, case in enumerate(cases(bench, profile, seed)):
@@ -295,10 +292,7 @@ def score(agents: list[str | Path]) -> dict[str, Any]:
         "study": "score",
         "agents": [str(p) for p in agents],
         "constants": {
-            "threshold_scale": CSRConfig.threshold_scale,
-            "detect_probe": CSRConfig.detect_probe,
-            "theta_reg": CSRConfig.theta_reg,
-            "coverage_quantile": CSRConfig.coverage_quantile,
+            **{name: getattr(CSRConfig, name) for name in DETECTION_CONSTANTS},
             "tuned_on_seeds": [0, 1, 2],
         },
         "rows": rows,
