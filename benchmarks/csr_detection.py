@@ -167,7 +167,7 @@ DETECTION_CONSTANTS = (
 #: the decision rules scored on the same detections: name -> (label, expands(row))
 RULES: dict[str, tuple[str, Any]] = {
     "csr": (
-        "CSR: error <= 2.5 x matched tau* (covered steps)",
+        f"CSR: error <= {CSRConfig.threshold_scale:g} x matched tau* (covered steps)",
         lambda r: r["decision"] == "space_expansion",
     ),
     "plain": (
