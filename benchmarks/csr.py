@@ -428,6 +428,79 @@ def _run_oracle(profile: CSRProfile, seed: int, device: str) -> dict:
     return {"method": "oracle", "seed": seed, "draw": seq[1].description, "tasks": tasks}
 
 
+def task_references(profile: CSRProfile, seed: int) -> list[dict[str, float]] | None:
+    """Per task of the seed's sequence, the mean returns of reference policies that know the
+    task's true model (`SyntheticPOMDPEnv.reference_returns`: random actions, the worst and
+    best constant action, a one-step planner), over as many episodes as the evaluations play;
+    None for a sequence whose env has no true model to plan with."""
+    _, makers = _tasks(profile, seed)
+    out = []
+    for make in makers:
+        env = make()
+        refs = getattr(env.unwrapped, "reference_returns", None)
+        if refs is not None:
+            out.append(refs(episodes=profile.eval_episodes, seed=seed))
+        env.close()
+        if refs is None:
+            return None
+    return out
+
+
+def normalised_scores(rows: list[dict], task: int, key: str = "final_score") -> list[float]:
+    """The scores of ``rows`` on ``task`` as a fraction of the way from the task's random
+    policy (0) to its best reference policy (1) (`task_references`, stored in each cell);
+    rows without references are left out."""
+    out = []
+    for r in rows:
+        refs = r.get("references")
+        if not refs or len(r["tasks"]) <= task:
+            continue
+        value = r["tasks"][task].get(key)
+        low, high = refs[task]["random"], refs[task]["best"]
+        if value is not None and not np.isnan(value) and high > low:
+            out.append((float(value) - low) / (high - low))
+    return out
+
+
+def _reference_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
+    """The normalised final scores per method and task, and each seed's reference range."""
+    if not any(c.get("references") for c in cells):
+        return []
+    width = 24
+    lines = [
+        "",
+        "final score normalised per seed and task: 0 = uniformly random actions, 1 = the best "
+        "policy that knows the true model (the best constant action or a one-step planner), "
+        "mean [interval]",
+        f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
+    ]
+    for m in methods:
+        rows = [c for c in cells if c["method"] == m]
+        if rows:
+            values = [normalised_scores(rows, i) for i in range(n_tasks)]
+            lines.append(
+                f"{LABELS[m]:8s}"
+                + "".join(
+                    f"{(_fmt_interval_digits(v, 2) if v else 'n/a'):>{width}s}" for v in values
+                )
+            )
+    lines += ["", "reference returns per seed and task: random / worst constant / best"]
+    seen = set()
+    for c in sorted(cells, key=lambda c: c["seed"]):
+        refs = c.get("references")
+        if not refs or c["seed"] in seen:
+            continue
+        seen.add(c["seed"])
+        lines.append(
+            f"seed {c['seed']}: "
+            + "; ".join(
+                f"task {i + 1} {r['random']:.0f} / {r['worst_constant']:.0f} / {r['best']:.0f}"
+                for i, r in enumerate(refs)
+            )
+        )
+    return lines
+
+
 def resolve_shared_rows(cells: list[dict]) -> list[dict]:
     """``cells`` with every task row that says ``same_as`` (the oracle's task 1) replaced by
     that method's row of the same seed (a NaN score when that cell is not in ``cells``)."""
@@ -650,6 +723,11 @@ def _fmt_interval(values: list[float]) -> str:
     return f"{e.value:.1f} [{e.low:.0f}, {e.high:.0f}]"
 
 
+def _fmt_interval_digits(values: list[float], digits: int) -> str:
+    e = estimate(values)
+    return f"{e.value:.{digits}f} [{e.low:.{digits}f}, {e.high:.{digits}f}]"
+
+
 def claim_verdict(cells: list[dict]) -> Verdict | None:
     """CSR's CartPole claim (`benchmarks.claims.CLAIMS["csr-cartpole"]`) judged on these
     cells: per later task, CSR's final scores against Dreamer's; None without both."""
@@ -702,6 +780,7 @@ def report(
     ]
     lines += _score_lines(cells, p.methods, n_tasks, "zero_shot")
     lines += _draw_lines(cells, p.methods)
+    lines += _reference_lines(cells, p.methods, n_tasks)
     targets = adaptation_targets(cells, p.fraction, p.optimum)
     if p.optimum is not None:
         reference = f"the optimum {p.optimum:g}"
@@ -1027,10 +1106,15 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     seed, m = cell.key["seed"], cell.key["method"]
     p = ctx.profile
     if m == "dqn":
-        return _run_dqn(p, seed, ctx.device)
-    if m == "oracle":
-        return _run_oracle(p, seed, ctx.device)
-    return _run_world_model(p, m, seed, ctx.folder, ctx.device)
+        record = _run_dqn(p, seed, ctx.device)
+    elif m == "oracle":
+        record = _run_oracle(p, seed, ctx.device)
+    else:
+        record = _run_world_model(p, m, seed, ctx.folder, ctx.device)
+    references = task_references(p, seed)
+    if references is not None:
+        record["references"] = references
+    return record
 
 
 def _report(records: list[dict], ctx: RunContext) -> str:

@@ -94,8 +94,9 @@ class FactoredTransition(nn.Module):
     """One MLP per latent variable over its masked parents; outputs a mean and a std each.
 
     Inputs per sample: the previous latent ``s`` (``d``), the action one-hot ``a`` (``n_a``) and
-    the change factor ``theta`` (``m``); masks ``m_ss (d, d)``, ``m_as (n_a, d)``,
-    ``m_ts (m, d)`` give each output's parents. Hidden width ``hidden``, ELU.
+    the change factor ``theta`` (``m``); masks ``m_ss (d, d)``, ``m_as (1, d)`` (the action is
+    one variable: its row is shared by the one-hot's entries) and ``m_ts (m, d)`` give each
+    output's parents. Hidden width ``hidden``, ELU.
     """
 
     def __init__(
@@ -130,7 +131,7 @@ class FactoredTransition(nn.Module):
         """Mean and raw std (before softplus) of each next latent variable: ``(B, d)`` each."""
         # x masked per output k: (k, B, in) @ (k, in, H) as one batched matmul
         x = torch.cat([s, a, theta], dim=1)
-        m_sa = torch.cat([m_ss, m_as], dim=0)
+        m_sa = torch.cat([m_ss, m_as.expand(self.w_a.shape[1], -1)], dim=0)
         if self.edge_gain.numel():
             m_sa = m_sa * (1 + self.edge_gain)
         m = torch.cat([m_sa, m_ts], dim=0)

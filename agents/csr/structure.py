@@ -22,8 +22,8 @@ learned variables are first matched to the true ones:
 
 The world model's ``s->o`` mask says whether a variable enters the decoder at all, not which
 observation elements it drives, so ``s->o`` is scored per variable (``any`` over the true
-mask's row); ``a->s`` and ``theta->s`` likewise take ``any`` over the learned mask's action and
-theta inputs.
+mask's row); ``theta->s`` likewise takes ``any`` over the learned mask's theta inputs (the
+action is one variable on both sides: one row).
 """
 
 from __future__ import annotations
@@ -222,11 +222,11 @@ def edge_scores(
     """Per graph (and ``"all"``), the learned edges against the true ones.
 
     ``truth``: the env's ground truth (`GRAPHS`, entry ``[i, j]``: input ``i`` causes output
-    ``j``). ``learned``: the world model's hard masks (``s->s (d, d)``, ``a->s (n_actions,
-    d)``, ``theta_s->s (t_s, d)``, ``s->o (d, 1)``, ``s->r (d, 1)``). A true edge is recovered
-    when the learned mask has the edge between the partners of its ends (``matching``'s pairs
-    with |correlation| at least ``min_correlation``). A learned edge with an end that has no
-    true partner is a false positive; a true edge with an end that has no learned partner, a
+    ``j``). ``learned``: the world model's hard masks (``s->s (d, d)``, ``a->s (1, d)``,
+    ``theta_s->s (t_s, d)``, ``s->o (d, 1)``, ``s->r (d, 1)``). A true edge is recovered when
+    the learned mask has the edge between the partners of its ends (``matching``'s pairs with
+    |correlation| at least ``min_correlation``). A learned edge with an end that has no true
+    partner is a false positive; a true edge with an end that has no learned partner, a
     false negative.
     """
     missing = [g for g in GRAPHS if g not in truth]

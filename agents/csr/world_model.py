@@ -12,7 +12,13 @@ change factor ``theta = (theta_o, theta_r, theta_s)``:
   with them, so imagined episodes would never end and the critic would see no difference
   between a balanced pole and a falling one;
 - transition model ``p(s_{k,t} | D^{s->s}_k * s_{t-1}, D^{theta_s->s}_k * theta_s,
-  D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (`FactoredTransition`);
+  D^{a->s}_k * a_{t-1})``, one MLP per variable ``k`` (`FactoredTransition`). The action is
+  one variable of the graph, so ``D^{a->s}`` has one row: one edge from the action to each
+  latent variable, shared by the entries of the one-hot. (With a row per action value, each
+  edge would see data only on the steps that took its action - 1 in 33 on the synthetic
+  POMDP - against the sparsity term's pressure on every step, and every action edge
+  switched off: the imagined latent states then ignored the action, and the policy learned
+  from them more slowly than Dreamer's.);
 - representation model ``q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)``.
 
 The masks ``D`` are `MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
@@ -186,7 +192,7 @@ class StructuredWorldModel(nn.Module):
         self.masks = nn.ModuleDict(
             {
                 "s->s": MaskGate(d, d, **gate),
-                "a->s": MaskGate(n_a, d, **gate),
+                "a->s": MaskGate(1, d, **gate),  # the action is one variable
                 "theta_s->s": MaskGate(t_s, d, **gate),
                 "s->o": MaskGate(d, 1, **gate),
                 "theta_o->o": MaskGate(t_o, 1, **gate),
@@ -449,10 +455,10 @@ class StructuredWorldModel(nn.Module):
 
     @torch.no_grad()
     def expand_actions(self, n: int) -> None:
-        """Add ``n`` discrete actions (zero weights: no effect until trained)."""
+        """Add ``n`` discrete actions (zero weights: no effect until trained). ``D^{a->s}``
+        does not grow: new values of the action are the same variable."""
         if n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        self.masks["a->s"].expand(n, 0, self.config.mask_init_logit)
         self.transition.grow_actions(n)
         self.post_in.grow_in("a", n)
         self.config = replace(self.config, n_actions=self.config.n_actions + n)

@@ -27,12 +27,15 @@ from causal_envs.core import (
     CausalStructure,
     OfflineDatasetMixin,
     check_discrete_action,
+    check_int,
     check_real,
 )
 
 __all__ = ["SyntheticModel", "SyntheticPOMDPEnv", "action_values", "render_latent_frame"]
 
 N_ACTIONS = 33
+#: the episode length (the paper's): the registered env is truncated after it
+EPISODE_STEPS = 256
 
 
 def action_values(n_actions: int = N_ACTIONS) -> NDArray[np.float64]:
@@ -260,6 +263,57 @@ class SyntheticPOMDPEnv(OfflineDatasetMixin, gym.Env):
         self._s = s[0]
         reward = float(self.batch_model.reward(s)[0])
         return self.batch_model.observe(s)[0], reward, False, False, {"latent": self._s.copy()}
+
+    def reference_returns(
+        self, episodes: int = 10, horizon: int = EPISODE_STEPS, seed: int = 0
+    ) -> dict[str, float]:
+        """Mean returns of reference policies that know this task's true model, so a learned
+        policy's score can be read against what the task allows (the way Atari scores are
+        read between a random and a human player).
+
+        - ``"random"``: uniformly random actions;
+        - ``"worst_constant"``, ``"best_constant"``: the worst and the best of the 33 actions
+          held for the whole episode;
+        - ``"planner"``: each step, the action whose noise-free next state has the highest
+          reward under the true model (a one-step lookahead: the reward reads only the next
+          state);
+        - ``"best"``: the higher of ``best_constant`` and ``planner``.
+
+        All run ``episodes`` episodes of ``horizon`` steps from the same start states and noise
+        (drawn from ``seed``), as a batch: the true model is used directly, not through
+        ``step``, so the env's own episode is left as it is.
+        """
+        episodes = check_int("episodes", episodes, 1)
+        horizon = check_int("horizon", horizon, 1)
+        m, values = self.batch_model, self.actions
+        rng = np.random.default_rng([seed, self.structure_seed])
+        start = rng.standard_normal((episodes, m.latent_dim))
+        noise = rng.normal(0.0, self.noise_std, size=(horizon, episodes, m.latent_dim))
+        randoms = rng.integers(len(values), size=(horizon, episodes))
+
+        def run(choose) -> NDArray[np.float64]:
+            s, total = start, np.zeros(episodes)
+            for t in range(horizon):
+                s = m.transition(s, values[choose(t, s)], self.theta, noise[t])
+                total += m.reward(s)
+            return total
+
+        def plan(t: int, s: NDArray) -> NDArray[np.intp]:
+            n = len(values)
+            tried = m.transition(np.repeat(s, n, 0), np.tile(values, len(s)), self.theta, 0.0)
+            return m.reward(tried).reshape(len(s), n).argmax(1)
+
+        constant = [
+            float(run(lambda t, s, k=k: np.full(len(s), k)).mean()) for k in range(len(values))
+        ]
+        out = {
+            "random": float(run(lambda t, s: randoms[t]).mean()),
+            "worst_constant": min(constant),
+            "best_constant": max(constant),
+            "planner": float(run(plan).mean()),
+        }
+        out["best"] = max(out["best_constant"], out["planner"])
+        return out
 
     def close(self) -> None:
         """End the episode: a later ``step`` needs a ``reset``."""

@@ -125,6 +125,34 @@ def test_action_and_observation_expansion_keep_old_predictions():
     torch.testing.assert_close(rew_after, rew_before)
 
 
+def test_the_action_is_one_variable_with_one_mask_row_shared_by_its_values():
+    """D^{a->s} has one row (the action is one variable of the graph): switching its edge to a
+    latent off removes every action's effect on that latent, and new actions add no row."""
+    model = _model()
+    assert model.masks["a->s"].shape == (1, 5)
+    s = torch.randn(16, 5)
+    theta = model.thetas()[2].expand(16, -1)
+    masks = {name: torch.ones(gate.shape) for name, gate in model.masks.items()}
+    masks["a->s"][0, 2] = 0.0  # the action's edge to latent 2 is off
+    t = model.transition
+    means = [
+        t(
+            s,
+            model.one_hot(torch.full((16,), k)),
+            theta,
+            masks["s->s"],
+            masks["a->s"],
+            masks["theta_s->s"],
+        )[0]
+        for k in range(3)
+    ]
+    for other in means[1:]:
+        torch.testing.assert_close(other[:, 2], means[0][:, 2])  # no action moves latent 2
+        assert not torch.allclose(other[:, 1], means[0][:, 1])  # the others still do
+    model.expand_actions(2)
+    assert model.masks["a->s"].shape == (1, 5)
+
+
 THETA_GAIN = "transition.edge_gain"
 
 

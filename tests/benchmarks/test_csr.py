@@ -81,6 +81,10 @@ def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
         assert set(s["edges"]) == {"s->s", "a->s", "theta->s", "s->o", "s->r", "all"}
     out = capsys.readouterr().out
     assert "true" in out and "learned structure vs the true graph" in out
+    # each cell carries its tasks' reference returns, and the report reads scores against them
+    cell = state["cells"]["seed=0/method=csr"]
+    assert len(cell["references"]) == len(tasks)
+    assert "final score normalised per seed and task" in out
 
 
 def test_adaptation_steps_need_a_positive_source_score():
@@ -212,3 +216,17 @@ def test_detection_confusion_against_the_truth():
     c = csr.detection_confusion(cells)
     assert c == {"decisions": 4, "right": 3, "tp": 1, "fn": 0, "fp": 1, "tn": 2}
     assert "3 of 4 right (75%)" in csr._fmt_confusion(c)
+
+
+def test_scores_are_normalised_between_random_and_the_best_reference_policy():
+    refs = [{"random": 10.0, "best": 30.0}, {"random": 0.0, "best": 0.0}]
+    rows = [
+        {"tasks": [{"final_score": 20.0}, {"final_score": 5.0}], "references": refs},
+        {"tasks": [{"final_score": 40.0}, {"final_score": 5.0}], "references": refs},
+        {"tasks": [{"final_score": 15.0}]},  # no references: left out
+    ]
+    assert csr.normalised_scores(rows, 0) == [0.5, 1.5]
+    assert csr.normalised_scores(rows, 1) == []  # an empty range normalises nothing
+    assert csr.task_references(csr.BENCHMARKS["csr-cartpole"]["smoke"], 0) is None
+    refs = csr.task_references(csr.BENCHMARKS["csr-synthetic"]["smoke"], 0)
+    assert len(refs) == 4 and all(r["best"] >= r["best_constant"] for r in refs)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from causal_envs.envs.synthetic import SyntheticModel, action_values
+from causal_envs.envs.synthetic import SyntheticModel, SyntheticPOMDPEnv, action_values
 
 
 def make(**kw):
@@ -101,3 +101,23 @@ def test_seeded_and_validated():
         env.step(33)
     with pytest.raises(ValueError, match="theta"):
         make(theta=2.0)
+
+
+def test_reference_returns_bracket_what_a_policy_can_score():
+    env = SyntheticPOMDPEnv(structure_seed=7)
+    refs = env.reference_returns(episodes=4, seed=3)
+    assert set(refs) == {"random", "worst_constant", "best_constant", "planner", "best"}
+    assert refs == env.reference_returns(episodes=4, seed=3)  # seeded
+    assert refs != env.reference_returns(episodes=4, seed=4)
+    assert refs["worst_constant"] <= refs["best_constant"] <= refs["best"]
+    assert refs["best"] == max(refs["best_constant"], refs["planner"])
+    # without noise, one step: the planner picks each episode's best action, so it scores at
+    # least as much as any single action held for every episode
+    quiet = SyntheticPOMDPEnv(structure_seed=7, noise_std=0.0)
+    one = quiet.reference_returns(episodes=8, horizon=1)
+    assert one["planner"] >= one["best_constant"] - 1e-12
+    env.reset(seed=0)
+    state = env.latent_state
+    with pytest.raises(ValueError, match="episodes"):
+        env.reference_returns(episodes=0)
+    assert np.array_equal(env.latent_state, state)  # the env's own episode is untouched
