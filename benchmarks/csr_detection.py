@@ -72,7 +72,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 #: the probes compared: random actions, the policy, the policy against tau* matched to its
-#: states (`agents.csr.CSRAgent.matched_tau`) on the steps inside the reference's coverage
+#: states (`agents.csr.Threshold.matched_tau`) on the steps inside the reference's coverage
 #: (`agents.csr.adaptation.compare_with_reference`)
 PROBES = ("random", "policy", "matched")
 #: theta's anchor weights compared: unanchored, and the default
@@ -240,7 +240,7 @@ def score_agent(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     bench, profile, seed = _source_of(path)
     agent = CSRAgent.load(path)
-    if agent.tau is None:
+    if agent.threshold.tau is None:
         raise CheckpointError(f"{path}: the agent has no tau* recorded")
     frozen = {name: getattr(CSRConfig, name) for name in DETECTION_CONSTANTS}
     agent.config = dataclasses.replace(agent.config, adaptation="csr", **frozen)

@@ -328,6 +328,7 @@ def csr_scores(bench: str, *specs: str) -> str:
         claim_verdict,
         detection_confusion,
         final_scores,
+        normalised_scores,
         resolve_shared_rows,
     )  # deferred: torch & co.
 
@@ -382,6 +383,29 @@ def csr_scores(bench: str, *specs: str) -> str:
         parts.append(
             "Task 2 per seed: " + "; ".join(f"seed {k}: {draws[k]}" for k in sorted(draws)) + "."
         )
+    if any(c.get("references") for c in cells):
+        normal = []
+        for m in methods:
+            mine = sorted((c for c in resolved if c["method"] == m), key=lambda c: c["seed"])
+            row = [LABELS[m]]
+            for i in range(n_tasks):
+                values = normalised_scores(mine, i)
+                row.append(estimate(values).format(2) if values else "n/a")
+            normal.append(row)
+        ranges = {
+            c["seed"]: " / ".join(f"{r['random']:.0f} to {r['best']:.0f}" for r in c["references"])
+            for c in cells
+            if c.get("references")
+        }
+        parts += [
+            "Final score normalised per seed and task, 0 = uniformly random actions and 1 = the "
+            "best policy that knows the task's true model (the best action held throughout, or "
+            "a one-step planner; `SyntheticPOMDPEnv.reference_returns`), mean [interval]:",
+            _table(["method", *tasks], normal),
+            "Random to best return per seed, tasks 1 / 2 / 3 / 4: "
+            + "; ".join(f"seed {k}: {ranges[k]}" for k in sorted(ranges))
+            + ".",
+        ]
     targets = adaptation_targets(resolved, config["fraction"], config.get("optimum"))
     if any(t is not None for t in targets.values()):
         steps_rows = []

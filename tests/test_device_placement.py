@@ -139,7 +139,7 @@ def test_csr_agents_learn_grow_prune_and_reload_on_the_given_device(
         expand_steps=2,
         sa_trials=2,
         sa_train_steps=2,
-        detect_probe="policy",  # compared with agent.tau itself (matched recomputes tau*)
+        detect_probe="policy",  # compared with tau* itself (matched recomputes it)
         device="cpu",
     )
     seq = make_sequence("cartpole", seed=0, obs_type="state")
@@ -147,7 +147,7 @@ def test_csr_agents_learn_grow_prune_and_reload_on_the_given_device(
     agent = CSRAgent(env.observation_space.shape, env.action_space.n, cfg)
     agent.learn(env, 40)
     agent.record_threshold(env=env)
-    agent.tau = 1e-9  # every error is above it: the adaptation grows the latent space
+    agent.threshold.tau = 1e-9  # every error is above it: the adaptation grows the latent space
     agent, _, report = adapt(agent, seq.make(1), task=1)
     if structured:
         assert report.decision == "space_expansion" and report.added >= 1

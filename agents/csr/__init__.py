@@ -2,6 +2,8 @@
 
 - `agents.csr.world_model`: the structured world model of CSR's Eq. (2);
 - `agents.csr.agent`: the agent (world model + policy learned in imagination);
+- `agents.csr.detection`: tau*, the threshold of the distribution-shift detection, and the
+  matched tau* (`Threshold`, held by the agent as ``agent.threshold``);
 - `agents.csr.adaptation`: the three-step adaptation to a new task;
 - `agents.csr.continual`: Algorithm 1 over a task sequence with fixed env-step budgets
   (`run_sequence`), the protocol every CSR benchmark runs;
@@ -16,6 +18,7 @@
 from agents.csr.adaptation import AdaptationReport, ExpansionController, adapt
 from agents.csr.agent import ADAPTATIONS, EXPANSIONS, CSRAgent, CSRConfig
 from agents.csr.continual import Schedule, TaskResult, run_sequence
+from agents.csr.detection import Reference, Threshold
 from agents.csr.masks import MaskGate
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import (
@@ -34,10 +37,12 @@ __all__ = [
     "CSRConfig",
     "ExpansionController",
     "MaskGate",
+    "Reference",
     "Schedule",
     "SequenceReplay",
     "StructuredWorldModel",
     "TaskResult",
+    "Threshold",
     "WorldModelConfig",
     "WorldModelParams",
     "adapt",

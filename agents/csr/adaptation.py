@@ -4,7 +4,7 @@ On a new task the agent first collects ``adapt_collect`` steps with its current 
 what it can observe directly (new discrete actions; new elements of a vector observation), and
 measures its prediction error on probe data of the same behaviour tau* was measured with
 (``detect_probe``: by default ``"matched"``, the current policy's fresh rollouts compared
-with tau* taken at the same latent states of the finished task, `CSRAgent.matched_tau`, on
+with tau* taken at the same latent states of the finished task, `Threshold.matched_tau`, on
 the probe steps inside the finished task's coverage, `compare_with_reference`; ``"policy"``
 and ``"random"`` compare with the plain tau*; the probe's steps join the task's
 data), then
@@ -13,8 +13,9 @@ data), then
    and its gains on the transition's edges (every other parameter frozen, each pulled toward
    its previous value by ``theta_reg``) - for ``detect_steps`` updates on the probe; if the
    forward prediction error is below
-   ``threshold_scale * tau*`` (tau* recorded at the end of the previous task) the task is a
-   distribution shift and the model is kept;
+   ``threshold_scale * tau*`` (tau* recorded at the end of the previous task,
+   ``agent.threshold``: `agents.csr.detection`) the task is a distribution shift and the
+   model is kept;
 2. otherwise **expands** the latent space by ``d'`` variables - Random (``d' ~ U{1..max_new}``),
    Deterministic (``d' = det_new`` with group sparsity on the new variables' outgoing weights)
    or Self-Adaptive (a small controller samples ``d'``, each trial trains a copy of the expanded
@@ -67,10 +68,10 @@ class AdaptationReport:
     #: the error after re-estimating theta on every probe step (the paper's rule compares
     #: this with the plain tau*: below -> a distribution shift)
     error_every_step: float | None = None
-    #: with ``detect_probe="matched"``: tau* at the new task's states (`CSRAgent.matched_tau`)
+    #: with ``detect_probe="matched"``: tau* at the new task's states (`Threshold.matched_tau`)
     tau_matched: float | None = None
     #: with ``detect_probe="matched"``: the fraction of the probe's steps inside the
-    #: reference's coverage (`CSRAgent.match_reference`); the error and the matched tau* are
+    #: reference's coverage (`Threshold.match_reference`); the error and the matched tau* are
     #: measured on those steps unless fewer than ``min_coverage`` are
     coverage: float | None = None
     #: what the error after re-estimating theta was compared with: ``threshold_scale`` x the
@@ -188,15 +189,14 @@ def reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> Non
     toward its current value by ``theta_reg`` so that only a change the data shows moves it."""
     params = dict(agent.world.named_parameters())
     parts = [n for n in THETA_PARTS if params[n].numel()]
-    agent.theta_anchor = {n: params[n].detach().clone() for n in parts}
     gain = params["transition.edge_gain"]
-    try:
-        gain.requires_grad_(gain.numel() > 0)
-        _train_restricted(agent, replay, dict.fromkeys(parts), steps)
-    finally:
-        gain.requires_grad_(False)
-        agent.theta_anchor = None
-        agent.rebuild_optimizers()
+    with agent.theta_anchored(parts):
+        try:
+            gain.requires_grad_(gain.numel() > 0)
+            _train_restricted(agent, replay, dict.fromkeys(parts), steps)
+        finally:
+            gain.requires_grad_(False)
+            agent.rebuild_optimizers()
 
 
 def train_new_actions(
@@ -238,9 +238,9 @@ def grown_entries(world: nn.Module, n: int, what: str = "latent") -> dict[str, t
     return {name: ~torch.isnan(p) for name, p in probe.named_parameters()}
 
 
-def _grow(agent: CSRAgent, n: int) -> dict[str, torch.Tensor]:
+def _grow(agent: CSRAgent, n: int, group_sparse: bool = False) -> dict[str, torch.Tensor]:
     new = grown_entries(agent.world, n)
-    agent.expand_latent(n)
+    agent.expand_latent(n, group_sparse=group_sparse)
     return new
 
 
@@ -272,9 +272,7 @@ def _expand(
         new = _grow(agent, n)
     elif c.expansion == "deterministic":
         n = c.det_new
-        d = agent.world.latent_dim
-        new = _grow(agent, n)
-        agent.group_dims = torch.arange(d, d + n, device=agent.device)
+        new = _grow(agent, n, group_sparse=True)
         report.say(f"Deterministic expansion: d' = {n} with group sparsity {c.group_sparsity}")
     else:
         n, agent, new = _self_adaptive(agent, replay, report, error, probe)
@@ -319,7 +317,7 @@ def _self_adaptive(
     are the controller's input."""
     c = agent.config
     before = agent.prediction_error(probe)  # measured as each trial's error is
-    tau = next((t for t in (report.tau_matched, agent.tau) if t is not None), error)
+    tau = next((t for t in (report.tau_matched, agent.threshold.tau) if t is not None), error)
     with agent.device:
         controller = ExpansionController(c.max_new)
     x = controller.features(agent.world.latent_dim, c.world.hidden, error, tau)
@@ -373,17 +371,18 @@ def compare_with_reference(
     compared with (recorded in ``report``).
 
     With ``detect_probe="matched"`` (and a reference): on the probe steps inside the
-    reference's coverage (`CSRAgent.match_reference`), the mean error and the mean matched
+    reference's coverage (`Threshold.match_reference`), the mean error and the mean matched
     tau*; on every step when fewer than ``min_coverage`` of them are covered. Otherwise the
     error on every step and the plain tau*.
     """
     c = agent.config
+    threshold = agent.threshold
     states, errors = agent.step_errors(probe)
     report.error_every_step = float(np.mean(errors))  # = agent.prediction_error(probe)
-    if c.detect_probe != "matched" or agent.reference is None:
+    if c.detect_probe != "matched" or threshold.reference is None:
         report.error_after_theta = report.error_every_step
-        return report.error_after_theta, agent.tau
-    matched, covered = agent.match_reference(states)
+        return report.error_after_theta, threshold.tau
+    matched, covered = threshold.match_reference(states, c.match_neighbours, c.coverage_quantile)
     report.coverage = float(covered.mean())
     on_covered = report.coverage >= c.min_coverage
     steps = covered if on_covered else np.ones_like(covered)
@@ -397,7 +396,7 @@ def compare_with_reference(
     report.say(
         f"{where}: error {error:.4f} (every step {report.error_every_step:.4f}), tau* matched "
         f"to their latent states {tau:.4f} (on the finished task's policy rollouts "
-        f"{agent.tau:.4f})"
+        f"{threshold.tau:.4f})"
     )
     return error, tau
 
@@ -416,7 +415,7 @@ def detect(
     (widened, theta re-estimated): detect on a copy to leave it as it was.
     """
     c = agent.config
-    report = AdaptationReport(task, agent.name, agent.tau, float("nan"))
+    report = AdaptationReport(task, agent.name, agent.threshold.tau, float("nan"))
     replay = replay if replay is not None else agent.new_replay(env)
     new_actions = _widen(agent, env, report)
     agent.end_episode()
@@ -445,7 +444,8 @@ def detect(
     error = agent.prediction_error(probe)
     report.error_before = error
     report.say(
-        f"prediction error on the new task {error:.4f} ({c.detect_probe} probe); tau* {agent.tau}"
+        f"prediction error on the new task {error:.4f} ({c.detect_probe} probe); "
+        f"tau* {agent.threshold.tau}"
     )
     if probe is not replay:
         replay.extend(probe)  # the probe's steps are the task's data too, for every method

@@ -3,7 +3,7 @@
     config = CSRConfig(world=WorldModelParams(latent_dim=8))
     agent = CSRAgent(obs_shape=(4,), n_actions=2, config=config)
     replay, curve = agent.learn(env, 20_000)         # source task: model + policy from scratch
-    agent.record_threshold(env=env)                  # tau*: the error on fresh source steps
+    agent.record_threshold(env=env)                  # tau*: agent.threshold (detection.py)
     agent, replay, report = adapt(agent, new_env, task=1)  # detect / expand / prune
     replay, curve = agent.learn(new_env, 5_000, replay=replay)  # then keep learning
 
@@ -24,6 +24,8 @@ keep training). Every structural change rebuilds the optimisers.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from torch import nn
 from torch.distributions import Categorical
 from tqdm import tqdm
 
+from agents.csr.detection import Reference, Threshold
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
@@ -46,13 +49,13 @@ from causal_envs.core.rollout import model_rollout
 
 __all__ = ["ADAPTATIONS", "EXPANSIONS", "TRAINING_SEEDS", "CSRAgent", "CSRConfig"]
 
-#: what every CSR checkpoint holds (`CSRAgent.save`)
+#: what every CSR checkpoint holds (`CSRAgent.save`), besides the threshold: "threshold"
+#: (`Threshold.state_dict`), or "tau" and "reference" in files written before it had its own
 _CHECKPOINT_KEYS = (
     "config",
     "world",
     "actor",
     "critic",
-    "tau",
     "thetas",
     "decisions",
     "counters",
@@ -69,7 +72,13 @@ EXPANSIONS = ("self_adaptive", "random", "deterministic")
 @dataclass
 class CSRConfig:
     """Hyperparameters of the agent (defaults sized for state observations on a CPU); the
-    world model's own are in ``world``."""
+    world model's own are in ``world``.
+
+    The detection constants (``threshold_scale``, ``detect_probe``, ``coverage_quantile``,
+    ``theta_reg``) were chosen on seeds 0-2 of the quick profiles: docs/reference.md gives the
+    measurements behind each ("The paper against the code, point by point"), and a claim about
+    detection is out of sample only on other seeds (`bench csr-detection`).
+    """
 
     #: the world model's sizes and loss weights (here: latent 16, the rest as Table 5)
     world: WorldModelParams = field(default_factory=lambda: WorldModelParams(latent_dim=16))
@@ -82,9 +91,8 @@ class CSRConfig:
     lam: float = 0.95
     model_lr: float = 6e-4
     theta_lr: float = 1e-2
-    #: the structural masks' logits learn faster than the weights, so the sparsity term can
-    #: switch edges off (and pruning fire) within a CPU budget: at the weights' 6e-4, an edge
-    #: starting on (logit 3) needs about 5,000 updates of steady pressure to go off
+    #: the mask logits' learning rate, above the weights' so that the sparsity term can switch
+    #: edges off within a CPU budget (docs/reference.md, "The world model")
     mask_lr: float = 1e-2
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
@@ -101,32 +109,22 @@ class CSRConfig:
     #: the Deterministic strategy's d' and its group-sparsity weight
     det_new: int = 6
     group_sparsity: float = 0.05
-    #: distribution-shift detection (`agents.csr.adaptation.detect`): theta and its edge gains
-    #: re-estimated for ``detect_steps`` updates, then a shift if the error is at most
-    #: ``threshold_scale`` x tau* (the paper: below tau* itself). The detection constants
-    #: below - threshold_scale, detect_probe, coverage_quantile, theta_reg - were chosen on
-    #: seeds 0-2 of the csr-cartpole and csr-synthetic quick profiles; the measurements behind
-    #: each are in docs/reference.md ("The paper against the code, point by point"), and a
-    #: claim about detection is out of sample only on other seeds (`bench csr-detection`)
+    #: updates of theta's re-estimation on a new task (`agents.csr.adaptation.detect`)
     detect_steps: int = 500
+    #: a distribution shift if the error is at most this x tau* (the paper: 1 x tau*)
     threshold_scale: float = 2.5
     #: the data tau* and a new task's error are measured on: "policy" (fresh rollouts of the
-    #: current policy on each task), "random" (uniformly random actions on each) or "matched"
-    #: (the policy's rollouts against tau* matched to the latent states they visit,
-    #: `CSRAgent.matched_tau`: the finished task's errors at the nearest states of its policy
-    #: and random probes)
+    #: policy), "random" (random actions) or "matched" (`agents.csr.detection`)
     detect_probe: str = "matched"
-    #: neighbours per probe step in the matched tau*
+    #: neighbours per probe step in the matched tau* (`Threshold.matched_tau`)
     match_neighbours: int = 16
-    #: with the matched probe, decide on the probe steps inside the reference's coverage: a
-    #: step is covered when the mean distance to its ``match_neighbours`` nearest reference
-    #: steps is at most this quantile of the reference steps' own such distances (each left
-    #: out of its own neighbours); beyond it the matched tau* extrapolates. None: every step
+    #: the matched probe decides on the steps inside this quantile of the reference's own
+    #: neighbour distances (`Threshold.match_reference`); None: on every step
     coverage_quantile: float | None = 0.95
     #: below this fraction of covered probe steps, decide on every step (and say so)
     min_coverage: float = 0.1
-    #: while theta is re-estimated, ``theta_reg * ||theta - theta_source||^2`` (and the same
-    #: for the edge gains) is added to the loss, so that only a change the data shows moves it
+    #: weight of the L2 pull of theta and its edge gains toward their values before the
+    #: re-estimation (`CSRAgent.theta_anchored`): only a change the data shows moves them
     theta_reg: float = 1.0
     #: steps of data collected on a new task before deciding, and of training after expanding
     adapt_collect: int = 2_000
@@ -251,15 +249,14 @@ class CSRAgent:
             d, hidden = c.world.latent_dim, c.world.hidden
             self.actor = _Head(d, n_theta, hidden, n_actions)
             self.critic = _Head(d, n_theta, hidden, 1)
-        self.tau: float | None = None
-        #: with ``detect_probe="matched"``: the finished task's latent states and their
-        #: prediction errors, on its policy's and on random rollouts (`record_threshold`)
-        self.reference: dict[str, np.ndarray] | None = None
+        #: tau* of the latest finished task and its reference (`record_threshold`)
+        self.threshold = Threshold()
         self.thetas: dict[int, torch.Tensor] = {}
-        self.group_dims: torch.Tensor | None = None  # new variables under group sparsity
-        #: set while theta is re-estimated: parameter name -> the value ``theta_reg`` pulls
-        #: it toward (theta and the transition's edge gains)
-        self.theta_anchor: dict[str, torch.Tensor] | None = None
+        # the latent variables under group sparsity (`expand_latent`) and, while theta is
+        # re-estimated, the values theta_reg pulls toward (`theta_anchored`): set and cleared
+        # by the agent's own methods only (read them through `group_variables` and `anchor`)
+        self._group: torch.Tensor | None = None
+        self._anchor: dict[str, torch.Tensor] | None = None
         self.decisions: list[dict[str, Any]] = []
         self.n_updates = 0
         self.env_steps = 0
@@ -274,6 +271,20 @@ class CSRAgent:
     @property
     def n_actions(self) -> int:
         return self.world.n_actions
+
+    @property
+    def group_variables(self) -> torch.Tensor | None:
+        """The latent variables the latest ``expand_latent(n, group_sparse=True)`` added (the
+        Deterministic strategy, CSR §3.2): ``train_world`` adds ``group_sparsity`` x the L2
+        norms of their outgoing weights to the loss. None before any such expansion and
+        after pruning (`keep_latent`)."""
+        return self._group
+
+    @property
+    def anchor(self) -> dict[str, torch.Tensor] | None:
+        """While `theta_anchored` runs: parameter name -> the value ``theta_reg`` pulls it
+        toward; None at any other time."""
+        return self._anchor
 
     # ----------------------------------------------------------------- optimisation
     def rebuild_optimizers(self) -> None:
@@ -299,18 +310,41 @@ class CSRAgent:
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
 
-    def train_world(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One gradient step of the world model (or of theta alone, if so built). The batch's
-        posterior states are kept in ``self.last_states`` (imagination starts from them)."""
+    @contextmanager
+    def theta_anchored(self, names: Iterable[str]) -> Iterator[None]:
+        """Pull the world-model parameters ``names`` toward their current values while the
+        block runs: ``train_world`` adds ``theta_reg * ||p - p_0||^2`` for each, so that when
+        theta (and its edge gains) are re-estimated on a new task (CSR §3.1, Algorithm 1's
+        detection) only a change the data shows moves them. The anchor is dropped when the
+        block exits, an exception included.
+
+            with agent.theta_anchored(["theta", "transition.edge_gain"]):
+                ...  # train theta alone
+        """
+        if self._anchor is not None:
+            raise RuntimeError("theta is already anchored (theta_anchored does not nest)")
+        params = dict(self.world.named_parameters())
+        self._anchor = {n: params[n].detach().clone() for n in names}
+        try:
+            yield
+        finally:
+            self._anchor = None
+
+    def train_world(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """One gradient step of the world model (or of theta alone, if so built). Returns the
+        losses (detached 0-d tensors) and the batch's posterior states ``(B, T, latent_dim)``
+        (detached; imagination starts from them)."""
         self.world.train()
-        loss, parts, self.last_states = self.world.loss(batch)
-        if self.group_dims is not None and self.config.group_sparsity > 0:
-            group = self.world.group_norms()[self.group_dims].sum()
+        loss, parts, states = self.world.loss(batch)
+        if self._group is not None and self.config.group_sparsity > 0:
+            group = self.world.group_norms()[self._group].sum()
             loss = loss + self.config.group_sparsity * group
             parts["loss/group"] = group.detach()
-        if self.theta_anchor is not None and self.config.theta_reg > 0:
+        if self._anchor is not None and self.config.theta_reg > 0:
             params = dict(self.world.named_parameters())
-            pull = sum(((params[n] - v) ** 2).sum() for n, v in self.theta_anchor.items())
+            pull = sum(((params[n] - v) ** 2).sum() for n, v in self._anchor.items())
             loss = loss + self.config.theta_reg * pull
             parts["loss/theta_anchor"] = pull.detach()
         if self.model_opt is not None:
@@ -318,7 +352,7 @@ class CSRAgent:
             loss.backward()
             nn.utils.clip_grad_norm_(self.world.parameters(), 100.0)
             self.model_opt.step()
-        return parts
+        return parts, states
 
     def _theta(self, n: int) -> torch.Tensor:
         return self.world.theta.detach().expand(n, -1)
@@ -384,9 +418,9 @@ class CSRAgent:
         the device in one copy); returns the losses as detached 0-d tensors."""
         c = self.config
         batch = replay.sample(c.batch_size, c.seq_len, self.rng, self.device)
-        parts = self.train_world(batch)
+        parts, states = self.train_world(batch)
         if policy:
-            start = self.last_states.reshape(-1, self.world.latent_dim)
+            start = states.reshape(-1, self.world.latent_dim)
             if len(start) > c.imagine_starts:
                 pick = self.rng.choice(len(start), c.imagine_starts, replace=False)
                 start = start[torch.as_tensor(pick, device=start.device)]
@@ -525,29 +559,32 @@ class CSRAgent:
     def record_threshold(
         self, replay: SequenceReplay | None = None, env: gym.Env | None = None, batches: int = 8
     ) -> float:
-        """tau*: the final prediction error on the current task (CSR §3.1).
+        """Measure tau* on the current task and keep it in ``self.threshold`` (CSR §3.1,
+        Algorithm 1: the final prediction error of the model on the finished task); returns it.
 
         With ``env``, the error is measured on ``adapt_collect`` fresh steps there, of the
         behaviour ``detect_probe`` names (`probe_replay`): the protocol the adaptation applies
         to a new task, so the two errors compare like with like (the training replay's error
         is in-sample, hence optimistic, and mixes in the early random data). Without ``env``,
-        on ``replay``. With ``detect_probe="matched"`` (and ``env``) the per-step errors of
-        that probe and of a fresh random-action probe are kept as the reference
-        `matched_tau` reads.
+        on ``replay``. With ``detect_probe="matched"`` (and ``env``) the per-step states and
+        errors of that probe and of a fresh random-action probe become the threshold's
+        reference (`Threshold.matched_tau`); otherwise the threshold has no reference (an
+        earlier task's would describe states of a model that has since moved on), and the
+        adaptation compares with the plain tau*.
         """
         if env is not None:
             replay = self.probe_replay(env)
         if replay is None:
             raise ValueError("record_threshold needs the task's replay or its env")
         states, errors = self.step_errors(replay, batches)
-        self.tau = float(np.mean(errors))  # = prediction_error(replay, batches)
+        tau = self.threshold.record(errors)  # = prediction_error(replay, batches)
+        self.threshold.reference = None
         if env is not None and self.config.detect_probe == "matched":
             more_states, more_errors = self.step_errors(self.probe_replay(env, random=True))
-            self.reference = {
-                "states": np.concatenate([states, more_states]),
-                "errors": np.concatenate([errors, more_errors]),
-            }
-        return self.tau
+            self.threshold.reference = Reference(
+                np.concatenate([states, more_states]), np.concatenate([errors, more_errors])
+            )
+        return tau
 
     def probe_replay(
         self, env: gym.Env, random: bool | None = None, actions: int | None = None
@@ -582,64 +619,17 @@ class CSRAgent:
             errors.append(e.float().cpu().numpy())
         return np.concatenate(states), np.concatenate(errors)
 
-    def matched_tau(
-        self,
-        replay: SequenceReplay | None = None,
-        batches: int = 8,
-        states: np.ndarray | None = None,
-    ) -> float:
-        """tau* matched to the states of ``replay``: for each of its steps, the mean
-        prediction error of the ``match_neighbours`` reference steps (`record_threshold`)
-        nearest in latent state (each dimension scaled by the reference's spread), averaged
-        over the steps. It asks how well the model predicted the finished task where the
-        new task's data now goes, instead of where the finished task's policy went.
-        ``states``: the steps' latent states when the caller has them already (the first
-        output of `step_errors`), in place of ``replay``."""
-        if states is None:
-            if replay is None:
-                raise ValueError("matched_tau needs the probe's replay or its latent states")
-            states, _ = self.step_errors(replay, batches)
-        return float(self.match_reference(states)[0].mean())
-
-    def match_reference(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per step of ``states`` ``(N, latent_dim)``: the matched tau* (`matched_tau`) and
-        whether the step lies inside the reference's coverage (``(N,)`` floats and bools).
-
-        A step is covered when the mean distance to its ``match_neighbours`` nearest
-        reference steps is at most the ``coverage_quantile`` of the same distance measured
-        from each reference step (itself left out); with ``coverage_quantile=None`` every
-        step is. Outside the coverage the matched tau* is an extrapolation: the model was
-        never measured there on the finished task.
-        """
-        from sklearn.neighbors import NearestNeighbors  # deferred: only matched detection
-
-        if self.reference is None:
-            raise RuntimeError(
-                "no reference: call record_threshold(env=...) with detect_probe='matched'"
-            )
-        ref_states, ref_errors = self.reference["states"], self.reference["errors"]
-        if states.ndim != 2 or states.shape[1] != ref_states.shape[1]:
-            raise ValueError(
-                f"the reference has {ref_states.shape[1]} latent variables, the states "
-                f"{states.shape[1:]}: record the threshold again after changing the latent space"
-            )
-        scale = ref_states.std(axis=0) + 1e-6
-        k = min(self.config.match_neighbours, len(ref_states))
-        index = NearestNeighbors(n_neighbors=k).fit(ref_states / scale)
-        distances, nearest = index.kneighbors(states / scale)
-        tau = ref_errors[nearest].mean(axis=1)
-        q = self.config.coverage_quantile
-        if q is None or len(ref_states) < 2:
-            return tau, np.ones(len(states), dtype=bool)
-        own = min(k + 1, len(ref_states))
-        ref_distances, _ = index.kneighbors(ref_states / scale, n_neighbors=own)
-        radius = np.quantile(ref_distances[:, 1:].mean(axis=1), q)
-        return tau, distances.mean(axis=1) <= radius
-
-    def expand_latent(self, n: int) -> None:
+    def expand_latent(self, n: int, group_sparse: bool = False) -> None:
+        """Add ``n`` latent variables (CSR §3.2) to the world model and to the policy's and
+        critic's inputs. ``group_sparse``: put the new variables under group sparsity (the
+        Deterministic strategy, after DEN): they become `group_variables`, replacing any
+        earlier group."""
+        d = self.world.latent_dim
         self.world.expand_latent(n)
         for head in (self.actor, self.critic):
             head.inp.grow_in("s", n)
+        if group_sparse:
+            self._group = torch.arange(d, d + n, device=self.device)
         self._after_change()
 
     def expand_actions(self, n: int) -> None:
@@ -652,10 +642,12 @@ class CSRAgent:
         self._after_change()
 
     def keep_latent(self, keep: torch.Tensor) -> None:
+        """Keep only the latent variables ``keep`` (pruning, CSR §3.3); the group-sparsity
+        group is dropped."""
         self.world.keep_latent(keep)
         for head in (self.actor, self.critic):
             head.inp.select_in("s", keep)
-        self.group_dims = None
+        self._group = None
         self._after_change()
 
     def end_episode(self) -> None:
@@ -670,7 +662,8 @@ class CSRAgent:
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
-        """Config, world model (with its current sizes), policy, tau*, thetas, decisions."""
+        """Config, world model (with its current sizes), policy, threshold (tau* and its
+        reference), thetas, decisions."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -680,14 +673,7 @@ class CSRAgent:
                 "world": self.world.export(),
                 "actor": self.actor.state_dict(),
                 "critic": self.critic.state_dict(),
-                "tau": self.tau,
-                "reference": (
-                    None
-                    if self.reference is None
-                    else {
-                        k: torch.as_tensor(v, device=self.device) for k, v in self.reference.items()
-                    }
-                ),
+                "threshold": self.threshold.state_dict(),
                 "thetas": self.thetas,
                 "decisions": self.decisions,
                 "counters": (self.n_updates, self.env_steps),
@@ -699,11 +685,13 @@ class CSRAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
-        """Rebuild a saved agent on ``device``, whichever device saved it."""
+        """Rebuild a saved agent on ``device``, whichever device saved it (files written
+        before the threshold had its own entry, with "tau" and "reference", load too)."""
         blob = load_checkpoint(path, "CSR agent", map_location=keep_on_host)
         if "agent" in blob:  # an offline agent's checkpoint (agents.common.save)
             raise CheckpointError(f"{path} holds a {blob['agent']!r} agent, not a CSR agent")
-        check_keys(blob, path, "CSR agent", _CHECKPOINT_KEYS)
+        legacy = "threshold" not in blob and "tau" in blob
+        check_keys(blob, path, "CSR agent", _CHECKPOINT_KEYS + (() if legacy else ("threshold",)))
         try:
             config = replace(CSRConfig(**blob["config"]), device=str(device))
         except TypeError as err:
@@ -714,10 +702,7 @@ class CSRAgent:
         agent.world = StructuredWorldModel.rebuild(blob["world"], agent.device)
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])
-        agent.tau = blob["tau"]
-        reference = blob.get("reference")
-        if reference is not None:
-            agent.reference = {k: v.cpu().numpy() for k, v in reference.items()}
+        agent.threshold = Threshold.from_state_dict(blob if legacy else blob["threshold"])
         agent.thetas = blob["thetas"]
         agent.decisions = blob["decisions"]
         agent.n_updates, agent.env_steps = blob["counters"]

@@ -21,6 +21,7 @@ from agents.csr import (
     WorldModelParams as W,
 )
 from agents.csr.adaptation import grown_entries, train_new_parts
+from agents.csr.detection import Reference, Threshold
 from causal_envs.tasks import make_sequence
 
 
@@ -191,7 +192,7 @@ def test_threshold_is_measured_on_held_out_steps_of_the_task():
     agent, env, replay = _small_agent(adapt_collect=120, detect_probe="policy")
     n, steps = len(replay), agent.env_steps
     tau = agent.record_threshold(env=env)
-    assert tau == agent.tau and np.isfinite(tau) and tau > 0
+    assert tau == agent.threshold.tau and np.isfinite(tau) and tau > 0
     assert len(replay) == n and agent.env_steps == steps + 120  # fresh steps, replay untouched
     assert agent.record_threshold(replay) > 0
     with pytest.raises(ValueError, match="replay or its env"):
@@ -259,7 +260,7 @@ def _synthetic_agent(adaptation="csr", seed=0):
 
 def test_detection_calls_a_pure_theta_change_a_distribution_shift():
     agent, seq = _synthetic_agent()
-    assert agent.tau is not None and agent.tau > 0
+    assert agent.threshold.tau is not None and agent.threshold.tau > 0
     agent, _, report = adapt(agent, seq.make(1), task=1)
     assert report.decision == "distribution_shift", report.log
     assert report.added == 0 and agent.world.latent_dim == 6
@@ -271,7 +272,7 @@ def test_detection_calls_a_grown_latent_space_an_expansion():
     agent, seq = _synthetic_agent()
     agent, _, report = adapt(agent, seq.make(2), task=2)
     assert report.decision == "space_expansion", report.log
-    assert report.error_after_theta > agent.tau * agent.config.threshold_scale
+    assert report.error_after_theta > agent.threshold.tau * agent.config.threshold_scale
     assert 1 <= report.added <= agent.config.max_new
     assert agent.world.latent_dim == 6 + report.added - len(report.pruned)
 
@@ -285,10 +286,10 @@ def test_agent_saves_and_loads_with_grown_structure(tmp_path):
     agent.update(replay)
     agent.expand_latent(2)
     agent.expand_actions(1)
-    agent.tau = 0.5
+    agent.threshold.tau = 0.5
     path = agent.save(tmp_path / "csr.pt")
     loaded = CSRAgent.load(path)
-    assert loaded.world.latent_dim == 6 and loaded.n_actions == 3 and loaded.tau == 0.5
+    assert loaded.world.latent_dim == 6 and loaded.n_actions == 3 and loaded.threshold.tau == 0.5
     batch = replay.sample(3, 10, np.random.default_rng(0))
     batch["prev_action"] = batch["prev_action"].clamp(max=1)
     err = agent.world.prediction_error(batch)
@@ -390,7 +391,7 @@ def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
         a.config = replace(a.config, theta_reg=reg)
         start = a.world.theta.detach().clone()
         reestimate_theta(a, replay, 60)
-        assert a.theta_anchor is None  # only while theta alone learns
+        assert a.anchor is None  # only while theta alone learns
         drift[reg] = float((a.world.theta.detach() - start).norm())
     assert drift[100.0] < drift[0.0]
     with pytest.raises(ValueError, match="detect_probe"):
@@ -404,31 +405,117 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     for _ in range(20):
         agent.update(replay, policy=False)
     tau = agent.record_threshold(env=env)
-    ref = agent.reference
-    assert ref is not None and ref["states"].shape == (len(ref["errors"]), 4)
-    assert tau > 0 and (ref["errors"] >= 0).all()
+    threshold, k = agent.threshold, agent.config.match_neighbours
+    ref = threshold.reference
+    assert ref is not None and ref.states.shape == (len(ref.errors), 4)
+    assert tau > 0 and (ref.errors >= 0).all()
     probe = agent.probe_replay(env)
-    matched = agent.matched_tau(probe)
+    states = agent.step_errors(probe)[0]
+    matched = threshold.matched_tau(states, k)
     # the mean of reference errors: within the reference's range, and the same every time
-    assert ref["errors"].min() <= matched <= ref["errors"].max()
-    assert agent.matched_tau(probe) == matched
-    # the probe's latent states, computed once by the caller, give the same value
-    assert agent.matched_tau(states=agent.step_errors(probe)[0]) == matched
-    with pytest.raises(ValueError, match="replay or its latent states"):
-        agent.matched_tau()
+    assert ref.errors.min() <= matched <= ref.errors.max()
+    assert threshold.matched_tau(agent.step_errors(probe)[0], k) == matched
+    # the per-step values average to it, whatever the coverage rule
+    assert threshold.match_reference(states, k, 0.95)[0].mean() == pytest.approx(matched)
     # a reference whose errors are doubled doubles the matched tau*
-    agent.reference = {**ref, "errors": 2 * ref["errors"]}
-    assert agent.matched_tau(probe) == pytest.approx(2 * matched, rel=1e-5)
-    agent.reference = ref
+    threshold.reference = Reference(ref.states, 2 * ref.errors)
+    assert threshold.matched_tau(states, k) == pytest.approx(2 * matched, rel=1e-5)
+    threshold.reference = ref
     loaded = CSRAgent.load(agent.save(tmp_path / "a.pt"))
-    np.testing.assert_array_equal(loaded.reference["errors"], ref["errors"])
+    np.testing.assert_array_equal(loaded.threshold.reference.errors, ref.errors)
     loaded.expand_latent(2)
     with pytest.raises(ValueError, match="latent variables"):
-        loaded.matched_tau(probe)
+        loaded.threshold.matched_tau(loaded.step_errors(probe)[0], k)
+    with pytest.raises(RuntimeError, match="no reference"):
+        Threshold(tau=0.1).matched_tau(states, k)
+    # a tau* recorded on a replay alone has no reference: an earlier one would be stale
+    loaded.record_threshold(replay=loaded.probe_replay(env))
+    assert loaded.threshold.reference is None
     # adapt reports the matched tau* and decides against it
     agent, _, report = adapt(agent, env, task=1)
     assert report.tau_matched is not None and report.tau_matched > 0
     assert any("matched" in line for line in report.log)
+
+
+def test_the_threshold_saves_and_loads_and_old_checkpoints_still_load(tmp_path):
+    from causal_envs.core.checkpoint import CheckpointError, load_checkpoint
+
+    agent, _, _ = _small_agent()
+    rng = np.random.default_rng(0)
+    states, errors = rng.normal(size=(50, 4)).astype(np.float32), rng.random(50)
+    agent.threshold = Threshold(0.25, Reference(states, errors))
+    # on its own: plain values and tensors, back to the same arrays
+    again = Threshold.from_state_dict(agent.threshold.state_dict())
+    assert again.tau == 0.25
+    np.testing.assert_array_equal(again.reference.states, states)
+    np.testing.assert_array_equal(again.reference.errors, errors)
+    assert again.reference.states.dtype == np.float32
+    assert Threshold.from_state_dict(Threshold().state_dict()) == Threshold()
+    # in the agent's checkpoint
+    path = agent.save(tmp_path / "new.pt")
+    loaded = CSRAgent.load(path)
+    assert loaded.threshold.tau == 0.25
+    np.testing.assert_array_equal(loaded.threshold.reference.states, states)
+    # a checkpoint written before the threshold had its own entry: "tau" and "reference"
+    blob = load_checkpoint(path, "CSR agent")
+    old = blob.pop("threshold")
+    torch.save({**blob, **old}, tmp_path / "old.pt")
+    legacy = CSRAgent.load(tmp_path / "old.pt")
+    assert legacy.threshold.tau == 0.25
+    np.testing.assert_array_equal(legacy.threshold.reference.errors, errors)
+    torch.save({**blob, "tau": None}, tmp_path / "old_bare.pt")  # no reference key at all
+    assert CSRAgent.load(tmp_path / "old_bare.pt").threshold == Threshold()
+    torch.save(blob, tmp_path / "none.pt")
+    with pytest.raises(CheckpointError, match="threshold"):
+        CSRAgent.load(tmp_path / "none.pt")
+    with pytest.raises(ValueError, match="states"):
+        Reference(states, errors[:10])
+
+
+def test_a_theta_anchor_lives_only_inside_its_block():
+    from agents.csr import adaptation
+
+    agent, _, replay = _small_agent()
+    assert agent.anchor is None
+    with pytest.raises(RuntimeError, match="boom"):
+        with agent.theta_anchored(["theta"]):
+            assert set(agent.anchor) == {"theta"}
+            assert "loss/theta_anchor" in agent.update(replay, policy=False)
+            with pytest.raises(RuntimeError, match="does not nest"):
+                with agent.theta_anchored(["theta"]):
+                    pass
+            raise RuntimeError("boom")
+    assert agent.anchor is None
+    assert "loss/theta_anchor" not in agent.update(replay, policy=False)
+    with pytest.raises(AttributeError):
+        agent.anchor = {}  # read-only: only theta_anchored sets it
+    # a re-estimation that fails half-way leaves neither the anchor nor the gains learning
+
+    def fail(*args, **kwargs):
+        assert agent.anchor is not None and agent.world.transition.edge_gain.requires_grad
+        raise RuntimeError("interrupted")
+
+    original, adaptation._train_restricted = adaptation._train_restricted, fail
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            adaptation.reestimate_theta(agent, replay, 5)
+    finally:
+        adaptation._train_restricted = original
+    assert agent.anchor is None and not agent.world.transition.edge_gain.requires_grad
+
+
+def test_group_sparsity_covers_the_variables_the_agent_added_until_pruning():
+    agent, _, replay = _small_agent(group_sparsity=0.05)
+    parts, states = agent.train_world(replay.sample(4, 8, agent.rng, agent.device))
+    assert "loss/group" not in parts and states.shape == (4, 8, 4)
+    agent.expand_latent(2)  # no group unless asked
+    assert agent.group_variables is None
+    agent.expand_latent(3, group_sparse=True)
+    assert agent.group_variables.tolist() == [6, 7, 8]
+    assert "loss/group" in agent.update(replay, policy=False)
+    agent.keep_latent(torch.arange(8))  # pruning drops the group
+    assert agent.group_variables is None
+    assert "loss/group" not in agent.update(replay, policy=False)
 
 
 def test_new_actions_train_only_their_own_weights_and_the_probe_acts_among_the_earlier():
@@ -470,21 +557,21 @@ def test_matched_detection_decides_on_the_probe_steps_inside_the_references_cove
     rng = np.random.default_rng(0)
     agent, _, replay = _small_agent(adapt_collect=120, detect_probe="matched")
     ref_states = rng.normal(size=(400, 4))
-    agent.reference = {"states": ref_states, "errors": np.full(400, 0.01)}
-    agent.tau = 0.01
+    agent.threshold = Threshold(0.01, Reference(ref_states, np.full(400, 0.01)))
+    k, q = agent.config.match_neighbours, agent.config.coverage_quantile
     # half the probe's steps sit on reference steps, half far outside the reference
     central = ref_states[np.argsort(np.linalg.norm(ref_states, axis=1))[:100]]
     near = central + 0.01 * rng.normal(size=(100, 4))
     far = ref_states[:100] + 50.0
     states = np.concatenate([near, far])
-    matched, covered = agent.match_reference(states)
+    matched, covered = agent.threshold.match_reference(states, k, q)
     assert covered[:100].all() and not covered[100:].any()
     assert matched == pytest.approx(0.01)
-    assert agent.matched_tau(states=states) == pytest.approx(0.01)
+    assert agent.threshold.matched_tau(states, k) == pytest.approx(0.01)
     # the error is the model's; far outside the reference it is 50x larger
     errors = np.concatenate([np.full(100, 0.012), np.full(100, 0.5)])
     agent.step_errors = lambda probe, batches=8: (states, errors)
-    report = AdaptationReport(1, "csr", agent.tau, 0.0)
+    report = AdaptationReport(1, "csr", agent.threshold.tau, 0.0)
     error, tau = compare_with_reference(agent, replay, report)
     assert (error, tau) == pytest.approx((0.012, 0.01))  # on the covered half only
     assert report.coverage == 0.5 and report.error_after_theta == error
@@ -494,11 +581,10 @@ def test_matched_detection_decides_on_the_probe_steps_inside_the_references_cove
     error, tau = compare_with_reference(agent, replay, AdaptationReport(1, "csr", 0.01, 0.0))
     assert error == pytest.approx(errors.mean()) and tau == pytest.approx(0.01)
     # coverage_quantile=None covers every step
-    agent.config = replace(agent.config, coverage_quantile=None, min_coverage=0.1)
-    assert agent.match_reference(states)[1].all()
+    assert agent.threshold.match_reference(states, k, quantile=None)[1].all()
     # the plain probes compare every step's error with the plain tau*
-    agent.config = replace(agent.config, detect_probe="policy")
-    report = AdaptationReport(1, "csr", agent.tau, 0.0)
+    agent.config = replace(agent.config, detect_probe="policy", min_coverage=0.1)
+    report = AdaptationReport(1, "csr", agent.threshold.tau, 0.0)
     assert compare_with_reference(agent, replay, report) == pytest.approx((errors.mean(), 0.01))
     assert report.coverage is None
     for bad in ({"coverage_quantile": 0.0}, {"coverage_quantile": 1.5}, {"min_coverage": -0.1}):
