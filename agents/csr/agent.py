@@ -357,10 +357,17 @@ class CSRAgent:
     def _theta(self, n: int) -> torch.Tensor:
         return self.world.theta.detach().expand(n, -1)
 
+    def _compact(self) -> torch.Tensor:
+        """The ``(d,)`` float mask of the compact state: the actor and the critic read
+        ``s * mask``, so the policy is ``pi(a | s_min, theta)`` (CSR §3.4) and a variable
+        pruning removes is one they already ignored (the world model itself reads all of s)."""
+        return self.world.compact_mask().to(self.world.theta.dtype)
+
     def train_policy(self, start: torch.Tensor) -> dict[str, torch.Tensor]:
         """REINFORCE actor and λ-return critic on trajectories imagined from ``start``."""
         c = self.config
         world = self.world
+        keep = self._compact()
         with torch.no_grad():
             world.eval()
             masks = world.mask_values()
@@ -373,14 +380,16 @@ class CSRAgent:
             imagined = model_rollout(
                 start=start.detach(),
                 horizon=c.horizon,
-                policy=lambda s, t: Categorical(logits=self.actor(s, self._theta(len(s)))).sample(),
+                policy=lambda s, t: Categorical(
+                    logits=self.actor(s * keep, self._theta(len(s)))
+                ).sample(),
                 step=step,
             )
             states, actions = imagined.states, imagined.actions
             rewards, conts = imagined.extras["reward"], imagined.extras["cont"]
             seq = torch.stack(states)  # (H+1, N, d)
             theta = self._theta(seq.shape[1])
-            values = torch.stack([self.critic(x, theta).squeeze(-1) for x in seq])
+            values = torch.stack([self.critic(x * keep, theta).squeeze(-1) for x in seq])
             rew, cont = torch.stack(rewards), torch.stack(conts)
             returns = torch.zeros_like(rew)
             nxt = values[-1]
@@ -388,7 +397,7 @@ class CSRAgent:
                 nxt = rew[t] + c.gamma * cont[t] * ((1 - c.lam) * values[t + 1] + c.lam * nxt)
                 returns[t] = nxt
             weight = torch.cumprod(torch.cat([torch.ones_like(cont[:1]), cont[:-1]]), 0)
-        flat_s = seq[:-1].reshape(-1, seq.shape[-1])
+        flat_s = seq[:-1].reshape(-1, seq.shape[-1]) * keep
         th = self._theta(len(flat_s))
         dist = Categorical(logits=self.actor(flat_s, th))
         acts = torch.stack(actions).reshape(-1)
@@ -448,7 +457,7 @@ class CSRAgent:
             a_prev[0, self._a] = 1.0
         post = self.world.posterior(self._s, a_prev, self.world.embed(o))
         self._s = post.mean
-        logits = self.actor(self._s, self._theta(1))[..., :n]
+        logits = self.actor(self._s * self._compact(), self._theta(1))[..., :n]
         if greedy:
             a = int(logits.argmax(-1))
         elif self.rng.random() < self.config.epsilon:

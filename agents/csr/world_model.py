@@ -254,13 +254,17 @@ class StructuredWorldModel(nn.Module):
         """The hard structural matrices (bool), as CSR's pruning reads them."""
         return {name: gate.hard().detach().clone() for name, gate in self.masks.items()}
 
-    def compact_variables(self) -> torch.Tensor:
-        """Indices of the latent variables with an edge to o, r or another variable (§3.3)."""
+    def compact_mask(self) -> torch.Tensor:
+        """``(d,)`` bool: which latent variables have an edge to o, r or another variable -
+        the compact state ``s_min`` that pruning keeps (§3.3) and the policy reads (§3.4)."""
         hard = self.structure()
         ss = hard["s->s"].clone()
         ss.fill_diagonal_(False)
-        keep = hard["s->o"][:, 0] | hard["s->r"][:, 0] | ss.any(dim=1)
-        return torch.nonzero(keep).flatten()
+        return hard["s->o"][:, 0] | hard["s->r"][:, 0] | ss.any(dim=1)
+
+    def compact_variables(self) -> torch.Tensor:
+        """Indices of the latent variables with an edge to o, r or another variable (§3.3)."""
+        return torch.nonzero(self.compact_mask()).flatten()
 
     # ----------------------------------------------------------------- one step
     def embed(self, obs: torch.Tensor) -> torch.Tensor:

@@ -232,6 +232,43 @@ def test_pruning_removes_exactly_the_variables_without_outgoing_edges():
         torch.testing.assert_close(model.prior(kept, torch.zeros(10, 3), masks).mean, prior_before)
 
 
+def test_the_policy_reads_the_compact_state_so_pruning_leaves_it_unchanged():
+    """pi(a | s_min, theta) (CSR §3.4): the actor and critic ignore the variables pruning would
+    remove, so after pruning they act and value exactly as before on the variables kept."""
+    agent, env, replay = _small_agent()
+    for _ in range(3):
+        agent.update(replay)  # the actor and critic train on imagined states
+    with torch.no_grad():
+        for gate in agent.world.masks.values():
+            gate.logits.fill_(-5.0)
+        agent.world.masks["s->o"].logits[0, 0] = 5.0
+        agent.world.masks["s->r"].logits[2, 0] = 5.0  # variables 1 and 3 are not compact
+    keep = agent.world.compact_variables()
+    assert keep.tolist() == [0, 2]
+    seen = []
+    for head in (agent.actor, agent.critic):
+        head.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    agent.update(replay)  # a policy step: imagined states reach the heads compact
+    agent.reset_filter()
+    agent.act(env.reset(seed=0)[0])  # and so does the filtered state when acting
+    assert len(seen) > 3 and all((x[..., [1, 3]] == 0).all() for x in seen)
+    assert any((x[..., [0, 2]] != 0).any() for x in seen)
+    states = torch.randn(32, 4)
+    mask = agent.world.compact_mask().float()
+    theta = agent._theta(32)
+    with torch.no_grad():
+        logits = agent.actor(states * mask, theta)
+        values = agent.critic(states * mask, theta)
+        # what a non-compact variable holds does not move the policy
+        other = states.clone()
+        other[:, [1, 3]] = torch.randn(32, 2)
+        torch.testing.assert_close(agent.actor(other * mask, theta), logits)
+    agent.keep_latent(keep)
+    with torch.no_grad():
+        torch.testing.assert_close(agent.actor(states[:, keep], theta), logits)
+        torch.testing.assert_close(agent.critic(states[:, keep], theta), values)
+
+
 # ----------------------------------------------------------------------------- detection
 def _synthetic_agent(adaptation="csr", seed=0):
     cfg = CSRConfig(
