@@ -13,6 +13,7 @@ causal-envs bench paper-cost [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
+causal-envs bench mocoda-online [--profile quick|smoke] [--workers 2]
 causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile quick|paper]
 causal-envs results render [--check]
 ```
@@ -146,6 +147,12 @@ def _bench_hooksweep2(args: argparse.Namespace) -> None:
     mocoda_hooksweep2.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
 
 
+def _bench_online(args: argparse.Namespace) -> None:
+    from benchmarks import mocoda_online  # deferred: torch & co. load only to run
+
+    mocoda_online.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
+
+
 def _bench_csr(name: str):
     def run(args: argparse.Namespace) -> None:
         from benchmarks import csr  # deferred: torch & co. load only to run
@@ -196,6 +203,11 @@ def _hooksweep2_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> N
 
 
 def _model_error_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, ("smoke",), profiles)
+    _runner_args(p)
+
+
+def _online_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     _profile_args(p, ("smoke",), profiles)
     _runner_args(p)
 
@@ -275,6 +287,7 @@ _PROFILE_SOURCES = {
     "mocoda-nav2d": ("mocoda_nav2d", None),
     "mocoda-hooksweep2": ("mocoda_hooksweep2", None),
     "mocoda-model-error": ("mocoda_model_error", None),
+    "mocoda-online": ("mocoda_online", None),
     "csr-cartpole": ("csr", "csr-cartpole"),
     "csr-synthetic": ("csr", "csr-synthetic"),
     "csr-coinrun": ("csr", "csr-coinrun"),
@@ -339,6 +352,11 @@ BENCHMARKS = {
         _bench_model_error,
         _model_error_args,
         "MoCoDA's model-error table on 2D Navigation, with the pipeline's timings",
+    ),
+    "mocoda-online": (
+        _bench_online,
+        _online_args,
+        "SAC with MoCoDA's replay buffer beside plain SAC on Nav2D and two masses",
     ),
 }
 
