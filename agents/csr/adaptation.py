@@ -157,7 +157,8 @@ def _train_restricted(
 ) -> None:
     """Train the world model with only the ``trainable`` parameters (by name) learning: all
     of a tensor for ``None``, else the entries its boolean mask marks (the others' gradients
-    are zeroed). Every other parameter is frozen; all flags are restored afterwards."""
+    are zeroed). Every other parameter is frozen, and so are the reward's running statistics;
+    all flags are restored afterwards."""
     hooks, flags = [], {}
     for name, p in agent.world.named_parameters():
         flags[p] = p.requires_grad
@@ -169,9 +170,11 @@ def _train_restricted(
             keep = mask.to(p.device, p.dtype)
             hooks.append(p.register_hook(lambda g, keep=keep: g * keep))
     agent.rebuild_optimizers()
+    tracking, agent.world.track_reward_stats = agent.world.track_reward_stats, False
     try:
         _train(agent, replay, steps, policy=policy)
     finally:
+        agent.world.track_reward_stats = tracking
         for h in hooks:
             h.remove()
         for p, flag in flags.items():

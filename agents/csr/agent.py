@@ -695,7 +695,8 @@ class CSRAgent:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
         """Rebuild a saved agent on ``device``, whichever device saved it (files written
-        before the threshold had its own entry, with "tau" and "reference", load too)."""
+        before the threshold had its own entry, with "tau" and "reference", load too, and so
+        do files written before the reward was standardised: they keep the env's units)."""
         blob = load_checkpoint(path, "CSR agent", map_location=keep_on_host)
         if "agent" in blob:  # an offline agent's checkpoint (agents.common.save)
             raise CheckpointError(f"{path} holds a {blob['agent']!r} agent, not a CSR agent")
@@ -706,7 +707,11 @@ class CSRAgent:
         except TypeError as err:
             raise CheckpointError(f"{path}: its CSR config is not this version's ({err})") from None
         wc = blob["world"]["config"]
-        world = replace(config.world, latent_dim=wc["latent_dim"])
+        world = replace(
+            config.world,
+            latent_dim=wc["latent_dim"],
+            standardise_reward=wc.get("standardise_reward", False),  # absent: written before
+        )
         agent = cls(tuple(wc["obs_shape"]), wc["n_actions"], replace(config, world=world))
         agent.world = StructuredWorldModel.rebuild(blob["world"], agent.device)
         agent.actor.load_state_dict(blob["actor"])

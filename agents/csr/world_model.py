@@ -21,6 +21,13 @@ change factor ``theta = (theta_o, theta_r, theta_s)``:
   from them more slowly than Dreamer's.);
 - representation model ``q(s_t | s_{t-1}, theta_s, a_{t-1}, o_t)``.
 
+The reward model learns the reward standardised by its running mean and standard deviation
+(`StructuredWorldModel.track_reward`) and answers in the env's units. The sparsity term puts
+the same price on every edge whatever the unit of what it predicts; in the env's units, on the
+synthetic POMDP (rewards varying by about 0.25 a step), an ``s->r`` edge saved less squared
+error than it cost, every reward edge switched off, and the policy learned from a constant
+imagined reward.
+
 The masks ``D`` are `MaskGate` s (sigmoid or Gumbel-sigmoid relaxation). The objective
 is CSR's ``L = L_rec - L_KL + L_reg``; `StructuredWorldModel.loss` returns its negative
 to minimise: reconstruction (Gaussian, unit variance) + ``kl_scale`` x KL(posterior || prior)
@@ -50,6 +57,11 @@ __all__ = ["MASK_NAMES", "StructuredWorldModel", "WorldModelConfig", "WorldModel
 #: the structural masks D of Eq. (2), in the arrow notation of ``causal_envs.core.LATENT_EDGES``
 #: (the world model has one change factor per target: theta_s, theta_o and theta_r)
 MASK_NAMES = ("s->s", "a->s", "theta_s->s", "s->o", "theta_o->o", "s->r", "theta_r->r")
+#: the weight of the past in the reward's running location and scale (per training batch)
+REWARD_MOMENTUM = 0.99
+#: the smallest reward scale: a constant reward (CartPole's +1 a step) has no spread, and its
+#: standardised target stays 0 instead of a division by zero
+REWARD_SCALE_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -78,6 +90,9 @@ class WorldModelParams:
     sparsity: float = 0.02
     min_std: float = 0.1
     mask_init_logit: float = 3.0
+    #: model the reward in units of its own running standard deviation (see
+    #: `StructuredWorldModel.track_reward`); False: in the env's units
+    standardise_reward: bool = True
 
     def __post_init__(self) -> None:
         if self.embed is None:
@@ -222,6 +237,12 @@ class StructuredWorldModel(nn.Module):
         self.rew_out = _mlp(hd, hd, 1)
         self.cont_in = BlockLinear({"s": d}, hd)
         self.cont_out = _mlp(hd, hd, 1)
+        # the reward's running location and scale (`track_reward`); 1 / 0 until the first batch
+        self.register_buffer("reward_loc", torch.zeros(()))
+        self.register_buffer("reward_scale", torch.ones(()))
+        self.register_buffer("reward_batches", torch.zeros((), dtype=torch.long))
+        #: whether `loss` updates the reward's statistics (off while only some parts train)
+        self.track_reward_stats = True
 
     # ----------------------------------------------------------------- structure
     @property
@@ -294,10 +315,37 @@ class StructuredWorldModel(nn.Module):
         return self.obs_dec_out(h=self.obs_hidden(h))
 
     def reward(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Predicted reward ``(B,)`` from ``D^{s->r} * s`` and ``D^{theta_r->r} * theta_r``."""
+        """Predicted reward ``(B,)`` from ``D^{s->r} * s`` and ``D^{theta_r->r} * theta_r``,
+        in the env's units."""
+        return self._reward_head(s, masks) * self.reward_scale + self.reward_loc
+
+    def _reward_head(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The reward model's output, in the units `track_reward` standardises to."""
         _, th_r, _ = self.thetas()
         th = (th_r * masks["theta_r->r"][:, 0]).expand(s.shape[0], -1)
         return self.rew_out(F.elu(self.rew_in(s=s * masks["s->r"][:, 0], t=th)))[:, 0]
+
+    @torch.no_grad()
+    def track_reward(self, reward: torch.Tensor) -> None:
+        """Update the reward's location and scale with a batch of rewards: the first batch's
+        mean and standard deviation, then an exponential average (momentum
+        `REWARD_MOMENTUM`), the scale floored at `REWARD_SCALE_FLOOR`. The reward model
+        learns ``(r - loc) / scale``, so the price the sparsity term sets on an ``s->r`` edge
+        is weighed against the reward's variance, not its unit: on the synthetic POMDP,
+        whose rewards vary by about 0.25 a step, every reward edge switched off in the env's
+        units and the policy learned from a constant imagined reward (docs/reference.md).
+        A no-op without ``standardise_reward``."""
+        if not self.config.standardise_reward:
+            return
+        r = reward.detach().float().reshape(-1)
+        loc, scale = r.mean(), r.std(unbiased=False)
+        if int(self.reward_batches) > 0:
+            m = REWARD_MOMENTUM
+            loc = m * self.reward_loc + (1 - m) * loc
+            scale = m * self.reward_scale + (1 - m) * scale
+        self.reward_loc.copy_(loc)
+        self.reward_scale.copy_(scale.clamp(min=REWARD_SCALE_FLOOR))
+        self.reward_batches += 1
 
     def continuation(self, s: torch.Tensor) -> torch.Tensor:
         """The logit ``(B,)`` of the episode going on after latent state ``s`` (the whole
@@ -362,8 +410,11 @@ class StructuredWorldModel(nn.Module):
         obs = batch["obs"].reshape(b * t, *batch["obs"].shape[2:])
         target = obs.float() / 255.0 - 0.5 if c.pixels else obs
         rec_obs = ((self.decode(states, masks) - target) ** 2).reshape(b * t, -1).sum(1).mean()
-        r_pred, c_logit = self.reward(states, masks), self.continuation(states)
-        rec_r = ((r_pred - batch["reward"].reshape(-1)) ** 2).mean()
+        if self.training and self.track_reward_stats:
+            self.track_reward(batch["reward"])
+        r_target = (batch["reward"].reshape(-1) - self.reward_loc) / self.reward_scale
+        r_pred, c_logit = self._reward_head(states, masks), self.continuation(states)
+        rec_r = ((r_pred - r_target) ** 2).mean()
         rec_c = F.binary_cross_entropy_with_logits(c_logit, batch["cont"].reshape(-1).float())
         post, prior = out["post"], out["prior"]
         # KL balancing (DreamerV2): the prior learns towards the posterior with weight
@@ -513,10 +564,13 @@ class StructuredWorldModel(nn.Module):
         cls, exported: dict[str, Any], device: torch.device | None = None
     ) -> StructuredWorldModel:
         """The model `export` described, built on ``device`` (torch's current one if None)."""
+        config, state = dict(exported["config"]), dict(exported["state"])
+        if "reward_loc" not in state:  # written before the reward was standardised
+            config["standardise_reward"] = False  # its reward model learned the env's units
         with device or torch.get_default_device():
-            model = cls(WorldModelConfig(**exported["config"]))
-        state = dict(exported["state"])
-        gain = model.transition.edge_gain
-        state.setdefault("transition.edge_gain", gain.detach().clone())  # older checkpoints
+            model = cls(WorldModelConfig(**config))
+        for name, value in model.state_dict().items():  # older checkpoints: their identities
+            if name in ("transition.edge_gain", "reward_loc", "reward_scale", "reward_batches"):
+                state.setdefault(name, value.detach().clone())
         model.load_state_dict(state)
         return model

@@ -20,8 +20,9 @@ from agents.csr import (
 from agents.csr import (
     WorldModelParams as W,
 )
-from agents.csr.adaptation import grown_entries, train_new_parts
+from agents.csr.adaptation import grown_entries, reestimate_theta, train_new_parts
 from agents.csr.detection import Reference, Threshold
+from agents.csr.world_model import REWARD_MOMENTUM, REWARD_SCALE_FLOOR
 from causal_envs.tasks import make_sequence
 
 
@@ -397,6 +398,92 @@ def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
     with torch.no_grad():
         torch.testing.assert_close(model.reward(a, masks), model.reward(b, masks))
         assert (model.continuation(a) - model.continuation(b)).abs().min() > 0
+
+
+def test_the_reward_model_learns_standardised_rewards_and_predicts_in_env_units():
+    """The reward head learns (r - loc) / scale, so the sparsity term's price of an s->r edge
+    is weighed against the reward's variance, not its unit; `reward` answers in env units."""
+    batch = _batch()
+    batch["reward"] = 100.0 + 0.05 * batch["reward"]  # a large offset, a small spread
+    model = _model()
+    _, parts, _ = model.loss(batch)  # training mode: the first batch sets the statistics
+    r = batch["reward"].reshape(-1)
+    assert float(model.reward_loc) == pytest.approx(float(r.mean()), rel=1e-6)
+    assert float(model.reward_scale) == pytest.approx(float(r.std(unbiased=False)), rel=1e-5)
+    s, masks = torch.randn(5, model.latent_dim), model.mask_values()
+    with torch.no_grad():
+        head = model._reward_head(s, masks)
+        torch.testing.assert_close(
+            model.reward(s, masks), head * model.reward_scale + model.reward_loc
+        )
+    # the reward's loss is in standardised units: an untrained head is off by about 1, not 100
+    assert float(parts["loss/reward"]) < 10.0
+    # later batches move the statistics by the momentum; evaluation never moves them
+    loc = float(model.reward_loc)
+    batch["reward"] = batch["reward"] + 1.0
+    model.loss(batch)
+    assert float(model.reward_loc) == pytest.approx(loc + (1 - REWARD_MOMENTUM), rel=1e-6)
+    model.eval()
+    model.loss(batch)
+    assert float(model.reward_loc) == pytest.approx(loc + (1 - REWARD_MOMENTUM), rel=1e-6)
+    # a constant reward (CartPole's +1): the scale stops at its floor, the target at 0
+    flat = _model()
+    batch["reward"] = torch.ones_like(batch["reward"])
+    flat.loss(batch)
+    assert float(flat.reward_loc) == 1.0
+    assert float(flat.reward_scale) == pytest.approx(REWARD_SCALE_FLOOR)
+    # switched off: the env's units, the statistics stay the identity
+    plain = _model(standardise_reward=False)
+    plain.loss(batch)
+    assert float(plain.reward_loc) == 0.0 and float(plain.reward_scale) == 1.0
+
+
+def test_restricted_training_leaves_the_reward_statistics_alone():
+    """Re-estimating theta (or training new parts) keeps everything else fixed, the reward's
+    running location and scale included; ordinary training moves them again."""
+    agent, _, replay = _small_agent()
+    agent.update(replay)
+    before = (float(agent.world.reward_loc), float(agent.world.reward_scale))
+    reestimate_theta(agent, replay, steps=3)
+    assert (float(agent.world.reward_loc), float(agent.world.reward_scale)) == before
+    assert agent.world.track_reward_stats
+    batches = int(agent.world.reward_batches)
+    agent.update(replay)
+    assert int(agent.world.reward_batches) == batches + 1
+
+
+def test_checkpoints_written_before_the_reward_was_standardised_keep_the_envs_units(tmp_path):
+    from causal_envs.core.checkpoint import load_checkpoint
+
+    agent, _, replay = _small_agent()
+    for _ in range(3):
+        agent.update(replay)
+    path = agent.save(tmp_path / "new.pt")
+    loaded = CSRAgent.load(path)
+    assert loaded.world.config.standardise_reward and loaded.config.world.standardise_reward
+    assert float(loaded.world.reward_batches) == 3
+    # an older checkpoint: no statistics in the state, no flag in the configs
+    blob = load_checkpoint(path, "CSR agent")
+    state = {k: v for k, v in blob["world"]["state"].items() if not k.startswith("reward_")}
+    config = {k: v for k, v in blob["world"]["config"].items() if k != "standardise_reward"}
+    agent_config = dict(blob["config"])
+    agent_config["world"] = {
+        k: v for k, v in agent_config["world"].items() if k != "standardise_reward"
+    }
+    old = {**blob, "config": agent_config, "world": {"config": config, "state": state}}
+    torch.save(old, tmp_path / "old.pt")
+    legacy = CSRAgent.load(tmp_path / "old.pt")
+    assert not legacy.world.config.standardise_reward
+    assert not legacy.config.world.standardise_reward
+    assert float(legacy.world.reward_loc) == 0.0 and float(legacy.world.reward_scale) == 1.0
+    s = torch.randn(4, legacy.world.latent_dim)
+    with torch.no_grad():  # the head's raw output is the reward, as it was trained
+        masks = legacy.world.mask_values()
+        torch.testing.assert_close(
+            legacy.world.reward(s, masks), legacy.world._reward_head(s, masks)
+        )
+    legacy.update(replay)
+    assert float(legacy.world.reward_loc) == 0.0  # further training stays in env units
 
 
 def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
