@@ -385,6 +385,7 @@ def _run_world_model(
     def on_task(agent: CSRAgent, result: TaskResult, replay, eval_env) -> None:
         row = _task_row(seq, result, agent)
         _score_structure(row, agent, eval_env)
+        row["model"] = model_diagnostics(agent, replay)
         if result.task == 0:
             agent.save(folder / f"{method}_seed{seed}_source.pt")  # for detection studies
         report = result.report
@@ -521,6 +522,64 @@ def _score_structure(row: dict[str, Any], agent: CSRAgent, env) -> None:
     if getattr(env.unwrapped, "ground_truth", None) is None or not agent.world.config.structured:
         return
     row["structure"] = learned_structure.score(agent.world, env).to_dict()
+
+
+#: windows of the task's replay the model diagnostics read (the same windows for every method)
+DIAGNOSTIC_BATCHES = 8
+#: Gumbel-sigmoid draws of the masks that the sampled-mask error averages over
+MASK_DRAWS = 5
+
+
+def model_diagnostics(agent: CSRAgent, replay) -> dict[str, float | None]:
+    """How the world model stands at the end of a task, on `DIAGNOSTIC_BATCHES` fixed batches
+    of windows of the task's replay: ``reward_explained``, the share of the reward's variance
+    the reward model explains from the posterior states (1 - MSE / variance; None for a
+    constant reward). For a structured model also the share of ``s->r`` and ``a->s`` edges
+    on, ``mask_flip``: the mean over edges of the probability that a training-time mask
+    sample differs from the hard mask (``min(p, 1 - p)``), and the one-step prediction error
+    with the hard masks (imagination's and detection's, ``error_hard``) beside its mean over
+    `MASK_DRAWS` Gumbel-sigmoid samples (training's, ``error_sampled``). The samples come
+    from a forked generator: the run's own random draws are untouched."""
+    world, c = agent.world, agent.config
+    rng = np.random.default_rng(12345)
+    batches = [
+        replay.sample(c.batch_size, c.seq_len, rng, agent.device) for _ in range(DIAGNOSTIC_BATCHES)
+    ]
+    was = world.training
+    world.eval()
+    squared, variance = [], []
+    with torch.no_grad():
+        for b in batches:
+            out = world.observe(b)
+            states = out["states"].reshape(-1, world.latent_dim)
+            r = b["reward"].reshape(-1).float()
+            squared.append(float(((world.reward(states, out["masks"]) - r) ** 2).mean()))
+            variance.append(float(r.var(unbiased=False)))
+    world.train(was)
+    var = float(np.mean(variance))
+    result: dict[str, float | None] = {
+        "reward_explained": 1.0 - float(np.mean(squared)) / var if var > 0 else None
+    }
+    if not world.config.structured:
+        return result
+    hard = world.structure()
+    probs = torch.cat([gate.probs().detach().flatten() for gate in world.masks.values()])
+
+    def error(sampled: bool) -> float:
+        return float(torch.cat([world.step_errors(b, sampled)[1] for b in batches]).mean())
+
+    devices = [agent.device] if agent.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)
+        sampled = float(np.mean([error(True) for _ in range(MASK_DRAWS)]))
+    result.update(
+        s_r_edges=float(hard["s->r"].float().mean()),
+        a_s_edges=float(hard["a->s"].float().mean()),
+        mask_flip=float(torch.minimum(probs, 1 - probs).mean()),
+        error_hard=error(False),
+        error_sampled=sampled,
+    )
+    return result
 
 
 def detection_confusion(cells: list[dict]) -> dict[str, int]:
@@ -808,6 +867,7 @@ def report(
     if bench == "csr-cartpole":
         lines += CLAIMS["csr-cartpole"].report_lines(claim_verdict(cells))
     lines += _structure_lines(cells, p.methods, n_tasks)
+    lines += _model_lines(cells, p.methods, n_tasks)
     lines += [
         "",
         "detected change vs ground truth; latent variables added (true d'); the error after "
@@ -907,6 +967,45 @@ def structure_means(rows: list[dict], task: int) -> dict[str, float] | None:
         name: float(np.nanmean([_structure_value(g, path) for g in got]))
         for name, path in _STRUCTURE_FIGURES.items()
     }
+
+
+def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
+    """Per method and task, the means over seeds of `model_diagnostics`: the reward's variance
+    explained and, for the masked models, the reward and action edges on, the mask samples'
+    flip rate and the prediction error with sampled over hard masks. Nothing when no cell
+    recorded them."""
+    if not any("model" in t for c in cells for t in c["tasks"]):
+        return []
+    width = 34
+    lines = [
+        "",
+        "world model at the end of each task, mean over seeds: reward variance explained; for "
+        "masked models also s->r and a->s edges on, the chance a training mask sample differs "
+        "from the hard mask, and the prediction error with sampled masks over hard",
+        f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
+    ]
+
+    def mean(got: list[dict], key: str) -> float:
+        values = [g[key] for g in got if g.get(key) is not None]
+        return float(np.mean(values)) if values else float("nan")
+
+    for m in methods:
+        rows = [c for c in cells if c["method"] == m]
+        if not any("model" in t for r in rows for t in r["tasks"]):
+            continue
+        line = f"{LABELS[m]:8s}"
+        for i in range(n_tasks):
+            got = [r["tasks"][i]["model"] for r in rows if "model" in r["tasks"][i]]
+            cell = "n/a" if not got else f"R2 {mean(got, 'reward_explained'):.2f}"
+            if got and "mask_flip" in got[0]:
+                ratio = [g["error_sampled"] / g["error_hard"] for g in got]
+                cell += (
+                    f"; r {mean(got, 's_r_edges'):.2f} a {mean(got, 'a_s_edges'):.2f} "
+                    f"flip {mean(got, 'mask_flip'):.2f} x{np.mean(ratio):.3f}"
+                )
+            line += f"{cell:>{width}s}"
+        lines.append(line)
+    return lines
 
 
 def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:

@@ -461,13 +461,21 @@ class StructuredWorldModel(nn.Module):
         return float(err.mean())
 
     @torch.no_grad()
-    def step_errors(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def step_errors(
+        self, batch: dict[str, torch.Tensor], sampled_masks: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Each step's posterior state ``s_t`` (posterior means: the model is evaluated) and
         its forward prediction error (the squared error of predicting ``o_{t+1}`` per
         observation element), for the steps whose next observation continues the episode
-        (all steps when none does). Shapes ``(N, latent_dim)`` and ``(N,)``."""
+        (all steps when none does). Shapes ``(N, latent_dim)`` and ``(N,)``.
+
+        ``sampled_masks``: the masks as training draws them (Gumbel-sigmoid samples, from
+        torch's global generator) instead of the hard structure imagination and detection
+        use; the rest of the model is evaluated either way."""
         was = self.training
         self.eval()
+        if sampled_masks:
+            self.masks.train()
         out = self.observe(batch)
         masks = out["masks"]
         states, first = out["states"], batch["first"]

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks import csr
 from benchmarks.results import output_dir
@@ -85,6 +86,43 @@ def test_synthetic_smoke_reports_true_expansion_sizes(capsys):
     cell = state["cells"]["seed=0/method=csr"]
     assert len(cell["references"]) == len(tasks)
     assert "final score normalised per seed and task" in out
+    # and the world model's diagnostics at the end of every task
+    for t in tasks:
+        m = t["model"]
+        assert m["reward_explained"] is None or m["reward_explained"] <= 1.0
+        assert 0.0 <= m["s_r_edges"] <= 1.0 and 0.0 <= m["a_s_edges"] <= 1.0
+        assert 0.0 <= m["mask_flip"] <= 0.5
+        assert m["error_hard"] > 0 and m["error_sampled"] > 0
+    assert "world model at the end of each task" in out
+
+
+def test_model_diagnostics_read_the_model_and_leave_the_runs_random_draws_alone():
+    from agents.csr import CSRAgent, CSRConfig, WorldModelParams
+
+    env = csr.make_sequence("synthetic", seed=0).make(0)
+    for structured in (True, False):
+        world = WorldModelParams(latent_dim=4, hidden=16, structured=structured)
+        agent = CSRAgent(
+            env.observation_space.shape,
+            int(env.action_space.n),
+            CSRConfig(world=world, batch_size=4, seq_len=8),
+        )
+        replay = agent.new_replay(env)
+        agent.collect(env, 200, replay, random=True)
+        agent.update(replay)
+        torch.manual_seed(7)
+        got = csr.model_diagnostics(agent, replay)
+        after = torch.rand(3)
+        torch.manual_seed(7)
+        torch.testing.assert_close(after, torch.rand(3))  # the generator did not move
+        assert got == csr.model_diagnostics(agent, replay)  # the same windows, the same draws
+        assert got["reward_explained"] < 1.0
+        if structured:  # every mask starts on (logit 3): sigmoid(-3) flips a sample
+            assert got["s_r_edges"] == got["a_s_edges"] == 1.0
+            assert got["mask_flip"] == pytest.approx(1 / (1 + np.exp(3.0)), rel=0.05)
+            assert got["error_sampled"] != got["error_hard"]
+        else:
+            assert set(got) == {"reward_explained"}
 
 
 def test_adaptation_steps_need_a_positive_source_score():
