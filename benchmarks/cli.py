@@ -15,6 +15,7 @@ causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
 causal-envs bench mocoda-online [--profile quick|smoke] [--workers 2]
 causal-envs bench csr-cartpole|csr-synthetic|csr-coinrun|csr-atari [--profile quick|paper]
+causal-envs bench csr-ablation [--profile quick|smoke] [--workers 2]
 causal-envs results render [--check]
 ```
 """
@@ -207,7 +208,13 @@ def _model_error_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> 
     _runner_args(p)
 
 
-def _online_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+def _bench_ablation(args: argparse.Namespace) -> None:
+    from benchmarks import csr_ablation  # deferred: torch & co. load only to run
+
+    csr_ablation.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
+
+
+def _quick_or_smoke_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     _profile_args(p, ("smoke",), profiles)
     _runner_args(p)
 
@@ -288,6 +295,7 @@ _PROFILE_SOURCES = {
     "mocoda-hooksweep2": ("mocoda_hooksweep2", None),
     "mocoda-model-error": ("mocoda_model_error", None),
     "mocoda-online": ("mocoda_online", None),
+    "csr-ablation": ("csr_ablation", None),
     "csr-cartpole": ("csr", "csr-cartpole"),
     "csr-synthetic": ("csr", "csr-synthetic"),
     "csr-coinrun": ("csr", "csr-coinrun"),
@@ -355,8 +363,13 @@ BENCHMARKS = {
     ),
     "mocoda-online": (
         _bench_online,
-        _online_args,
+        _quick_or_smoke_args,
         "SAC with MoCoDA's replay buffer beside plain SAC on Nav2D and two masses",
+    ),
+    "csr-ablation": (
+        _bench_ablation,
+        _quick_or_smoke_args,
+        "one change at a time to CSR's world model on the synthetic source task, beside CSR",
     ),
 }
 
