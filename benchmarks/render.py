@@ -751,6 +751,114 @@ def env_speed(name: str) -> str:
     return _join(table, data, _source(record))
 
 
+def _interval(item: dict[str, Any] | None, digits: int, scale: float = 1.0) -> str:
+    """``mean [low, high]`` of a summary's estimate; ``n/a`` without one."""
+    if item is None:
+        return "n/a"
+    lo, hi = scale * item["low"], scale * item["high"]
+    return f"{scale * item['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def csr_ablation(name: str) -> str:
+    """`bench csr-ablation`: per variant the final score, the normalised score, the reward
+    variance explained and the reward and action edges on, each with its interval and the
+    paired difference from CSR on the same seed."""
+    record = load_record(name)
+    s = record.data["summary"]
+    peer = s["peer"]
+
+    def cell(entry: dict[str, Any], key: str, digits: int) -> str:
+        item = entry.get(key)
+        text = _interval(item, digits)
+        if item is not None and "minus_peer" in item:
+            d = item["minus_peer"]
+            text += f"; {d['mean']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+        return text
+
+    rows = []
+    for variant, entry in s["variants"].items():
+        label = f"`{variant}` ({entry['changes']})" + (" (peer)" if variant == peer else "")
+        rows.append(
+            [
+                label,
+                cell(entry, "final_score", 1),
+                cell(entry, "normalised", 2),
+                cell(entry, "model.reward_explained", 2),
+                cell(entry, "model.s_r_edges", 2),
+                cell(entry, "model.a_s_edges", 2),
+            ]
+        )
+    seeds = next(iter(s["variants"].values()))["seeds"]
+    head = (
+        f"The synthetic POMDP's source task, seeds {', '.join(map(str, seeds))}: mean over seeds "
+        f"[{interval_label(len(seeds))}]; after `;` the variant minus `{peer}` on the same seed "
+        "(each seed is one random system), mean [interval]. Normalised: 0 = uniformly random "
+        "actions, 1 = the best policy that knows the true model. Reward R2: the reward's "
+        "variance the world model's reward explains; s->r, a->s: the share of those edges on."
+    )
+    table = _table(
+        ["variant", "final score", "normalised", "reward R2", "s->r on", "a->s on"],
+        rows,
+        "lrrrrr",
+    )
+    return _join(head, table, _source(record))
+
+
+def mocoda_online(name: str) -> str:
+    """`bench mocoda-online`: per env, SAC and SAC with MoCoDA's replay buffer: final success,
+    area under the success curve, final return, seeds reaching the level, seconds per step and
+    its ratio to plain SAC's; the record's finding per env."""
+    record = load_record(name)
+    s = record.data["summary"]
+    level = f"{100 * s['success_level']:.0f}%"
+    parts = []
+    for env_name, env_out in s["envs"].items():
+        methods = env_out["methods"]
+        base = methods.get("sac", {}).get("seconds_per_step", {}).get("mean")
+        rows = []
+        for m, row in methods.items():
+            median = row["median_steps_to_level"]
+            reach = f"{row['reached_level']} of {len(row['seeds'])}" + (
+                "" if median is None else f", median {median:,.0f}"
+            )
+            per_step = row["seconds_per_step"]["mean"]
+            ratio = "1.00x (peer)" if m == "sac" else f"{per_step / base:.2f}x"
+            rows.append(
+                [
+                    m,
+                    _interval(row["final_success"], 2),
+                    _interval(row["auc_success"], 2),
+                    _interval(row["final_return"], 1),
+                    reach,
+                    _interval(row["seconds_per_step"], 1, 1000) + " ms",
+                    ratio,
+                ]
+            )
+        any_m = next(iter(methods.values()))
+        parts.append(
+            f"**{env_name}** (seeds {', '.join(map(str, any_m['seeds']))}; "
+            f"{any_m['final_success']['interval']}):"
+        )
+        parts.append(
+            _table(
+                [
+                    "method",
+                    "final success",
+                    "AUC of success",
+                    "final return",
+                    f"seeds reaching {level}",
+                    "time per env step",
+                    "vs SAC",
+                ],
+                rows,
+                "lrrrrrr",
+            )
+        )
+        if "finding" in env_out:
+            parts.append(env_out["finding"])
+    return _join(*parts, _source(record))
+
+
 # ----------------------------------------------------------------------------- headlines
 def verdicts(*specs: str) -> str:
     """One line per claim, ``CLAIM=FILE[+FILE:methods...]``: the claim's verdict on the
@@ -809,6 +917,8 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "model-error": model_error,
     "budget-projection": budget_projection,
     "csr-scores": csr_scores,
+    "csr-ablation": csr_ablation,
+    "mocoda-online": mocoda_online,
     "paper-cost": paper_cost,
     "sb3-vec-env": sb3_vec_env,
     "dataset-download": dataset_download,

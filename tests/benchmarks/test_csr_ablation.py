@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from benchmarks import csr_ablation as bench
+from benchmarks import render
 from benchmarks.csr import BENCHMARKS as CSR_BENCHMARKS
 from benchmarks.csr import agent_config
 from benchmarks.results import output_dir
@@ -40,6 +41,10 @@ def test_smoke_profile_records_each_variant_beside_csr(capsys):
     out = capsys.readouterr().out
     assert "csr-ablation (smoke profile" in out and "reward-env-units" in out
     assert "minus csr on the same seed" in out
+    # the docs' renderer reads the record: one row per variant, the peer named
+    page = render.csr_ablation(str(output_dir() / "csr_ablation_smoke.json"))
+    assert "`csr` (CSR as csr-synthetic runs it) (peer)" in page
+    assert "`reward-env-units`" in page and "Source: [" in page
 
 
 @pytest.mark.parametrize("variant", list(bench.VARIANTS))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks import mocoda_online as bench
+from benchmarks import render
 from benchmarks.results import output_dir
 from benchmarks.two_masses import GOALS, make_two_masses
 from tests.test_docs import ROOT, run_page
@@ -70,6 +71,10 @@ def test_smoke_profile_runs_reports_plots_and_resumes(capsys, monkeypatch):
     again = bench.main("smoke")
     assert "resuming: 4 finished cells" in capsys.readouterr().out
     assert again["cells"] == state["cells"]
+    # the docs' renderer reads the record: a table per env, the peer at 1.00x, the finding
+    page = render.mocoda_online(str(output_dir() / "mocoda_online_smoke.json"))
+    assert page.count("| sac |") == len(bench.ENVS) and "1.00x (peer)" in page
+    assert summary["envs"]["nav2d"]["finding"] in page and "Source: [" in page
 
 
 def _seeded(record: dict) -> dict:
