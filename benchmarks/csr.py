@@ -969,14 +969,33 @@ def structure_means(rows: list[dict], task: int) -> dict[str, float] | None:
     }
 
 
+def model_means(rows: list[dict], task: int) -> dict[str, float] | None:
+    """The means over the seeds of ``rows`` (cells of one method) of `model_diagnostics` on
+    ``task``, with ``sampled_over_hard`` (the prediction error with sampled masks over that
+    with hard ones) for masked models; None where no seed recorded them."""
+    got = [r["tasks"][task]["model"] for r in rows if "model" in r["tasks"][task]]
+    if not got:
+        return None
+
+    def mean(values: list[float | None]) -> float:
+        kept = [v for v in values if v is not None]
+        return float(np.mean(kept)) if kept else float("nan")
+
+    out = {"reward_explained": mean([g.get("reward_explained") for g in got])}
+    if "mask_flip" in got[0]:
+        for key in ("s_r_edges", "a_s_edges", "mask_flip"):
+            out[key] = mean([g[key] for g in got])
+        out["sampled_over_hard"] = mean([g["error_sampled"] / g["error_hard"] for g in got])
+    return out
+
+
 def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
-    """Per method and task, the means over seeds of `model_diagnostics`: the reward's variance
-    explained and, for the masked models, the reward and action edges on, the mask samples'
-    flip rate and the prediction error with sampled over hard masks. Nothing when no cell
-    recorded them."""
+    """Per method and task, `model_means`: the reward's variance explained and, for the masked
+    models, the reward and action edges on, the mask samples' flip rate and the prediction
+    error with sampled over hard masks. Nothing when no cell recorded them."""
     if not any("model" in t for c in cells for t in c["tasks"]):
         return []
-    width = 34
+    width = 42
     lines = [
         "",
         "world model at the end of each task, mean over seeds: reward variance explained; for "
@@ -984,28 +1003,28 @@ def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> l
         "from the hard mask, and the prediction error with sampled masks over hard",
         f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
     ]
-
-    def mean(got: list[dict], key: str) -> float:
-        values = [g[key] for g in got if g.get(key) is not None]
-        return float(np.mean(values)) if values else float("nan")
-
     for m in methods:
         rows = [c for c in cells if c["method"] == m]
         if not any("model" in t for r in rows for t in r["tasks"]):
             continue
         line = f"{LABELS[m]:8s}"
         for i in range(n_tasks):
-            got = [r["tasks"][i]["model"] for r in rows if "model" in r["tasks"][i]]
-            cell = "n/a" if not got else f"R2 {mean(got, 'reward_explained'):.2f}"
-            if got and "mask_flip" in got[0]:
-                ratio = [g["error_sampled"] / g["error_hard"] for g in got]
-                cell += (
-                    f"; r {mean(got, 's_r_edges'):.2f} a {mean(got, 'a_s_edges'):.2f} "
-                    f"flip {mean(got, 'mask_flip'):.2f} x{np.mean(ratio):.3f}"
-                )
-            line += f"{cell:>{width}s}"
+            line += f"{format_model_means(model_means(rows, i)):>{width}s}"
         lines.append(line)
     return lines
+
+
+def format_model_means(means: dict[str, float] | None) -> str:
+    """`model_means` in one short cell: ``R2 0.92; r 0.28 a 0.75 flip 0.09 x1.010``."""
+    if means is None:
+        return "n/a"
+    text = f"R2 {means['reward_explained']:.2f}"
+    if "mask_flip" in means:
+        text += (
+            f"; r {means['s_r_edges']:.2f} a {means['a_s_edges']:.2f} "
+            f"flip {means['mask_flip']:.2f} x{means['sampled_over_hard']:.3f}"
+        )
+    return text
 
 
 def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:

@@ -450,6 +450,16 @@ def csr_scores(bench: str, *specs: str) -> str:
             "and edges at random with the learned density (precision / recall):",
             _table(["method", *tasks], structure),
         ]
+    model = _csr_model_rows(resolved, methods, n_tasks)
+    if model:
+        parts += [
+            "The world model at the end of each task, mean over seeds: R2, the reward's "
+            "variance its reward model explains; for the masked models also r and a, the share "
+            "of s->r and a->s edges on; flip, the chance that a training-time mask sample "
+            "differs from the hard mask imagination uses; and x, the one-step prediction error "
+            "with training's sampled masks over the error with the hard ones:",
+            _table(["method", *tasks], model),
+        ]
     if bench == "csr-cartpole":
         parts.append(_verdict(claim_verdict(cells)))
     if len(records) > 1:
@@ -459,6 +469,22 @@ def csr_scores(bench: str, *specs: str) -> str:
         )
         parts.append(f"Rows from more than one record: {origin}.")
     return _join(*parts, _source(*records))
+
+
+def _csr_model_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
+    """Per method and task, `benchmarks.csr.model_means` in one cell; only methods whose
+    cells recorded the world model."""
+    from benchmarks.csr import LABELS, format_model_means, model_means  # deferred: torch & co.
+
+    rows = []
+    for m in methods:
+        mine = [c for c in cells if c["method"] == m]
+        if not any("model" in t for c in mine for t in c["tasks"]):
+            continue
+        rows.append(
+            [LABELS[m], *(format_model_means(model_means(mine, i)) for i in range(n_tasks))]
+        )
+    return rows
 
 
 def _csr_structure_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
