@@ -803,7 +803,7 @@ def csr_ablation(name: str) -> str:
 
     rows = []
     for variant, entry in s["variants"].items():
-        label = f"`{variant}` ({entry['changes']})" + (" (peer)" if variant == peer else "")
+        label = f"`{variant}`" + (", the peer" if variant == peer else "") + f": {entry['changes']}"
         rows.append(
             [
                 label,

@@ -43,7 +43,7 @@ def test_smoke_profile_records_each_variant_beside_csr(capsys):
     assert "minus csr on the same seed" in out
     # the docs' renderer reads the record: one row per variant, the peer named
     page = render.csr_ablation(str(output_dir() / "csr_ablation_smoke.json"))
-    assert "`csr` (CSR as csr-synthetic runs it) (peer)" in page
+    assert "`csr`, the peer: CSR as csr-synthetic runs it" in page
     assert "`reward-env-units`" in page and "Source: [" in page
 
 
