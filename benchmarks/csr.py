@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -989,29 +990,50 @@ def model_means(rows: list[dict], task: int) -> dict[str, float] | None:
     return out
 
 
-def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
-    """Per method and task, `model_means`: the reward's variance explained and, for the masked
-    models, the reward and action edges on, the mask samples' flip rate and the prediction
-    error with sampled over hard masks. Nothing when no cell recorded them."""
-    if not any("model" in t for c in cells for t in c["tasks"]):
+def _per_task_table(
+    cells: list[dict],
+    methods: tuple[str, ...],
+    n_tasks: int,
+    key: str,
+    title: str,
+    width: int,
+    cell: Callable[[list[dict], int], str],
+) -> list[str]:
+    """A text table with a row per method whose cells recorded ``key`` in a task and a
+    column per task, each ``cell(rows of the method, task)``; nothing when no cell did."""
+    if not any(key in t for c in cells for t in c["tasks"]):
         return []
-    width = 42
     lines = [
         "",
-        "world model at the end of each task, mean over seeds: reward variance explained; for "
-        "masked models also s->r and a->s edges on, the chance a training mask sample differs "
-        "from the hard mask, and the prediction error with sampled masks over hard",
+        title,
         f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
     ]
     for m in methods:
         rows = [c for c in cells if c["method"] == m]
-        if not any("model" in t for r in rows for t in r["tasks"]):
-            continue
-        line = f"{LABELS[m]:8s}"
-        for i in range(n_tasks):
-            line += f"{format_model_means(model_means(rows, i)):>{width}s}"
-        lines.append(line)
+        if any(key in t for r in rows for t in r["tasks"]):
+            cells_text = "".join(f"{cell(rows, i):>{width}s}" for i in range(n_tasks))
+            lines.append(f"{LABELS[m]:8s}" + cells_text)
     return lines
+
+
+def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
+    """Per method and task, `model_means`: the reward's variance explained and, for the masked
+    models, the reward and action edges on, the mask samples' flip rate and the prediction
+    error with sampled over hard masks. Nothing when no cell recorded them."""
+    title = (
+        "world model at the end of each task, mean over seeds: reward variance explained; for "
+        "masked models also s->r and a->s edges on, the chance a training mask sample differs "
+        "from the hard mask, and the prediction error with sampled masks over hard"
+    )
+    return _per_task_table(
+        cells,
+        methods,
+        n_tasks,
+        "model",
+        title,
+        42,
+        lambda rows, i: format_model_means(model_means(rows, i)),
+    )
 
 
 def format_model_means(means: dict[str, float] | None) -> str:
@@ -1032,34 +1054,24 @@ def _structure_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) 
     unmatched variables counted), each beside what a structure that knows nothing scores on
     the same variables; and the latent variables learned (true). Nothing when no cell scored
     a structure."""
-    if not any("structure" in t for c in cells for t in c["tasks"]):
-        return []
-    width = 36
-    lines = [
-        "",
+
+    def cell(rows: list[dict], task: int) -> str:
+        s = structure_means(rows, task)
+        if s is None:
+            return "n/a"
+        return (
+            f"{s['precision']:.2f}/{s['recall']:.2f} ({s['all_on_precision']:.2f}; "
+            f"{s['random_precision']:.2f}/{s['random_recall']:.2f}) "
+            f"{s['learned_latent']:.0f}({s['true_latent']:.0f})"
+        )
+
+    title = (
         "learned structure vs the true graph (agents.csr.structure; pairs below |r| "
         f"{learned_structure.MIN_CORRELATION} unmatched): edge precision / recall, beside "
         "every edge on (precision) and edges at random with the learned density "
-        "(precision / recall); latents learned (true); mean over seeds",
-        f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
-    ]
-    for m in methods:
-        rows = [c for c in cells if c["method"] == m]
-        if not any("structure" in t for r in rows for t in r["tasks"]):
-            continue
-        line = f"{LABELS[m]:8s}"
-        for i in range(n_tasks):
-            s = structure_means(rows, i)
-            cell = (
-                "n/a"
-                if s is None
-                else f"{s['precision']:.2f}/{s['recall']:.2f} ({s['all_on_precision']:.2f}; "
-                f"{s['random_precision']:.2f}/{s['random_recall']:.2f}) "
-                f"{s['learned_latent']:.0f}({s['true_latent']:.0f})"
-            )
-            line += f"{cell:>{width}s}"
-        lines.append(line)
-    return lines
+        "(precision / recall); latents learned (true); mean over seeds"
+    )
+    return _per_task_table(cells, methods, n_tasks, "structure", title, 36, cell)
 
 
 #: the sequences' names for plots and tables

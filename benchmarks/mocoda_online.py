@@ -73,7 +73,7 @@ from augment import DynamicsConfig
 from augment.sb3 import MoCoDAReplayBuffer, online_config
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, Estimate, estimate
-from benchmarks.two_masses import GOALS, make_two_masses
+from benchmarks.two_masses import GOALS, MAX_EPISODE_STEPS, make_two_masses
 from causal_envs.core import check_int, check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 
@@ -232,6 +232,15 @@ def make_env(name: str) -> gym.Env:
         return gym.make(NAV2D_ID)
     if name == "two-masses":
         return make_two_masses()
+    raise ValueError(f"env must be one of {tuple(ENVS)}, got {name!r}")
+
+
+def episode_limit(name: str) -> int:
+    """The steps after which an episode of ``name`` is cut off (one that gets there failed)."""
+    if name == "nav2d":
+        return int(gym.spec(NAV2D_ID).max_episode_steps)
+    if name == "two-masses":
+        return MAX_EPISODE_STEPS
     raise ValueError(f"env must be one of {tuple(ENVS)}, got {name!r}")
 
 
@@ -426,7 +435,9 @@ def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
     """The results as JSON-able data. Per env and method: the estimates over seeds of
     `ESTIMATED` (mean, interval, its kind), the first step at ``success_level`` of each seed,
     how many seeds reached it and the median, the mean success curve with its interval at
-    each evaluation, training episodes and successes, the fits' count and mean time. Per env:
+    each evaluation (``curve``) and so is the mean episode length (``length_curve``: the steps
+    to the goal, the episode limit on failure), training episodes and successes, the fits'
+    count and mean time. Per env:
     ``cost_ratio``, sac-mocoda's mean seconds per step over sac's, and the ``finding``."""
     out: dict[str, Any] = {"success_level": p.success_level, "cost_target": COST_TARGET, "envs": {}}
     for env_name in ENVS:
@@ -441,10 +452,12 @@ def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
                 continue
             estimates[m] = {k: estimate([r[k] for r in rs]) for k in ESTIMATED}
             firsts = [r["first_step_at_level"] for r in rs]
-            curve = []
+            curve, length_curve = [], []
             for i, point in enumerate(rs[0]["curve"]):
                 e = estimate([r["curve"][i]["success_rate"] for r in rs])
                 curve.append({"env_steps": point["env_steps"], **_as_dict(e)})
+                e = estimate([r["curve"][i]["mean_length"] for r in rs])
+                length_curve.append({"env_steps": point["env_steps"], **_as_dict(e)})
             refits = [t for r in rs for t in r["refit_seconds"]]
             per_method[m] = {
                 "seeds": [r["seed"] for r in rs],
@@ -457,6 +470,7 @@ def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
                 "n_refits": [r["n_refits"] for r in rs],
                 "refit_seconds_mean": float(np.mean(refits)) if refits else None,
                 "curve": curve,
+                "length_curve": length_curve,
             }
         if not per_method:
             continue
@@ -569,37 +583,50 @@ def report(records: list[dict], profile_name: str, p: Profile) -> str:
 
 
 def plot(records: list[dict], profile_name: str, p: Profile, folder: Path) -> list[Path]:
-    """Per env one panel: success rate against env steps, each method's mean over seeds with
-    its interval as a band; one PNG beside the results."""
+    """Per env one column: the success rate (top) and the mean episode length, the steps to
+    the goal or the episode limit on failure (bottom), against env steps; each method's mean
+    over seeds with its interval as a band; one PNG beside the results."""
     s = summarise(records, p)
     if not s["envs"]:
         return []
     plt = pyplot()
     names = list(s["envs"])
     fig, axes = plt.subplots(
-        1, len(names), figsize=(5.5 * len(names), 4), squeeze=False, layout="constrained"
+        2, len(names), figsize=(5.5 * len(names), 7), squeeze=False, layout="constrained"
     )
-    for ax, env_name in zip(axes[0], names, strict=True):
+    for col, env_name in enumerate(names):
         methods = s["envs"][env_name]["methods"]
+        top, bottom = axes[0][col], axes[1][col]
         for m, row in methods.items():
-            x = [c["env_steps"] for c in row["curve"]]
-            mean = [c["mean"] for c in row["curve"]]
-            ax.plot(x, mean, marker="o", ms=3, label=f"{LABELS[m]} ({len(row['seeds'])} seeds)")
-            ax.fill_between(
-                x, [c["low"] for c in row["curve"]], [c["high"] for c in row["curve"]], alpha=0.2
-            )
+            for ax, key in ((top, "curve"), (bottom, "length_curve")):
+                points = row.get(key) or []
+                x = [c["env_steps"] for c in points]
+                ax.plot(
+                    x,
+                    [c["mean"] for c in points],
+                    marker="o",
+                    ms=3,
+                    label=f"{LABELS[m]} ({len(row['seeds'])} seeds)",
+                )
+                ax.fill_between(
+                    x, [c["low"] for c in points], [c["high"] for c in points], alpha=0.2
+                )
         interval = next(iter(methods.values()))["final_success"]["interval"]
-        ax.set_title(
+        top.set_title(
             f"{env_name}: {SUCCESS_RULES[env_name]}\nline: mean over seeds; band: {interval}",
             fontsize=9,
         )
-        ax.set_xlabel("environment steps of training")
-        ax.set_ylabel(f"success rate ({p.eval_episodes} fixed episodes)")
-        ax.set_ylim(-0.03, 1.03)
-        ax.legend(fontsize=8, loc="upper left")
+        top.set_ylabel(f"success rate ({p.eval_episodes} fixed episodes)")
+        top.set_ylim(-0.03, 1.03)
+        top.legend(fontsize=8, loc="upper left")
+        limit = episode_limit(env_name)
+        bottom.axhline(limit, color="grey", lw=0.8, ls=":")
+        bottom.set_ylabel(f"steps per episode (limit {limit}: a failure)")
+        bottom.set_xlabel("environment steps of training")
+        bottom.set_ylim(0, limit * 1.05)
     fig.suptitle(
-        "SAC with and without MoCoDA's counterfactual replay: success of the deterministic "
-        f"policy while training ({profile_name} profile)"
+        "SAC with and without MoCoDA's counterfactual replay: the deterministic policy while "
+        f"training ({profile_name} profile)"
     )
     return [save_figure(fig, folder.parent / f"mocoda_online_{profile_name}_success.png")]
 
