@@ -2,7 +2,7 @@
 POMDP's source task, scored on seeds nobody tuned on.
 
     causal-envs bench csr-ablation                    # quick: 5 variants x 5 seeds
-    causal-envs bench csr-ablation --workers 2        # about 20 minutes on 2 cores
+    causal-envs bench csr-ablation --workers 2        # about 30 minutes on 2 cores
     causal-envs bench csr-ablation --cells "variant=kl-0.02"
 
 Each cell trains one agent on the source task of `csr-synthetic`'s sequence for the seed,
@@ -96,7 +96,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         description="5 seeds nobody tuned on; csr-synthetic's quick source task (6k steps, "
-        "latent 8); about 90 s a cell on one core",
+        "latent 8); 2 to 3 min a cell, two side by side on 2 cores",
         seeds=(5, 6, 7, 8, 9),
         source="quick",
     ),
