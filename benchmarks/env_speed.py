@@ -9,7 +9,11 @@ Actions are drawn before timing, so the action sampler is not measured. Targets 
 the Nav2D single env at least as fast as CartPole-v1; the Nav2D vector env at 4096 envs at
 least 1e7 env-steps/s with masks; the 40k empirical dataset generated in under 2 s;
 CausalCartPole-v0 at least 0.8x CartPole-v1 single, 1e6 env-steps/s vectorised and 20k pixel
-frames/s; the Atari and CoinRun task wrappers within 10% of raw ALE / procgen.
+frames/s; the Atari and CoinRun task wrappers within 10% of raw ALE / procgen. HookSweep2 is
+timed beside Gymnasium's MuJoCo Pusher-v5 (no target: its step runs 20 MuJoCo substeps with a
+hook and two boxes), and the dataset figures include Minari's side: reading the cached 40k
+set episode by episode through Minari, the HDF5 bytes an episode takes, and writing
+one-step episodes with `to_minari`.
 """
 
 from __future__ import annotations
@@ -17,15 +21,23 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import minari
 import numpy as np
 
 import causal_envs  # noqa: F401  (registers the envs)
 from benchmarks import provenance
 from benchmarks.results import write_json
-from causal_envs.datasets import generate_dataset, load_dataset
+from causal_envs.datasets import (
+    TransitionDataset,
+    generate_dataset,
+    load_dataset,
+    to_minari,
+    transitions_from_minari,
+)
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.envs.coinrun import procgen_gym3_env
 from causal_envs.tasks import make_sequence
@@ -109,8 +121,12 @@ def procgen_raw_timer(steps: int) -> Callable[[], float]:
     return once
 
 
-def dataset_times(repeats: int) -> dict[str, float]:
-    """Seconds to generate the 40k Nav2D dataset in memory, and to write it to a cache."""
+def dataset_times(repeats: int, one_step_episodes: int = 1_000) -> dict[str, float]:
+    """Seconds to generate the 40k Nav2D dataset in memory, to write it to a cache and to
+    load it back (the flat copy); then Minari's side of the same cache: reading its episodes
+    through Minari (`transitions_from_minari`), and the HDF5 bytes an episode takes; and
+    `to_minari` writing ``one_step_episodes`` unchained rows (each its own episode, as
+    MoCoDA's generated transitions are), per episode."""
 
     def gen() -> float:
         start = time.perf_counter()
@@ -120,12 +136,48 @@ def dataset_times(repeats: int) -> dict[str, float]:
     generate_s = min(gen() for _ in range(repeats))
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
-        generate_dataset("nav2d/empirical", root=root)
+        folder = generate_dataset("nav2d/empirical", root=root)
         cache_s = time.perf_counter() - start
         start = time.perf_counter()
-        load_dataset("nav2d/empirical", root=root)
+        data = load_dataset("nav2d/empirical", root=root)
         load_s = time.perf_counter() - start
-    return {"generate_s": generate_s, "generate_and_cache_s": cache_s, "load_cached_s": load_s}
+        minari_file = next(Path(folder).rglob("main_data.hdf5"))
+        start = time.perf_counter()
+        stored = minari.MinariDataset(minari_file.parent)
+        read_s = time.perf_counter() - start
+        start = time.perf_counter()
+        transitions_from_minari(stored)
+        read_s += time.perf_counter() - start
+        # every 37th row: no row's next observation is the next row's observation
+        rows = np.arange(one_step_episodes) * 37 % len(data)
+        loose = TransitionDataset(
+            observations=data.observations[rows],
+            actions=data.actions[rows],
+            rewards=data.rewards[rows],
+            next_observations=data.next_observations[rows],
+            terminals=data.terminals[rows],
+            episode_ends=np.ones(len(rows), np.bool_),
+            metadata={"env_id": "CausalNav2D-v0"},
+        )
+        start = time.perf_counter()
+        written = to_minari(loose, "bench/one-step-v0", root=Path(root) / "loose")
+        write_s = time.perf_counter() - start
+        loose_file = next((Path(root) / "loose").rglob("main_data.hdf5"))
+        if written.total_episodes != one_step_episodes:
+            raise RuntimeError(f"wrote {written.total_episodes} episodes, not {one_step_episodes}")
+        episodes = stored.total_episodes
+        return {
+            "generate_s": generate_s,
+            "generate_and_cache_s": cache_s,
+            "load_cached_s": load_s,
+            "minari_episodes": episodes,
+            "minari_read_s": read_s,
+            "minari_read_per_episode_s": read_s / episodes,
+            "minari_bytes_per_episode": minari_file.stat().st_size / episodes,
+            "one_step_episodes": one_step_episodes,
+            "to_minari_per_one_step_episode_s": write_s / one_step_episodes,
+            "to_minari_bytes_per_one_step_episode": loose_file.stat().st_size / one_step_episodes,
+        }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -165,6 +217,11 @@ def run(quick: bool = False) -> dict[str, Any]:
         "procgen CoinRun raw (gym3)": procgen_raw_timer(wrapper_steps),
         "procgen CoinRun task (Gymnasium)": env_timer(coinrun.make(0), wrapper_steps),
     }
+    mujoco_steps = 500 if quick else 5_000
+    mujoco = {
+        "Pusher-v5": single_env_timer("Pusher-v5", mujoco_steps),
+        "HookSweep2-v0": single_env_timer("HookSweep2-v0", mujoco_steps),
+    }
     machine = provenance.this_machine()
     return {
         "profile": "quick" if quick else "full",
@@ -173,6 +230,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         "single": _interleaved(single, repeats),
         "vector_4096": _interleaved(vector, repeats),
         "wrappers": _interleaved(wrappers, repeats),
+        "mujoco": _interleaved(mujoco, repeats),
         "dataset_nav2d_40k": dataset_times(repeats),
     }
 
@@ -205,6 +263,15 @@ def report(r: dict[str, Any]) -> str:
             lines.append(f"  {raw:42s} {w[raw]:14,.0f} {1:14.2f}x")
             lines.append(f"  {ours:42s} {w[ours]:14,.0f} {w[ours] / w[raw]:14.2f}x")
         lines.append("")
+    m = r.get("mujoco", {})
+    if m:
+        peer = m["Pusher-v5"]
+        lines.append(f"{'MuJoCo, single env (Gymnasium Pusher-v5 peer)':44s} {'steps/s':>14s}")
+        for name, rate in m.items():
+            lines.append(
+                f"  {name:42s} {rate:14,.0f} {rate / peer:14.2f}x   ({1e3 / rate:.2f} ms a step)"
+            )
+        lines.append("")
     nav = r["single"]["CausalNav2D-v0"] / r["single"]["CartPole-v1"]
     vec = r["vector_4096"]["CausalNav2D-v0+mask"]
     cp = r["single"].get("CausalCartPole-v0", 0) / r["single"]["CartPole-v1"]
@@ -215,6 +282,19 @@ def report(r: dict[str, Any]) -> str:
         f"Nav2D 40k dataset: generated in {d['generate_s']:.3f} s; generated + written to the "
         f"Minari cache in {d['generate_and_cache_s']:.2f} s; loaded from the cache in "
         f"{d['load_cached_s']:.3f} s",
+        *(
+            [
+                f"  Minari's side: {d['minari_episodes']:,} episodes read through Minari in "
+                f"{d['minari_read_s']:.2f} s ({1e3 * d['minari_read_per_episode_s']:.1f} ms an "
+                f"episode, {d['minari_read_s'] / d['load_cached_s']:.0f}x the flat load), "
+                f"{d['minari_bytes_per_episode'] / 1e3:.1f} kB of HDF5 an episode",
+                f"  to_minari of {d['one_step_episodes']:,} one-step episodes: "
+                f"{1e3 * d['to_minari_per_one_step_episode_s']:.1f} ms and "
+                f"{d['to_minari_bytes_per_one_step_episode'] / 1e3:.1f} kB an episode",
+            ]
+            if "minari_read_s" in d
+            else []
+        ),
         "",
         "targets:",
         f"  single env >= 1.0x CartPole-v1       {nav:6.2f}x   {'met' if nav >= 1 else 'MISSED'}",

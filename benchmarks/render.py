@@ -738,8 +738,9 @@ def backends(local: str, ray: str) -> str:
 
 def env_speed(name: str) -> str:
     """`bench env-speed`: steps/s of the envs against CartPole-v1 (single and 4096-env
-    vector), of the task-sequence wrappers against raw ALE and procgen, all in one run; and
-    the Nav2D dataset's generation and load times."""
+    vector), of the task-sequence wrappers against raw ALE and procgen and of HookSweep2
+    against Gymnasium's Pusher-v5, all in one run; and the Nav2D dataset's generation and load
+    times, with Minari's read and write costs where the record has them."""
     record = load_record(name)
     d = record.data
     rows = []
@@ -767,6 +768,17 @@ def env_speed(name: str) -> str:
                 f"{wrappers[ours] / wrappers[raw]:.2f}x",
             ]
         )
+    mujoco = d.get("mujoco", {})
+    for env, rate in mujoco.items():
+        peer = mujoco["Pusher-v5"]
+        rows.append(
+            [
+                "MuJoCo, single env",
+                f"`{env}`" + (" (peer)" if env == "Pusher-v5" else ""),
+                f"{rate:,.0f} ({1e3 / rate:.2f} ms a step)",
+                f"{rate / peer:.2f}x",
+            ]
+        )
     table = _table(["", "env", "steps/s", "vs peer"], rows, "llrr")
     t = d["dataset_nav2d_40k"]
     data = (
@@ -774,6 +786,16 @@ def env_speed(name: str) -> str:
         f"to the Minari cache in {t['generate_and_cache_s']:.2f} s, loaded back in "
         f"{t['load_cached_s']:.3f} s (best of {d['repeats']} rounds, {d['profile']} profile)."
     )
+    if "minari_read_s" in t:
+        data += (
+            f" Read through Minari instead, episode by episode, its {t['minari_episodes']:,} "
+            f"episodes take {t['minari_read_s']:.2f} s ({1e3 * t['minari_read_per_episode_s']:.1f}"
+            f" ms an episode) and {t['minari_bytes_per_episode'] / 1e3:.1f} kB of HDF5 each; "
+            f"`to_minari` writes one-step episodes (MoCoDA's generated rows) at "
+            f"{1e3 * t['to_minari_per_one_step_episode_s']:.1f} ms and "
+            f"{t['to_minari_bytes_per_one_step_episode'] / 1e3:.1f} kB an episode "
+            f"({t['one_step_episodes']:,} written; one round)."
+        )
     return _join(table, data, _source(record))
 
 

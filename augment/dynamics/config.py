@@ -57,9 +57,10 @@ class DynamicsConfig:
             in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
             Adam stay float32, and prediction and generation are float32 always), or
             ``"auto"``: bf16 where the device has native bfloat16 products, else fp32
-            (`causal_envs.core.device.resolve_precision`). On CPUs with AVX-512 BF16 and on recent
-            GPUs those products run 2-3x faster; on CPUs without (AVX2 only) torch emulates
-            them, 18x slower per step than float32.
+            (`causal_envs.core.device.resolve_precision`). Where bfloat16 has matrix units
+            (AMX, GPU tensor cores) those products run faster than float32; with AVX-512 BF16
+            alone they ran slower on the CPU we measured, and without it (AVX2 only) torch
+            emulates them, 37x slower (docs/agents.md, "precision").
         seed: initial weights, the split and the mini-batches.
     """
 

@@ -84,9 +84,11 @@ def check_precision(precision: str) -> str:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices in hardware: a CUDA device that
     supports bfloat16, or a CPU with AVX-512 BF16 or AMX (oneDNN's check). Elsewhere torch
-    emulates bfloat16, far slower than float32: on an AVX2-only 2-core CPU (2026-12-04) a
-    batched product of the dynamics models' shapes ran at 1 GFLOP/s in bfloat16 against 114
-    in float32, and a training step 18x slower."""
+    emulates bfloat16, far slower than float32: on an AVX2-only 2-core CPU a batched product
+    of the dynamics models' shapes ran at 1.4 GFLOP/s in bfloat16 against 53 in float32 on one
+    thread (docs/results/2026-12-04-paper-cost-cpu-avx2.json). Native is not the same as
+    faster: without AMX, AVX-512 BF16 ran those products at 133 GFLOP/s against float32's 216
+    on 2 threads (docs/results/2026-12-07-paper-cost-cpu.json)."""
     import torch  # deferred: the command line checks specs without importing torch
 
     if device.type == "cuda":
@@ -107,8 +109,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         _WARNED.add(device.type)
         warnings.warn(
             f"precision='bf16' on a {device.type} without native bfloat16 products: torch "
-            "emulates them, far slower than float32 (18x per training step measured on an "
-            "AVX2 CPU); precision='auto' picks float32 here",
+            "emulates them, far slower than float32 (37x fewer products a second measured on "
+            "an AVX2 CPU); precision='auto' picks float32 here",
             RuntimeWarning,
             stacklevel=2,
         )
