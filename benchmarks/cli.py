@@ -7,6 +7,7 @@ causal-envs dataset generate|info|plot|list ...
 causal-envs augment nav2d/empirical [--methods mocoda-u,...] [--profile quick|paper]
 causal-envs bench env-speed [--quick]
 causal-envs bench dataset-download [--dataset NAME] [--quick]
+causal-envs bench dataset-card [--dataset NAME ...] [--all]
 causal-envs bench sb3-vec-env [--quick]
 causal-envs bench csr-detection --agent SOURCE.pt [SOURCE.pt ...] [--study probes [--quick]]
 causal-envs bench paper-cost [--device cuda]
@@ -70,6 +71,26 @@ def _dataset_download_args(p: argparse.ArgumentParser, profiles: Profiles = None
         "--seed", type=non_negative_int, default=0, help="the dataset's seed (default 0)"
     )
     _quick_arg(p, profiles)
+
+
+def _bench_dataset_card(args: argparse.Namespace) -> None:
+    from benchmarks import dataset_card  # deferred: generators load only to run
+
+    dataset_card.main(args.dataset, include_large=args.all)
+
+
+def _dataset_card_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument(
+        "--dataset",
+        action="append",
+        choices=sorted(DATASETS),
+        metavar="NAME",
+        help="a dataset to describe (repeat for more; default: every named dataset but "
+        "hooksweep2/expert)",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="include hooksweep2/expert (about 25 min more)"
+    )
 
 
 def _bench_sb3_vec_env(args: argparse.Namespace) -> None:
@@ -309,6 +330,11 @@ BENCHMARKS = {
         _bench_dataset_download,
         _dataset_download_args,
         "a dataset downloaded from a mirror (served on 127.0.0.1) beside generating it",
+    ),
+    "dataset-card": (
+        _bench_dataset_card,
+        _dataset_card_args,
+        "what each named dataset holds (counts, terminals, reference scores, expert success)",
     ),
     "csr-detection": (
         _bench_csr_detection,

@@ -736,6 +736,51 @@ def backends(local: str, ray: str) -> str:
     )
 
 
+def dataset_card(name: str) -> str:
+    """`bench dataset-card`: per named dataset its counts, terminals, reference scores and
+    expert success, as the generator made it with seed 0."""
+    record = load_record(name)
+    rows = []
+    for dataset, c in record.data["datasets"].items():
+        e = c["episode_length"]
+        scores = (
+            f"{c['ref_min_score']:g} ({c['ref_min_policy']}) to {c['ref_max_score']:g} "
+            f"({c['ref_max_policy']})"
+            if "ref_min_score" in c
+            else c.get("reference_note", "none")
+        )
+        success = c.get("expert_success_rate")
+        rows.append(
+            [
+                f"`{dataset}`",
+                f"{c['transitions']:,}",
+                f"{c['episodes']:,} ({e['min']}-{e['max']} steps)",
+                f"{c['terminals']:,} ({c['terminals_inside_episodes']:,})",
+                f"{c['timeouts']:,}",
+                f"{c['reward']['min']:g} to {c['reward']['max']:g}",
+                scores,
+                "" if success is None else f"{100 * success:.1f}%",
+                f"{c['generate_s']:.1f} s",
+            ]
+        )
+    table = _table(
+        [
+            "dataset",
+            "transitions",
+            "episodes (length)",
+            "terminals (inside an episode)",
+            "truncated ends",
+            "reward",
+            "`ref_min_score` to `ref_max_score`",
+            "expert success",
+            "generated in",
+        ],
+        rows,
+        "lrrrrllrr",
+    )
+    return _join(table, _source(record))
+
+
 def env_speed(name: str) -> str:
     """`bench env-speed`: steps/s of the envs against CartPole-v1 (single and 4096-env
     vector), of the task-sequence wrappers against raw ALE and procgen and of HookSweep2
@@ -970,6 +1015,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "paper-cost": paper_cost,
     "sb3-vec-env": sb3_vec_env,
     "dataset-download": dataset_download,
+    "dataset-card": dataset_card,
     "env-speed": env_speed,
     "csr-detection": csr_detection,
     "csr-detection-score": csr_detection_score,
