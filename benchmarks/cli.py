@@ -306,7 +306,7 @@ def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
 def _descriptions(module: str, bench: str | None = None) -> Profiles:
     """name -> description of a benchmark module's profiles (imports the module)."""
     mod = importlib.import_module(f"benchmarks.{module}")
-    profiles = mod.BENCHMARKS[bench] if bench else mod.PROFILES
+    profiles = mod.PROFILES_BY_BENCH[bench] if bench else mod.PROFILES
     return {k: p.description for k, p in profiles.items()}
 
 
@@ -317,14 +317,14 @@ _PROFILE_SOURCES = {
     "mocoda-model-error": ("mocoda_model_error", None),
     "mocoda-online": ("mocoda_online", None),
     "csr-ablation": ("csr_ablation", None),
-    "csr-cartpole": ("csr", "csr-cartpole"),
-    "csr-synthetic": ("csr", "csr-synthetic"),
-    "csr-coinrun": ("csr", "csr-coinrun"),
-    "csr-atari": ("csr", "csr-atari"),
+    "csr-cartpole": ("csr_profiles", "csr-cartpole"),
+    "csr-synthetic": ("csr_profiles", "csr-synthetic"),
+    "csr-coinrun": ("csr_profiles", "csr-coinrun"),
+    "csr-atari": ("csr_profiles", "csr-atari"),
 }
 
-#: name -> (run, add its arguments, help)
-BENCHMARKS = {
+#: benchmark name -> (run, add its arguments, help)
+COMMANDS = {
     "env-speed": (_bench_env_speed, _quick_arg, "steps/s of the envs beside CartPole-v1"),
     "dataset-download": (
         _bench_dataset_download,
@@ -433,7 +433,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     register_augment_verb(sub)
     bench = sub.add_parser("bench", help="run a benchmark")
     names = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    for name, (func, add_args, helptext) in BENCHMARKS.items():
+    for name, (func, add_args, helptext) in COMMANDS.items():
         b = names.add_parser(name, help=helptext)
         source = _PROFILE_SOURCES.get(name) if name == requested else None
         add_args(b, _descriptions(*source) if source else None)

@@ -34,274 +34,26 @@ from __future__ import annotations
 import copy
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from agents.csr import CSRAgent, CSRConfig, Schedule, TaskResult, WorldModelParams, run_sequence
+from agents.csr import CSRAgent, CSRConfig, TaskResult, WorldModelParams, run_sequence
 from agents.csr import structure as learned_structure
 from agents.csr.continual import converged
 from benchmarks.claims import CLAIMS, Verdict
-from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.csr_profiles import METHODS, PROFILES_BY_BENCH, CSRProfile
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, confusion, estimate
-from causal_envs.core import check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
-__all__ = ["BENCHMARKS", "METHODS", "CSRProfile", "benchmark", "main"]
+__all__ = ["METHODS", "PROFILES_BY_BENCH", "CSRProfile", "benchmark", "main"]
 
-METHODS = ("csr", "adarl", "dreamer", "dqn", "oracle")
 LABELS = {"csr": "CSR", "adarl": "AdaRL", "dreamer": "Dreamer", "dqn": "DQN", "oracle": "Oracle"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class CSRProfile:
-    """One budget of a CSR benchmark: the sequence, seeds, env steps on the source task and on
-    each later task, evaluation, and the agents' settings."""
-
-    sequence: str
-    seeds: tuple[int, ...]
-    #: the source task's env-step budget and each later task's (one for all, or one each)
-    source_steps: int
-    task_steps: int | tuple[int, ...]
-    eval_every: int
-    #: episodes of the zero-shot and final evaluations (fresh reset seeds)
-    eval_episodes: int
-    description: str
-    #: CSRConfig fields
-    agent: dict[str, Any] = field(default_factory=dict)
-    #: the world model's WorldModelParams fields
-    world: dict[str, Any] = field(default_factory=dict)
-    seq_kwargs: dict[str, Any] = field(default_factory=dict)
-    methods: tuple[str, ...] = METHODS
-    fraction: float = 0.9
-    #: SB3 DQN keyword arguments over `dqn_settings`' defaults
-    dqn: dict[str, Any] = field(default_factory=dict)
-    #: the source task stops once ``patience`` evaluations in a row score at least this
-    #: (None: exactly ``source_steps``); later tasks always run their whole budget
-    source_target: float | None = None
-    patience: int = 3
-    #: episodes per learning-curve evaluation
-    curve_episodes: int = 5
-    #: the best score a task admits (CartPole: 500). Adaptation steps count until ``fraction``
-    #: of it; None: ``fraction`` of the best source-task score of any method with the seed.
-    optimum: float | None = None
-
-    def __post_init__(self) -> None:
-        check_profile(
-            self,
-            positive=("source_steps", "eval_every", "eval_episodes", "patience", "curve_episodes"),
-            choices={"methods": METHODS},
-        )
-        check_real("CSRProfile.fraction", self.fraction, 0.0, 1.0, low_open=True)
-        for name in ("source_target", "optimum"):
-            if getattr(self, name) is not None:
-                check_real(f"CSRProfile.{name}", getattr(self, name))
-        # a misspelt setting fails here, when the profile is built, not minutes into a run
-        CSRConfig(**self.agent, world=WorldModelParams(**self.world))
-        self.schedule  # noqa: B018 - the budgets checked likewise
-
-    @property
-    def schedule(self) -> Schedule:
-        """The profile's budgets and evaluation as `agents.csr.run_sequence` takes them."""
-        return Schedule(
-            source_steps=self.source_steps,
-            task_steps=self.task_steps,
-            source_target=self.source_target,
-            patience=self.patience,
-            eval_every=self.eval_every,
-            curve_episodes=self.curve_episodes,
-            eval_episodes=self.eval_episodes,
-        )
-
-
-_FAST = {"detect_steps": 300, "expand_steps": 300, "sa_trials": 3, "sa_train_steps": 100}
-_STATE = {"adapt_collect": 1_500, **_FAST}
-#: state observations at CPU sizes; sparsity 0.01, below the paper's 0.02 and above 0.005
-#: (measured: docs/reference.md, "The paper against the code, point by point")
-_STATE_WORLD = {"latent_dim": 8, "hidden": 64, "sparsity": 0.01}
-_PIXELS_WORLD = {"latent_dim": 16, "hidden": 128}
-_PIXELS = {
-    "batch_size": 8,
-    "seq_len": 24,
-    "horizon": 8,
-    "adapt_collect": 1_000,
-    **_FAST,
-}
-_PAPER_CARTPOLE = {"batch_size": 20, "seq_len": 30, "horizon": 8, "detect_steps": 2_000}
-_PAPER_CARTPOLE_WORLD = {"latent_dim": 30, "hidden": 100, "kl_scale": 1.0, "sparsity": 0.02}
-_PAPER_PIXELS = {"batch_size": 16, "seq_len": 64, "horizon": 15}
-_PAPER_PIXELS_WORLD = {
-    "latent_dim": 32,
-    "hidden": 512,
-    "theta_o": 20,
-    "theta_r": 20,
-    "theta_s": 20,
-    "sparsity": 0.1,
-}
-
-_SMOKE_WORLD = {"latent_dim": 4, "hidden": 16}
-_SMOKE = {
-    "batch_size": 4,
-    "seq_len": 8,
-    "prefill": 100,
-    "adapt_collect": 100,
-    "detect_steps": 5,
-    "expand_steps": 5,
-    "sa_trials": 2,
-    "sa_train_steps": 3,
-}
-
-#: benchmark name -> profile name -> profile ("smoke": for the test suite, seconds)
-BENCHMARKS: dict[str, dict[str, CSRProfile]] = {
-    "csr-cartpole": {
-        "quick": CSRProfile(
-            sequence="cartpole",
-            # never used to tune anything (detection was tuned on seeds 0-2); their task-2
-            # draws include the hard ones: gravity 30 / cart mass 4.5 (5), 40 / 3.5 (7)
-            seeds=(5, 6, 7, 8, 9),
-            # Table 1's budgets: 50k source steps, then 2k / 4k / 10k
-            source_steps=50_000,
-            task_steps=(2_000, 4_000, 10_000),
-            eval_every=1_000,
-            eval_episodes=10,
-            description=(
-                "seeds 5-9 (never tuned on); state observations with the friction's slot "
-                "present from task 1; the source task until 3 evaluations in a row score 500 "
-                "(at most 50k steps), then exactly 2k / 4k / 10k steps (CSR Table 1); latent 8"
-            ),
-            agent=_STATE,
-            world=_STATE_WORLD,
-            seq_kwargs={"obs_type": "state", "friction_slot": True},
-            methods=("csr", "adarl", "dreamer", "dqn"),
-            source_target=500.0,
-            optimum=500.0,
-        ),
-        "paper": CSRProfile(
-            sequence="cartpole",
-            seeds=(5, 6, 7, 8, 9),
-            source_steps=50_000,
-            task_steps=(2_000, 4_000, 10_000),
-            eval_every=5_000,
-            eval_episodes=10,
-            description="seeds 5-9; 64x64 pixels; CSR Table 1 budgets, Table 5 sizes (GPU-sized)",
-            agent=_PAPER_CARTPOLE,
-            world=_PAPER_CARTPOLE_WORLD,
-            seq_kwargs={"obs_type": "pixels"},
-            source_target=500.0,
-            optimum=500.0,
-        ),
-    },
-    "csr-synthetic": {
-        "quick": CSRProfile(
-            sequence="synthetic",
-            seeds=(5, 6, 7, 8, 9),  # never used to tune anything (detection: seeds 0-2)
-            source_steps=6_000,
-            task_steps=3_000,
-            eval_every=1_000,
-            eval_episodes=10,
-            description="seeds 5-9 (never tuned on); 6k source steps, 3k per later task; latent 8",
-            agent=_STATE,
-            world=_STATE_WORLD,
-            methods=("csr", "adarl", "dreamer", "dqn"),
-        ),
-        "paper": CSRProfile(
-            sequence="synthetic",
-            seeds=(0, 1, 2, 3, 4),
-            source_steps=100_000,
-            task_steps=50_000,
-            eval_every=5_000,
-            eval_episodes=10,
-            description="5 seeds; 100 episodes x 256 steps per task and more",
-            agent={**_PAPER_CARTPOLE, "detect_steps": 1_000},
-            world=_PAPER_CARTPOLE_WORLD,
-        ),
-    },
-    "csr-coinrun": {
-        "quick": CSRProfile(
-            sequence="coinrun",
-            seeds=(0,),
-            source_steps=6_000,
-            task_steps=3_000,
-            eval_every=1_500,
-            eval_episodes=3,
-            description=(
-                "SHORT: 1 seed, 6k source steps, 3k per later task, 64x64 pixels "
-                "(the paper: days on an A100)"
-            ),
-            agent=_PIXELS,
-            world=_PIXELS_WORLD,
-            methods=("csr", "dqn"),
-        ),
-        "paper": CSRProfile(
-            sequence="coinrun",
-            seeds=(0, 1, 2, 3, 4),
-            source_steps=25_000_000,
-            task_steps=5_000_000,
-            eval_every=100_000,
-            eval_episodes=20,
-            description="5 seeds; CSR Table 5 sizes; detection 250k steps",
-            agent={**_PAPER_PIXELS, "detect_steps": 250_000},
-            world=_PAPER_PIXELS_WORLD,
-        ),
-    },
-    "csr-atari": {
-        "quick": CSRProfile(
-            sequence="atari/Pong",
-            seeds=(0,),
-            source_steps=6_000,
-            task_steps=3_000,
-            eval_every=1_500,
-            eval_episodes=2,
-            description=(
-                "SHORT: Pong, 1 seed, 6k source steps, 3k per later task (the paper: 400k per task)"
-            ),
-            agent=_PIXELS,
-            world=_PIXELS_WORLD,
-            methods=("csr", "dqn"),
-        ),
-        "paper": CSRProfile(
-            sequence="atari/Pong",
-            seeds=(0, 1, 2, 3, 4),
-            source_steps=400_000,
-            task_steps=400_000,
-            eval_every=20_000,
-            eval_episodes=10,
-            description="5 seeds; 400k env steps per task; CSR Table 5 sizes",
-            agent={**_PAPER_PIXELS, "detect_steps": 100_000},
-            world=_PAPER_PIXELS_WORLD,
-        ),
-    },
-}
-
-BENCHMARKS["csr-cartpole"]["smoke"] = CSRProfile(
-    sequence="cartpole",
-    seeds=(0,),
-    source_steps=200,
-    task_steps=120,
-    eval_every=100,
-    eval_episodes=1,
-    description="seconds: checks the code, not the result (the test suite runs it)",
-    agent=_SMOKE,
-    world=_SMOKE_WORLD,
-    seq_kwargs={"obs_type": "state"},
-    dqn={"learning_starts": 50, "train_freq": 16, "gradient_steps": 4},
-)
-BENCHMARKS["csr-synthetic"]["smoke"] = CSRProfile(
-    sequence="synthetic",
-    seeds=(0,),
-    source_steps=200,
-    task_steps=120,
-    eval_every=100,
-    eval_episodes=1,
-    description="seconds: checks the code, not the result (the test suite runs it)",
-    agent=_SMOKE,
-    world=_SMOKE_WORLD,
-    methods=("csr",),
-)
 
 
 def agent_config(profile: CSRProfile, method: str, seed: int, device: str) -> CSRConfig:
@@ -807,7 +559,7 @@ def _fmt_steps(x: list[int | None]) -> str:
 def report(
     bench: str, profile_name: str, cells: list[dict], profile: CSRProfile | None = None
 ) -> str:
-    p = profile or BENCHMARKS[bench][profile_name]
+    p = profile or PROFILES_BY_BENCH[bench][profile_name]
     cells = resolve_shared_rows(cells)
     n_tasks = max(len(c["tasks"]) for c in cells)
     lines = [f"{bench} ({profile_name} profile: {p.description})", ""]
@@ -1132,7 +884,7 @@ def plot(
     each task from scratch."""
     plt = pyplot()
 
-    p = profile or BENCHMARKS[bench][profile_name]
+    p = profile or PROFILES_BY_BENCH[bench][profile_name]
     cells = resolve_shared_rows(cells)
     n_tasks = max(len(c["tasks"]) for c in cells)
     fig, axes = plt.subplots(
@@ -1220,7 +972,9 @@ def plot_reconstructions(
 
 
 def cells(p: CSRProfile) -> list[Cell]:
-    """seed x method: each cell plays the whole task sequence."""
+    """seed x method: each cell plays the whole task sequence (the profile's agent settings
+    checked first)."""
+    p.validate()
     return [Cell({"seed": seed, "method": m}) for seed in p.seeds for m in p.methods]
 
 
@@ -1240,7 +994,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
 
 
 def _report(records: list[dict], ctx: RunContext) -> str:
-    bench = next(b for b in BENCHMARKS if ctx.folder.name.startswith(b.replace("-", "_")))
+    bench = next(b for b in PROFILES_BY_BENCH if ctx.folder.name.startswith(b.replace("-", "_")))
     text = report(bench, ctx.profile_name, records, ctx.profile)
     tables = ctx.folder.parent / f"{ctx.folder.name}.txt"
     tables.write_text(text + "\n")
@@ -1248,15 +1002,15 @@ def _report(records: list[dict], ctx: RunContext) -> str:
 
 
 def _plot(records: list[dict], ctx: RunContext) -> list[Path]:
-    bench = next(b for b in BENCHMARKS if ctx.folder.name.startswith(b.replace("-", "_")))
+    bench = next(b for b in PROFILES_BY_BENCH if ctx.folder.name.startswith(b.replace("-", "_")))
     return [plot(bench, ctx.profile_name, records, ctx.folder, ctx.profile)]
 
 
 def benchmark(bench: str, game: str | None = None) -> Benchmark:
     """The runner's view of ``bench``; ``game`` picks csr-atari's game (its own results)."""
-    if bench not in BENCHMARKS:
-        raise ValueError(f"bench must be one of {sorted(BENCHMARKS)}, got {bench!r}")
-    profiles = BENCHMARKS[bench]
+    if bench not in PROFILES_BY_BENCH:
+        raise ValueError(f"bench must be one of {sorted(PROFILES_BY_BENCH)}, got {bench!r}")
+    profiles = PROFILES_BY_BENCH[bench]
     name = bench
     if game is not None:
         if bench != "csr-atari":

@@ -37,8 +37,8 @@ from typing import Any
 import torch
 
 from agents.csr import CSRAgent, CSRConfig, TaskResult, run_sequence
-from benchmarks.csr import BENCHMARKS as CSR_BENCHMARKS
 from benchmarks.csr import agent_config, model_diagnostics, task_references
+from benchmarks.csr_profiles import PROFILES_BY_BENCH as CSR_PROFILES
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import estimate
 from causal_envs.tasks import make_sequence
@@ -85,7 +85,7 @@ class Profile:
     def __post_init__(self) -> None:
         check_profile(
             self,
-            choices={"source": tuple(CSR_BENCHMARKS["csr-synthetic"]), "variants": tuple(VARIANTS)},
+            choices={"source": tuple(CSR_PROFILES["csr-synthetic"]), "variants": tuple(VARIANTS)},
         )
         if not isinstance(self.variants, tuple) or not self.variants:
             raise ValueError("Profile.variants must be a non-empty tuple of VARIANTS' names")
@@ -115,7 +115,7 @@ def variant_config(variant: str, source: str, seed: int, device: str) -> CSRConf
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
     _, method, world = VARIANTS[variant]
-    config = agent_config(CSR_BENCHMARKS["csr-synthetic"][source], method, seed, device)
+    config = agent_config(CSR_PROFILES["csr-synthetic"][source], method, seed, device)
     return replace(config, world=replace(config.world, **world))
 
 
@@ -127,7 +127,7 @@ def cells(p: Profile) -> list[Cell]:
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     """Train the cell's variant on the seed's source task; its score and world model."""
     variant, seed = cell.key["variant"], int(cell.key["seed"])
-    profile = CSR_BENCHMARKS["csr-synthetic"][ctx.profile.source]
+    profile = CSR_PROFILES["csr-synthetic"][ctx.profile.source]
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)
     make = seq.tasks[0].make
     env = make()

@@ -184,14 +184,15 @@ def _source_of(path: Path) -> tuple[str, str, int]:
     from benchmarks import csr  # deferred: the benchmark's profiles, only to score
 
     folder, stem = path.parent.name, path.stem
-    bench = next((b for b in csr.BENCHMARKS if folder.startswith(b.replace("-", "_") + "_")), None)
+    prefixes = {b: b.replace("-", "_") + "_" for b in csr.PROFILES_BY_BENCH}
+    bench = next((b for b, prefix in prefixes.items() if folder.startswith(prefix)), None)
     if bench is None or not stem.endswith("_source") or "_seed" not in stem:
         raise CheckpointError(
             f"{path}: not a source checkpoint of a CSR benchmark run "
             "(<output>/csr_<sequence>_<profile>/<method>_seed<k>_source.pt)"
         )
     profile = folder[len(bench) + 1 :]
-    if profile not in csr.BENCHMARKS[bench]:
+    if profile not in csr.PROFILES_BY_BENCH[bench]:
         raise CheckpointError(f"{path}: {bench} has no profile {profile!r}")
     try:
         seed = int(stem.removesuffix("_source").rsplit("_seed", 1)[1])
@@ -206,7 +207,7 @@ def cases(bench: str, profile: str, seed: int) -> list[dict[str, Any]]:
     from benchmarks import csr  # deferred: the benchmark's profiles, only to score
     from causal_envs.tasks import make_sequence  # deferred: with the profiles
 
-    p = csr.BENCHMARKS[bench][profile]
+    p = csr.PROFILES_BY_BENCH[bench][profile]
     seq = make_sequence(p.sequence, seed=seed, **p.seq_kwargs)
     out = [{"case": "unchanged", "make": seq[0].make, "expand": False, "kind": "control"}]
     grown = False

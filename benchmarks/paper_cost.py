@@ -94,7 +94,7 @@ def agent_update_s(
 def csr_unit_s(bench: str, device: str) -> dict[str, float]:
     """Seconds per world-model + policy update, per env step while acting (the policy's
     forward pass included) and per DQN env step, at the paper profile's sizes."""
-    p = csr.BENCHMARKS[bench]["paper"]
+    p = csr.PROFILES_BY_BENCH[bench]["paper"]
     seq = make_sequence(p.sequence, seed=0, **p.seq_kwargs)
     env = seq.make(0)
     config = csr.agent_config(p, "csr", 0, device)
@@ -226,7 +226,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
 
 
 def _csr(bench: str, device: str) -> dict[str, Any]:
-    p = csr.BENCHMARKS[bench]["paper"]
+    p = csr.PROFILES_BY_BENCH[bench]["paper"]
     units = csr_unit_s(bench, device)
     n_tasks = len(make_sequence(p.sequence, seed=0, **p.seq_kwargs))
     steps = sum(p.schedule.budget(i) for i in range(n_tasks))  # the source budget: its most
@@ -287,7 +287,7 @@ def measure(device: str = AUTO) -> dict[str, Any]:
         "mocoda-nav2d": lambda: _nav2d(device),
         "mocoda-model-error": lambda: _model_error(device),
         "mocoda-hooksweep2": lambda: _hooksweep2(device),
-        **{b: (lambda b=b: _csr(b, device)) for b in csr.BENCHMARKS},
+        **{b: (lambda b=b: _csr(b, device)) for b in csr.PROFILES_BY_BENCH},
     }
     profiles = {}
     for name, job in jobs.items():

@@ -1,7 +1,8 @@
 """The ``list`` and ``dataset`` verbs of the ``causal-envs`` command.
 
 The console script itself is composed in `benchmarks.cli`, which adds the verbs of the
-packages above this one (``bench``; later ``augment``), so dependencies keep pointing one way.
+packages above this one (``bench``, ``augment`` and ``results``), so dependencies keep pointing
+one way.
 """
 
 from __future__ import annotations

@@ -209,8 +209,7 @@ def train_new_actions(
     carry the actions' effects, every other weight frozen: what the earlier actions do has
     not changed. Training every action weight (and theta) on data where the new actions are
     still untrained moved the latent states the posterior gives the earlier actions, away
-    from where tau* was recorded (CartPole task 4, seeds 0 and 2: the error over the matched
-    tau* read 1.49-2.35 that way, 0.86-1.19 with the new entries alone)."""
+    from where tau* was recorded (docs/reference.md, the action-expansion row)."""
     names = agent.world.action_parameter_names()
     _train_restricted(agent, replay, {n: new[n] for n in names}, steps)
 

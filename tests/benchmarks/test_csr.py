@@ -1,4 +1,7 @@
+import dataclasses
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,7 @@ def test_cartpole_smoke_runs_every_method_and_resumes(capsys):
         reference = t.get("tau_recorded", reference)
     assert wm[2]["trained"] and wm[3]["tau"] == wm[2]["tau_recorded"] != wm[1]["tau"]
     scale = csr.agent_config(
-        csr.BENCHMARKS["csr-cartpole"]["smoke"], "csr", 0, "cpu"
+        csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"], "csr", 0, "cpu"
     ).threshold_scale
     for t in wm[1:]:  # decided against the matched tau*, scaled
         assert t["threshold"] == pytest.approx(scale * t["tau_matched"])
@@ -167,7 +170,7 @@ def test_dqn_uses_the_zoo_settings_and_one_learn_call_per_task(monkeypatch):
 
     from stable_baselines3 import DQN
 
-    p = csr.BENCHMARKS["csr-cartpole"]["smoke"]
+    p = csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"]
     settings = csr.dqn_settings(replace(p, dqn={}), pixels=False)
     assert settings == csr.ZOO_DQN_CARTPOLE and settings["train_freq"] == 256
     calls = []
@@ -197,7 +200,7 @@ def test_source_task_trains_until_learned_and_later_tasks_their_whole_budget(tmp
     assert not converged([(100, 5.0)], 0.0, 2)  # fewer evaluations than the patience
     assert not converged([(100, -1.0), (200, 3.0)], 2.0, 2)
     p = replace(
-        csr.BENCHMARKS["csr-cartpole"]["smoke"],
+        csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"],
         source_target=0.0,
         patience=2,
         source_steps=1_000,
@@ -221,7 +224,7 @@ def test_source_task_trains_until_learned_and_later_tasks_their_whole_budget(tmp
 def test_a_shift_is_returned_untrained_whatever_it_scores(tmp_path):
     from dataclasses import replace
 
-    smoke = csr.BENCHMARKS["csr-cartpole"]["smoke"]
+    smoke = csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"]
     p = replace(smoke, source_target=500.0, patience=1, source_steps=300, task_steps=100)
     cell = csr._run_world_model(p, "adarl", 0, tmp_path, "cpu")  # AdaRL: always a shift
     for t in cell["tasks"][1:]:
@@ -265,6 +268,30 @@ def test_scores_are_normalised_between_random_and_the_best_reference_policy():
     ]
     assert csr.normalised_scores(rows, 0) == [0.5, 1.5]
     assert csr.normalised_scores(rows, 1) == []  # an empty range normalises nothing
-    assert csr.task_references(csr.BENCHMARKS["csr-cartpole"]["smoke"], 0) is None
-    refs = csr.task_references(csr.BENCHMARKS["csr-synthetic"]["smoke"], 0)
+    assert csr.task_references(csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"], 0) is None
+    refs = csr.task_references(csr.PROFILES_BY_BENCH["csr-synthetic"]["smoke"], 0)
     assert len(refs) == 4 and all(r["best"] >= r["best_constant"] for r in refs)
+
+
+def test_every_profile_validates_and_a_misspelt_setting_fails_as_the_run_starts():
+    for profiles in csr.PROFILES_BY_BENCH.values():
+        for p in profiles.values():
+            p.validate()
+    bad = dataclasses.replace(
+        csr.PROFILES_BY_BENCH["csr-cartpole"]["smoke"], agent={"detect_step": 5}
+    )
+    with pytest.raises(TypeError, match="detect_step"):
+        csr.cells(bad)
+
+
+def test_listing_the_profiles_does_not_import_torch():
+    code = (
+        "import sys\n"
+        "from benchmarks.cli import build_parser\n"
+        "build_parser(['bench', 'csr-cartpole', '--profile', 'quick'])\n"
+        "from benchmarks.csr_profiles import PROFILES_BY_BENCH\n"
+        "assert 'quick' in PROFILES_BY_BENCH['csr-cartpole']\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -10,8 +10,8 @@ import pytest
 
 from benchmarks import csr_ablation as bench
 from benchmarks import render
-from benchmarks.csr import BENCHMARKS as CSR_BENCHMARKS
 from benchmarks.csr import agent_config
+from benchmarks.csr_profiles import PROFILES_BY_BENCH as CSR_PROFILES
 from benchmarks.results import output_dir
 
 
@@ -51,7 +51,7 @@ def test_smoke_profile_records_each_variant_beside_csr(capsys):
 def test_each_variant_changes_only_its_own_setting(variant):
     changes, method, world = bench.VARIANTS[variant]
     got = bench.variant_config(variant, "quick", seed=5, device="auto")
-    base = agent_config(CSR_BENCHMARKS["csr-synthetic"]["quick"], method, 5, "auto")
+    base = agent_config(CSR_PROFILES["csr-synthetic"]["quick"], method, 5, "auto")
     g, b = asdict(got), asdict(base)
     assert {k: v for k, v in g.items() if k != "world"} == {
         k: v for k, v in b.items() if k != "world"

@@ -38,7 +38,7 @@ def _source_agent(folder, sequence: str, **seq_kwargs):
     from benchmarks import csr
 
     env = make_sequence(sequence, seed=0, **seq_kwargs).make(0)
-    profile = csr.BENCHMARKS[f"csr-{sequence}"]["smoke"]
+    profile = csr.PROFILES_BY_BENCH[f"csr-{sequence}"]["smoke"]
     agent = CSRAgent(
         env.observation_space.shape,
         env.action_space.n,

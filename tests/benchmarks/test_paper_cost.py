@@ -53,8 +53,8 @@ def test_csr_estimates_read_every_profiles_budgets(monkeypatch):
 
     units = {"env_step_s": 1e-3, "update_s": 1e-2, "dqn_env_step_s": 1e-4}
     monkeypatch.setattr(paper_cost, "csr_unit_s", lambda bench, device: units)
-    for bench in csr.BENCHMARKS:
-        p = csr.BENCHMARKS[bench]["paper"]
+    for bench in csr.PROFILES_BY_BENCH:
+        p = csr.PROFILES_BY_BENCH[bench]["paper"]
         out = paper_cost._csr(bench, "cpu")
         n_tasks = len(csr.make_sequence(p.sequence, seed=0, **p.seq_kwargs))
         assert out["env_steps_per_cell"] == sum(p.schedule.budget(i) for i in range(n_tasks))

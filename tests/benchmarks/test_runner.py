@@ -270,7 +270,10 @@ def test_every_benchmark_profile_refuses_bad_fields(module, profile, bad, messag
     import importlib
 
     mod = importlib.import_module(module)
-    base = mod.BENCHMARKS["csr-cartpole"]["quick"] if profile is None else mod.PROFILES[profile]
+    if profile is None:
+        base = mod.PROFILES_BY_BENCH["csr-cartpole"]["quick"]
+    else:
+        base = mod.PROFILES[profile]
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(base, **bad)
     dataclasses.replace(base, seeds=(__import__("numpy").int64(3),))  # NumPy integers are fine
