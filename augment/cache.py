@@ -47,7 +47,8 @@ from causal_envs.datasets import (
     load_dataset,
     save_flat,
 )
-from causal_envs.datasets.storage import dataset_lock, package_version
+from causal_envs.datasets.staging import dataset_lock
+from causal_envs.datasets.storage import package_version
 
 __all__ = ["augmented_datasets", "config_record", "fit_record"]
 

@@ -6,7 +6,7 @@ an unfactored model), ``mocoda`` (the locally factored model on parent-model sam
 factored model on uniform state-actions).
 """
 
-from causal_envs.datasets.registry import AUGMENTATION_METHODS
+from causal_envs.datasets.augmented import AUGMENTATION_METHODS
 
 __all__ = ["METHODS", "MODEL_FOR_METHOD"]
 

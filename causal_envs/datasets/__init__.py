@@ -11,25 +11,27 @@ Examples:
     ['actions', 'next_observations', 'observations', 'rewards', 'terminals', 'timeouts']
 """
 
+from causal_envs.datasets.augmented import (
+    augmented_id,
+    augmented_key,
+    list_augmented,
+    load_augmented,
+)
+from causal_envs.datasets.errors import DatasetError
 from causal_envs.datasets.export import to_d3rlpy, to_minari, to_torchrl
 from causal_envs.datasets.registry import (
     DATASETS,
     DatasetSpec,
-    augmented_id,
-    augmented_key,
     data_root,
     download_dataset,
     generate_dataset,
     get_spec,
-    list_augmented,
-    load_augmented,
     load_dataset,
     pack_dataset,
 )
 from causal_envs.datasets.rollouts import random_rollouts
 from causal_envs.datasets.storage import (
     FORMAT_VERSION,
-    DatasetError,
     dataset_digest,
     load_stored,
     save_flat,

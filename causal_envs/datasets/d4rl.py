@@ -17,13 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from causal_envs.datasets.registry import (
-    DATASETS,
-    get_spec,
-    load_augmented,
-    load_dataset,
-    stored_metadata,
-)
+from causal_envs.datasets.augmented import load_augmented
+from causal_envs.datasets.registry import DATASETS, get_spec, load_dataset, stored_metadata
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.envs.nav2d import Nav2DModel
 

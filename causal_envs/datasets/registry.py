@@ -9,11 +9,8 @@ A dataset named ``nav2d/empirical`` with seed 0 has Minari id
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +18,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from causal_envs.core import jsonable
 from causal_envs.core.fs import StorageError, check_directory
+from causal_envs.datasets.errors import DatasetError
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.datasets.plots import plot_hooksweep2_dataset, plot_nav2d_dataset
@@ -36,39 +33,25 @@ from causal_envs.datasets.reference import (
 )
 from causal_envs.datasets.remote import fetch_archive, pack_archive
 from causal_envs.datasets.rollouts import generate_task_rollouts
-from causal_envs.datasets.storage import (
-    DatasetError,
-    dataset_lock,
-    load_stored,
-    package_version,
-    read_metadata,
-    save_minari,
-)
+from causal_envs.datasets.staging import dataset_lock
+from causal_envs.datasets.storage import load_stored, package_version, read_metadata, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
 
 __all__ = [
-    "AUGMENTATION_METHODS",
-    "AUGMENTED_DIR",
     "DATASETS",
     "DatasetSpec",
-    "augmented_id",
-    "augmented_key",
+    "check_seed",
     "data_root",
     "download_dataset",
     "generate_dataset",
     "get_spec",
-    "list_augmented",
-    "load_augmented",
     "load_dataset",
     "pack_dataset",
     "stored_metadata",
 ]
 
 DATA_DIR_ENV = "CAUSAL_ENVS_DATA_DIR"
-#: the kinds of augmented dataset the cache holds, in MoCoDA's table order (section 5,
-#: appendix C.1): ``augment`` makes them (`augment.METHODS` is this tuple)
-AUGMENTATION_METHODS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
 
 
 @dataclass(frozen=True)
@@ -253,7 +236,8 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root).expanduser()
 
 
-def _check_seed(seed: int) -> int:
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a non-negative integer, else ValueError."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return seed
@@ -267,7 +251,7 @@ def generate_dataset(
     Does nothing if it is already cached, unless ``force``. Processes generating the same
     dataset take turns (an inter-process lock per dataset): the later ones find it made.
     """
-    spec, seed = get_spec(name), _check_seed(seed)
+    spec, seed = get_spec(name), check_seed(seed)
     try:
         base = check_directory(data_root(root), "dataset cache directory")
     except StorageError as err:
@@ -324,7 +308,7 @@ def load_dataset(
     Raises `DatasetError` (with the command that rebuilds it) if the cached copy is
     corrupt, from an incompatible version, or not the one asked for.
     """
-    spec, seed = get_spec(name), _check_seed(seed)
+    spec, seed = get_spec(name), check_seed(seed)
     base = data_root(root)
     dataset_id = spec.dataset_id(seed)
     if download and (regenerate or not (base / dataset_id).exists()):
@@ -346,7 +330,7 @@ def pack_dataset(
 ) -> tuple[Path, Path]:
     """Write cached dataset ``name`` as an archive and a manifest under ``out``, laid out as a
     mirror serves them (`causal_envs.datasets.remote`); return both paths."""
-    spec, seed = get_spec(name), _check_seed(seed)
+    spec, seed = get_spec(name), check_seed(seed)
     command = spec.regenerate_hint(seed).replace(" --force", "")
     return pack_archive(
         spec.dataset_id(seed), data_root(root), out, name=name, seed=seed, command=command
@@ -366,7 +350,7 @@ def download_dataset(
     cache, resuming, verifying every checksum and swapping it in atomically
     (`causal_envs.datasets.remote`); return its directory. A no-op when it is cached, unless
     ``force``."""
-    spec, seed = get_spec(name), _check_seed(seed)
+    spec, seed = get_spec(name), check_seed(seed)
     return fetch_archive(
         spec.dataset_id(seed),
         data_root(root),
@@ -384,102 +368,8 @@ def stored_metadata(
 ) -> dict[str, Any]:
     """The metadata of dataset ``name`` (generator, seed, reference scores, ...) without
     loading its arrays; generates it first if it is not cached."""
-    spec, seed = get_spec(name), _check_seed(seed)
+    spec, seed = get_spec(name), check_seed(seed)
     base = data_root(root)
     if not (base / spec.dataset_id(seed) / "data" / "metadata.json").exists():
         generate_dataset(name, seed, root=base)
     return read_metadata(spec.dataset_id(seed), base, regenerate_hint=spec.regenerate_hint(seed))
-
-
-#: augmented sets live under this hidden folder of the cache root: Minari skips hidden
-#: folders, so its CLI and ``minari.load_dataset`` never meet these non-Minari sets
-AUGMENTED_DIR = ".augmented"
-
-
-def augmented_key(source_digest: str, config: Mapping[str, Any], seed: int) -> str:
-    """The cache key of an augmentation: a digest of the source data's SHA-256, the pipeline's
-    settings (JSON-able, seed excluded) and the seed."""
-    record = {"source": source_digest, "config": jsonable(config), "seed": _check_seed(seed)}
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def augmented_id(source: str, method: str, seed: int, key: str) -> str:
-    """Cache id (a path under the root) of the ``method`` augmentation of dataset ``source``
-    with ``seed`` and cache ``key`` (`augmented_key`)."""
-    spec = get_spec(source)
-    # the method names belong to the augmentation layer (augment.METHODS); the cache only needs
-    # a name that is safe in a path
-    for name, value in (("method", method), ("key", key)):
-        if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", value):
-            raise ValueError(f"{name} must be a lower-case name such as 'mocoda-u', got {value!r}")
-    family = spec.name.split("/")[0]
-    return f"{AUGMENTED_DIR}/{family}/{method}-seed{_check_seed(seed)}-{key}"
-
-
-def list_augmented(
-    root: str | os.PathLike | None = None, source: str | None = None
-) -> list[dict[str, Any]]:
-    """The augmented sets in the cache (optionally of dataset ``source``), each its metadata
-    (provenance: ``source_id``, ``source_digest``, ``method``, ``seed``, ``config``, ``key``,
-    ...) plus ``dataset_id`` and ``path``, sorted by id."""
-    base = data_root(root) / AUGMENTED_DIR
-    found = []
-    for meta_file in sorted(base.glob("*/*/data/metadata.json")):
-        dataset_id = meta_file.parent.parent.relative_to(base.parent).as_posix()
-        try:
-            meta = read_metadata(dataset_id, base.parent, regenerate_hint="causal-envs augment")
-        except DatasetError:
-            continue
-        if source is not None and meta.get("source") != source:
-            continue
-        found.append({**meta, "dataset_id": dataset_id, "path": str(meta_file.parent.parent)})
-    return found
-
-
-def load_augmented(
-    source: str,
-    method: str,
-    seed: int = 0,
-    *,
-    key: str | None = None,
-    root: str | os.PathLike | None = None,
-) -> TransitionDataset:
-    """Load an augmented dataset made by ``causal-envs augment`` or a benchmark (it is never
-    made implicitly: that trains models).
-
-    ``key`` picks one pipeline configuration (`augmented_key`; ``causal-envs dataset list``
-    shows them); by default the set made with the default (``quick``) configuration, or the
-    only one there is.
-    """
-    hint = f"causal-envs augment {source} --methods {method}" + (f" --seed {seed}" if seed else "")
-    base = data_root(root)
-    if key is None:
-        cached = list_augmented(base, source)
-        matches = [m for m in cached if m.get("method") == method and m.get("seed") == seed]
-        if not matches:
-            have = sorted({f"{m.get('method')} (seed {m.get('seed')})" for m in cached})
-            make = (
-                f"make it with: {hint}"
-                if method in AUGMENTATION_METHODS
-                else f"{method!r} is no augmentation method ({', '.join(AUGMENTATION_METHODS)})"
-            )
-            raise DatasetError(
-                f"no {method!r} augmentation of {source} (seed {seed}) is cached (cached: "
-                f"{', '.join(have) or 'none'}); {make}"
-            )
-        preferred = [m for m in matches if m.get("profile") == "quick"]
-        if len(preferred) != 1 and len(matches) > 1:
-            keys = sorted(m["key"] for m in matches)
-            raise DatasetError(
-                f"{len(matches)} {method} augmentations of {source} (seed {seed}) are cached "
-                f"with different settings: pass key= one of {keys}"
-            )
-        key = (preferred or matches)[0]["key"]
-    dataset_id = augmented_id(source, method, seed, key)
-    data = load_stored(dataset_id, base, regenerate_hint=hint)
-    if data.metadata.get("method") != method or data.metadata.get("seed") != seed:
-        raise DatasetError(
-            f"cached {dataset_id} says method={data.metadata.get('method')!r}, "
-            f"seed={data.metadata.get('seed')!r}; expected {method!r}, {seed}. Rebuild: {hint}"
-        )
-    return data

@@ -39,14 +39,9 @@ from typing import Any
 from tqdm import tqdm
 
 from causal_envs.core.fs import StorageError, check_directory, describe_os_error, ensure_free_space
-from causal_envs.datasets.storage import (
-    DatasetError,
-    dataset_lock,
-    file_facts,
-    load_stored,
-    package_version,
-    staged_dataset,
-)
+from causal_envs.datasets.errors import DatasetError
+from causal_envs.datasets.staging import dataset_lock, staged_dataset
+from causal_envs.datasets.storage import file_facts, load_stored, package_version
 
 __all__ = ["ARCHIVE_FORMAT", "MIRROR_ENV", "fetch_archive", "mirror_url", "pack_archive"]
 

@@ -11,17 +11,9 @@ half-written where readers look.
 
 What survives the world:
 
-- **Staging.** A write builds the dataset in ``<root>/.tmp-XXXX/`` (hidden from Minari), whose
-  ``owner.lock`` the writer holds (``flock``) for its whole life and whose ``target`` names the
-  dataset. The directory is made as ``.new-XXXX`` and renamed to ``.tmp-XXXX`` only once its
-  lock is held, so a ``.tmp-`` directory whose lock is free belongs to a dead writer, never to
-  one still starting. The next write, load or generation reclaims it (`reclaim_staging`),
-  restoring the dataset it was replacing if the writer died between the two renames of an
-  overwrite, so ``--force`` never leaves the user with nothing.
-- **Readers and writers.** The swap into place (a write's, or a reclaim's restore) holds
-  ``<root>/.locks/<id>.lock`` exclusively and a load holds it shared from its first look at
-  the dataset to its last byte, so a reader never sees half of one version and half of
-  another, nor a dataset missing between the two renames of an overwrite.
+- **Staging, locks and recovery** (`causal_envs.datasets.staging`): a write builds the dataset
+  in a hidden staging directory and swaps it into place under the dataset's lock; a load
+  holds that lock shared; a dead writer's staging is reclaimed by the next write or load.
 - **Places.** The root must be a writable directory (not a file, not a broken link) and its
   filesystem must have room for everything the write puts there before anything is written
   (`causal_envs.core.fs`): the flat file and, for a Minari dataset, its HDF5 file, whose
@@ -39,8 +31,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
@@ -50,27 +40,25 @@ from typing import Any
 import numpy as np
 
 from causal_envs.core.fs import (
-    FileLock,
-    StorageError,
     broken_link,
-    check_directory,
-    describe_os_error,
-    ensure_free_space,
+)
+from causal_envs.datasets.errors import DatasetError
+from causal_envs.datasets.staging import (
+    MIN_FREE_BYTES,
+    dataset_lock,
+    reclaim_staging,
+    staged_dataset,
 )
 from causal_envs.datasets.transitions import ARRAY_FIELDS, TransitionDataset
 
 __all__ = [
     "FORMAT_VERSION",
-    "DatasetError",
     "dataset_digest",
-    "dataset_lock",
     "file_facts",
     "load_stored",
     "read_metadata",
-    "reclaim_staging",
     "save_flat",
     "save_minari",
-    "staged_dataset",
     "transitions_from_minari",
     "verify_minari_files",
 ]
@@ -80,13 +68,9 @@ FORMAT_VERSION = 1
 _META_KEY = "causal_envs"
 _FLAT_FILE = "transitions.npz"
 _MINARI_FILE = "main_data.hdf5"
-_STAGING_PREFIX = ".tmp-"
-#: a staging directory before its owner holds its lock (invisible to `reclaim_staging`)
-_STARTING_PREFIX = ".new-"
 #: a write needs about this many times the arrays' bytes (the flat file and Minari's HDF5
 #: copy of the arrays)
 _SPACE_FACTOR = 2.5
-_SPACE_MARGIN = 16 * 2**20
 #: Minari's HDF5 file costs about this much per episode beyond the arrays (its groups and
 #: chunked datasets): nav2d/empirical's 1,544 episodes of 40,000 transitions make a 33.8 MB
 #: file, 21.9 kB an episode, while its arrays take under 2 MB
@@ -103,10 +87,6 @@ def package_version() -> str:
         return version("causal-envs")
     except PackageNotFoundError:  # run from a source tree that was never installed
         return "0+unknown"
-
-
-class DatasetError(RuntimeError):
-    """A stored dataset is missing, corrupt or from an incompatible version."""
 
 
 @contextlib.contextmanager
@@ -214,7 +194,7 @@ def save_minari(
         + 2 * sum(a.nbytes for a in (step_infos or {}).values())
         + data.n_episodes * _HDF5_EPISODE_BYTES
     )
-    with _staging(dataset_id, root, overwrite, needed) as tmp, _minari_root(tmp):
+    with staged_dataset(dataset_id, root, overwrite, needed) as tmp, _minari_root(tmp):
         with warnings.catch_warnings():
             # the project has no contact address but its code (in code_permalink)
             warnings.filterwarnings("ignore", message="`author_email` is set to None")
@@ -280,7 +260,7 @@ def save_flat(
     For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
     per-episode groups would cost a group per transition. `load_stored` reads both.
     """
-    with _staging(dataset_id, root, overwrite, _needed_bytes(data)) as tmp:
+    with staged_dataset(dataset_id, root, overwrite, _needed_bytes(data)) as tmp:
         data_dir = tmp / dataset_id / "data"
         data_dir.mkdir(parents=True)
         meta = {
@@ -294,139 +274,9 @@ def save_flat(
     return Path(root) / dataset_id
 
 
-def dataset_lock(
-    dataset_id: str, root: Path, shared: bool = False, purpose: str = "swap"
-) -> FileLock:
-    """A lock of dataset ``dataset_id`` under ``root``, in ``<root>/.locks``. ``purpose``
-    "swap": held exclusively while a write swaps the dataset into place, shared while a load
-    reads it; "generate": held by the one process generating the dataset."""
-    suffix = {"swap": ".lock", "generate": ".generate.lock"}[purpose]
-    return FileLock(Path(root) / ".locks" / (dataset_id.replace("/", "__") + suffix), shared)
-
-
 def _needed_bytes(data: TransitionDataset) -> int:
     arrays = sum(getattr(data, name).nbytes for name in ARRAY_FIELDS)
-    return int(arrays * _SPACE_FACTOR) + _SPACE_MARGIN
-
-
-@contextlib.contextmanager
-def _staging(
-    dataset_id: str, root: Path, overwrite: bool, needed: int = _SPACE_MARGIN
-) -> Iterator[Path]:
-    """A staging root under ``root`` to build ``<tmp>/<dataset_id>`` in, owned (locked) by
-    this process; on success the dataset is swapped into ``<root>/<dataset_id>``, and the
-    staging root is always removed. A filesystem error (full disk, lost permission) becomes
-    a `DatasetError`; nothing is left behind."""
-    try:
-        root = check_directory(root, "dataset cache directory")
-        reclaim_staging(root)
-        final = root / dataset_id
-        if os.path.lexists(final) and not overwrite:
-            raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
-        ensure_free_space(root, needed, f"writing dataset {dataset_id}")
-        starting = Path(tempfile.mkdtemp(prefix=_STARTING_PREFIX, dir=root))
-    except StorageError as err:
-        raise DatasetError(str(err)) from err
-    except OSError as err:
-        if isinstance(err, FileExistsError):
-            raise
-        raise DatasetError(
-            f"cannot write dataset {dataset_id} under {root}: {describe_os_error(err)}"
-        ) from err
-    # the lock is held before the directory takes the name reclaim_staging looks for
-    owner = FileLock(starting / "owner.lock")
-    tmp = starting
-    try:
-        owner.acquire()
-        tmp = starting.with_name(_STAGING_PREFIX + starting.name[len(_STARTING_PREFIX) :])
-        os.rename(starting, tmp)
-        (tmp / "target").write_text(dataset_id)
-        yield tmp
-        (tmp / "complete").touch()
-        with dataset_lock(dataset_id, root):
-            _move_into_place(tmp, dataset_id, root)
-    except OSError as err:
-        if isinstance(err, FileExistsError):
-            raise
-        raise DatasetError(
-            f"writing dataset {dataset_id} under {root} failed: {describe_os_error(err)}; "
-            "nothing was left behind"
-        ) from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # before the lock goes: no reclaim races it
-        owner.release()
-
-
-#: the staging every write uses, for writers outside this module (a download): build
-#: ``<tmp>/<dataset_id>`` inside the block; it is swapped into place when the block ends
-staged_dataset = _staging
-
-
-def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:
-    """Rename ``tmp/<dataset_id>`` to ``root/<dataset_id>``; an existing dataset (or a link)
-    at that path is first moved to ``tmp/.previous`` (two renames: a writer that dies between
-    them leaves both in ``tmp``, and `reclaim_staging` puts one back)."""
-    final = root / dataset_id
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if os.path.lexists(final):
-        os.replace(final, tmp / ".previous")
-    os.replace(tmp / dataset_id, final)
-
-
-def reclaim_staging(root: Path) -> list[Path]:
-    """Remove the staging directories of dead writers under ``root``; return them.
-
-    A staging directory is dead when nobody holds its ``owner.lock``, or when that lock file is
-    gone (its writer was removing it, and the rest goes too). If its dataset is missing - the
-    writer died between the two renames of an overwrite - the complete new copy, else the
-    previous one, is put back first, under the dataset's swap lock. Live writers' directories,
-    and those still starting (``.new-``), are never touched.
-    """
-    root = Path(root)
-    reclaimed = []
-    try:
-        entries = [p for p in root.iterdir() if p.name.startswith(_STAGING_PREFIX)]
-    except OSError:
-        return reclaimed
-    for staging in entries:
-        if staging.is_symlink() or not staging.is_dir():
-            continue
-        lock = FileLock(staging / "owner.lock", create=False)
-        try:
-            if not lock.acquire(blocking=False):
-                continue  # a live writer
-        except FileNotFoundError:
-            if staging.exists() and not (staging / "owner.lock").exists():
-                pass  # its lock file is gone: a writer removing it, or one that died doing so
-            else:
-                continue  # going away: its writer (or another reclaim) is removing it
-        try:
-            _recover(staging, root)
-            shutil.rmtree(staging, ignore_errors=True)
-            reclaimed.append(staging)
-        except OSError:
-            continue  # gone already (another reclaim), or not ours to remove
-        finally:
-            lock.release()
-    return reclaimed
-
-
-def _recover(staging: Path, root: Path) -> None:
-    target_file = staging / "target"
-    if not target_file.exists():
-        return
-    dataset_id = target_file.read_text().strip()
-    if not dataset_id:
-        return
-    final = root / dataset_id
-    with dataset_lock(dataset_id, root):
-        if os.path.lexists(final):
-            return
-        new, previous = staging / dataset_id, staging / ".previous"
-        source = new if (staging / "complete").exists() and new.is_dir() else previous
-        if os.path.lexists(source):
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, final)
+    return int(arrays * _SPACE_FACTOR) + MIN_FREE_BYTES
 
 
 def file_facts(path: Path) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from causal_envs.core.fs import FileLock
-from causal_envs.datasets import DatasetError, load_stored, save_minari
+from causal_envs.datasets import DatasetError, load_stored, save_minari, staging
 from causal_envs.datasets import storage as storage_module
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
@@ -61,13 +61,13 @@ def test_the_space_check_counts_minaris_hdf5_file(tmp_path, monkeypatch):
     on_disk = sum(f.stat().st_size for f in written.rglob("*") if f.is_file())
     estimate = (
         int(arrays * storage_module._SPACE_FACTOR)
-        + storage_module._SPACE_MARGIN
+        + staging.MIN_FREE_BYTES
         + data.n_episodes * storage_module._HDF5_EPISODE_BYTES
     )
-    assert on_disk + storage_module._SPACE_MARGIN <= estimate  # the estimate covers the files
+    assert on_disk + staging.MIN_FREE_BYTES <= estimate  # the estimate covers the files
     usage = shutil.disk_usage(tmp_path)
     free = estimate - 1  # room for the arrays several times over, not for the HDF5 file
-    assert free > 3 * arrays + storage_module._SPACE_MARGIN
+    assert free > 3 * arrays + staging.MIN_FREE_BYTES
     monkeypatch.setattr(
         "causal_envs.core.fs.shutil.disk_usage", lambda p: usage._replace(free=free)
     )
@@ -113,7 +113,7 @@ def test_unusable_cache_directories_give_one_clear_error(small, tmp_path, monkey
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path))
 
     monkeypatch.undo()
-    monkeypatch.setattr(storage_module.tempfile, "mkdtemp", denied)
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", denied)
     with pytest.raises(DatasetError, match="permission denied"):
         save(small, tmp_path / "denied")
 
@@ -147,7 +147,7 @@ def test_dead_writers_staging_is_reclaimed_and_live_ones_kept(small, tmp_path):
         assert live.exists() and starting.exists()
     finally:
         held.release()
-    assert storage_module.reclaim_staging(tmp_path) == [live]
+    assert staging.reclaim_staging(tmp_path) == [live]
     assert starting.exists()  # never a reclaim's: its writer renames it once it holds its lock
 
 
