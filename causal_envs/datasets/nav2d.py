@@ -33,7 +33,7 @@ BEHAVIOURS: dict[str, tuple[int, tuple[float, float], tuple[float, float]]] = {
 
 
 def _rollout_batch(
-    rng: np.random.Generator, task: Nav2DModel, behaviour: str, n_episodes: int
+    rng: np.random.Generator, model: Nav2DModel, behaviour: str, n_episodes: int
 ) -> TransitionDataset:
     """Simulate ``n_episodes`` episodes of one behaviour in lockstep; return them in order."""
     axis, low, high = BEHAVIOURS[behaviour]
@@ -47,7 +47,7 @@ def _rollout_batch(
         a = rng.uniform(-0.05, 0.05, size=(n_episodes, 2))
         a[:, axis] += rng.uniform(0.4, 0.9, size=n_episodes)
         a = a.astype(np.float32)
-        s2 = task.dynamics(state, a)
+        s2 = model.dynamics(state, a)
         obs[t], act[t], nxt[t] = state, a, s2
         alive[t] = ~ended
         ended |= s2[:, axis] > 0.9
@@ -62,7 +62,7 @@ def _rollout_batch(
         return x.transpose(1, 0, 2).reshape(-1, 2)[keep]
 
     s2 = episode_major(nxt)
-    success = task.success(s2)
+    success = model.success(s2)
     return TransitionDataset(
         observations=episode_major(obs),
         actions=episode_major(act),
@@ -74,14 +74,14 @@ def _rollout_batch(
 
 
 def _collect(
-    rng: np.random.Generator, task: Nav2DModel, behaviour: str, n: int
+    rng: np.random.Generator, model: Nav2DModel, behaviour: str, n: int
 ) -> TransitionDataset:
     """Whole episodes of ``behaviour`` until ``n`` transitions; the last episode cut to fit."""
     parts: list[TransitionDataset] = []
     total = 0
     while total < n:
         # Episodes last at least 16 steps (0.75 of travel at <= 0.0475 per step).
-        batch = _rollout_batch(rng, task, behaviour, max(8, (n - total) // 16 + 1))
+        batch = _rollout_batch(rng, model, behaviour, max(8, (n - total) // 16 + 1))
         parts.append(batch)
         total += len(batch)
     return TransitionDataset.concatenate(parts).head(n)
@@ -95,13 +95,13 @@ def generate_nav2d_empirical(seed: int = 0, n_per_behaviour: int = 20_000) -> Tr
     if not isinstance(n_per_behaviour, int | np.integer) or n_per_behaviour < 1:
         raise ValueError(f"n_per_behaviour must be a positive integer, got {n_per_behaviour!r}")
     rng = np.random.default_rng(seed)
-    task = Nav2DModel()
-    parts = [_collect(rng, task, b, int(n_per_behaviour)) for b in BEHAVIOURS]
+    model = Nav2DModel()
+    parts = [_collect(rng, model, b, int(n_per_behaviour)) for b in BEHAVIOURS]
     metadata = {
         "generator": "nav2d/empirical",
         "seed": int(seed),
         "n_per_behaviour": int(n_per_behaviour),
         "behaviours": list(BEHAVIOURS),
-        "task": task.as_dict(),
+        "task": model.as_dict(),
     }
     return TransitionDataset.concatenate(parts, metadata=metadata)

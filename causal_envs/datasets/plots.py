@@ -37,14 +37,14 @@ def pyplot() -> Any:
     return plt
 
 
-def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None, *, filled: bool = True) -> None:
+def draw_nav2d_arena(ax: Any, model: Nav2DModel | None = None, *, filled: bool = True) -> None:
     """Draw the unit arena, the entangled quadrant, the start box and the goal box on ``ax``.
 
     ``filled=False`` draws the quadrant and the start box as outlines (over an image)."""
     from matplotlib.patches import Rectangle  # deferred: matplotlib, only to draw
 
-    task = task or Nav2DModel()
-    q = task.quadrant
+    model = model or Nav2DModel()
+    q = model.quadrant
 
     def region(xy: tuple[float, float], w: float, h: float, colour: str, label: str) -> None:
         if filled:
@@ -53,9 +53,9 @@ def draw_nav2d_arena(ax: Any, task: Nav2DModel | None = None, *, filled: bool = 
             ax.add_patch(Rectangle(xy, w, h, fill=False, ec=colour, lw=1.5, ls="--", label=label))
 
     region((q, q), 1 - q, 1 - q, "tab:orange", "entangled quadrant")
-    (sx0, sy0), (sx1, sy1) = task.start_low, task.start_high
+    (sx0, sy0), (sx1, sy1) = model.start_low, model.start_high
     region((sx0, sy0), sx1 - sx0, sy1 - sy0, "tab:blue", "target start")
-    (gx0, gy0), (gx1, gy1) = task.goal_low, task.goal_high
+    (gx0, gy0), (gx1, gy1) = model.goal_low, model.goal_high
     ax.add_patch(
         Rectangle(
             (gx0, gy0), gx1 - gx0, gy1 - gy0, fill=False, ec="tab:green", lw=2, label="target goal"

@@ -287,13 +287,12 @@ def render_pixels(states: NDArray, friction: NDArray, physics: CartPoleModel) ->
 
 
 # --------------------------------------------------------------------------- environments
-class CartPoleCausalAPI(OfflineDatasetMixin):
+class CartPoleCausalAPI:
     """The causal contract both CartPole envs share, over ``self.batch_model`` (state-vector
     semantics, also for pixel observations): ``causal_structure``, ``local_mask``,
     ``reward_fn``, ``termination_fn`` and ``change_factors`` (CSR's theta)."""
 
     batch_model: CartPoleModel
-    dataset_family = "cartpole"
 
     observe_friction: bool
 
@@ -385,7 +384,7 @@ def _observation_space(obs_type: str, observe_friction: bool) -> spaces.Space:
     return spaces.Box(low, high_arr, dtype=np.float32)
 
 
-class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
+class CausalCartPoleEnv(CartPoleCausalAPI, OfflineDatasetMixin, gym.Env):
     """## Description
     Gymnasium's CartPole with the Florian (2007) equations including cart friction, every
     physical constant a constructor argument, more actions on demand, and 64x64 RGB pixel
@@ -439,6 +438,9 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
     * v0: first version (the cart friction with its normal force and the observed friction
       scaled by 1,000 since 2026-12-07).
     """
+
+    #: the family of this env's named datasets (`OfflineDatasetMixin`)
+    dataset_family = "cartpole"
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
 
@@ -513,11 +515,14 @@ class CausalCartPoleEnv(CartPoleCausalAPI, gym.Env):
         return self._pixels()
 
 
-class CausalCartPoleVectorEnv(CartPoleCausalAPI, BatchedVectorEnv):
+class CausalCartPoleVectorEnv(CartPoleCausalAPI, OfflineDatasetMixin, BatchedVectorEnv):
     """``num_envs`` CartPoles stepped (and rendered, for pixels) as one batch. Made by
     ``gym.make_vec("CausalCartPole-v0", num_envs)``; takes the single env's arguments and any
     of Gymnasium's ``autoreset_mode`` (`causal_envs.envs.batched`; ``NEXT_STEP`` by default,
     ``SAME_STEP`` for Stable-Baselines3, ``DISABLED`` for torchrl)."""
+
+    #: the family of this env's named datasets (`OfflineDatasetMixin`)
+    dataset_family = "cartpole"
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 

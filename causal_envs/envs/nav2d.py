@@ -132,14 +132,13 @@ class Nav2DModel:
         return jsonable(self)
 
 
-class Nav2DCausalAPI(OfflineDatasetMixin):
+class Nav2DCausalAPI:
     """The causal contract both Nav2D envs share: ``causal_structure``, ``local_mask``,
-    ``transition_fn``, ``reward_fn``, ``termination_fn`` and the offline datasets
-    (``get_dataset``, ``get_augmented_dataset``; family ``nav2d``), over ``self.batch_model``."""
+    ``transition_fn``, ``reward_fn`` and ``termination_fn``, over ``self.batch_model``. The
+    offline datasets (`OfflineDatasetMixin`, family ``nav2d``) are each env's own base."""
 
     batch_model: Nav2DModel
     causal_structure: CausalStructure = NAV2D_STRUCTURE
-    dataset_family = "nav2d"
 
     def local_mask(self, states: ArrayLike, actions: ArrayLike) -> NDArray[np.bool_]:
         """Ground-truth local causal mask, bool ``(batch, 4, 2)`` (rows x, y, dx, dy)."""
@@ -172,7 +171,7 @@ class Nav2DCausalAPI(OfflineDatasetMixin):
         return self.batch_model.success(s2)
 
 
-class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
+class CausalNav2DEnv(Nav2DCausalAPI, OfflineDatasetMixin, gym.Env[np.ndarray, np.ndarray]):
     """## Description
     A point moves in the unit square. Each action component moves its own coordinate, except in
     the top-right quadrant (``x > 0.5 and y > 0.5``), where the two sub-actions are entangled and
@@ -222,6 +221,9 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
     ## Version History
     * v0: first version; dynamics, task and dataset as the MoCoDA authors' code, plus walls.
     """
+
+    #: the family of this env's named datasets (`OfflineDatasetMixin`)
+    dataset_family = "nav2d"
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
     render_size = 256
@@ -326,7 +328,7 @@ class CausalNav2DEnv(Nav2DCausalAPI, gym.Env[np.ndarray, np.ndarray]):
         return render_arena(self.batch_model, np.asarray(self._trail), self.render_size)
 
 
-class CausalNav2DVectorEnv(Nav2DCausalAPI, BatchedVectorEnv):
+class CausalNav2DVectorEnv(Nav2DCausalAPI, OfflineDatasetMixin, BatchedVectorEnv):
     """``num_envs`` copies of `CausalNav2DEnv` stepped in one batched NumPy operation.
 
     Made by ``gym.make_vec("CausalNav2D-v0", num_envs)``. ``autoreset_mode`` is any of
@@ -337,6 +339,9 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, BatchedVectorEnv):
     transition and ``_causal_mask`` marking the sub-envs that stepped (not reset). Takes the
     same task arguments as the single env.
     """
+
+    #: the family of this env's named datasets (`OfflineDatasetMixin`)
+    dataset_family = "nav2d"
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -443,17 +448,17 @@ def _box_pixels(
     return slice(r0, r1 + 1), slice(c0, c1 + 1)
 
 
-def render_arena(task: Nav2DModel, trail: np.ndarray, size: int = 256) -> np.ndarray:
+def render_arena(model: Nav2DModel, trail: np.ndarray, size: int = 256) -> np.ndarray:
     """An RGB frame ``(size, size, 3)`` of the arena with a path ``trail`` (T, 2) and its head."""
     img = np.empty((size, size, 3), dtype=np.uint8)
     img[:] = _COLOURS["background"]
     grid = np.round(np.linspace(0, size - 1, 11)).astype(int)
     img[grid, :] = _COLOURS["grid"]
     img[:, grid] = _COLOURS["grid"]
-    q = task.quadrant
+    q = model.quadrant
     img[_box_pixels(size, (q, q), (1.0, 1.0))] = _COLOURS["quadrant"]
-    img[_box_pixels(size, task.start_low, task.start_high)] = _COLOURS["start"]
-    img[_box_pixels(size, task.goal_low, task.goal_high)] = _COLOURS["goal"]
+    img[_box_pixels(size, model.start_low, model.start_high)] = _COLOURS["start"]
+    img[_box_pixels(size, model.goal_low, model.goal_high)] = _COLOURS["goal"]
     for edge in (0, size - 1):
         img[edge, :] = img[:, edge] = _COLOURS["border"]
     if len(trail):

@@ -49,13 +49,12 @@ _GRIPPER_QUAT = np.array([1.0, 0.0, 1.0, 0.0])
 _ACHIEVED = np.r_[6:9, 11:14, 2]
 
 
-class HookSweep2CausalAPI(OfflineDatasetMixin):
+class HookSweep2CausalAPI:
     """The goal-conditioned causal contract of HookSweep2 over ``self.batch_model``:
     ``causal_structure``, ``state_space``/``goal_space``, ``sample_goals``, ``local_mask`` and the
     batched ``reward_fn``/``termination_fn`` (which take the goals of each row)."""
 
     batch_model: HookSweep2Model
-    dataset_family = "hooksweep2"
     goal: NDArray[np.float64]
     causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
     state_space: spaces.Box = HookSweep2Model.state_space()
@@ -102,7 +101,7 @@ class HookSweep2CausalAPI(OfflineDatasetMixin):
         return np.zeros(len(s2), dtype=np.bool_)
 
 
-class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
+class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
     """Sweep two boxes to their goals with a hook held by a Fetch robot.
 
     ## Description
@@ -158,6 +157,9 @@ class HookSweep2Env(HookSweep2CausalAPI, gym.Env):
     ## Version History
     * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics).
     """
+
+    #: the family of this env's named datasets (`OfflineDatasetMixin`)
+    dataset_family = "hooksweep2"
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
