@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, adam, mlp, polyak_
-from causal_envs.core import check_int
+from causal_envs.core import Int, Real, Sizes, check_int
 from causal_envs.core.device import AUTO
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
@@ -26,14 +27,37 @@ __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
 
 @dataclass
 class BCQConfig(OfflineConfig):
+    """BCQ's settings over `OfflineConfig`'s: the behaviour model (an ensemble of mixture
+    density networks, pre-trained before the Q-learning) and the action proposals."""
+
+    #: actions proposed by the behaviour model per state; the critic picks the best
     n_proposals: int = 20
+    #: mixture density networks in the behaviour model's ensemble
     mdn_members: int = 7
+    #: Gaussian components of each mixture density network
     mdn_components: int = 5
+    #: hidden-layer sizes of each mixture density network
     mdn_hidden: tuple[int, ...] = (128, 128)
+    #: gradient steps of the behaviour model's pre-training
     mdn_steps: int = 1_000
+    #: transitions per pre-training step
     mdn_batch_size: int = 2_000
+    #: Adam's learning rate for the behaviour model
     mdn_lr: float = 1e-3
+    #: Polyak rate of the target networks, in (0, 1]
     tau: float = 0.005
+
+    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+        **OfflineConfig.RULES,
+        "n_proposals": Int(1),
+        "mdn_members": Int(1),
+        "mdn_components": Int(1),
+        "mdn_hidden": Sizes(),
+        "mdn_steps": Int(0),
+        "mdn_batch_size": Int(1),
+        "mdn_lr": Real(0.0, low_open=True),
+        "tau": Real(0.0, 1.0, low_open=True),
+    }
 
 
 class MDNEnsemble(nn.Module):

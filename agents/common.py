@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from causal_envs.core import atomic_path, check_int, check_real, check_sizes
+from causal_envs.core import Int, Real, Sizes, atomic_path, check_fields, check_int, check_real
 from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
 from causal_envs.core.device import (
     AUTO,
@@ -240,80 +240,54 @@ def evaluate(
 
 @dataclass
 class OfflineConfig:
-    """Settings shared by the offline agents (defaults: MoCoDA's 2D Navigation agents)."""
+    """Settings shared by the offline agents (defaults: MoCoDA's 2D Navigation agents);
+    `agents.BCQConfig`, `agents.CQLConfig` and `agents.TD3BCConfig` add their own."""
 
+    #: hidden-layer sizes of every network (actor, critics; BCQ's perturbation model)
     hidden: tuple[int, ...] = (512, 512)
+    #: discount factor, in [0, 1)
     gamma: float = 0.98
+    #: transitions per gradient step
     batch_size: int = 500
+    #: Adam's learning rate for the actor and the critics
     lr: float = 1e-3
     #: Q targets are clipped to this range (the return range of -1/0 rewards); None: no clip
     target_clip: tuple[float, float] | None = (-50.0, 0.0)
+    #: initial weights and mini-batches
     seed: int = 0
     #: where the networks train and act: "auto" (CUDA if available), "cpu", "cuda", "cuda:N"
     device: str = AUTO
-    #: "fp32", or "bf16": training steps run under bfloat16 autocast (weights, optimiser and
-    #: losses stay float32; so do each network's first and last layer, see `Float32Linear`).
-    #: On CPUs with AVX-512 BF16 (and on recent GPUs) the products run 2-3x faster.
+    #: "fp32", "bf16" (training steps under bfloat16 autocast; weights, optimiser, losses and
+    #: each network's first and last layer stay float32, see `Float32Linear`), or "auto"
+    #: (bf16 where the device has native bfloat16). Faster only where bfloat16 has matrix
+    #: units: see docs/agents.md
     precision: str = "fp32"
+
+    #: each numeric field's rule (`causal_envs.core.check_fields`); an agent's config extends it
+    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+        "hidden": Sizes(),
+        "gamma": Real(0.0, 1.0, high_open=True),
+        "batch_size": Int(1),
+        "lr": Real(0.0, low_open=True),
+        "seed": Int(0),
+    }
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
         # stored as Python numbers (NumPy scalars are accepted), so configs save as plain data
-        self.hidden = check_sizes("hidden", self.hidden)
-        self.gamma = check_real("gamma", self.gamma, 0.0, 1.0, high_open=True)
-        self.batch_size = check_int("batch_size", self.batch_size, 1)
-        self.lr = check_real("lr", self.lr, 0.0, low_open=True)
-        self.seed = check_int("seed", self.seed, 0)
+        check_fields(self, self.RULES)
         if self.target_clip is not None:
-            lo, hi = (check_real("target_clip", v) for v in _pair("target_clip", self.target_clip))
-            if not lo < hi:
-                raise ValueError(
-                    f"target_clip must be (low, high) with low < high, got {self.target_clip!r}"
-                )
-        # the fields the agents add, checked wherever a subclass has them
-        for name, low in _POSITIVE_INTS.items():
-            if hasattr(self, name):
-                setattr(self, name, check_int(name, getattr(self, name), low))
-        for name, (low, high, low_open) in _REALS.items():
-            if hasattr(self, name):
-                setattr(
-                    self, name, check_real(name, getattr(self, name), low, high, low_open=low_open)
-                )
-        if hasattr(self, "mdn_hidden"):
-            self.mdn_hidden = check_sizes("mdn_hidden", self.mdn_hidden)
-        if hasattr(self, "log_std_range"):
-            lo, hi = (
-                check_real("log_std_range", v) for v in _pair("log_std_range", self.log_std_range)
-            )
-            if not lo < hi:
-                raise ValueError(f"log_std_range must have low < high, got {self.log_std_range!r}")
+            self.target_clip = check_range("target_clip", self.target_clip)
 
 
-def _pair(name: str, value: Any) -> tuple[Any, Any]:
+def check_range(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of finite floats with ``low < high``."""
     if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
-    return value[0], value[1]
-
-
-#: integer fields of the agents' configs -> their minimum
-_POSITIVE_INTS = {
-    "n_proposals": 1,
-    "mdn_members": 1,
-    "mdn_components": 1,
-    "mdn_steps": 0,
-    "mdn_batch_size": 1,
-    "policy_delay": 1,
-}
-#: real fields of the agents' configs -> (low, high, low end open)
-_REALS: dict[str, tuple[float | None, float | None, bool]] = {
-    "tau": (0.0, 1.0, True),
-    "mdn_lr": (0.0, None, True),
-    "alpha": (0.0, None, False),
-    "cql_weight": (0.0, None, False),
-    "bc_weight": (0.0, None, False),
-    "policy_noise": (0.0, None, False),
-    "noise_clip": (0.0, None, False),
-}
+    lo, hi = (check_real(name, v) for v in value)
+    if not lo < hi:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+    return lo, hi
 
 
 class OfflineAgent:

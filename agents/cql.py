@@ -14,24 +14,52 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
+from agents.common import (
+    OfflineAgent,
+    OfflineConfig,
+    TwinQ,
+    adam,
+    check_range,
+    frozen,
+    mlp,
+    polyak_,
+)
+from causal_envs.core import Int, Real, Sizes
 
 __all__ = ["CQL", "CQLConfig"]
 
 
 @dataclass
 class CQLConfig(OfflineConfig):
+    """CQL's settings over `OfflineConfig`'s: a SAC actor-critic with the conservative term."""
+
     #: Q targets are clipped to this range, and the conservative term pulls toward its ends
     target_clip: tuple[float, float] | None = (-40.0, 0.0)
+    #: SAC's entropy temperature (fixed)
     alpha: float = 0.2
+    #: weight of the conservative term (logsumexp of Q minus Q on the data's actions)
     cql_weight: float = 0.1
+    #: Polyak rate of the target critics, in (0, 1]
     tau: float = 0.005
+    #: the actor's log standard deviation is clamped to this range
     log_std_range: tuple[float, float] = (-5.0, 2.0)
+
+    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+        **OfflineConfig.RULES,
+        "alpha": Real(0.0),
+        "cql_weight": Real(0.0),
+        "tau": Real(0.0, 1.0, low_open=True),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.log_std_range = check_range("log_std_range", self.log_std_range)
 
 
 class _TanhGaussian(nn.Module):

@@ -14,25 +14,43 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
+from causal_envs.core import Int, Real, Sizes
 
 __all__ = ["TD3BC", "TD3BCConfig"]
 
 
 @dataclass
 class TD3BCConfig(OfflineConfig):
+    """TD3-BC's settings over `OfflineConfig`'s (Fujimoto and Gu, 2021)."""
+
+    #: weight of the behaviour-cloning term against the normalised Q term (their alpha)
     bc_weight: float = 1.0
+    #: standard deviation of the target policy's smoothing noise
     policy_noise: float = 0.2
+    #: the smoothing noise is clipped to +-this
     noise_clip: float = 0.5
+    #: critic updates per actor update
     policy_delay: int = 2
+    #: Polyak rate of the target networks, in (0, 1]
     tau: float = 0.005
     #: which actor picks the target's next action: "online" (the authors' mrl) or "target"
     target_policy: str = "online"
+
+    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+        **OfflineConfig.RULES,
+        "bc_weight": Real(0.0),
+        "policy_noise": Real(0.0),
+        "noise_clip": Real(0.0),
+        "policy_delay": Int(1),
+        "tau": Real(0.0, 1.0, low_open=True),
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()

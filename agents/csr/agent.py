@@ -42,7 +42,7 @@ from agents.csr.detection import Reference, Threshold
 from agents.csr.layers import BlockLinear
 from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
-from causal_envs.core import check_int, check_real
+from causal_envs.core import Int, Real, check_fields
 from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
 from causal_envs.core.device import AUTO, keep_on_host, resolve_device
 from causal_envs.core.rollout import model_rollout
@@ -149,54 +149,45 @@ class CSRConfig:
             raise ValueError(
                 f"detect_probe must be one of {DETECT_PROBES}, got {self.detect_probe!r}"
             )
-        for name, low in _CSR_INTS.items():
-            setattr(self, name, check_int(name, getattr(self, name), low))
-        for name, (low, high) in _CSR_REALS.items():
-            setattr(self, name, check_real(name, getattr(self, name), low, high))
-        if self.coverage_quantile is not None:
-            q = check_real("coverage_quantile", self.coverage_quantile, 0.0, 1.0)
-            if q == 0.0:
-                raise ValueError("coverage_quantile must be in (0, 1], or None for every step")
-            self.coverage_quantile = q
+        check_fields(self, _CSR_RULES)
         if self.adaptation == "finetune" and (self.world.structured or self.world.use_theta):
             raise ValueError("the finetune (Dreamer) baseline has no masks and no theta")
 
 
-#: CSRConfig's integer fields -> their minimum
-_CSR_INTS = {
-    "batch_size": 1,
-    "seq_len": 2,
-    "horizon": 1,
-    "imagine_starts": 1,
-    "prefill": 0,
-    "train_every": 1,
-    "replay_capacity": 2,
-    "max_new": 1,
-    "det_new": 1,
-    "detect_steps": 0,
-    "match_neighbours": 1,
-    "adapt_collect": 1,
-    "expand_steps": 0,
-    "sa_trials": 1,
-    "sa_train_steps": 0,
-    "seed": 0,
-}
-#: CSRConfig's real fields -> their closed interval (None: unbounded)
-_CSR_REALS: dict[str, tuple[float | None, float | None]] = {
-    "gamma": (0.0, 1.0),
-    "lam": (0.0, 1.0),
-    "model_lr": (0.0, None),
-    "theta_lr": (0.0, None),
-    "mask_lr": (0.0, None),
-    "actor_lr": (0.0, None),
-    "critic_lr": (0.0, None),
-    "entropy": (0.0, None),
-    "epsilon": (0.0, 1.0),
-    "group_sparsity": (0.0, None),
-    "threshold_scale": (0.0, None),
-    "theta_reg": (0.0, None),
-    "min_coverage": (0.0, 1.0),
-    "expansion_cost": (0.0, None),
+#: CSRConfig's numeric fields and their ranges (`causal_envs.core.check_fields`)
+_CSR_RULES: dict[str, Int | Real] = {
+    "batch_size": Int(1),
+    "seq_len": Int(2),
+    "horizon": Int(1),
+    "imagine_starts": Int(1),
+    "prefill": Int(0),
+    "train_every": Int(1),
+    "replay_capacity": Int(2),
+    "max_new": Int(1),
+    "det_new": Int(1),
+    "detect_steps": Int(0),
+    "match_neighbours": Int(1),
+    "adapt_collect": Int(1),
+    "expand_steps": Int(0),
+    "sa_trials": Int(1),
+    "sa_train_steps": Int(0),
+    "seed": Int(0),
+    "gamma": Real(0.0, 1.0),
+    "lam": Real(0.0, 1.0),
+    "model_lr": Real(0.0),
+    "theta_lr": Real(0.0),
+    "mask_lr": Real(0.0),
+    "actor_lr": Real(0.0),
+    "critic_lr": Real(0.0),
+    "entropy": Real(0.0),
+    "epsilon": Real(0.0, 1.0),
+    "group_sparsity": Real(0.0),
+    "threshold_scale": Real(0.0),
+    "theta_reg": Real(0.0),
+    "min_coverage": Real(0.0, 1.0),
+    "expansion_cost": Real(0.0),
+    # None: every probe step counts as covered
+    "coverage_quantile": Real(0.0, 1.0, low_open=True, optional=True),
 }
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from numpy.typing import NDArray
 
+from causal_envs.core import Int, Real, Sizes, check_fields
 from causal_envs.core.device import check_precision
 
 __all__ = ["ARCHITECTURES", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
@@ -105,29 +106,30 @@ class DynamicsConfig:
         check_precision(self.precision)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.steps_per_epoch is not None and (
-            not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1
-        ):
-            raise ValueError(
-                f"steps_per_epoch must be a positive integer or None, got {self.steps_per_epoch!r}"
-            )
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
             )
-        for name in ("ensemble_size", "embed_dim", "batch_size", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        self.hidden = tuple(int(h) for h in self.hidden)
-        for name in ("val_rows", "val_every_steps"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
-        if not self.std_divisor > 0:
-            raise ValueError(f"std_divisor must be > 0, got {self.std_divisor}")
+        check_fields(self, _RULES)
+
+
+#: DynamicsConfig's numeric fields and their ranges (`causal_envs.core.check_fields`)
+_RULES: dict[str, Int | Real | Sizes] = {
+    "ensemble_size": Int(1),
+    "hidden": Sizes(),
+    "embed_dim": Int(1),
+    "lr": Real(0.0, low_open=True),
+    "weight_decay": Real(0.0),
+    "batch_size": Int(1),
+    "epochs": Int(1),
+    "steps_per_epoch": Int(1, optional=True),
+    "patience": Int(1, optional=True),
+    "val_fraction": Real(0.0, 1.0, low_open=True, high_open=True),
+    "val_rows": Int(1, optional=True),
+    "val_every_steps": Int(1, optional=True),
+    "std_divisor": Real(0.0, low_open=True),
+    "seed": Int(0),
+}
 
 
 @dataclass

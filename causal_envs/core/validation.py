@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "Int",
+    "Real",
+    "Sizes",
     "as_batch",
     "as_transitions",
     "check_action_array",
     "check_discrete_action",
+    "check_fields",
     "check_int",
     "check_real",
     "check_sizes",
@@ -158,3 +164,65 @@ def check_sizes(name: str, value: Any) -> tuple[int, ...]:
     if not sizes:
         raise ValueError(f"{name} must name at least one layer size, got {value!r}")
     return tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(sizes))
+
+
+@dataclass(frozen=True)
+class Int:
+    """A rule of `check_fields`: an integer of at least ``minimum`` (None allowed if
+    ``optional``)."""
+
+    minimum: int = 0
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Real:
+    """A rule of `check_fields`: a finite real in ``low..high`` (each end closed unless
+    ``*_open``; None: unbounded; the value None allowed if ``optional``)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """A rule of `check_fields`: hidden-layer sizes (`check_sizes`)."""
+
+
+def check_fields(config: Any, rules: Mapping[str, Int | Real | Sizes]) -> None:
+    """Check and normalise the fields of a config dataclass in place, one rule per field:
+    every value becomes a plain Python number (NumPy scalars are accepted), so a config saves
+    as plain data; a bad value raises ``ValueError`` naming the field. Works on frozen
+    dataclasses too.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Budget:
+        ...     steps: int = 10
+        ...     lr: float = 1e-3
+        ...     def __post_init__(self):
+        ...         check_fields(self, {"steps": Int(1), "lr": Real(0.0, low_open=True)})
+        >>> Budget(steps=np.int64(5)).steps
+        5
+        >>> Budget(lr=0.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be a finite number in (0.0, inf], got 0.0
+    """
+    for name, rule in rules.items():
+        value = getattr(config, name)
+        if getattr(rule, "optional", False) and value is None:
+            continue
+        if isinstance(rule, Int):
+            value = check_int(name, value, rule.minimum)
+        elif isinstance(rule, Real):
+            value = check_real(
+                name, value, rule.low, rule.high, low_open=rule.low_open, high_open=rule.high_open
+            )
+        else:
+            value = check_sizes(name, value)
+        object.__setattr__(config, name, value)

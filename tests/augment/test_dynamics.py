@@ -198,7 +198,7 @@ def test_cosine_schedule_decays_to_zero_over_the_fixed_epochs(data):
 def test_schedule_and_epoch_length_are_checked():
     with pytest.raises(ValueError, match="schedule must be one of"):
         DynamicsConfig(schedule="linear")
-    with pytest.raises(ValueError, match="steps_per_epoch must be a positive integer"):
+    with pytest.raises(ValueError, match="steps_per_epoch must be an integer >= 1"):
         DynamicsConfig(steps_per_epoch=0)
     authors = DynamicsConfig.authors_nav2d()
     assert (authors.hidden, authors.lr, authors.epochs, authors.steps_per_epoch) == (
@@ -217,7 +217,7 @@ def test_members_draw_their_own_minibatches_unless_shared_as_the_authors_do():
     assert not torch.equal(own[0], own[1]) and all(torch.equal(shared[0], r) for r in shared)
     authors = DynamicsConfig.authors_nav2d()
     assert authors.shared_minibatch and authors.val_rows == 20_000
-    with pytest.raises(ValueError, match="val_rows must be a positive integer"):
+    with pytest.raises(ValueError, match="val_rows must be an integer >= 1"):
         DynamicsConfig(val_rows=0)
 
 
@@ -228,7 +228,7 @@ def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
     # last epoch (6)
     assert log.val_epochs == [3, 6] and len(log.train_nll) == 7 and len(log.val_nll) == 2
     assert log.best_epoch in log.val_epochs
-    with pytest.raises(ValueError, match="val_every_steps must be a positive integer"):
+    with pytest.raises(ValueError, match="val_every_steps must be an integer >= 1"):
         DynamicsConfig(val_every_steps=0)
 
 

@@ -63,3 +63,39 @@ def test_transition_batches_are_checked_as_one():
         hook.local_mask(np.zeros((3, 16)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="goals and next_states differ"):
         hook.reward_fn(np.zeros((3, 16)), np.zeros((3, 4)), np.zeros((3, 16)), np.zeros((2, 6)))
+
+
+def test_check_fields_normalises_and_names_the_bad_field():
+    import dataclasses
+
+    from causal_envs.core import Int, Real, Sizes, check_fields
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        steps: int = 3
+        rate: float = 0.5
+        width: tuple = (8, 8)
+        patience: int | None = None
+
+        def __post_init__(self):
+            rules = {
+                "steps": Int(1),
+                "rate": Real(0.0, 1.0, low_open=True),
+                "width": Sizes(),
+                "patience": Int(1, optional=True),
+            }
+            check_fields(self, rules)
+
+    c = Config(steps=np.int64(4), rate=np.float32(0.25), width=[16])
+    assert (c.steps, c.rate, c.width, c.patience) == (4, 0.25, (16,), None)
+    assert type(c.steps) is int and type(c.rate) is float  # plain data, saves as JSON
+    for bad, message in (
+        ({"steps": 0}, "steps must be an integer >= 1"),
+        ({"steps": True}, "steps must be an integer"),
+        ({"rate": 0.0}, r"rate must be a finite number in \(0.0, 1.0\]"),
+        ({"rate": float("nan")}, "rate"),
+        ({"width": []}, "width must name at least one layer size"),
+        ({"patience": 0}, "patience must be an integer >= 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Config(**bad)
