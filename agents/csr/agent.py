@@ -47,11 +47,23 @@ from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkp
 from causal_envs.core.device import AUTO, keep_on_host, resolve_device
 from causal_envs.core.rollout import model_rollout
 
-__all__ = ["ADAPTATIONS", "EXPANSIONS", "TRAINING_SEEDS", "CSRAgent", "CSRConfig"]
+__all__ = [
+    "ADAPTATIONS",
+    "CHECKPOINT_FORMAT",
+    "EXPANSIONS",
+    "TRAINING_SEEDS",
+    "CSRAgent",
+    "CSRConfig",
+]
 
-#: what every CSR checkpoint holds (`CSRAgent.save`), besides the threshold: "threshold"
-#: (`Threshold.state_dict`), or "tau" and "reference" in files written before it had its own
+#: the layout of `CSRAgent.save`'s files; bumped whenever a file of the previous layout could
+#: not rebuild the same agent (2: one ``D^{a->s}`` row, the compact policy, the standardised
+#: reward's statistics, the threshold's own entry). `CSRAgent.load` refuses other versions.
+CHECKPOINT_FORMAT = 2
+#: what every CSR checkpoint holds (`CSRAgent.save`)
 _CHECKPOINT_KEYS = (
+    "format_version",
+    "threshold",
     "config",
     "world",
     "actor",
@@ -669,6 +681,7 @@ class CSRAgent:
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(
             {
+                "format_version": CHECKPOINT_FORMAT,
                 "config": asdict(self.config),
                 "world": self.world.export(),
                 "actor": self.actor.state_dict(),
@@ -685,29 +698,31 @@ class CSRAgent:
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = AUTO) -> CSRAgent:
-        """Rebuild a saved agent on ``device``, whichever device saved it (files written
-        before the threshold had its own entry, with "tau" and "reference", load too, and so
-        do files written before the reward was standardised: they keep the env's units)."""
+        """Rebuild a saved agent on ``device``, whichever device saved it. A file of another
+        layout (`CHECKPOINT_FORMAT`; one written before the format was versioned) is refused
+        with a `CheckpointError`: its weights would not rebuild the same agent."""
         blob = load_checkpoint(path, "CSR agent", map_location=keep_on_host)
         if "agent" in blob:  # an offline agent's checkpoint (agents.common.save)
             raise CheckpointError(f"{path} holds a {blob['agent']!r} agent, not a CSR agent")
-        legacy = "threshold" not in blob and "tau" in blob
-        check_keys(blob, path, "CSR agent", _CHECKPOINT_KEYS + (() if legacy else ("threshold",)))
+        version = blob.get("format_version")
+        if version != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{path} is a CSR checkpoint of format {version or 'unversioned (before 2)'}; "
+                f"this causal-envs reads format {CHECKPOINT_FORMAT} only: retrain the agent, or "
+                "load it with the version that wrote it"
+            )
+        check_keys(blob, path, "CSR agent", _CHECKPOINT_KEYS)
         try:
             config = replace(CSRConfig(**blob["config"]), device=str(device))
         except TypeError as err:
             raise CheckpointError(f"{path}: its CSR config is not this version's ({err})") from None
         wc = blob["world"]["config"]
-        world = replace(
-            config.world,
-            latent_dim=wc["latent_dim"],
-            standardise_reward=wc.get("standardise_reward", False),  # absent: written before
-        )
+        world = replace(config.world, latent_dim=wc["latent_dim"])
         agent = cls(tuple(wc["obs_shape"]), wc["n_actions"], replace(config, world=world))
         agent.world = StructuredWorldModel.rebuild(blob["world"], agent.device)
         agent.actor.load_state_dict(blob["actor"])
         agent.critic.load_state_dict(blob["critic"])
-        agent.threshold = Threshold.from_state_dict(blob if legacy else blob["threshold"])
+        agent.threshold = Threshold.from_state_dict(blob["threshold"])
         agent.thetas = blob["thetas"]
         agent.decisions = blob["decisions"]
         agent.n_updates, agent.env_steps = blob["counters"]

@@ -572,13 +572,7 @@ class StructuredWorldModel(nn.Module):
         cls, exported: dict[str, Any], device: torch.device | None = None
     ) -> StructuredWorldModel:
         """The model `export` described, built on ``device`` (torch's current one if None)."""
-        config, state = dict(exported["config"]), dict(exported["state"])
-        if "reward_loc" not in state:  # written before the reward was standardised
-            config["standardise_reward"] = False  # its reward model learned the env's units
         with device or torch.get_default_device():
-            model = cls(WorldModelConfig(**config))
-        for name, value in model.state_dict().items():  # older checkpoints: their identities
-            if name in ("transition.edge_gain", "reward_loc", "reward_scale", "reward_batches"):
-                state.setdefault(name, value.detach().clone())
-        model.load_state_dict(state)
+            model = cls(WorldModelConfig(**exported["config"]))
+        model.load_state_dict(exported["state"])
         return model

@@ -452,8 +452,8 @@ def test_restricted_training_leaves_the_reward_statistics_alone():
     assert int(agent.world.reward_batches) == batches + 1
 
 
-def test_checkpoints_written_before_the_reward_was_standardised_keep_the_envs_units(tmp_path):
-    from causal_envs.core.checkpoint import load_checkpoint
+def test_checkpoints_keep_the_reward_statistics_and_refuse_other_formats(tmp_path):
+    from causal_envs.core.checkpoint import CheckpointError, load_checkpoint
 
     agent, _, replay = _small_agent()
     for _ in range(3):
@@ -462,28 +462,17 @@ def test_checkpoints_written_before_the_reward_was_standardised_keep_the_envs_un
     loaded = CSRAgent.load(path)
     assert loaded.world.config.standardise_reward and loaded.config.world.standardise_reward
     assert float(loaded.world.reward_batches) == 3
-    # an older checkpoint: no statistics in the state, no flag in the configs
+    assert float(loaded.world.reward_scale) == float(agent.world.reward_scale)
+    # a file of the layout before the format was versioned (no reward statistics, a bare tau)
     blob = load_checkpoint(path, "CSR agent")
-    state = {k: v for k, v in blob["world"]["state"].items() if not k.startswith("reward_")}
-    config = {k: v for k, v in blob["world"]["config"].items() if k != "standardise_reward"}
-    agent_config = dict(blob["config"])
-    agent_config["world"] = {
-        k: v for k, v in agent_config["world"].items() if k != "standardise_reward"
-    }
-    old = {**blob, "config": agent_config, "world": {"config": config, "state": state}}
+    old = {k: v for k, v in blob.items() if k not in ("format_version", "threshold")}
+    old["tau"] = 0.1
     torch.save(old, tmp_path / "old.pt")
-    legacy = CSRAgent.load(tmp_path / "old.pt")
-    assert not legacy.world.config.standardise_reward
-    assert not legacy.config.world.standardise_reward
-    assert float(legacy.world.reward_loc) == 0.0 and float(legacy.world.reward_scale) == 1.0
-    s = torch.randn(4, legacy.world.latent_dim)
-    with torch.no_grad():  # the head's raw output is the reward, as it was trained
-        masks = legacy.world.mask_values()
-        torch.testing.assert_close(
-            legacy.world.reward(s, masks), legacy.world._reward_head(s, masks)
-        )
-    legacy.update(replay)
-    assert float(legacy.world.reward_loc) == 0.0  # further training stays in env units
+    with pytest.raises(CheckpointError, match=r"unversioned .*retrain the agent"):
+        CSRAgent.load(tmp_path / "old.pt")
+    torch.save({**blob, "format_version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="format 99"):
+        CSRAgent.load(tmp_path / "future.pt")
 
 
 def test_detection_probes_with_the_chosen_behaviour_and_anchors_theta():
@@ -561,7 +550,7 @@ def test_matched_detection_keeps_a_reference_and_compares_at_the_probes_states(t
     assert any("matched" in line for line in report.log)
 
 
-def test_the_threshold_saves_and_loads_and_old_checkpoints_still_load(tmp_path):
+def test_the_threshold_saves_and_loads(tmp_path):
     from causal_envs.core.checkpoint import CheckpointError, load_checkpoint
 
     agent, _, _ = _small_agent()
@@ -580,15 +569,9 @@ def test_the_threshold_saves_and_loads_and_old_checkpoints_still_load(tmp_path):
     loaded = CSRAgent.load(path)
     assert loaded.threshold.tau == 0.25
     np.testing.assert_array_equal(loaded.threshold.reference.states, states)
-    # a checkpoint written before the threshold had its own entry: "tau" and "reference"
+    # a checkpoint of this format without its threshold is named as incomplete
     blob = load_checkpoint(path, "CSR agent")
-    old = blob.pop("threshold")
-    torch.save({**blob, **old}, tmp_path / "old.pt")
-    legacy = CSRAgent.load(tmp_path / "old.pt")
-    assert legacy.threshold.tau == 0.25
-    np.testing.assert_array_equal(legacy.threshold.reference.errors, errors)
-    torch.save({**blob, "tau": None}, tmp_path / "old_bare.pt")  # no reference key at all
-    assert CSRAgent.load(tmp_path / "old_bare.pt").threshold == Threshold()
+    blob.pop("threshold")
     torch.save(blob, tmp_path / "none.pt")
     with pytest.raises(CheckpointError, match="threshold"):
         CSRAgent.load(tmp_path / "none.pt")
