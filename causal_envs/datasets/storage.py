@@ -53,6 +53,7 @@ from causal_envs.datasets.transitions import ARRAY_FIELDS, TransitionDataset
 
 __all__ = [
     "FORMAT_VERSION",
+    "LAYOUTS",
     "dataset_digest",
     "file_facts",
     "load_stored",
@@ -63,8 +64,14 @@ __all__ = [
     "verify_minari_files",
 ]
 
-#: Bumped whenever the stored layout or the meaning of a field changes.
-FORMAT_VERSION = 1
+#: Bumped whenever the stored layout or the meaning of a field changes (2: the metadata
+#: declares its ``layout``).
+FORMAT_VERSION = 2
+#: what a dataset's metadata says it is: the flat file only (`save_flat`), or Minari's
+#: episodes with the flat file beside them (`save_minari`)
+LAYOUTS = ("flat", "minari")
+#: our metadata's own bookkeeping, kept out of the dataset's user-facing metadata
+_BOOKKEEPING = ("format_version", "sha256", "minari_files", "layout")
 _META_KEY = "causal_envs"
 _FLAT_FILE = "transitions.npz"
 _MINARI_FILE = "main_data.hdf5"
@@ -212,7 +219,7 @@ def save_minari(
                 requirements=requirements or [f"causal-envs=={package_version()}"],
             )
         data_dir = tmp / dataset_id / "data"
-        block = _write_flat(data, data_dir)
+        block = _write_flat(data, data_dir, "minari")
         block["minari_files"] = {_MINARI_FILE: file_facts(data_dir / _MINARI_FILE)}
         ds.storage.update_metadata({_META_KEY: block})
     return Path(root) / dataset_id
@@ -247,7 +254,7 @@ def transitions_from_minari(ds: Any) -> TransitionDataset:
         metadata={
             k: v
             for k, v in (ds.storage.metadata.get(_META_KEY) or {}).items()
-            if k not in ("format_version", "sha256")
+            if k not in _BOOKKEEPING
         },
     )
 
@@ -267,7 +274,7 @@ def save_flat(
             "dataset_id": dataset_id,
             "total_steps": len(data),
             "total_episodes": data.n_episodes,
-            _META_KEY: _write_flat(data, data_dir),
+            _META_KEY: _write_flat(data, data_dir, "flat"),
         }
         with open(data_dir / "metadata.json", "w") as f:
             json.dump(meta, f)
@@ -288,11 +295,17 @@ def file_facts(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
-def _write_flat(data: TransitionDataset, data_dir: Path) -> dict[str, Any]:
-    """Write the flat transitions file; return our metadata block (with its digest)."""
+def _write_flat(data: TransitionDataset, data_dir: Path, layout: str) -> dict[str, Any]:
+    """Write the flat transitions file; return our metadata block (its digest, the format
+    and the dataset's ``layout``, one of `LAYOUTS`)."""
     arrays = {name: getattr(data, name) for name in ARRAY_FIELDS}
     np.savez(data_dir / _FLAT_FILE, **arrays)
-    return {**data.metadata, "format_version": FORMAT_VERSION, "sha256": _digest(arrays)}
+    return {
+        **data.metadata,
+        "format_version": FORMAT_VERSION,
+        "layout": layout,
+        "sha256": _digest(arrays),
+    }
 
 
 def load_stored(dataset_id: str, root: Path, *, regenerate_hint: str) -> TransitionDataset:
@@ -348,6 +361,14 @@ def _read(dataset_id: str, data_dir: Path, regenerate_hint: str) -> TransitionDa
                 f"dataset {dataset_id} has causal-envs format {found!r}; this version reads "
                 f"format {FORMAT_VERSION}. Regenerate it with: {regenerate_hint}"
             )
+        if meta.get("layout") not in LAYOUTS or (
+            meta["layout"] == "minari" and not meta.get("minari_files")
+        ):
+            raise DatasetError(
+                f"dataset {dataset_id}: its metadata declares layout {meta.get('layout')!r} "
+                f"(one of {LAYOUTS}, a Minari one with its files' digests). Regenerate it "
+                f"with: {regenerate_hint}"
+            )
         for name, facts in (meta.get("minari_files") or {}).items():
             path = data_dir / name
             size = path.stat().st_size if path.exists() else None
@@ -370,9 +391,7 @@ def _read(dataset_id: str, data_dir: Path, regenerate_hint: str) -> TransitionDa
                 f"steps, the transitions file {len(arrays['observations'])}. "
                 f"Regenerate it with: {regenerate_hint}"
             )
-        meta = {
-            k: v for k, v in meta.items() if k not in ("format_version", "sha256", "minari_files")
-        }
+        meta = {k: v for k, v in meta.items() if k not in _BOOKKEEPING}
         return TransitionDataset(**arrays, metadata=meta)
     except DatasetError:
         raise
@@ -414,13 +433,14 @@ def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) ->
             f"dataset {dataset_id}: its metadata is unreadable ({err}); regenerate it with: "
             f"{regenerate_hint}"
         ) from err
+    if meta.get("layout") == "flat":
+        return {}  # save_flat's: no Minari file to check
     recorded = meta.get("minari_files")
-    if not recorded:
-        if not (data_dir / _MINARI_FILE).exists():
-            return {}  # a flat dataset (save_flat): no Minari file to check
+    if meta.get("layout") != "minari" or not recorded:
         raise DatasetError(
-            f"dataset {dataset_id}: no digest of Minari's {_MINARI_FILE} is recorded, so it "
-            f"cannot be verified; regenerate it with: {regenerate_hint}"
+            f"dataset {dataset_id}: its metadata declares no Minari files with their digests "
+            f"(layout {meta.get('layout')!r}), so they cannot be verified; regenerate it with: "
+            f"{regenerate_hint}"
         )
     out = {}
     for name, facts in recorded.items():

@@ -102,17 +102,22 @@ def test_bad_places_to_write_are_errors_not_tracebacks(tmp_path, monkeypatch, ca
 def test_a_missing_crafted_or_foreign_agent_checkpoint_is_named(tmp_path, capsys):
     import torch
 
+    from agents.csr.agent import CHECKPOINT_FORMAT
+
     crafted = tmp_path / "crafted.pt"
     crafted.write_bytes(b"PK\x03\x04 not really a zip")
     foreign = tmp_path / "td3bc.pt"
     torch.save({"agent": "td3bc", "config": {"hidden": [8]}}, foreign)
     partial = tmp_path / "partial.pt"
-    torch.save({"config": {}, "world": {}}, partial)
+    torch.save({"format_version": CHECKPOINT_FORMAT, "config": {}, "world": {}}, partial)
+    unversioned = tmp_path / "unversioned.pt"
+    torch.save({"config": {}, "world": {}}, unversioned)
     for path, says in (
         (tmp_path / "nope.pt", "no CSR agent checkpoint"),
         (crafted, "is not a CSR agent checkpoint"),
         (foreign, "holds a 'td3bc' agent, not a CSR agent"),
-        (partial, "lacks 'actor', 'critic'"),
+        (partial, "lacks 'threshold', 'actor', 'critic'"),
+        (unversioned, "CSR checkpoint of format unversioned"),
     ):
         args = ["bench", "csr-detection", "--agent", str(path), "--study", "probes", "--quick"]
         assert main(args) == 1

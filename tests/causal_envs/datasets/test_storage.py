@@ -15,11 +15,13 @@ from causal_envs.datasets import (
     generate_dataset,
     load_dataset,
     load_stored,
+    save_flat,
     save_minari,
     transitions_from_minari,
 )
 from causal_envs.datasets import storage as storage_module
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
+from causal_envs.datasets.storage import verify_minari_files
 
 ID = "causal-envs/test/small-v0"
 
@@ -116,8 +118,30 @@ def test_incompatible_version_gives_a_clear_error(small, tmp_path):
     meta = json.loads(meta_file.read_text())
     meta["causal_envs"]["format_version"] = 999
     meta_file.write_text(json.dumps(meta))
-    with pytest.raises(DatasetError, match=r"format 999.*reads format 1.*HINT"):
+    with pytest.raises(DatasetError, match=rf"format 999.*reads format {FORMAT_VERSION}.*HINT"):
         load_stored(ID, tmp_path, regenerate_hint="HINT")
+
+
+@pytest.mark.parametrize("layout", [None, "parquet", "minari"])
+def test_the_layout_is_read_from_the_metadata_not_guessed(small, tmp_path, layout):
+    path = save(small, tmp_path)
+    meta_file = path / "data" / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+    assert meta["causal_envs"]["layout"] == "minari"
+    # a Minari layout without its files' digests is as unreadable as an unknown layout
+    meta["causal_envs"]["layout"] = layout
+    meta["causal_envs"].pop("minari_files")
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match=r"declares layout .*HINT"):
+        load_stored(ID, tmp_path, regenerate_hint="HINT")
+
+
+def test_a_flat_dataset_declares_its_layout(small, tmp_path):
+    save_flat(small, ID, tmp_path)
+    meta = json.loads((tmp_path / ID / "data" / "metadata.json").read_text())
+    assert meta["causal_envs"]["layout"] == "flat" and "minari_files" not in meta["causal_envs"]
+    assert verify_minari_files(ID, tmp_path, regenerate_hint="HINT") == {}
+    assert "layout" not in load_stored(ID, tmp_path, regenerate_hint="HINT").metadata
 
 
 def test_missing_dataset(tmp_path):
