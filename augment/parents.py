@@ -25,7 +25,12 @@ from sklearn.mixture import GaussianMixture
 
 from causal_envs.core import CausalStructure, as_batch
 
-__all__ = ["GaussianMixtureParams", "ParentSetSampler", "StratifiedParentSampler"]
+__all__ = [
+    "ConditionalPlan",
+    "GaussianMixtureParams",
+    "ParentSetSampler",
+    "StratifiedParentSampler",
+]
 
 _LOG_2PI = float(np.log(2 * np.pi))
 #: the mixtures' covariances: full (ours, default) or diagonal (the authors' GMMs)
@@ -97,8 +102,10 @@ class GaussianMixtureParams:
         return -0.5 * (z**2).sum(axis=2) - logdet[None] - 0.5 * len(dims) * _LOG_2PI
 
 
-class _ConditionalPlan:
-    """Precomputed conditionals of one mixture: draw ``new`` dims given ``given`` dims."""
+class ConditionalPlan:
+    """Precomputed conditionals of one mixture: draw the ``new`` dims given the ``given`` dims
+    (each component's conditional Gaussian and the posterior over components). MoCoDA's parent
+    sampler chains these, one parent set at a time (`ParentSetSampler`)."""
 
     def __init__(
         self, gmm: GaussianMixtureParams, new: NDArray[np.int64], given: NDArray[np.int64]
@@ -197,7 +204,7 @@ class ParentSetSampler:
             sets.append(rest)
         self.set_dims: list[NDArray[np.int64]] = sets
         self.mixtures: list[GaussianMixtureParams] | None = None
-        self._plans: dict[tuple[int, tuple[int, ...]], _ConditionalPlan] = {}
+        self._plans: dict[tuple[int, tuple[int, ...]], ConditionalPlan] = {}
 
     @classmethod
     def from_mixtures(
@@ -228,13 +235,13 @@ class ParentSetSampler:
         self._plans.clear()
         return self
 
-    def _plan(self, set_index: int, given_local: tuple[int, ...]) -> _ConditionalPlan:
+    def _plan(self, set_index: int, given_local: tuple[int, ...]) -> ConditionalPlan:
         key = (set_index, given_local)
         if key not in self._plans:
             d = len(self.set_dims[set_index])
             given = np.asarray(given_local, dtype=np.int64)
             new = np.setdiff1d(np.arange(d), given)
-            self._plans[key] = _ConditionalPlan(self.mixtures[set_index], new, given)
+            self._plans[key] = ConditionalPlan(self.mixtures[set_index], new, given)
         return self._plans[key]
 
     def _log_weights(self, gmm: GaussianMixtureParams) -> NDArray[np.float64]:

@@ -55,7 +55,9 @@ from causal_envs.core import (
     CausalEnv,
     ContractError,
     GoalConditionedCausalEnv,
-    check_int,
+    Int,
+    Real,
+    check_fields,
     jsonable,
 )
 from causal_envs.core.device import AUTO, resolve_device
@@ -68,28 +70,48 @@ __all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
 
 @dataclass
 class MoCoDAConfig:
-    """Pipeline settings (defaults: MoCoDA's 2D Navigation)."""
+    """Pipeline settings (defaults: MoCoDA's 2D Navigation, appendix C.1)."""
 
+    #: transitions each generated dataset holds (MOCODA, MOCODA-U, DYN, RAND)
     total_size: int = 200_000
+    #: Gaussian components of each parent set's mixture
     n_components: int = 32
+    #: the mixtures' component weights: "fitted" by EM (ours) or "uniform" (the authors')
     parent_weights: str = "fitted"
+    #: each component's noise truncated at this many standard deviations (the authors: 2.5);
+    #: None: no truncation
     truncate: float | None = None
     #: the parent mixtures' covariances: "full" (ours) or "diag" (the authors' GMMs)
     parent_covariance: str = "full"
     #: hyperparameters of every dynamics model; the architecture is set per use
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
+    #: rows held out from the parent model (chosen with the seed)
     val_size: int = 5_000
+    #: DYN's rollouts from data states last between these many steps (inclusive)
     dyn_depth: tuple[int, int] = (1, 4)
+    #: MOCODA-U's mean acceptance probability in the re-weighting to uniform, in (0, 1]
     uniform_keep_fraction: float = 0.12
+    #: the bandwidth of MOCODA-U's density estimate over the uniform features
     uniform_bandwidth: float = 0.05
+    #: the density floor of MOCODA-U's acceptance ``1 / max(density, floor)``
     uniform_floor: float = 0.01
+    #: the parent model's split and samples, the generation and the dynamics models' seeds
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_int("total_size", self.total_size, 1)
-        check_int("n_components", self.n_components, 1)
-        check_int("val_size", self.val_size, 0)
-        check_int("seed", self.seed, 0)
+        check_fields(
+            self,
+            {
+                "total_size": Int(1),
+                "n_components": Int(1),
+                "truncate": Real(0.0, low_open=True, optional=True),
+                "val_size": Int(0),
+                "uniform_keep_fraction": Real(0.0, 1.0, low_open=True),
+                "uniform_bandwidth": Real(0.0, low_open=True),
+                "uniform_floor": Real(0.0, low_open=True),
+                "seed": Int(0),
+            },
+        )
         lo, hi = self.dyn_depth
         if not 1 <= lo <= hi:
             raise ValueError(

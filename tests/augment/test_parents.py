@@ -3,10 +3,10 @@ import pytest
 from scipy.stats import ks_2samp
 
 from augment.parents import (
+    ConditionalPlan,
     GaussianMixtureParams,
     ParentSetSampler,
     StratifiedParentSampler,
-    _ConditionalPlan,
 )
 from causal_envs.core import CausalStructure
 from causal_envs.envs.nav2d import NAV2D_STRUCTURE
@@ -47,7 +47,7 @@ def test_conditional_plan_matches_the_analytic_conditional():
     second = sum(p * (c + np.outer(m, m)) for p, m, c in zip(post, cmeans, ccovs, strict=True))
     cov = second - np.outer(mean, mean)
 
-    plan = _ConditionalPlan(gmm, new, given)
+    plan = ConditionalPlan(gmm, new, given)
     rng = np.random.default_rng(0)
     x = plan.sample(np.full((200_000, 1), v), np.log(gmm.weights), rng, truncate=None)
     np.testing.assert_allclose(x.mean(0), mean, atol=0.01)
@@ -56,7 +56,7 @@ def test_conditional_plan_matches_the_analytic_conditional():
 
 def test_truncation_bounds_each_component():
     gmm = mixture([1.0], [[0.0]], [[[1.0]]])
-    plan = _ConditionalPlan(gmm, np.array([0]), np.array([], dtype=np.int64))
+    plan = ConditionalPlan(gmm, np.array([0]), np.array([], dtype=np.int64))
     x = plan.sample(np.empty((50_000, 0)), np.zeros(1), np.random.default_rng(0), truncate=2.5)
     assert np.abs(x).max() <= 2.5 and np.abs(x).max() > 2.4
 
