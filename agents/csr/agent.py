@@ -94,27 +94,41 @@ class CSRConfig:
 
     #: the world model's sizes and loss weights (here: latent 16, the rest as Table 5)
     world: WorldModelParams = field(default_factory=lambda: WorldModelParams(latent_dim=16))
+    #: sequences per world-model update
     batch_size: int = 20
+    #: steps per training sequence
     seq_len: int = 30
+    #: steps of each imagined trajectory (the policy learns from them)
     horizon: int = 8
     #: imagined trajectories per update (start states drawn from the batch's posteriors)
     imagine_starts: int = 256
+    #: discount factor of the imagined returns
     gamma: float = 0.99
+    #: lambda of the imagined lambda-returns
     lam: float = 0.95
+    #: Adam's learning rate for the world model's weights
     model_lr: float = 6e-4
+    #: Adam's learning rate for theta (and its edge gains during re-estimation)
     theta_lr: float = 1e-2
     #: the mask logits' learning rate, above the weights' so that the sparsity term can switch
     #: edges off within a CPU budget (docs/reference.md, "The world model")
     mask_lr: float = 1e-2
+    #: Adam's learning rates for the actor and the critic
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
+    #: weight of the actor's entropy bonus
     entropy: float = 3e-3
+    #: probability of a uniformly random action while collecting data
     epsilon: float = 0.1
+    #: random-action steps collected first, while the replay holds fewer
     prefill: int = 500
+    #: env steps per update
     train_every: int = 4
+    #: transitions the replay keeps (oldest dropped first)
     replay_capacity: int = 300_000
     #: what to do on a new task: "csr", "adarl" or "finetune" (see the module docstring)
     adaptation: str = "csr"
+    #: how the latent space grows (CSR 3.2): "self_adaptive", "random" or "deterministic"
     expansion: str = "self_adaptive"
     #: the expansion scope: at most this many new latent variables (Table 3: (0, 8])
     max_new: int = 8
@@ -140,11 +154,13 @@ class CSRConfig:
     theta_reg: float = 1.0
     #: steps of data collected on a new task before deciding, and of training after expanding
     adapt_collect: int = 2_000
+    #: updates of the new parts alone after an expansion (`train_new_parts`)
     expand_steps: int = 500
     #: Self-Adaptive controller: trials, training steps per trial, cost per added variable
     sa_trials: int = 4
     sa_train_steps: int = 150
     expansion_cost: float = 0.02
+    #: initial weights, exploration and the replay's samples
     seed: int = 0
     #: where the world model and the policy train and act: "auto" (CUDA if available), "cpu",
     #: "cuda", "cuda:N"

@@ -74,21 +74,34 @@ class WorldModelParams:
     them all (measured on CartPole, mask_lr 1e-2).
     """
 
+    #: latent variables of the state s (CSR's expansions add to them)
     latent_dim: int = 30
+    #: sizes of the change factors theta_o, theta_r and theta_s (Eq. 2)
     theta_o: int = 2
     theta_r: int = 2
     theta_s: int = 2
+    #: hidden units of every MLP (one per latent variable in the transition)
     hidden: int = 100
     #: the observation embedding's width; None: the same as ``hidden``
     embed: int | None = None
+    #: learn the masks D (False: every edge on, Dreamer's unstructured model)
     structured: bool = True
+    #: learn the change factors theta (False: none)
     use_theta: bool = True
+    #: the masks' relaxation in training: "gumbel" (Gumbel-sigmoid, straight-through) or
+    #: "sigmoid"
     relaxation: str = "gumbel"
+    #: weight of the KL term (Table 5 gives 0.02; see docs/reference.md for why 1.0)
     kl_scale: float = 1.0
+    #: the posterior's side of the KL is not penalised below this many nats (free nats)
     free_nats: float = 1.0
+    #: the KL's weight on training the prior rather than the posterior (DreamerV2's balance)
     kl_balance: float = 0.8
+    #: weight of the L1 sparsity term on the masks and theta (L_reg of Eq. 3)
     sparsity: float = 0.02
+    #: the floor of every predicted standard deviation
     min_std: float = 0.1
+    #: every mask logit's initial value (3.0: an edge starts on with probability 0.95)
     mask_init_logit: float = 3.0
     #: model the reward in units of its own running standard deviation (see
     #: `StructuredWorldModel.track_reward`); False: in the env's units
