@@ -144,6 +144,9 @@ class TransitionSampler:
         for key in ("observations", "actions", "rewards", "next_observations"):
             if not np.isfinite(arrays[key]).all():
                 raise ValueError(f"dataset {key} contains NaN or inf")
+        done = arrays["terminals"]
+        if done.dtype != np.bool_ and not np.isin(done, (0, 1)).all():
+            raise ValueError("dataset terminals must be booleans, or numbers 0 and 1 only")
         self.device = device = resolve_device(device)  # the data moves there once, here
         self.obs = torch.as_tensor(arrays["observations"], dtype=torch.float32, device=device)
         self.act = torch.as_tensor(arrays["actions"], dtype=torch.float32, device=device)

@@ -234,7 +234,7 @@ class ContextualEnv(gym.Env):
 
     def _choose(self, options: dict[str, Any] | None) -> int:
         if options and "context_id" in options:
-            k = options["context_id"]
+            k = check_int("options['context_id']", options["context_id"], 0)
             if k not in self.contexts:
                 raise KeyError(f"no context {k!r}; the ids are {self._ids}")
             return int(k)

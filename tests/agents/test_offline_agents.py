@@ -122,6 +122,9 @@ def test_replay_buffer_and_bad_input():
     bad = dict(data, rewards=np.full(50, np.nan, np.float32))
     with pytest.raises(ValueError, match="rewards contains NaN"):
         TransitionSampler(bad)
+    for terminals in (np.full(50, np.nan), np.full(50, 2.0)):
+        with pytest.raises(ValueError, match="terminals must be booleans, or numbers 0 and 1"):
+            TransitionSampler(dict(data, terminals=terminals))
     agent = TD3BC()
     with pytest.raises(RuntimeError, match="not been trained"):
         agent.act(np.zeros(1))

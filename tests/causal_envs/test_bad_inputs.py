@@ -157,6 +157,24 @@ def test_contextual_env_arguments():
         ContextualEnv("CausalCartPole-v0", obs_context_features="gravity")
     env = ContextualEnv("CausalCartPole-v0", {0: {}, 1: {"gravity": 20.0}}, ("gravity",))
     assert env.observation_space.shape == (5,)
+    for k in (True, 1.0, "1"):  # not silently context 1
+        with pytest.raises(ValueError, match=r"options\['context_id'\] must be an integer"):
+            env.reset(options={"context_id": k})
+    with pytest.raises(KeyError, match=r"no context 7; the ids are \[0, 1\]"):
+        env.reset(options={"context_id": 7})
+
+
+def test_the_hooksweep2_expert_checks_its_noise():
+    from causal_envs.envs.hooksweep.expert import HookSweepExpert
+
+    for kwargs, says in (
+        ({"noise_std": float("inf")}, "noise_std must be a finite number"),
+        ({"noise_std": float("nan")}, "noise_std"),
+        ({"noise_prob": 1.5}, "noise_prob"),
+        ({"tolerance": 0.0}, "tolerance"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            HookSweepExpert(**kwargs)
 
 
 def test_a_missing_augmentation_names_the_methods_for_a_bad_name(tmp_path, monkeypatch):

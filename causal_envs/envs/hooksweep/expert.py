@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from causal_envs.core import check_real
 from causal_envs.envs.hooksweep.env import MOCAP_WORKSPACE
 from causal_envs.envs.hooksweep.model import GOAL_BASE, GOAL_DIM, STATE_DIM, TABLE_TOP
 from causal_envs.envs.hooksweep.scene import (
@@ -148,11 +149,9 @@ class HookSweepExpert:
         tolerance: float = 0.09,
         seed: int | None = None,
     ) -> None:
-        if not 0.0 <= noise_prob <= 1.0 or noise_std < 0:
-            raise ValueError("noise_prob must be in [0, 1] and noise_std >= 0")
-        self.noise_prob = noise_prob
-        self.noise_std = noise_std
-        self.tolerance = tolerance
+        self.noise_prob = check_real("noise_prob", noise_prob, 0.0, 1.0)
+        self.noise_std = check_real("noise_std", noise_std, 0.0)
+        self.tolerance = check_real("tolerance", tolerance, 0.0, low_open=True)
         self.rng = np.random.default_rng(seed)
         self.reset()
 
