@@ -814,8 +814,8 @@ def env_speed(name: str) -> str:
             ]
         )
     mujoco = d.get("mujoco", {})
-    for env, rate in mujoco.items():
-        peer = mujoco["Pusher-v5"]
+    for env in sorted(mujoco, key=lambda name: name != "Pusher-v5"):  # the peer first
+        rate, peer = mujoco[env], mujoco["Pusher-v5"]
         rows.append(
             [
                 "MuJoCo, single env",
