@@ -44,7 +44,13 @@ ROOT = Path(__file__).resolve().parent.parent
 #: where the committed records live
 RECORDS = ROOT / "docs" / "results"
 #: the pages whose blocks are rendered (relative to the repository's root)
-PAGES = ("README.md", "docs/results.md", "docs/reference.md", "docs/benchmarks.md")
+PAGES = (
+    "README.md",
+    "docs/results.md",
+    "docs/reference.md",
+    "docs/benchmarks.md",
+    "docs/datasets.md",
+)
 
 #: renderers link a record as docs/ pages see it; `render_file` re-bases the links for a page
 #: elsewhere (README.md sits above docs/)
@@ -744,7 +750,7 @@ def dataset_card(name: str) -> str:
     for dataset, c in record.data["datasets"].items():
         e = c["episode_length"]
         scores = (
-            f"{c['ref_min_score']:g} ({c['ref_min_policy']}) to {c['ref_max_score']:g} "
+            f"{c['ref_min_score']:.4g} ({c['ref_min_policy']}) to {c['ref_max_score']:.4g} "
             f"({c['ref_max_policy']})"
             if "ref_min_score" in c
             else c.get("reference_note", "none")
@@ -757,7 +763,7 @@ def dataset_card(name: str) -> str:
                 f"{c['episodes']:,} ({e['min']}-{e['max']} steps)",
                 f"{c['terminals']:,} ({c['terminals_inside_episodes']:,})",
                 f"{c['timeouts']:,}",
-                f"{c['reward']['min']:g} to {c['reward']['max']:g}",
+                f"{c['reward']['min']:.3g} to {c['reward']['max']:.3g}",
                 scores,
                 "" if success is None else f"{100 * success:.1f}%",
                 f"{c['generate_s']:.1f} s",
