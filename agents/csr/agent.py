@@ -474,9 +474,15 @@ class CSRAgent:
         a_prev = torch.zeros(1, self.n_actions, device=self.device)
         if self._a is not None:
             a_prev[0, self._a] = 1.0
-        post = self.world.posterior(self._s, a_prev, self.world.embed(o))
-        self._s = post.mean
+        self._s = self.world.posterior_mean(self._s, a_prev, self.world.embed(o))
         logits = self.actor(self._s * self._compact(), self._theta(1))[..., :n]
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError(
+                "CSR's online filter diverged: the latent state it feeds back step after step "
+                f"reached {float(self._s.abs().max()):.3g} and the policy's logits are not "
+                f"finite (after {self.env_steps} env steps). Nothing bounds the filter over a "
+                "whole episode (docs/reference.md, the transition model's row)"
+            )
         if greedy:
             a = int(logits.argmax(-1))
         elif self.rng.random() < self.config.epsilon:

@@ -314,10 +314,13 @@ class StructuredWorldModel(nn.Module):
         mean, std = self.transition(s, a, th, masks["s->s"], masks["a->s"], masks["theta_s->s"])
         return Normal(mean, F.softplus(std) + self.config.min_std)
 
-    def posterior(self, s: torch.Tensor, a: torch.Tensor, embed: torch.Tensor) -> Normal:
+    def posterior_mean(self, s: torch.Tensor, a: torch.Tensor, embed: torch.Tensor) -> torch.Tensor:
+        """The mean of ``q(s_t | s_{t-1}, a_{t-1}, o_t)`` for a batch (``a`` one-hot): the
+        online filter's step (`observe` filters whole sequences). Unvalidated: a state that is
+        no longer finite reaches the caller, who can name it."""
         _, _, th_s = self.thetas()
         h = F.elu(self.post_in(e=embed, s=s, a=a, t=th_s.expand(s.shape[0], -1)))
-        return Normal(self.post_mean(h=h), F.softplus(self.post_std(h=h)) + self.config.min_std)
+        return self.post_mean(h=h)
 
     def decode(self, s: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
         th_o, _, _ = self.thetas()

@@ -769,3 +769,14 @@ def test_an_expansion_for_a_widened_observation_trains_its_decoder_row():
     torch.testing.assert_close(
         agent.world.obs_dec_out.weights["h"][:-1], before.obs_dec_out.weights["h"][:-1]
     )
+
+
+def test_a_diverging_filter_is_named_not_passed_on_as_nan_logits():
+    agent, env, _ = _small_agent()
+    obs, _ = env.reset(seed=0)
+    agent.act(obs)
+    with torch.no_grad():  # a posterior whose feedback explodes
+        agent.world.post_in.weights["s"].mul_(1e30)
+    with pytest.raises(FloatingPointError, match="online filter diverged"):
+        for _ in range(5):
+            obs, *_ = env.step(agent.act(obs, greedy=False))
