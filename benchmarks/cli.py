@@ -89,7 +89,7 @@ def _dataset_card_args(p: argparse.ArgumentParser, profiles: Profiles = None) ->
         "hooksweep2/expert)",
     )
     p.add_argument(
-        "--all", action="store_true", help="include hooksweep2/expert (about 25 min more)"
+        "--all", action="store_true", help="include hooksweep2/expert (about 20 min more)"
     )
 
 

@@ -1,7 +1,7 @@
 """What each named dataset holds, as its generator makes it: one record for the datasets page.
 
     causal-envs bench dataset-card                 # every named dataset but the 1M HookSweep2
-    causal-envs bench dataset-card --all           # hooksweep2/expert too (about 25 min more)
+    causal-envs bench dataset-card --all           # hooksweep2/expert too (about 20 min more)
     causal-envs bench dataset-card --dataset nav2d/empirical
 
 Each dataset is generated with seed 0 into a fresh cache, as `causal-envs dataset generate`
@@ -31,7 +31,8 @@ from causal_envs.datasets import DATASETS, TransitionDataset, get_spec, load_dat
 
 __all__ = ["LARGE", "card", "main", "report", "run"]
 
-#: left out unless asked for: the paper's 1M HookSweep2 set takes about 25 min to generate
+#: left out unless asked for: the paper's 1M HookSweep2 set (1,193 s to generate in the
+#: download benchmark's record)
 LARGE = ("hooksweep2/expert",)
 #: metadata keys copied into the card as they are
 _METADATA_KEYS = (
