@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TransitionSampler, adam, mlp, polyak_
-from causal_envs.core import Int, Real, Sizes, check_int
+from causal_envs.core import Int, Range, Real, Sizes, check_int
 from causal_envs.core.device import AUTO
 
 __all__ = ["BCQ", "BCQConfig", "MDNEnsemble"]
@@ -47,7 +47,7 @@ class BCQConfig(OfflineConfig):
     #: Polyak rate of the target networks, in (0, 1]
     tau: float = 0.005
 
-    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+    RULES: ClassVar[dict[str, Int | Range | Real | Sizes]] = {
         **OfflineConfig.RULES,
         "n_proposals": Int(1),
         "mdn_members": Int(1),

@@ -18,7 +18,15 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from causal_envs.core import Int, Real, Sizes, atomic_path, check_fields, check_int, check_real
+from causal_envs.core import (
+    Int,
+    Range,
+    Real,
+    Sizes,
+    atomic_path,
+    check_fields,
+    check_int,
+)
 from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
 from causal_envs.core.device import (
     AUTO,
@@ -267,30 +275,19 @@ class OfflineConfig:
     precision: str = "fp32"
 
     #: each numeric field's rule (`causal_envs.core.check_fields`); an agent's config extends it
-    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+    RULES: ClassVar[dict[str, Int | Range | Real | Sizes]] = {
         "hidden": Sizes(),
         "gamma": Real(0.0, 1.0, high_open=True),
         "batch_size": Int(1),
         "lr": Real(0.0, low_open=True),
         "seed": Int(0),
+        "target_clip": Range(optional=True),
     }
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
         # stored as Python numbers (NumPy scalars are accepted), so configs save as plain data
         check_fields(self, self.RULES)
-        if self.target_clip is not None:
-            self.target_clip = check_range("target_clip", self.target_clip)
-
-
-def check_range(name: str, value: Any) -> tuple[float, float]:
-    """``value`` as a ``(low, high)`` pair of finite floats with ``low < high``."""
-    if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
-        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
-    lo, hi = (check_real(name, v) for v in value)
-    if not lo < hi:
-        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
-    return lo, hi
 
 
 class OfflineAgent:

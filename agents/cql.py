@@ -20,17 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.common import (
-    OfflineAgent,
-    OfflineConfig,
-    TwinQ,
-    adam,
-    check_range,
-    frozen,
-    mlp,
-    polyak_,
-)
-from causal_envs.core import Int, Real, Sizes
+from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
+from causal_envs.core import Int, Range, Real, Sizes
 
 __all__ = ["CQL", "CQLConfig"]
 
@@ -50,16 +41,13 @@ class CQLConfig(OfflineConfig):
     #: the actor's log standard deviation is clamped to this range
     log_std_range: tuple[float, float] = (-5.0, 2.0)
 
-    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+    RULES: ClassVar[dict[str, Int | Range | Real | Sizes]] = {
         **OfflineConfig.RULES,
         "alpha": Real(0.0),
         "cql_weight": Real(0.0),
         "tau": Real(0.0, 1.0, low_open=True),
+        "log_std_range": Range(),
     }
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.log_std_range = check_range("log_std_range", self.log_std_range)
 
 
 class _TanhGaussian(nn.Module):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.common import OfflineAgent, OfflineConfig, TwinQ, adam, frozen, mlp, polyak_
-from causal_envs.core import Int, Real, Sizes
+from causal_envs.core import Int, Range, Real, Sizes
 
 __all__ = ["TD3BC", "TD3BCConfig"]
 
@@ -43,7 +43,7 @@ class TD3BCConfig(OfflineConfig):
     #: which actor picks the target's next action: "online" (the authors' mrl) or "target"
     target_policy: str = "online"
 
-    RULES: ClassVar[dict[str, Int | Real | Sizes]] = {
+    RULES: ClassVar[dict[str, Int | Range | Real | Sizes]] = {
         **OfflineConfig.RULES,
         "bc_weight": Real(0.0),
         "policy_noise": Real(0.0),

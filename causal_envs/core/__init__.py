@@ -20,6 +20,7 @@ from .processes import exit_with_parent
 from .structure import CausalStructure, Node, StructureError
 from .validation import (
     Int,
+    Range,
     Real,
     Sizes,
     as_batch,
@@ -29,6 +30,7 @@ from .validation import (
     check_discrete_action,
     check_fields,
     check_int,
+    check_range,
     check_real,
     check_sizes,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "LatentStructureEnv",
     "Node",
     "OfflineDatasetMixin",
+    "Range",
     "Real",
     "Sizes",
     "StorageError",
@@ -59,6 +62,7 @@ __all__ = [
     "check_discrete_action",
     "check_fields",
     "check_int",
+    "check_range",
     "check_real",
     "check_sizes",
     "dataset_provider",

@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "Int",
+    "Range",
     "Real",
     "Sizes",
     "as_batch",
@@ -20,6 +21,7 @@ __all__ = [
     "check_discrete_action",
     "check_fields",
     "check_int",
+    "check_range",
     "check_real",
     "check_sizes",
 ]
@@ -192,7 +194,25 @@ class Sizes:
     """A rule of `check_fields`: hidden-layer sizes (`check_sizes`)."""
 
 
-def check_fields(config: Any, rules: Mapping[str, Int | Real | Sizes]) -> None:
+@dataclass(frozen=True)
+class Range:
+    """A rule of `check_fields`: a ``(low, high)`` pair with ``low < high`` (`check_range`;
+    the value None allowed if ``optional``)."""
+
+    optional: bool = False
+
+
+def check_range(name: str, value: Any) -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of finite floats with ``low < high``."""
+    if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+    lo, hi = (check_real(name, v) for v in value)
+    if not lo < hi:
+        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+    return lo, hi
+
+
+def check_fields(config: Any, rules: Mapping[str, Int | Range | Real | Sizes]) -> None:
     """Check and normalise the fields of a config dataclass in place, one rule per field:
     every value becomes a plain Python number (NumPy scalars are accepted), so a config saves
     as plain data; a bad value raises ``ValueError`` naming the field. Works on frozen
@@ -223,6 +243,8 @@ def check_fields(config: Any, rules: Mapping[str, Int | Real | Sizes]) -> None:
             value = check_real(
                 name, value, rule.low, rule.high, low_open=rule.low_open, high_open=rule.high_open
             )
+        elif isinstance(rule, Range):
+            value = check_range(name, value)
         else:
             value = check_sizes(name, value)
         object.__setattr__(config, name, value)

@@ -68,7 +68,7 @@ def test_transition_batches_are_checked_as_one():
 def test_check_fields_normalises_and_names_the_bad_field():
     import dataclasses
 
-    from causal_envs.core import Int, Real, Sizes, check_fields
+    from causal_envs.core import Int, Range, Real, Sizes, check_fields
 
     @dataclasses.dataclass(frozen=True)
     class Config:
@@ -76,6 +76,7 @@ def test_check_fields_normalises_and_names_the_bad_field():
         rate: float = 0.5
         width: tuple = (8, 8)
         patience: int | None = None
+        clip: tuple | None = None
 
         def __post_init__(self):
             rules = {
@@ -83,11 +84,13 @@ def test_check_fields_normalises_and_names_the_bad_field():
                 "rate": Real(0.0, 1.0, low_open=True),
                 "width": Sizes(),
                 "patience": Int(1, optional=True),
+                "clip": Range(optional=True),
             }
             check_fields(self, rules)
 
     c = Config(steps=np.int64(4), rate=np.float32(0.25), width=[16])
-    assert (c.steps, c.rate, c.width, c.patience) == (4, 0.25, (16,), None)
+    assert (c.steps, c.rate, c.width, c.patience, c.clip) == (4, 0.25, (16,), None, None)
+    assert Config(clip=[np.int64(-1), 0]).clip == (-1.0, 0.0)
     assert type(c.steps) is int and type(c.rate) is float  # plain data, saves as JSON
     for bad, message in (
         ({"steps": 0}, "steps must be an integer >= 1"),
@@ -96,6 +99,8 @@ def test_check_fields_normalises_and_names_the_bad_field():
         ({"rate": float("nan")}, "rate"),
         ({"width": []}, "width must name at least one layer size"),
         ({"patience": 0}, "patience must be an integer >= 1"),
+        ({"clip": (0.0, 0.0)}, r"clip must be \(low, high\) with low < high"),
+        ({"clip": "ab"}, r"clip must be a pair \(low, high\)"),
     ):
         with pytest.raises(ValueError, match=message):
             Config(**bad)
