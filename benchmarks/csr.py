@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -751,21 +751,36 @@ def _per_task_table(
     width: int,
     cell: Callable[[list[dict], int], str],
 ) -> list[str]:
-    """A text table with a row per method whose cells recorded ``key`` in a task and a
-    column per task, each ``cell(rows of the method, task)``; nothing when no cell did."""
-    if not any(key in t for c in cells for t in c["tasks"]):
+    """A text table of `method_rows` under ``title``, a column of ``width`` per task; nothing
+    when no cell recorded ``key``."""
+    rows = method_rows(cells, methods, n_tasks, key, cell)
+    if not rows:
         return []
     lines = [
         "",
         title,
         f"{'method':8s}" + "".join(f"{'task ' + str(i + 1):>{width}s}" for i in range(n_tasks)),
     ]
+    lines += [f"{label:8s}" + "".join(f"{c:>{width}s}" for c in row) for label, *row in rows]
+    return lines
+
+
+def method_rows(
+    cells: list[dict],
+    methods: Sequence[str],
+    n_tasks: int,
+    key: str,
+    cell: Callable[[list[dict], int], str],
+) -> list[list[str]]:
+    """A row per method whose cells recorded ``key`` in some task: its label, then
+    ``cell(the method's cells, task)`` for each task (the run's text tables and the results
+    page's tables both)."""
+    out = []
     for m in methods:
         rows = [c for c in cells if c["method"] == m]
         if any(key in t for r in rows for t in r["tasks"]):
-            cells_text = "".join(f"{cell(rows, i):>{width}s}" for i in range(n_tasks))
-            lines.append(f"{LABELS[m]:8s}" + cells_text)
-    return lines
+            out.append([LABELS[m], *(cell(rows, i) for i in range(n_tasks))])
+    return out
 
 
 def _model_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:

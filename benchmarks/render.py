@@ -480,41 +480,29 @@ def csr_scores(bench: str, *specs: str) -> str:
 def _csr_model_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
     """Per method and task, `benchmarks.csr.model_means` in one cell; only methods whose
     cells recorded the world model."""
-    from benchmarks.csr import LABELS, format_model_means, model_means  # deferred: torch & co.
+    from benchmarks.csr import format_model_means, method_rows, model_means  # deferred: torch
 
-    rows = []
-    for m in methods:
-        mine = [c for c in cells if c["method"] == m]
-        if not any("model" in t for c in mine for t in c["tasks"]):
-            continue
-        rows.append(
-            [LABELS[m], *(format_model_means(model_means(mine, i)) for i in range(n_tasks))]
-        )
-    return rows
+    return method_rows(
+        cells, methods, n_tasks, "model", lambda rows, i: format_model_means(model_means(rows, i))
+    )
 
 
 def _csr_structure_rows(cells: list[dict], methods: list[str], n_tasks: int) -> list[list[str]]:
     """Per method and task, the structure score beside its chance baselines
     (`benchmarks.csr.structure_means`); only methods that scored one."""
-    from benchmarks.csr import LABELS, structure_means  # deferred: torch & co.
+    from benchmarks.csr import method_rows, structure_means  # deferred: torch & co.
 
-    rows = []
-    for m in methods:
-        mine = [c for c in cells if c["method"] == m]
-        scores = [structure_means(mine, i) for i in range(n_tasks)]
-        if any(s is not None for s in scores):
-            rows.append(
-                [LABELS[m]]
-                + [
-                    "n/a"
-                    if s is None
-                    else f"{s['precision']:.2f} / {s['recall']:.2f} "
-                    f"(on: {s['all_on_precision']:.2f}; random: {s['random_precision']:.2f} / "
-                    f"{s['random_recall']:.2f})"
-                    for s in scores
-                ]
-            )
-    return rows
+    def cell(rows: list[dict], task: int) -> str:
+        s = structure_means(rows, task)
+        if s is None:
+            return "n/a"
+        return (
+            f"{s['precision']:.2f} / {s['recall']:.2f} "
+            f"(on: {s['all_on_precision']:.2f}; random: {s['random_precision']:.2f} / "
+            f"{s['random_recall']:.2f})"
+        )
+
+    return method_rows(cells, methods, n_tasks, "structure", cell)
 
 
 def csr_detection_score(name: str) -> str:
