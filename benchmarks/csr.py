@@ -45,7 +45,7 @@ from agents.csr import CSRAgent, CSRConfig, TaskResult, WorldModelParams, run_se
 from agents.csr import structure as learned_structure
 from agents.csr.continual import converged
 from benchmarks.claims import CLAIMS, Verdict
-from benchmarks.csr_profiles import METHODS, PROFILES_BY_BENCH, CSRProfile
+from benchmarks.csr_profiles import METHODS, PROFILES_BY_BENCH, CSRProfile, bench_of_folder
 from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, confusion, estimate
 from causal_envs.datasets.plots import pyplot, save_figure
@@ -1009,7 +1009,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
 
 
 def _report(records: list[dict], ctx: RunContext) -> str:
-    bench = next(b for b in PROFILES_BY_BENCH if ctx.folder.name.startswith(b.replace("-", "_")))
+    bench = bench_of_folder(ctx.folder.name)
     text = report(bench, ctx.profile_name, records, ctx.profile)
     tables = ctx.folder.parent / f"{ctx.folder.name}.txt"
     tables.write_text(text + "\n")
@@ -1017,7 +1017,7 @@ def _report(records: list[dict], ctx: RunContext) -> str:
 
 
 def _plot(records: list[dict], ctx: RunContext) -> list[Path]:
-    bench = next(b for b in PROFILES_BY_BENCH if ctx.folder.name.startswith(b.replace("-", "_")))
+    bench = bench_of_folder(ctx.folder.name)
     return [plot(bench, ctx.profile_name, records, ctx.folder, ctx.profile)]
 
 

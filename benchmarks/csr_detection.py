@@ -52,8 +52,10 @@ from agents.csr.adaptation import (
     reestimate_theta,
 )
 from benchmarks import provenance, stats
+from benchmarks.csr_profiles import PROFILES_BY_BENCH, bench_of_folder
 from benchmarks.results import write_json
 from causal_envs.core.checkpoint import CheckpointError
+from causal_envs.tasks import make_sequence
 
 __all__ = ["RULES", "VARIANTS", "cases", "main", "run", "score", "score_agent"]
 
@@ -181,18 +183,15 @@ RULES: dict[str, tuple[str, Any]] = {
 
 def _source_of(path: Path) -> tuple[str, str, int]:
     """The benchmark, profile and seed a ``<folder>/<method>_seed<k>_source.pt`` came from."""
-    from benchmarks import csr  # deferred: the benchmark's profiles, only to score
-
     folder, stem = path.parent.name, path.stem
-    prefixes = {b: b.replace("-", "_") + "_" for b in csr.PROFILES_BY_BENCH}
-    bench = next((b for b, prefix in prefixes.items() if folder.startswith(prefix)), None)
+    bench = bench_of_folder(folder)
     if bench is None or not stem.endswith("_source") or "_seed" not in stem:
         raise CheckpointError(
             f"{path}: not a source checkpoint of a CSR benchmark run "
             "(<output>/csr_<sequence>_<profile>/<method>_seed<k>_source.pt)"
         )
     profile = folder[len(bench) + 1 :]
-    if profile not in csr.PROFILES_BY_BENCH[bench]:
+    if profile not in PROFILES_BY_BENCH[bench]:
         raise CheckpointError(f"{path}: {bench} has no profile {profile!r}")
     try:
         seed = int(stem.removesuffix("_source").rsplit("_seed", 1)[1])
@@ -204,10 +203,7 @@ def _source_of(path: Path) -> tuple[str, str, int]:
 def cases(bench: str, profile: str, seed: int) -> list[dict[str, Any]]:
     """The cases an agent of ``bench``'s ``profile`` with ``seed`` is scored on: name, a
     maker of the env, and whether a new latent variable is needed (see the docstring)."""
-    from benchmarks import csr  # deferred: the benchmark's profiles, only to score
-    from causal_envs.tasks import make_sequence  # deferred: with the profiles
-
-    p = csr.PROFILES_BY_BENCH[bench][profile]
+    p = PROFILES_BY_BENCH[bench][profile]
     seq = make_sequence(p.sequence, seed=seed, **p.seq_kwargs)
     out = [{"case": "unchanged", "make": seq[0].make, "expand": False, "kind": "control"}]
     grown = False

@@ -17,7 +17,7 @@ from causal_envs.core import check_int, check_real
 if TYPE_CHECKING:
     from agents.csr import Schedule
 
-__all__ = ["METHODS", "PROFILES_BY_BENCH", "CSRProfile"]
+__all__ = ["METHODS", "PROFILES_BY_BENCH", "CSRProfile", "bench_of_folder"]
 
 METHODS = ("csr", "adarl", "dreamer", "dqn", "oracle")
 
@@ -279,3 +279,11 @@ PROFILES_BY_BENCH["csr-synthetic"]["smoke"] = CSRProfile(
     world=_SMOKE_WORLD,
     methods=("csr",),
 )
+
+
+def bench_of_folder(folder: str) -> str | None:
+    """The CSR benchmark whose run folder is named ``folder`` (``<bench>_<profile>`` with
+    underscores, e.g. ``csr_cartpole_quick``; csr-atari's carry the game:
+    ``csr_atari_pong_quick``); None for any other folder."""
+    prefixes = {b: b.replace("-", "_") + "_" for b in PROFILES_BY_BENCH}
+    return next((b for b, prefix in prefixes.items() if folder.startswith(prefix)), None)
