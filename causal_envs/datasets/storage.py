@@ -361,15 +361,7 @@ def _read(dataset_id: str, data_dir: Path, regenerate_hint: str) -> TransitionDa
                 f"dataset {dataset_id} has causal-envs format {found!r}; this version reads "
                 f"format {FORMAT_VERSION}. Regenerate it with: {regenerate_hint}"
             )
-        if meta.get("layout") not in LAYOUTS or (
-            meta["layout"] == "minari" and not meta.get("minari_files")
-        ):
-            raise DatasetError(
-                f"dataset {dataset_id}: its metadata declares layout {meta.get('layout')!r} "
-                f"(one of {LAYOUTS}, a Minari one with its files' digests). Regenerate it "
-                f"with: {regenerate_hint}"
-            )
-        for name, facts in (meta.get("minari_files") or {}).items():
+        for name, facts in _declared_minari_files(meta, dataset_id, regenerate_hint).items():
             path = data_dir / name
             size = path.stat().st_size if path.exists() else None
             if size != facts.get("bytes"):
@@ -420,11 +412,29 @@ def read_metadata(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[
     return {k: v for k, v in meta.items() if k not in ("sha256", "minari_files")}
 
 
+def _declared_minari_files(
+    meta: dict[str, Any], dataset_id: str, regenerate_hint: str
+) -> dict[str, dict[str, Any]]:
+    """The Minari files our metadata block ``meta`` declares, each with its size and digest:
+    none for the flat layout (`save_flat`); a `DatasetError` for a layout not in `LAYOUTS`, or
+    a Minari one without them."""
+    layout = meta.get("layout")
+    if layout == "flat":
+        return {}
+    if layout != "minari" or not meta.get("minari_files"):
+        raise DatasetError(
+            f"dataset {dataset_id}: its metadata declares layout {layout!r} (one of "
+            f"{LAYOUTS}, a Minari one with its files' digests). Regenerate it with: "
+            f"{regenerate_hint}"
+        )
+    return meta["minari_files"]
+
+
 def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) -> dict[str, str]:
     """Check Minari's files of dataset ``dataset_id`` against the SHA-256 digests recorded
-    when it was written (a load checks only their sizes); return ``{file: "ok"}``. Raises
-    `DatasetError` on a mismatch, or when no digest was recorded (not a dataset this package
-    wrote)."""
+    when it was written (a load checks only their sizes); return ``{file: "ok"}`` (none for a
+    flat dataset). Raises `DatasetError` on a mismatch, or when no digest was recorded (not a
+    dataset this package wrote)."""
     data_dir = Path(root) / dataset_id / "data"
     try:
         meta = json.loads((data_dir / "metadata.json").read_text()).get(_META_KEY) or {}
@@ -433,17 +443,8 @@ def verify_minari_files(dataset_id: str, root: Path, *, regenerate_hint: str) ->
             f"dataset {dataset_id}: its metadata is unreadable ({err}); regenerate it with: "
             f"{regenerate_hint}"
         ) from err
-    if meta.get("layout") == "flat":
-        return {}  # save_flat's: no Minari file to check
-    recorded = meta.get("minari_files")
-    if meta.get("layout") != "minari" or not recorded:
-        raise DatasetError(
-            f"dataset {dataset_id}: its metadata declares no Minari files with their digests "
-            f"(layout {meta.get('layout')!r}), so they cannot be verified; regenerate it with: "
-            f"{regenerate_hint}"
-        )
     out = {}
-    for name, facts in recorded.items():
+    for name, facts in _declared_minari_files(meta, dataset_id, regenerate_hint).items():
         path = data_dir / name
         if not path.exists() or file_facts(path)["sha256"] != facts.get("sha256"):
             raise DatasetError(
