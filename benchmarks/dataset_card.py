@@ -23,8 +23,6 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
-
 from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.datasets import DATASETS, TransitionDataset, get_spec, load_dataset
@@ -48,26 +46,9 @@ _METADATA_KEYS = (
 
 
 def card(data: TransitionDataset) -> dict[str, Any]:
-    """The facts of one loaded dataset (no timing)."""
-    lengths = np.diff(data.episode_bounds(), axis=1).ravel()
-    inside = data.terminals & ~data.episode_ends
-    out: dict[str, Any] = {
-        "transitions": len(data),
-        "episodes": int(data.n_episodes),
-        "episode_length": {
-            "min": int(lengths.min()),
-            "max": int(lengths.max()),
-            "mean": float(lengths.mean()),
-        },
-        "terminals": int(data.terminals.sum()),
-        "terminals_inside_episodes": int(inside.sum()),
-        "timeouts": int(data.timeouts.sum()),
-        "reward": {
-            "mean": float(data.rewards.mean()),
-            "min": float(data.rewards.min()),
-            "max": float(data.rewards.max()),
-        },
-    }
+    """The facts of one loaded dataset (no timing): its `TransitionDataset.summary` and the
+    reference scores and expert success its metadata holds."""
+    out = data.summary()
     out.update({k: data.metadata[k] for k in _METADATA_KEYS if k in data.metadata})
     return out
 

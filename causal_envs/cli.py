@@ -319,7 +319,6 @@ def cmd_dataset_info(args: argparse.Namespace) -> None:
     spec, root, data = _load(args, generate=False)
     path = root / spec.dataset_id(args.seed)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    lengths = np.diff(data.episode_bounds(), axis=1).ravel()
     hint = spec.regenerate_hint(args.seed)
     files = verify_minari_files(spec.dataset_id(args.seed), root, regenerate_hint=hint)
     print(f"dataset      {spec.dataset_id(args.seed)}")
@@ -329,17 +328,16 @@ def cmd_dataset_info(args: argparse.Namespace) -> None:
         + "".join(f", {name} ({'SHA-256' if v == 'ok' else v})" for name, v in files.items())
     )
     print(f"env          {spec.env_id}")
-    print(f"transitions  {len(data)}")
+    facts = data.summary()
+    lengths, reward = facts["episode_length"], facts["reward"]
+    print(f"transitions  {facts['transitions']}")
     print(
-        f"episodes     {data.n_episodes} (length {lengths.min()}-{lengths.max()}, "
-        f"mean {lengths.mean():.1f})"
+        f"episodes     {facts['episodes']} (length {lengths['min']}-{lengths['max']}, "
+        f"mean {lengths['mean']:.1f})"
     )
-    print(f"terminals    {int(data.terminals.sum())} ({100 * data.terminals.mean():.2f}%)")
-    print(f"timeouts     {int(data.timeouts.sum())}")
-    print(
-        f"reward       mean {data.rewards.mean():.4f}, min {data.rewards.min():g}, "
-        f"max {data.rewards.max():g}"
-    )
+    print(f"terminals    {facts['terminals']} ({100 * facts['terminals'] / len(data):.2f}%)")
+    print(f"timeouts     {facts['timeouts']}")
+    print(f"reward       mean {reward['mean']:.4f}, min {reward['min']:g}, max {reward['max']:g}")
     for name in ("observations", "actions"):
         arr = getattr(data, name)
         print(

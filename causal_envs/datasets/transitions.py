@@ -90,6 +90,30 @@ class TransitionDataset:
         starts = self.episode_bounds()[:, 0]
         return np.add.reduceat(self.rewards.astype(np.float64), starts) if len(self) else starts
 
+    def summary(self) -> dict[str, Any]:
+        """The dataset's counts as plain data: transitions, episodes and their lengths,
+        terminals (and how many sit inside an episode, where the behaviour went on), the
+        episode ends that are not terminals (``timeouts``) and the rewards' range
+        (``causal-envs dataset info`` prints them; ``bench dataset-card`` records them)."""
+        lengths = np.diff(self.episode_bounds(), axis=1).ravel()
+        return {
+            "transitions": len(self),
+            "episodes": self.n_episodes,
+            "episode_length": {
+                "min": int(lengths.min()),
+                "max": int(lengths.max()),
+                "mean": float(lengths.mean()),
+            },
+            "terminals": int(self.terminals.sum()),
+            "terminals_inside_episodes": int((self.terminals & ~self.episode_ends).sum()),
+            "timeouts": int(self.timeouts.sum()),
+            "reward": {
+                "mean": float(self.rewards.mean()),
+                "min": float(self.rewards.min()),
+                "max": float(self.rewards.max()),
+            },
+        }
+
     def to_d4rl(self) -> dict[str, np.ndarray]:
         """The D4RL dict: observations, actions, rewards, next_observations, terminals, timeouts."""
         return {
