@@ -96,9 +96,12 @@ def cmd_augment(args: argparse.Namespace) -> None:
             f"profile quick (the fast models); --profile paper: the authors' models, {PAPER_COST}"
         )
     config = MoCoDAConfig(dynamics=PROFILES[args.profile], seed=args.seed)
-    floor = recipe_for(spec.env_id).uniform_floor
-    if floor is not None:  # HookSweep2's MOCODA-P floor, as in the authors' script
-        config = replace(config, uniform_floor=floor)
+    recipe = recipe_for(spec.env_id)
+    if recipe.uniform_floor is not None:  # HookSweep2's MOCODA-P floor, as in the authors' script
+        config = replace(config, uniform_floor=recipe.uniform_floor)
+    if recipe.normalise_inputs is not None:  # HookSweep2's models read standardised inputs
+        dynamics = replace(config.dynamics, normalise_inputs=recipe.normalise_inputs)
+        config = replace(config, dynamics=dynamics)
     try:  # a device this machine lacks is refused before any work
         resolve_device(args.device)
     except ValueError as err:

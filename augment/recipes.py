@@ -14,6 +14,9 @@ A recipe names, for the env a dataset was collected in:
   kept when the boxes are less than 0.3 apart, as in the authors' HookSweep2 script).
 - ``uniform_floor``: the re-weighting's density floor (the authors' HookSweep2 script: 0.05;
   2D Navigation: `MoCoDAConfig`'s 0.01).
+- ``normalise_inputs``: whether the dynamics models read their inputs standardised
+  (`DynamicsConfig.normalise_inputs`; HookSweep2: yes, its positions sit near 1.3 m and move by
+  centimetres; None: the config's own, raw inputs by default).
 
 The recipe's name is part of an augmented set's cache key (`augment.cache`), so two recipes
 never share a cached set.
@@ -47,6 +50,7 @@ class Recipe:
     uniform_features: Callable[[NDArray], NDArray] | None = None
     prefilter: Callable[[NDArray], NDArray] | None = None
     uniform_floor: float | None = None
+    normalise_inputs: bool | None = None
 
     def target(self, source_env: str) -> str:
         """The env the augmented data is for, given the env the source data comes from."""
@@ -68,6 +72,7 @@ HOOKSWEEP2 = Recipe(
     uniform_features=_box_xy,
     prefilter=boxes_near,
     uniform_floor=0.05,
+    normalise_inputs=True,
 )
 DEFAULT = Recipe(name="default")
 

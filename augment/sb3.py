@@ -130,7 +130,8 @@ def online_config(**overrides: Any) -> MoCoDAConfig:
 
     Mixtures of 16 components per parent set; dynamics ensembles of 5 members with 2x128
     hidden units trained for 10 epochs of 50 steps of 256 rows (cosine learning rate from 1e-3),
-    so a fit costs the same whatever the buffer holds. ``overrides`` replace `MoCoDAConfig`
+    so a fit costs the same whatever the buffer holds, on inputs standardised by the buffer's
+    rows (``normalise_inputs``). ``overrides`` replace `MoCoDAConfig`
     fields; pass ``dynamics=DynamicsConfig(...)`` to change the model.
 
     Examples:
@@ -139,7 +140,8 @@ def online_config(**overrides: Any) -> MoCoDAConfig:
         >>> cfg.n_components, cfg.dynamics.epochs, cfg.dynamics.steps_per_epoch
         (8, 10, 50)
     """
-    dynamics = DynamicsConfig(epochs=10, steps_per_epoch=50, batch_size=256)
+    # inputs standardised: a buffer's env may be of any scale
+    dynamics = DynamicsConfig(epochs=10, steps_per_epoch=50, batch_size=256, normalise_inputs=True)
     settings: dict[str, Any] = {"n_components": 16, "val_size": 0, "dynamics": dynamics}
     return MoCoDAConfig(**{**settings, **overrides})
 

@@ -11,6 +11,7 @@ causal-envs bench dataset-card [--dataset NAME ...] [--all]
 causal-envs bench sb3-vec-env [--quick]
 causal-envs bench csr-detection --agent SOURCE.pt [SOURCE.pt ...] [--study probes [--quick]]
 causal-envs bench paper-cost [--device cuda]
+causal-envs bench ensemble-step [--profile paper|quick] [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
@@ -132,6 +133,23 @@ def _bench_paper_cost(args: argparse.Namespace) -> None:
     from benchmarks import paper_cost  # deferred: torch & co. load only to run
 
     paper_cost.main(device=args.device)
+
+
+def _bench_ensemble_step(args: argparse.Namespace) -> None:
+    from benchmarks import ensemble_step  # deferred: torch & co. load only to run
+
+    ensemble_step.main(profile=args.profile, device=args.device)
+
+
+def _ensemble_step_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument(
+        "--profile",
+        choices=("paper", "quick"),
+        default="paper",
+        help="paper: the authors' Nav2D models (2x256, batch 512; default); quick: the fast "
+        "default models (2x128)",
+    )
+    add_device_argument(p)
 
 
 def _bench_model_error(args: argparse.Namespace) -> None:
@@ -381,6 +399,12 @@ COMMANDS = {
         _bench_paper_cost,
         _paper_cost_args,
         "estimate each paper profile's cost from rates measured on this machine (~5 min)",
+    ),
+    "ensemble-step": (
+        _bench_ensemble_step,
+        _ensemble_step_args,
+        "where a training step of MoCoDA's dynamics ensembles spends its time, against the "
+        "machine's product rate and the authors' layout (~3 min)",
     ),
     "mocoda-model-error": (
         _bench_model_error,

@@ -177,6 +177,7 @@ def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
         total_size=p.total_size,
         dynamics=DynamicsConfig(
             hidden=p.model_hidden,
+            normalise_inputs=HOOKSWEEP2.normalise_inputs,
             epochs=p.model_epochs,
             lr=p.model_lr,
             schedule=p.model_schedule,

@@ -84,8 +84,8 @@ PROFILES = {
         n_eval=5_000,
     ),
     "paper": Profile(
-        description="the authors' models and budget (2x256, 600 epochs of 29 steps at lr "
-        "1e-4); 5 seeds",
+        description="the authors' models, budget and stopping rule (2x256, raw inputs, up to 600 "
+        "epochs of 29 steps at lr 1e-4); 5 seeds",
         seeds=(0, 1, 2, 3, 4),
         models=DynamicsConfig.authors_nav2d(),
         n_eval=5_000,

@@ -63,7 +63,7 @@ def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8
     s = rng.uniform(space.low, space.high, (rows, space.shape[0])).astype(np.float32)
     act = env.action_space
     a = rng.uniform(act.low, act.high, (rows, act.shape[0])).astype(np.float32)
-    cfg = replace(cfg, epochs=2, steps_per_epoch=None, patience=None)
+    cfg = replace(cfg, epochs=2, steps_per_epoch=None, patience=None, stopping="best")
     model = FactoredEnsemble(env.causal_structure, cfg, env.local_mask, env_id, device)
     log = EnsembleTrainer(model).fit(s, a, s)
     return log.seconds / (2 * log.steps_per_epoch)

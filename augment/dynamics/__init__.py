@@ -31,7 +31,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from augment.dynamics.config import ARCHITECTURES, SCHEDULES, DynamicsConfig, MaskFn, TrainingLog
+from augment.dynamics.config import (
+    ARCHITECTURES,
+    SCHEDULES,
+    STOPPING_RULES,
+    DynamicsConfig,
+    MaskFn,
+    TrainingLog,
+)
 
 if TYPE_CHECKING:
     from augment.dynamics.layer import MaskedComposerEnsemble
@@ -50,6 +57,7 @@ _LAZY = {
 __all__ = [
     "ARCHITECTURES",
     "SCHEDULES",
+    "STOPPING_RULES",
     "DynamicsConfig",
     "EnsembleTrainer",
     "FactoredEnsemble",

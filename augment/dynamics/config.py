@@ -7,15 +7,28 @@ from dataclasses import dataclass, field
 
 from numpy.typing import NDArray
 
-from causal_envs.core import Int, Real, Sizes, check_fields
+from causal_envs.core import Int, Real, Sizes, check_bool, check_fields
 from causal_envs.core.device import check_precision
 
-__all__ = ["ARCHITECTURES", "SCHEDULES", "DynamicsConfig", "MaskFn", "TrainingLog"]
+__all__ = [
+    "ARCHITECTURES",
+    "SCHEDULES",
+    "STOPPING_RULES",
+    "DynamicsConfig",
+    "MaskFn",
+    "TrainingLog",
+]
 
 #: the three factorisations of MoCoDA's model-error table (appendix C.1)
 ARCHITECTURES = ("unfactored", "global", "local")
 #: learning-rate schedules: constant (the authors'), or cosine decay from ``lr`` to 0
 SCHEDULES = ("constant", "cosine")
+#: which weights training ends with: the best-validated ones (ours), or the authors' rule
+STOPPING_RULES = ("best", "authors")
+#: the authors' rule watches the validations of the last this many epochs...
+AUTHORS_LATE_EPOCHS = 50
+#: ...and stops at the first one lower than each of the this many before it
+AUTHORS_WINDOW = 9
 #: ``mask_fn(states, actions) -> bool (B, n_inputs, n_outputs)``, e.g. ``env.unwrapped.local_mask``
 MaskFn = Callable[[NDArray, NDArray], NDArray]
 
@@ -34,6 +47,13 @@ class DynamicsConfig:
         ensemble_size: members, each trained on its own shuffle of the data.
         hidden: widths of each member's MLP after the embedding.
         embed_dim: width of each input node's embedding in the masked composer.
+        normalise_inputs: False (the default, and the authors' code): the networks read
+            ``[s, a]`` as they are, right for inputs of unit scale such as Nav2D's; True: they
+            read them standardised by the training rows' mean and std, for inputs far from
+            unit scale (HookSweep2's pipeline and the online buffers set it). On Nav2D,
+            standardised inputs made the unfactored model extrapolate 2 to 4 times worse
+            (docs/reference.md, "dynamics models"). The next-state targets are standardised
+            either way.
         lr, weight_decay: Adam's.
         schedule: ``"constant"`` (the authors') or ``"cosine"``: the learning rate decays
             from ``lr`` to 0 over the ``epochs``, step by step.
@@ -53,6 +73,11 @@ class DynamicsConfig:
             this many steps have passed since the last validation, and after the last epoch;
             None: after every epoch. The authors validate every 100 steps. ``patience``
             counts validations.
+        stopping: ``"best"`` (ours): validate as ``val_every_steps`` says, run every epoch
+            (or until ``patience``) and restore the weights of the best validation;
+            ``"authors"`` (MoCoDA's code, ``fit_dynamics``): validate every ``val_every_steps``
+            steps, mid-epoch too (after steps 1, 101, 201, ...); in the last 50 epochs stop at
+            the first validation lower than each of the nine before it; keep the last weights.
         std_divisor: at generation the predicted std is divided by this.
         precision: ``"fp32"``, ``"bf16"``: training steps run the hidden layers' products
             in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
@@ -69,6 +94,7 @@ class DynamicsConfig:
     ensemble_size: int = 5
     hidden: tuple[int, ...] = (128, 128)
     embed_dim: int = 128
+    normalise_inputs: bool = False
     lr: float = 1e-3
     weight_decay: float = 5e-5
     schedule: str = "cosine"
@@ -80,6 +106,7 @@ class DynamicsConfig:
     val_rows: int | None = None
     shared_minibatch: bool = False
     val_every_steps: int | None = None
+    stopping: str = "best"
     std_divisor: float = 3.0
     precision: str = "fp32"
     seed: int = 0
@@ -89,7 +116,7 @@ class DynamicsConfig:
         """The authors' Nav2D models and budget (MoCoDA appendix B.3 and their code): 2x256
         hidden units, a constant learning rate of 1e-4, 600 epochs of 29 steps of batch 512
         (20,000 rows held out for validation every 100 steps, members sharing each
-        minibatch)."""
+        minibatch), and their stopping rule (``stopping="authors"``)."""
         settings: dict[str, object] = {
             "hidden": (256, 256),
             "lr": 1e-4,
@@ -99,13 +126,23 @@ class DynamicsConfig:
             "val_rows": 20_000,
             "shared_minibatch": True,
             "val_every_steps": 100,
+            "stopping": "authors",
         }
         return cls(**{**settings, **overrides})
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
+        for name in ("normalise_inputs", "shared_minibatch"):
+            setattr(self, name, check_bool(name, getattr(self, name)))
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.stopping not in STOPPING_RULES:
+            raise ValueError(f"stopping must be one of {STOPPING_RULES}, got {self.stopping!r}")
+        if self.stopping == "authors" and (self.val_every_steps is None or self.patience):
+            raise ValueError(
+                "stopping='authors' validates every val_every_steps steps and has its own "
+                "stopping test: set val_every_steps (the authors': 100) and leave patience None"
+            )
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
@@ -134,19 +171,24 @@ _RULES: dict[str, Int | Real | Sizes] = {
 
 @dataclass
 class TrainingLog:
-    """Per-epoch mean NLL on the training split, the validation NLL at each validated epoch
-    (``val_epochs``), the epoch kept, the gradient steps of an epoch and the wall time."""
+    """Per-epoch mean NLL on the training split, the validation NLL at each validation (the
+    epoch it fell in: ``val_epochs``), the epoch whose weights were kept, the stopping rule,
+    the gradient steps of an epoch and the wall time."""
 
     train_nll: list[float] = field(default_factory=list)
     val_nll: list[float] = field(default_factory=list)
     val_epochs: list[int] = field(default_factory=list)
     #: the arithmetic the training steps ran in (``"auto"`` resolved: `causal_envs.core.device`)
     precision: str = "fp32"
+    #: `DynamicsConfig.stopping`; with ``"authors"`` the last validation is of the kept weights
+    stopping: str = "best"
     best_epoch: int = -1
     seconds: float = 0.0
     steps_per_epoch: int = 0
 
     @property
     def kept_val_nll(self) -> float:
-        """The validation NLL at the epoch kept (``best_epoch``)."""
+        """The validation NLL of the weights kept."""
+        if self.stopping == "authors":
+            return self.val_nll[-1]
         return self.val_nll[self.val_epochs.index(self.best_epoch)]

@@ -122,9 +122,14 @@ class FactoredEnsemble(nn.Module):
         return self.as_tensor(mask)
 
     def set_normalisation(self, inputs: NDArray, next_states: NDArray) -> None:
-        """Normalise inputs ``[s, a]`` and targets ``s'`` by these rows' mean and std."""
-        self.x_mean.copy_(self.as_tensor(inputs.mean(0)))
-        self.x_std.copy_(self.as_tensor(inputs.std(0) + 1e-6))
+        """Normalise targets ``s'`` and (with ``config.normalise_inputs``) inputs ``[s, a]``
+        by these rows' mean and std."""
+        if self.config.normalise_inputs:
+            self.x_mean.copy_(self.as_tensor(inputs.mean(0)))
+            self.x_std.copy_(self.as_tensor(inputs.std(0) + 1e-6))
+        else:
+            self.x_mean.zero_()
+            self.x_std.fill_(1.0)
         self.y_mean.copy_(self.as_tensor(next_states.mean(0)))
         self.y_std.copy_(self.as_tensor(next_states.std(0) + 1e-6))
 

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from augment.dynamics.config import TrainingLog
+from augment.dynamics.config import AUTHORS_LATE_EPOCHS, AUTHORS_WINDOW, TrainingLog
 from augment.dynamics.model import FactoredEnsemble
 from causal_envs.core import as_batch
 from causal_envs.core.device import resolve_precision, training_autocast
+from causal_envs.core.memory import retain_freed_memory
 
 __all__ = ["EnsembleTrainer", "gaussian_nll", "zero_tiny_"]
 
@@ -47,12 +48,21 @@ def gaussian_nll(mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor) -> torc
     return 0.5 * (torch.log(var) + (y - mean) ** 2 / var).mean()
 
 
-class EnsembleTrainer:
-    """Trains every member of ``model`` on its own shuffle of the data; keeps the best epoch.
+def _beats_window(val_nll: list[float]) -> bool:
+    """The authors' stopping test: the last validation is lower than each of the
+    `AUTHORS_WINDOW` before it (MoCoDA's code, ``fit_dynamics``)."""
+    window = val_nll[-1 - AUTHORS_WINDOW : -1]
+    return bool(window) and val_nll[-1] < min(window)
 
-    A ``config.val_fraction`` of the rows (chosen with ``config.seed``) is held out; the
-    weights of the epoch with the lowest validation NLL are kept (with ``config.patience``,
-    training stops after that many epochs without improvement).
+
+class EnsembleTrainer:
+    """Trains every member of ``model`` on its own shuffle of the data (or one shared shuffle).
+
+    A ``config.val_fraction`` of the rows (or ``config.val_rows``; chosen with ``config.seed``)
+    is held out. With ``config.stopping="best"`` the weights of the lowest validation NLL are
+    kept (with ``config.patience``, training stops after that many validations without
+    improvement); with ``"authors"``, MoCoDA's code's rule decides when to stop and the last
+    weights are kept (see `DynamicsConfig`).
     """
 
     def __init__(self, model: FactoredEnsemble) -> None:
@@ -99,6 +109,9 @@ class EnsembleTrainer:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         # denormal floats are slow on CPUs only (see zero_tiny_); GPUs run them at full speed
         flush = dev.type not in ("cuda", "mps")
+        if dev.type == "cpu":
+            # each step's large temporaries are reused, not faulted back in (core.memory)
+            retain_freed_memory()
         n_tr = len(tr)
         per_pass = max(1, n_tr // cfg.batch_size)
         steps = cfg.steps_per_epoch or per_pass
@@ -112,13 +125,21 @@ class EnsembleTrainer:
         )
         step_count = validated_at = 0
         params = [p for p in model.parameters() if p.requires_grad]
-        log = TrainingLog(steps_per_epoch=steps, precision=resolve_precision(cfg.precision, dev))
+        log = TrainingLog(
+            steps_per_epoch=steps,
+            precision=resolve_precision(cfg.precision, dev),
+            stopping=cfg.stopping,
+        )
+        authors = cfg.stopping == "authors"
         best, best_state, since_best = math.inf, None, 0
         start = time.perf_counter()
         bar = tqdm(range(cfg.epochs), desc=f"{cfg.architecture} ensemble", disable=not progress)
+        stop = False
         for epoch in bar:
             model.train()
             total = torch.zeros((), device=dev)  # summed on the device: no per-step sync
+            # the authors' rule tests its validations in the last AUTHORS_LATE_EPOCHS epochs
+            late = cfg.epochs - epoch < AUTHORS_LATE_EPOCHS
             for i in range(steps):
                 j = i % per_pass
                 if j == 0:  # a fresh shuffle at every pass over the data
@@ -139,8 +160,21 @@ class EnsembleTrainer:
                         params + [v for p in params for v in opt.state[p].values() if v.ndim]
                     )
                 total += loss.detach()
-            train_nll = float(total) / steps
+                if authors and (step_count - 1) % cfg.val_every_steps == 0:
+                    validated_at = step_count
+                    log.val_nll.append(self.validation_nll(x_va, m_va, y_va))
+                    log.val_epochs.append(epoch)
+                    model.train()
+                    if late and _beats_window(log.val_nll):
+                        stop = True
+                        break
+            train_nll = float(total) / (i + 1)
             log.train_nll.append(train_nll)
+            if authors:
+                bar.set_postfix(train=f"{train_nll:.3f}", val=f"{log.val_nll[-1]:.3f}")
+                if stop or (late and _beats_window(log.val_nll)):
+                    break
+                continue
             last = epoch == cfg.epochs - 1
             if cfg.val_every_steps and not last and step_count - validated_at < cfg.val_every_steps:
                 continue  # not yet time to validate (the authors validate every 100 steps)
@@ -156,7 +190,15 @@ class EnsembleTrainer:
             bar.set_postfix(train=f"{train_nll:.3f}", val=f"{val:.3f}")
             if cfg.patience is not None and since_best >= cfg.patience:
                 break
-        model.load_state_dict(best_state)
+        if authors:
+            # the authors keep the last weights; validate them if training went on past the
+            # last validation, so that the log's last validation is of the weights kept
+            if validated_at != step_count:
+                log.val_nll.append(self.validation_nll(x_va, m_va, y_va))
+                log.val_epochs.append(epoch)
+            log.best_epoch = epoch
+        else:
+            model.load_state_dict(best_state)
         log.seconds = time.perf_counter() - start
         model.log = log
         return log

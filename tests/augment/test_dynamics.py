@@ -76,7 +76,7 @@ def test_members_differ_and_training_learns(data):
     assert mean.shape == (5, 500, 2) and (std > 0).all()
     assert np.abs(mean[0] - mean[1]).mean() > 1e-5  # members differ
     err = np.abs(mean.mean(0) - data.next_observations[:500]).mean()
-    assert err < 0.01  # about a fifth of one step (0.05)
+    assert err < 0.0125  # a quarter of one step (0.05)
 
 
 def test_same_seed_same_model_and_samples(data, tmp_path):
@@ -232,6 +232,33 @@ def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
         DynamicsConfig(val_every_steps=0)
 
 
+def test_the_authors_stopping_rule_stops_late_at_a_new_low_and_keeps_the_last_weights(data):
+    kw = dict(epochs=60, steps_per_epoch=2, val_every_steps=1, batch_size=64, lr=1e-3)
+    m = model("local", stopping="authors", **kw)
+    log = EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
+    val = log.val_nll
+    # validated after every step (2 an epoch), mid-epoch too
+    assert log.stopping == "authors" and log.val_epochs == [k // 2 for k in range(len(val))]
+
+    def beats(k):  # lower than each of the nine validations before it
+        return val[k] < min(val[max(0, k - 9) : k])
+
+    # epoch e is one of the last 50 when 60 - e < 50: validations 22 onwards (2 an epoch)
+    assert beats(len(val) - 1) and not any(beats(k) for k in range(22, len(val) - 1))
+    assert len(log.train_nll) < 60 and log.best_epoch == len(log.train_nll) - 1
+    assert log.kept_val_nll == val[-1]
+    # the last weights are kept: the same run under "best" restores another validation's weights
+    best = model("local", **kw)
+    EnsembleTrainer(best).fit(data.observations, data.actions, data.next_observations)
+    s, a = inputs(64)
+    assert not np.allclose(m.predict_all(s, a)[0], best.predict_all(s, a)[0])
+    for bad in (dict(val_every_steps=None), dict(val_every_steps=100, patience=3)):
+        with pytest.raises(ValueError, match="stopping='authors' validates every"):
+            DynamicsConfig(stopping="authors", **bad)
+    with pytest.raises(ValueError, match="stopping must be one of"):
+        DynamicsConfig(stopping="early")
+
+
 def test_bf16_training_learns_as_float32_does_and_is_deterministic(data):
     kw = dict(epochs=15, lr=2e-3, batch_size=256)
     fp32, bf16, again = (
@@ -245,7 +272,7 @@ def test_bf16_training_learns_as_float32_does_and_is_deterministic(data):
         np.abs(m.predict_all(s, a)[0].mean(0) - data.next_observations[:500]).mean()
         for m in (fp32, bf16)
     ]
-    assert errors[1] < 0.01 and errors[1] < 1.5 * errors[0], errors
+    assert errors[1] < 0.0125 and errors[1] < 1.5 * errors[0], errors
     rng = np.random.default_rng(1)
     assert np.array_equal(bf16.sample(s, a, rng), again.sample(s, a, np.random.default_rng(1)))
     assert bf16.predict_all(s, a)[0].dtype == np.float32  # prediction is float32 always
@@ -273,3 +300,18 @@ def test_bf16_keeps_the_embedding_and_the_output_layer_in_float32():
         torch.einsum = original
     assert seen == [torch.bfloat16, torch.bfloat16, torch.float32]  # 2 hidden, then output
     assert mean.dtype == var.dtype == torch.float32
+
+
+def test_inputs_are_fed_raw_unless_normalised(data):
+    s, a, s2 = data.observations, data.actions, data.next_observations
+    raw, scaled = model("unfactored"), model("unfactored", normalise_inputs=True)
+    for m in (raw, scaled):
+        m.set_normalisation(np.concatenate([s, a], 1), s2)
+    assert torch.equal(raw.x_mean, torch.zeros(4)) and torch.equal(raw.x_std, torch.ones(4))
+    assert torch.allclose(scaled.x_std, torch.tensor(np.concatenate([s, a], 1).std(0) + 1e-6))
+    # the targets are standardised either way
+    assert torch.equal(raw.y_std, scaled.y_std) and not torch.equal(raw.y_std, torch.ones(2))
+    x, _ = raw.model_inputs(s[:8], a[:8])
+    assert torch.allclose(x, torch.tensor(np.concatenate([s[:8], a[:8]], 1)))
+    with pytest.raises(ValueError, match="normalise_inputs must be True or False"):
+        DynamicsConfig(normalise_inputs="no")
