@@ -178,6 +178,7 @@ def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
         dynamics=DynamicsConfig(
             hidden=p.model_hidden,
             normalise_inputs=HOOKSWEEP2.normalise_inputs,
+            batch_size=512,
             epochs=p.model_epochs,
             lr=p.model_lr,
             schedule=p.model_schedule,

@@ -194,7 +194,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
     start = time.perf_counter()
     expert = generate_hooksweep2_expert(1_000, seed=0, workers=1)
     expert_step = (time.perf_counter() - start) / len(expert)
-    cfg = DynamicsConfig(hidden=p.model_hidden, lr=p.model_lr, epochs=p.model_epochs)
+    cfg = mocoda_hooksweep2.pipeline_config(p, seed=0, n_rows=p.n_expert).dynamics
     model_step = ensemble_step_s("HookSweep2-v0", cfg, device)
     models = {MODEL_FOR_METHOD[m] for m in mocoda_hooksweep2.DATASETS.values() if m != "emp"}
     train_rows = p.n_expert - min(5_000, p.n_expert // 10)

@@ -13,7 +13,7 @@ def test_unit_timings_are_measured_and_positive():
     # the authors' models hold out 20,000 rows: those come on top of the rows trained on
     authors = DynamicsConfig.authors_nav2d(ensemble_size=2, hidden=(16,), embed_dim=8)
     assert paper_cost.ensemble_step_s("CausalNav2D-v0", authors, "cpu", rows=1_000) > 0
-    assert paper_cost.training_steps(DynamicsConfig(), 35_000) == 20 * 59
+    assert paper_cost.training_steps(DynamicsConfig(), 35_000) == 20 * 119
     data = paper_cost._random_transitions(4, 2, n=500)
     assert np.isfinite(data.observations).all() and len(data) == 500
     assert paper_cost.agent_update_s("td3bc", (16,), data, "cpu") > 0
