@@ -16,7 +16,8 @@ multiplies bfloat16 natively, in bfloat16:
   gathering the minibatch, the forward pass, the loss, the backward pass, Adam, the denormal
   flush and the validation (each amortised over the steps it serves);
 - **allocation**: minor page faults and kernel time per step (large temporaries freed and
-  re-faulted every step show up here);
+  re-faulted every step show up here; the trainer keeps them, `causal_envs.core.memory`, and
+  a run with ``CAUSAL_ENVS_RETAIN_FREED_MEMORY=0`` measures the step without that);
 - **the peer**: the unfactored network laid out as the MoCoDA authors' code lays it out (one
   ``nn.Sequential`` of ``nn.Linear`` per member, outputs stacked, one Adam over all), same
   widths, batch and loss, timed in the same run;
@@ -29,6 +30,7 @@ Timings compare only within one run on one machine; the record names the machine
 from __future__ import annotations
 
 import itertools
+import os
 import resource
 import statistics
 import time
@@ -48,6 +50,7 @@ from augment.dynamics.trainer import FLUSH_EVERY, gaussian_nll, zero_tiny_
 from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device, training_autocast
+from causal_envs.core.memory import ENV_SWITCH
 
 __all__ = ["PROFILES", "main", "measure", "report"]
 
@@ -275,6 +278,7 @@ def measure(profile: str = "paper", device: str = AUTO) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "native_bf16": native_bf16(dev),
         "machine": provenance.this_machine(),
+        "retain_freed_memory": os.environ.get(ENV_SWITCH, "1") != "0",
         "training_steps": steps,
         "models": {},
     }
@@ -325,7 +329,8 @@ def report(r: dict[str, Any]) -> str:
     """The step table, the phase table and the projection, as text."""
     lines = [
         f"ensemble-step, profile {r['profile']} ({r['machine']}; {r['device']}, "
-        f"{r['threads']} threads, native bf16: {r['native_bf16']})",
+        f"{r['threads']} threads, native bf16: {r['native_bf16']}; freed memory retained: "
+        f"{r['retain_freed_memory']})",
         "",
     ]
     lines += [_line(name, row) for name, row in r["models"].items()]
@@ -360,5 +365,6 @@ def main(profile: str = "paper", device: str = AUTO) -> dict[str, Any]:
     r = measure(profile, device)
     print()
     print(report(r))
-    print(f"\nresults written to {write_json(f'ensemble_step_{profile}', r)}")
+    name = f"ensemble_step_{profile}" + ("" if r["retain_freed_memory"] else "_glibc_defaults")
+    print(f"\nresults written to {write_json(name, r)}")
     return r

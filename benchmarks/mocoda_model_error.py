@@ -78,7 +78,8 @@ class Profile:
 
 PROFILES = {
     "quick": Profile(
-        description="the fast models (2x128, 20 epochs, cosine decay from lr 1e-3); 2 seeds",
+        description="the fast models (2x128 on raw inputs, 20 epochs of batch 256, cosine decay "
+        "from lr 1e-3); 2 seeds",
         seeds=(0, 1),
         models=DynamicsConfig(),
         n_eval=5_000,
@@ -333,7 +334,12 @@ def report(results: list[dict], profile_name: str) -> str:
     lines += [
         "",
         f"pipeline timings, seed {r0['seed']}"
-        + (f" (an epoch is {steps} steps of batch 512; the authors' is 29)" if steps else "")
+        + (
+            f" (an epoch is {steps} steps of batch {profile.models.batch_size}; the authors' is "
+            "29 of 512)"
+            if steps
+            else ""
+        )
         + ":",
         f"  fit parent model (2 GMMs x 32 components)  {t['fit_parent_model_s']:8.1f} s",
     ]

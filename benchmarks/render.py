@@ -283,26 +283,96 @@ def model_error(name: str) -> str:
     )
 
 
-def budget_projection(name: str) -> str:
-    """The authors' model budget projected from timed 20-epoch runs: each model's training
-    step and its 600 epochs, and the three together."""
+def ensemble_step(name: str, defaults: str | None = None) -> str:
+    """`ensemble-step`'s tables: each model's training step against the machine's product
+    rate, where the step's time goes, the peer, and the profile's projected training; with
+    ``defaults``, a run with glibc's allocator defaults (``CAUSAL_ENVS_RETAIN_FREED_MEMORY=0``)
+    beside it."""
+    from benchmarks.ensemble_step import ARCHS, PHASES  # deferred: it imports torch
+
     record = load_record(name)
     d = record.data
+    head = (
+        f"Profile {d['profile']}, {d['device']} with {d['threads']} threads, native bf16: "
+        f"{'yes' if d['native_bf16'] else 'no'}, freed memory retained: "
+        f"{'yes' if d['retain_freed_memory'] else 'no'}:"
+    )
     rows = [
         [
-            arch,
-            m["precision"],
-            f"{m['ms_per_step']:.1f} ms",
-            f"{m['projected_600_epochs_min']:.1f} min",
+            f"{model.replace('/', ' ')}",
+            f"{r['step_s'] * 1e3:.1f} ms",
+            f"{r['flops_per_step'] / 1e9:.2f}",
+            f"{r['step_gflops']:.0f} of {r['product_gflops']:.0f}",
+            f"{100 * r['share_of_product_rate']:.0f}%",
+            f"{r['minor_faults_per_step']:.0f}",
+            f"{r['kernel_s_per_step'] * 1e3:.2f} ms",
+            f"{r['projected_training_min']:.1f} min",
         ]
-        for arch, m in d["models"].items()
+        for model, r in d["models"].items()
     ]
-    head = (
-        f"{d['threads']} threads, native bf16: {'yes' if d['native_bf16'] else 'no'}; "
-        f"the three models together: {d['projected_three_min']:.1f} min:"
+    steps = _table(
+        [
+            "model",
+            "one step",
+            "GFLOP a step",
+            "GFLOP/s (of the product rate)",
+            "share",
+            "page faults a step",
+            "kernel time a step",
+            f"{d['training_steps']:,} steps",
+        ],
+        rows,
     )
-    table = _table(["model", "precision", "one step", "600 epochs of 29 steps"], rows)
-    return _join(head, table, _source(record))
+    phase_rows = [
+        [model.replace("/", " ")] + [f"{r['phases_s'][p] * 1e3:.2f}" for p in PHASES]
+        for model, r in d["models"].items()
+    ]
+    phases = _table(["model (ms a step)", *PHASES], phase_rows)
+    peer, ours = d["peer"], d["models"]["unfactored/fp32"]
+    peer_line = (
+        f"The peer, the unfactored network laid out as the authors' code lays it out (one "
+        f"`nn.Sequential` per member), float32: {peer['step_s'] * 1e3:.1f} ms a step and "
+        f"{peer['minor_faults_per_step']:.0f} page faults; ours "
+        f"{peer['step_s'] / ours['step_s']:.2f}x its speed. The three models' training at this "
+        "profile: "
+        + "; ".join(f"{p} {m:.1f} min" for p, m in d["projected_three_min"].items())
+        + f" ({', '.join(ARCHS)})."
+    )
+    parts = [head, steps, "Where a step's time goes:", phases, peer_line, _source(record)]
+    if defaults is not None:
+        other = load_record(defaults)
+        o = other.data
+        rows = [
+            [
+                model.replace("/", " "),
+                f"{r['step_s'] * 1e3:.1f} ms",
+                f"{o['models'][model]['step_s'] * 1e3:.1f} ms",
+                f"{r['minor_faults_per_step']:.0f}",
+                f"{o['models'][model]['minor_faults_per_step']:.0f}",
+                f"{r['kernel_s_per_step'] * 1e3:.2f} ms",
+                f"{o['models'][model]['kernel_s_per_step'] * 1e3:.2f} ms",
+            ]
+            for model, r in d["models"].items()
+            if model in o["models"]
+        ]
+        parts += [
+            "The same steps with glibc's allocator defaults (`CAUSAL_ENVS_RETAIN_FREED_MEMORY=0`),"
+            " measured right after:",
+            _table(
+                [
+                    "model",
+                    "one step (retained)",
+                    "(defaults)",
+                    "page faults (retained)",
+                    "(defaults)",
+                    "kernel time (retained)",
+                    "(defaults)",
+                ],
+                rows,
+            ),
+            _source(other),
+        ]
+    return _join(*parts)
 
 
 # ----------------------------------------------------------------------------- CSR
@@ -1002,7 +1072,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "nav2d-finding": nav2d_finding,
     "nav2d-crosscheck": nav2d_crosscheck,
     "model-error": model_error,
-    "budget-projection": budget_projection,
+    "ensemble-step": ensemble_step,
     "csr-scores": csr_scores,
     "csr-ablation": csr_ablation,
     "mocoda-online": mocoda_online,

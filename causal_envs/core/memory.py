@@ -10,6 +10,9 @@ and are reused: the faults fall to about none. The price is that the process kee
 heap (for these models, tens of MB) until it exits.
 
 Only Linux with glibc has these knobs (``mallopt``); elsewhere the function does nothing.
+``CAUSAL_ENVS_RETAIN_FREED_MEMORY=0`` in the environment turns it off (glibc's defaults stay:
+the heap is returned to the kernel as it shrinks); ``causal-envs bench ensemble-step`` run
+with it measures what the setting saves.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import os
 import platform
 
 __all__ = ["retain_freed_memory"]
 
+#: set to ``0`` to leave glibc's defaults alone
+ENV_SWITCH = "CAUSAL_ENVS_RETAIN_FREED_MEMORY"
 #: glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -34,7 +40,10 @@ TRIM_THRESHOLD = 512 << 20
 def retain_freed_memory() -> bool:
     """Ask glibc to keep freed blocks of up to `MMAP_THRESHOLD` bytes, and up to
     `TRIM_THRESHOLD` bytes of free heap, for reuse rather than returning them to the kernel.
-    Applies once per process; returns whether it applied (False off Linux/glibc)."""
+    Applies once per process; returns whether it applied (False off Linux/glibc, or when
+    ``CAUSAL_ENVS_RETAIN_FREED_MEMORY`` is ``0``)."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:

@@ -1,5 +1,6 @@
 """The allocator keeps a training step's freed temporaries: no page faults to get them back."""
 
+import os
 import platform
 import subprocess
 import sys
@@ -24,9 +25,13 @@ print(applied, faults() - before)
 """
 
 
-def _run(mode: str) -> tuple[str, int]:
+def _run(mode: str, **env: str) -> tuple[str, int]:
     out = subprocess.run(
-        [sys.executable, "-c", _LOOP, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _LOOP, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
     ).stdout.split()
     return out[0], int(out[1])
 
@@ -39,3 +44,6 @@ def test_freed_large_blocks_are_reused_without_faulting_their_pages_back_in():
     # without: each block's pages faulted back in (how many faults a block costs depends on the
     # kernel's page sizes); with: the heap's pages reused
     assert plain > 100 and retained * 10 < plain
+    # switched off from the environment: glibc's defaults, the pages faulted back in
+    applied, switched_off = _run("retain", CAUSAL_ENVS_RETAIN_FREED_MEMORY="0")
+    assert applied == "False" and switched_off * 10 > plain
