@@ -32,6 +32,7 @@ from augment import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.methods import MODEL_FOR_METHOD
 from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d, provenance
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
+from benchmarks.ensemble_step import training_steps
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device
 from causal_envs.datasets import TransitionDataset
@@ -67,13 +68,6 @@ def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8
     model = FactoredEnsemble(env.causal_structure, cfg, env.local_mask, env_id, device)
     log = EnsembleTrainer(model).fit(s, a, s)
     return log.seconds / (2 * log.steps_per_epoch)
-
-
-def training_steps(cfg: DynamicsConfig, rows: int) -> int:
-    """Gradient steps of a training run of ``cfg`` on ``rows`` rows (validation split out)."""
-    held_out = cfg.val_rows or round(rows * cfg.val_fraction)
-    per_pass = max(1, (rows - held_out) // cfg.batch_size)
-    return cfg.epochs * (cfg.steps_per_epoch or per_pass)
 
 
 def agent_update_s(
