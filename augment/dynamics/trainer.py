@@ -109,8 +109,7 @@ class EnsembleTrainer:
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         # denormal floats are slow on CPUs only (see zero_tiny_); GPUs run them at full speed
         flush = dev.type not in ("cuda", "mps")
-        if dev.type == "cpu":
-            # each step's large temporaries are reused, not faulted back in (core.memory)
+        if flush:  # on the host, each step's large temporaries are reused (core.memory)
             retain_freed_memory()
         n_tr = len(tr)
         per_pass = max(1, n_tr // cfg.batch_size)
