@@ -53,8 +53,10 @@ class DynamicsConfig:
             ``[s, a]`` as they are, right for inputs of unit scale such as Nav2D's; True: they
             read them standardised by the training rows' mean and std, for inputs far from
             unit scale (HookSweep2's pipeline and the online buffers set it). On Nav2D,
-            standardised inputs made the unfactored model extrapolate 2 to 4 times worse
-            (docs/reference.md, "dynamics models"). The next-state targets are standardised
+            standardised inputs made the unfactored model's MOCODA-U error 3.8 times larger at
+            the authors' budget (seed 0: 2.28 against 0.60) and 1.4 times at the fast default
+            (seeds 0-4: 1.16 against 0.81, the batch going from 512 to 256 at the same time;
+            docs/results.md, "MoCoDA model error"). The next-state targets are standardised
             either way.
         lr, weight_decay: Adam's.
         schedule: ``"constant"`` (the authors') or ``"cosine"``: the learning rate decays
