@@ -66,9 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--profile",
         choices=sorted(PROFILES),
         default="quick",
-        help="quick: 2x128, 20 epochs, cosine decay from lr 1e-3 (the default; under a "
-        "minute for the three Nav2D models on 2 cores); paper: the authors' 2x256, 600 "
-        "epochs of 29 steps at lr 1e-4",
+        help="quick: 2x128 on raw inputs, 20 epochs of batch 256, cosine decay from lr 1e-3 "
+        "(the default; about a minute for the three Nav2D models on 2 cores); paper: the "
+        "authors' 2x256, up to 600 epochs of 29 steps at lr 1e-4",
     )
     p.add_argument("--data-dir", type=Path, default=None, help="cache root")
     p.add_argument("--plot", type=Path, default=None, help="also draw the datasets to this PNG")

@@ -80,7 +80,8 @@ class Profile:
         )
 
 
-#: the fast dynamics models (DynamicsConfig's defaults): 2x128, 20 epochs, cosine from 1e-3
+#: the fast dynamics models (DynamicsConfig's defaults): 2x128 on raw inputs, 20 epochs of
+#: batch 256, cosine from 1e-3
 FAST = DynamicsConfig()
 #: the authors' dynamics models: 2x256, 600 epochs of 29 steps at a constant 1e-4
 AUTHORS = DynamicsConfig.authors_nav2d()
