@@ -13,7 +13,6 @@ source, settings and seed is loaded, not made again.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from augment.dynamics.config import DynamicsConfig
@@ -95,13 +94,10 @@ def cmd_augment(args: argparse.Namespace) -> None:
         print(
             f"profile quick (the fast models); --profile paper: the authors' models, {PAPER_COST}"
         )
-    config = MoCoDAConfig(dynamics=PROFILES[args.profile], seed=args.seed)
-    recipe = recipe_for(spec.env_id)
-    if recipe.uniform_floor is not None:  # HookSweep2's MOCODA-P floor, as in the authors' script
-        config = replace(config, uniform_floor=recipe.uniform_floor)
-    if recipe.normalise_inputs is not None:  # HookSweep2's models read standardised inputs
-        dynamics = replace(config.dynamics, normalise_inputs=recipe.normalise_inputs)
-        config = replace(config, dynamics=dynamics)
+    # HookSweep2's recipe fixes MOCODA-P's floor (the authors' script) and standardised inputs
+    config = recipe_for(spec.env_id).configured(
+        MoCoDAConfig(dynamics=PROFILES[args.profile], seed=args.seed)
+    )
     try:  # a device this machine lacks is refused before any work
         resolve_device(args.device)
     except ValueError as err:

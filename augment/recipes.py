@@ -29,13 +29,17 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from numpy.typing import NDArray
 
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.hooksweep import states_only
 from causal_envs.envs.hooksweep.model import BOX_XY, boxes_near
+
+if TYPE_CHECKING:
+    from augment.pipeline import MoCoDAConfig
 
 __all__ = ["RECIPES", "Recipe", "recipe_for"]
 
@@ -51,6 +55,16 @@ class Recipe:
     prefilter: Callable[[NDArray], NDArray] | None = None
     uniform_floor: float | None = None
     normalise_inputs: bool | None = None
+
+    def configured(self, config: MoCoDAConfig) -> MoCoDAConfig:
+        """``config`` with the settings this recipe fixes (``uniform_floor``,
+        ``normalise_inputs``) where it fixes them."""
+        if self.uniform_floor is not None:
+            config = replace(config, uniform_floor=self.uniform_floor)
+        if self.normalise_inputs is not None:
+            dynamics = replace(config.dynamics, normalise_inputs=self.normalise_inputs)
+            config = replace(config, dynamics=dynamics)
+        return config
 
     def target(self, source_env: str) -> str:
         """The env the augmented data is for, given the env the source data comes from."""

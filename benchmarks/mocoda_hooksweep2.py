@@ -173,11 +173,10 @@ PROFILES = {
 def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
     """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions (the density
     floor of MOCODA-P's re-weighting is the HookSweep2 recipe's, `augment.recipes`)."""
-    return MoCoDAConfig(
+    config = MoCoDAConfig(
         total_size=p.total_size,
         dynamics=DynamicsConfig(
             hidden=p.model_hidden,
-            normalise_inputs=HOOKSWEEP2.normalise_inputs,
             batch_size=512,
             epochs=p.model_epochs,
             lr=p.model_lr,
@@ -186,9 +185,9 @@ def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
             seed=seed,
         ),
         val_size=min(5_000, n_rows // 10),
-        uniform_floor=HOOKSWEEP2.uniform_floor,
         seed=seed,
     )
+    return HOOKSWEEP2.configured(config)  # its floor and standardised inputs
 
 
 def fit_models(

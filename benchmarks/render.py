@@ -288,7 +288,7 @@ def ensemble_step(name: str, defaults: str | None = None) -> str:
     rate, where the step's time goes, the peer, and the profile's projected training; with
     ``defaults``, a run with glibc's allocator defaults (``CAUSAL_ENVS_RETAIN_FREED_MEMORY=0``)
     beside it."""
-    from benchmarks.ensemble_step import ARCHS, PHASES  # deferred: it imports torch
+    from benchmarks.ensemble_step import ARCHS, PHASES, peer_comparison  # deferred: torch
 
     record = load_record(name)
     d = record.data
@@ -328,14 +328,13 @@ def ensemble_step(name: str, defaults: str | None = None) -> str:
         for model, r in d["models"].items()
     ]
     phases = _table(["model (ms a step)", *PHASES], phase_rows)
-    peer, ours = d["peer"], d["models"]["unfactored/fp32"]
-    # the peer does not validate: it is compared with our step without its validations
-    ours_s = ours["step_s"] - ours["phases_s"]["validation"]
+    peer = d["peer"]
+    ours_s, speed = peer_comparison(d)
     peer_line = (
         f"The peer, the unfactored network laid out as the authors' code lays it out (one "
         f"`nn.Sequential` per member), float32: {peer['step_s'] * 1e3:.1f} ms a step and "
         f"{peer['minor_faults_per_step']:.0f} page faults; ours, without its validations, "
-        f"{ours_s * 1e3:.1f} ms: {peer['step_s'] / ours_s:.2f}x its speed. The three models' "
+        f"{ours_s * 1e3:.1f} ms: {speed:.2f}x its speed. The three models' "
         "training at this profile: "
         + "; ".join(f"{p} {m:.1f} min" for p, m in d["projected_three_min"].items())
         + f" ({', '.join(ARCHS)})."

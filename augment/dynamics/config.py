@@ -135,6 +135,11 @@ class DynamicsConfig:
         }
         return cls(**{**settings, **overrides})
 
+    def validation_rows(self, rows: int) -> int:
+        """How many of ``rows`` training holds out for validation: ``val_rows``, or a
+        ``val_fraction`` of them (at least one)."""
+        return self.val_rows or max(1, round(self.val_fraction * rows))
+
     def __post_init__(self) -> None:
         check_precision(self.precision)
         for name in ("normalise_inputs", "shared_minibatch"):

@@ -88,7 +88,7 @@ class EnsembleTrainer:
             raise ValueError(
                 f"states, actions, next_states differ in length: {len(s)}, {len(a)}, {len(s2)}"
             )
-        n_val = cfg.val_rows or max(1, round(cfg.val_fraction * len(s)))
+        n_val = cfg.validation_rows(len(s))
         if n_val >= len(s):
             raise ValueError(f"val_rows={n_val} leaves no rows to train on (the data has {len(s)})")
         if len(s) - n_val < cfg.batch_size // 8:
@@ -131,6 +131,17 @@ class EnsembleTrainer:
         )
         authors = cfg.stopping == "authors"
         best, best_state, since_best = math.inf, None, 0
+
+        def validate(epoch: int) -> float:
+            """The held-out NLL of the weights now, logged with the epoch it fell in."""
+            nonlocal validated_at
+            validated_at = step_count
+            val = self.validation_nll(x_va, m_va, y_va)
+            log.val_nll.append(val)
+            log.val_epochs.append(epoch)
+            model.train()
+            return val
+
         start = time.perf_counter()
         bar = tqdm(range(cfg.epochs), desc=f"{cfg.architecture} ensemble", disable=not progress)
         stop = False
@@ -160,10 +171,7 @@ class EnsembleTrainer:
                     )
                 total += loss.detach()
                 if authors and (step_count - 1) % cfg.val_every_steps == 0:
-                    validated_at = step_count
-                    log.val_nll.append(self.validation_nll(x_va, m_va, y_va))
-                    log.val_epochs.append(epoch)
-                    model.train()
+                    validate(epoch)
                     if late and _beats_window(log.val_nll):
                         stop = True
                         break
@@ -177,10 +185,7 @@ class EnsembleTrainer:
             last = epoch == cfg.epochs - 1
             if cfg.val_every_steps and not last and step_count - validated_at < cfg.val_every_steps:
                 continue  # not yet time to validate (the authors validate every 100 steps)
-            validated_at = step_count
-            val = self.validation_nll(x_va, m_va, y_va)
-            log.val_nll.append(val)
-            log.val_epochs.append(epoch)
+            val = validate(epoch)
             if val < best:
                 best, best_state, since_best = val, copy.deepcopy(model.state_dict()), 0
                 log.best_epoch = epoch
@@ -193,8 +198,7 @@ class EnsembleTrainer:
             # the authors keep the last weights; validate them if training went on past the
             # last validation, so that the log's last validation is of the weights kept
             if validated_at != step_count:
-                log.val_nll.append(self.validation_nll(x_va, m_va, y_va))
-                log.val_epochs.append(epoch)
+                validate(epoch)
             log.best_epoch = epoch
         else:
             model.load_state_dict(best_state)
