@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import check_profile
-from causal_envs.core import check_int, check_real
+from causal_envs.core import check_int_or_ints, check_real
 
 if TYPE_CHECKING:
     from agents.csr import Schedule
@@ -62,9 +62,7 @@ class CSRProfile:
             choices={"methods": METHODS},
         )
         check_real("CSRProfile.fraction", self.fraction, 0.0, 1.0, low_open=True)
-        steps = self.task_steps
-        for s in steps if isinstance(steps, tuple) else (steps,):
-            check_int("CSRProfile.task_steps", s, 0)
+        check_int_or_ints("CSRProfile.task_steps", self.task_steps)
         for name in ("source_target", "optimum"):
             if getattr(self, name) is not None:
                 check_real(f"CSRProfile.{name}", getattr(self, name))

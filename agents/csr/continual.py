@@ -46,7 +46,7 @@ import numpy as np
 from agents.csr.adaptation import AdaptationReport, adapt
 from agents.csr.agent import CSRAgent
 from agents.csr.replay import SequenceReplay
-from causal_envs.core import check_int, check_real
+from causal_envs.core import check_int, check_int_or_ints, check_real
 
 __all__ = ["EVAL_SEED", "Schedule", "TaskResult", "converged", "run_sequence"]
 
@@ -84,11 +84,7 @@ class Schedule:
         for name in ("source_steps", "patience", "eval_every", "curve_episodes", "eval_episodes"):
             object.__setattr__(self, name, check_int(f"Schedule.{name}", getattr(self, name), 1))
         object.__setattr__(self, "eval_seed", check_int("Schedule.eval_seed", self.eval_seed, 0))
-        steps = self.task_steps
-        if isinstance(steps, list | tuple):
-            steps = tuple(check_int("Schedule.task_steps", s, 0) for s in steps)
-        else:
-            steps = check_int("Schedule.task_steps", steps, 0)
+        steps = check_int_or_ints("Schedule.task_steps", self.task_steps)
         object.__setattr__(self, "task_steps", steps)
         if self.source_target is not None:
             check_real("Schedule.source_target", self.source_target)

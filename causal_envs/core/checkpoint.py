@@ -16,33 +16,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 __all__ = ["CheckpointError", "check_keys", "load_checkpoint"]
-
-
-def _numpy_scalar_globals() -> list:
-    """What a pickled NumPy scalar needs: the scalar constructor, ``numpy.dtype`` and the
-    dtype classes. They build numbers, never run code; checkpoints written before the agents
-    stored plain ints (a ``Discrete`` space's ``n`` is a NumPy integer) hold them."""
-    from numpy.core.multiarray import scalar  # deferred: numpy's private path, for torch
-
-    kinds = [
-        np.bool_,
-        np.int8,
-        np.int16,
-        np.int32,
-        np.int64,
-        np.uint8,
-        np.uint16,
-        np.uint32,
-        np.uint64,
-        np.float16,
-        np.float32,
-        np.float64,
-    ]
-    return [scalar, np.dtype, *(type(np.dtype(k)) for k in kinds)]
 
 
 class CheckpointError(ValueError):
@@ -75,8 +51,7 @@ def load_checkpoint(
             f"{kind} again"
         )
     try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
-            payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(

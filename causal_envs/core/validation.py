@@ -21,6 +21,7 @@ __all__ = [
     "check_discrete_action",
     "check_fields",
     "check_int",
+    "check_int_or_ints",
     "check_range",
     "check_real",
     "check_sizes",
@@ -128,6 +129,14 @@ def check_int(name: str, value: Any, minimum: int = 0) -> int:
     if type(value) is not int or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def check_int_or_ints(name: str, value: Any, minimum: int = 0) -> int | tuple[int, ...]:
+    """One integer for all, or a list or tuple of one per item (a budget per task), each
+    checked as `check_int` does; a list comes back as a tuple."""
+    if isinstance(value, list | tuple):
+        return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+    return check_int(name, value, minimum)
 
 
 def check_real(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from causal_envs.core import as_batch, as_transitions, check_action_array
+from causal_envs.core import as_batch, as_transitions, check_action_array, check_int_or_ints
 
 
 def test_as_batch_promotes_single_vectors():
@@ -104,3 +104,12 @@ def test_check_fields_normalises_and_names_the_bad_field():
     ):
         with pytest.raises(ValueError, match=message):
             Config(**bad)
+
+
+def test_check_int_or_ints_takes_one_for_all_or_one_per_item_and_names_the_bad_one():
+    assert check_int_or_ints("steps", np.int64(3)) == 3
+    assert check_int_or_ints("steps", [1, np.int32(2), 0]) == (1, 2, 0)
+    with pytest.raises(ValueError, match=r"steps\[1\] must be an integer >= 0, got 2.5"):
+        check_int_or_ints("steps", (1, 2.5))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got True"):
+        check_int_or_ints("steps", True, 1)
