@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,17 +83,13 @@ __all__ = [
     "EVAL_SEED_BASE",
     "METHODS",
     "PROFILES",
+    "OnlineEnv",
     "Profile",
     "main",
     "make_env",
     "train_cell",
 ]
 
-#: the envs (cell coordinate ``env``) -> what the report calls them
-ENVS = {
-    "nav2d": "2D Navigation (CausalNav2D-v0, sparse reward, 70 steps)",
-    "two-masses": "two masses (the your-own-env guide's TwoMasses, dense reward, 50 steps)",
-}
 #: the methods (cell coordinate ``method``): SAC with SB3's buffer, SAC with MoCoDA's
 METHODS = ("sac", "sac-mocoda")
 #: the methods as the figure's legend names them
@@ -108,10 +104,53 @@ EVAL_SEED_BASE = 10_000_000
 #: deterministic policy settles 0.13-0.16 from one goal after 12-15k steps on seeds 0-2, so
 #: at 0.1 its success curve stays flat at 0 within the quick budget)
 SUCCESS_RADIUS = 0.15
-#: what success means on each env, for the report and the figure
-SUCCESS_RULES = {
-    "nav2d": "reached the goal box (info['is_success'] at the episode's end)",
-    "two-masses": f"both masses within {SUCCESS_RADIUS} of their goals at the episode's end",
+
+
+def _two_masses_succeeded(obs: np.ndarray, info: Mapping[str, Any]) -> bool:
+    apart = np.linalg.norm(np.asarray(obs, dtype=np.float64).reshape(2, 2) - GOALS, axis=1)
+    return bool((apart < SUCCESS_RADIUS).all())
+
+
+@dataclass(frozen=True)
+class OnlineEnv:
+    """One env of the benchmark (cell coordinate ``env``): everything that differs by env.
+
+    Attributes:
+        description: what the report calls it.
+        success_rule: what success means on it, in the report's and the figure's words.
+        make: a fresh single env, with its time limit.
+        episode_limit: the steps after which an episode is cut off (one that gets there failed).
+        buffer_source: what the MoCoDA buffer reads the causal contract from: the registered
+            id where there is one (the buffer pickles it), else an env.
+        succeeded: whether an episode that ended with this observation and info succeeded.
+    """
+
+    description: str
+    success_rule: str
+    make: Callable[[], gym.Env]
+    episode_limit: Callable[[], int]
+    buffer_source: Callable[[], str | gym.Env]
+    succeeded: Callable[[np.ndarray, Mapping[str, Any]], bool]
+
+
+#: the envs by name (cell coordinate ``env``)
+ENVS: dict[str, OnlineEnv] = {
+    "nav2d": OnlineEnv(
+        description="2D Navigation (CausalNav2D-v0, sparse reward, 70 steps)",
+        success_rule="reached the goal box (info['is_success'] at the episode's end)",
+        make=lambda: gym.make(NAV2D_ID),
+        episode_limit=lambda: int(gym.spec(NAV2D_ID).max_episode_steps),
+        buffer_source=lambda: NAV2D_ID,
+        succeeded=lambda obs, info: bool(info["is_success"]),
+    ),
+    "two-masses": OnlineEnv(
+        description="two masses (the your-own-env guide's TwoMasses, dense reward, 50 steps)",
+        success_rule=f"both masses within {SUCCESS_RADIUS} of their goals at the episode's end",
+        make=make_two_masses,
+        episode_limit=lambda: MAX_EPISODE_STEPS,
+        buffer_source=make_two_masses,
+        succeeded=_two_masses_succeeded,
+    ),
 }
 #: the issue's target for sac-mocoda's seconds per training step, as a multiple of sac's
 COST_TARGET = 1.3
@@ -229,35 +268,18 @@ PROFILES: dict[str, Profile] = {
 # ----------------------------------------------------------------------------- one cell
 def make_env(name: str) -> gym.Env:
     """A fresh single env of ``name`` (a key of `ENVS`), with its time limit."""
-    if name == "nav2d":
-        return gym.make(NAV2D_ID)
-    if name == "two-masses":
-        return make_two_masses()
-    raise ValueError(f"env must be one of {tuple(ENVS)}, got {name!r}")
+    return _online_env(name).make()
 
 
 def episode_limit(name: str) -> int:
     """The steps after which an episode of ``name`` is cut off (one that gets there failed)."""
-    if name == "nav2d":
-        return int(gym.spec(NAV2D_ID).max_episode_steps)
-    if name == "two-masses":
-        return MAX_EPISODE_STEPS
-    raise ValueError(f"env must be one of {tuple(ENVS)}, got {name!r}")
+    return _online_env(name).episode_limit()
 
 
-def _buffer_env(name: str) -> str | gym.Env:
-    """What the MoCoDA buffer reads the causal contract from: the id where there is one."""
-    return NAV2D_ID if name == "nav2d" else make_env(name)
-
-
-def _succeeded(name: str, obs: np.ndarray, info: Mapping[str, Any]) -> bool:
-    """Whether an episode that ended with observation ``obs`` and ``info`` succeeded: on
-    nav2d, ``info["is_success"]`` (it reached the goal box); on two-masses, both masses within
-    `SUCCESS_RADIUS` of their own goals."""
-    if name == "nav2d":
-        return bool(info["is_success"])
-    apart = np.linalg.norm(np.asarray(obs, dtype=np.float64).reshape(2, 2) - GOALS, axis=1)
-    return bool((apart < SUCCESS_RADIUS).all())
+def _online_env(name: str) -> OnlineEnv:
+    if name not in ENVS:
+        raise ValueError(f"env must be one of {tuple(ENVS)}, got {name!r}")
+    return ENVS[name]
 
 
 class _Evaluator(BaseCallback):
@@ -266,8 +288,8 @@ class _Evaluator(BaseCallback):
 
     def __init__(self, env_name: str, every: int, episodes: int) -> None:
         super().__init__()
-        self.env_name = env_name
-        self.env = make_env(env_name)
+        self.spec = _online_env(env_name)
+        self.env = self.spec.make()
         self.every = every
         self.episodes = episodes
         self.rows: list[dict[str, float]] = []
@@ -283,9 +305,7 @@ class _Evaluator(BaseCallback):
         for done, info in zip(self.locals["dones"], self.locals["infos"], strict=True):
             if done:  # SB3 keeps the last observation of an episode in its info
                 self.train_episodes += 1
-                self.train_successes += _succeeded(
-                    self.env_name, info["terminal_observation"], info
-                )
+                self.train_successes += self.spec.succeeded(info["terminal_observation"], info)
         if self.num_timesteps % self.every == 0:
             self.evaluate()
         return True
@@ -304,7 +324,7 @@ class _Evaluator(BaseCallback):
                 done = terminated or truncated
             returns.append(total)
             lengths.append(length)
-            successes.append(_succeeded(self.env_name, obs, info))
+            successes.append(self.spec.succeeded(obs, info))
         self.rows.append(
             {
                 "env_steps": int(self.num_timesteps),
@@ -338,7 +358,10 @@ def train_cell(env_name: str, method: str, seed: int, p: Profile, device: str) -
         kwargs["policy_kwargs"] = {"net_arch": list(p.net_arch)}
     if method == "sac-mocoda":
         kwargs["replay_buffer_class"] = MoCoDAReplayBuffer
-        kwargs["replay_buffer_kwargs"] = {"env": _buffer_env(env_name), **p.mocoda_kwargs}
+        kwargs["replay_buffer_kwargs"] = {
+            "env": _online_env(env_name).buffer_source(),
+            **p.mocoda_kwargs,
+        }
     model = SAC("MlpPolicy", make_env(env_name), **kwargs)
     evaluator = _Evaluator(env_name, p.eval_every, p.eval_episodes)
     start = time.perf_counter()
@@ -545,9 +568,9 @@ def report(records: list[dict], profile_name: str, p: Profile) -> str:
         any_m = next(iter(methods.values()))
         lines += [
             "",
-            f"### {env_name}: {ENVS[env_name]}",
+            f"### {env_name}: {ENVS[env_name].description}",
             "",
-            f"success: {SUCCESS_RULES[env_name]}; seeds {any_m['seeds']}; intervals: "
+            f"success: {ENVS[env_name].success_rule}; seeds {any_m['seeds']}; intervals: "
             f"{any_m['final_success']['interval']}",
             "",
             f"| method | final success | AUC success | final return | final length | steps to "
@@ -615,7 +638,7 @@ def plot(records: list[dict], profile_name: str, p: Profile, folder: Path) -> li
                 )
         interval = next(iter(methods.values()))["final_success"]["interval"]
         top.set_title(
-            f"{env_name}: {SUCCESS_RULES[env_name]}\nline: mean over seeds; band: {interval}",
+            f"{env_name}: {ENVS[env_name].success_rule}\nline: mean over seeds; band: {interval}",
             fontsize=9,
         )
         top.set_ylabel(f"success rate ({p.eval_episodes} fixed episodes)")
