@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from augment.cli import add_device_argument
 from augment.cli import register as register_augment_verb
@@ -302,14 +302,19 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
 def _profile_args(
     p: argparse.ArgumentParser, extra: tuple[str, ...] = (), profiles: Profiles = None
 ) -> None:
-    """``--profile``; with the benchmark's ``profiles`` (name -> description) loaded, its help
-    lists each profile's one-line description."""
-    names = tuple(profiles) if profiles else ("quick", *extra, "paper")
-    if profiles:
-        text = "; ".join(f"{k}: {v}" for k, v in profiles.items())
+    """``--profile``; with the benchmark's ``profiles`` (name -> description), the choices are
+    its profiles and the help lists each one's description."""
+    if profiles is None:
+        p.add_argument(
+            "--profile",
+            choices=("quick", *extra, "paper"),
+            default="quick",
+            help="quick: minutes on 2 CPU cores; paper: the papers' budgets",
+        )
     else:
-        text = "quick: minutes on 2 CPU cores; paper: the papers' budgets"
-    p.add_argument("--profile", choices=names, default="quick", help=text)
+        p.add_argument(
+            "--profile", action=_ProfileAction, choices=profiles, default="quick", metavar="PROFILE"
+        )
     p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
 
 
@@ -321,14 +326,55 @@ def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (seconds)")
 
 
-def _descriptions(module: str, bench: str | None = None) -> Profiles:
-    """name -> description of a benchmark module's profiles (imports the module)."""
-    mod = importlib.import_module(f"benchmarks.{module}")
-    profiles = mod.PROFILES_BY_BENCH[bench] if bench else mod.PROFILES
-    return {k: p.description for k, p in profiles.items()}
+class _LazyProfiles(Mapping[str, str]):
+    """A benchmark module's profiles, name -> description, read when first asked for: the
+    parser is built without importing any benchmark, and a module (torch with it, for most) is
+    imported only by a command that names its benchmark's profiles or shows their help."""
+
+    def __init__(self, module: str, bench: str | None = None) -> None:
+        self.module, self.bench = module, bench
+        self._loaded: dict[str, str] | None = None
+
+    def _profiles(self) -> dict[str, str]:
+        if self._loaded is None:
+            mod = importlib.import_module(f"benchmarks.{self.module}")
+            profiles = mod.PROFILES_BY_BENCH[self.bench] if self.bench else mod.PROFILES
+            self._loaded = {k: p.description for k, p in profiles.items()}
+        return self._loaded
+
+    def __getitem__(self, name: str) -> str:
+        return self._profiles()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._profiles())
+
+    def __len__(self) -> int:
+        return len(self._profiles())
 
 
-#: benchmark name -> the module and key its profiles are read from (for ``NAME --help``)
+class _ProfileAction(argparse.Action):
+    """``--profile NAME`` whose help, each profile with its description, is written only when
+    help is shown (argparse reads ``help`` then; the choices load the profiles)."""
+
+    @property
+    def help(self) -> str:
+        return "; ".join(f"{k}: {v}" for k, v in self.choices.items()).replace("%", "%%")
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        pass  # written from the profiles' descriptions
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+
+
+#: benchmark name -> the module and key its profiles are read from
 _PROFILE_SOURCES = {
     "mocoda-nav2d": ("mocoda_nav2d", None),
     "mocoda-hooksweep2": ("mocoda_hooksweep2", None),
@@ -441,12 +487,9 @@ def _results_render(args: argparse.Namespace) -> None:
         print(f"{', '.join(PAGES)}: every block matches its records")
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The command's parser. For ``bench NAME ...`` the named benchmark's module is imported
-    so that its profiles (with their descriptions) are the ``--profile`` choices; every other
-    command starts without importing torch."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    requested = argv[1] if len(argv) > 1 and argv[0] == "bench" else None
+def build_parser() -> argparse.ArgumentParser:
+    """The command's parser. It imports no benchmark: a benchmark's profiles, the choices and
+    help of its ``--profile``, load when a command names one or asks for that help."""
     parser = argparse.ArgumentParser(
         prog="causal-envs",
         description="Causal RL environments, their datasets, MoCoDA and the papers' benchmarks.",
@@ -459,8 +502,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     names = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     for name, (func, add_args, helptext) in COMMANDS.items():
         b = names.add_parser(name, help=helptext)
-        source = _PROFILE_SOURCES.get(name) if name == requested else None
-        add_args(b, _descriptions(*source) if source else None)
+        source = _PROFILE_SOURCES.get(name)
+        add_args(b, _LazyProfiles(*source) if source else None)
         b.set_defaults(func=func)
     results = sub.add_parser("results", help="the docs' result tables, from the records")
     verbs = results.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -477,7 +520,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad arguments)."""
-    parser = build_parser(argv)
+    parser = build_parser()
     given = list(sys.argv[1:] if argv is None else argv)
     if given and given[0].startswith("-") and given[0] not in ("-h", "--help", "--version"):
         parser.error(f"unrecognized option {given[0]} (options go after a COMMAND)")
