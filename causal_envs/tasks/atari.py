@@ -44,9 +44,14 @@ def _wrap(env: gym.Env) -> gym.Env:
 
 def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
     """The four tasks of ``game`` (one of `ATARI_TASKS`); ``seed`` is kept for the
-    sequence's record (the tasks are fixed)."""
+    sequence's record (the tasks are fixed).
+
+    ALE's log is set to warnings and errors (``ale_py.LoggerMode.Warning``, a setting of
+    the whole process): its banner, printed each time an emulator starts, would otherwise
+    reach the user's stderr once per task."""
     import ale_py  # deferred: ALE loads its emulator and ROMs (~0.3 s)
 
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Warning)
     gym.register_envs(ale_py)
     if game not in ATARI_TASKS:
         raise KeyError(f"unknown Atari game {game!r}; known: {sorted(ATARI_TASKS)}")

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -197,3 +200,14 @@ def test_sb3_dqn_and_ppo_train_through_a_sequence_with_fixed_spaces(name, kwargs
         model = algo(policy, env, seed=0, device="cpu", **settings)
         model.learn(24 * 4 + 24)
         assert model.get_env().get_attr("task_id") == [3], algo.__name__
+
+
+def test_an_atari_task_starts_without_ales_banner():
+    code = (
+        "from causal_envs.tasks import make_sequence\n"
+        "env = make_sequence('atari/Pong').make(0)\n"
+        "env.reset(seed=0)\n"
+        "env.close()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "A.L.E" not in out.stderr and "Stella" not in out.stderr, out.stderr
