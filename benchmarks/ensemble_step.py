@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import causal_envs  # noqa: F401  (registers the envs)
 from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
-from augment.dynamics.trainer import FLUSH_EVERY, gaussian_nll, zero_tiny_
+from augment.dynamics.trainer import FLUSH_EVERY, flushes_denormals, gaussian_nll, zero_tiny_
 from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device, training_autocast
@@ -98,13 +98,23 @@ def product_rate(
     cfg: DynamicsConfig, groups: int, dtype: torch.dtype, device: torch.device
 ) -> float:
     """GFLOP/s of the batched product at the widest hidden layer's shape: ``E * groups``
-    matrices of ``batch x h`` times ``h x h`` (the best of five)."""
-    h = max(cfg.hidden)
-    a = torch.randn(cfg.ensemble_size * groups, cfg.batch_size, h, dtype=dtype, device=device)
-    b = torch.randn(cfg.ensemble_size * groups, h, h, dtype=dtype, device=device)
+    matrices of ``batch x h`` times ``h x h``."""
+    return batched_product_gflops(
+        cfg.ensemble_size * groups, cfg.batch_size, max(cfg.hidden), dtype, device
+    )
+
+
+def batched_product_gflops(
+    count: int, rows: int, width: int, dtype: torch.dtype, device: torch.device | str
+) -> float:
+    """GFLOP/s of ``torch.bmm`` on ``count`` matrices of ``rows x width`` times ``width x
+    width`` in ``dtype`` on ``device`` (the best of five, after one warm-up; CUDA synced)."""
+    device = torch.device(device)
+    a = torch.randn(count, rows, width, dtype=dtype, device=device)
+    b = torch.randn(count, width, width, dtype=dtype, device=device)
     torch.bmm(a, b)
     best = min(_timed(lambda: torch.bmm(a, b), device) for _ in range(5))
-    return 2 * a.shape[0] * cfg.batch_size * h * h / best / 1e9
+    return 2 * count * rows * width * width / best / 1e9
 
 
 def _sync(device: torch.device) -> None:
@@ -202,11 +212,10 @@ def phases(cfg: DynamicsConfig, arch: str, data: tuple, device: torch.device) ->
     result = {name: statistics.median(t) for name, t in times.items()}
     params = [p for p in model.parameters() if p.requires_grad]
     tensors = params + [v for p in params for v in opt.state[p].values() if v.ndim]
-    flush = device.type not in ("cuda", "mps")
     result["flush"] = (
         statistics.median(_timed(lambda: zero_tiny_(tensors), device) for _ in range(5))
         / FLUSH_EVERY
-        if flush
+        if flushes_denormals(device)
         else 0.0
     )
     x_va, m_va, y_va = x[:n_val], m[:n_val], y[:n_val]

@@ -32,7 +32,7 @@ from augment import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.methods import MODEL_FOR_METHOD
 from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d, provenance
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
-from benchmarks.ensemble_step import training_steps
+from benchmarks.ensemble_step import batched_product_gflops, training_steps
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device
 from causal_envs.datasets import TransitionDataset
@@ -250,11 +250,7 @@ def arithmetic_rates(device: str, threads: int = 1) -> dict[str, Any]:
     rates = {}
     try:
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            a = torch.randn(15, 512, 256, dtype=dtype, device=dev)
-            b = torch.randn(15, 256, 256, dtype=dtype, device=dev)
-            torch.bmm(a, b)
-            seconds = min(_timed(lambda a=a, b=b: torch.bmm(a, b)) for _ in range(3))
-            rates[f"{name}_gflops"] = 2 * 15 * 512 * 256 * 256 / seconds / 1e9
+            rates[f"{name}_gflops"] = batched_product_gflops(15, 512, 256, dtype, dev)
     finally:
         torch.set_num_threads(before)
     return {

@@ -21,7 +21,7 @@ from causal_envs.core import as_batch
 from causal_envs.core.device import resolve_precision, training_autocast
 from causal_envs.core.memory import retain_freed_memory
 
-__all__ = ["EnsembleTrainer", "gaussian_nll", "zero_tiny_"]
+__all__ = ["EnsembleTrainer", "flushes_denormals", "gaussian_nll", "zero_tiny_"]
 
 _TINY = 1e-30
 #: steps between flushes of would-be denormals (see zero_tiny_): a weight that only weight
@@ -41,6 +41,12 @@ def zero_tiny_(tensors: list[torch.Tensor]) -> None:
     """
     for t in tensors:
         t.masked_fill_(t.abs() < _TINY, 0.0)
+
+
+def flushes_denormals(device: torch.device) -> bool:
+    """Whether training on ``device`` flushes would-be denormals (`zero_tiny_`): on the host,
+    where denormal arithmetic is slow; GPUs run it at full speed."""
+    return device.type not in ("cuda", "mps")
 
 
 def gaussian_nll(mean: torch.Tensor, var: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -107,8 +113,7 @@ class EnsembleTrainer:
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
         )
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
-        # denormal floats are slow on CPUs only (see zero_tiny_); GPUs run them at full speed
-        flush = dev.type not in ("cuda", "mps")
+        flush = flushes_denormals(dev)
         if flush:  # on the host, each step's large temporaries are reused (core.memory)
             retain_freed_memory()
         n_tr = len(tr)
