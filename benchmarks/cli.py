@@ -376,10 +376,10 @@ class _ProfileAction(argparse.Action):
 
 #: benchmark name -> the module and key its profiles are read from
 _PROFILE_SOURCES = {
-    "mocoda-nav2d": ("mocoda_nav2d", None),
-    "mocoda-hooksweep2": ("mocoda_hooksweep2", None),
-    "mocoda-model-error": ("mocoda_model_error", None),
-    "mocoda-online": ("mocoda_online", None),
+    "mocoda-nav2d": ("mocoda_profiles", "mocoda-nav2d"),
+    "mocoda-hooksweep2": ("mocoda_profiles", "mocoda-hooksweep2"),
+    "mocoda-model-error": ("mocoda_profiles", "mocoda-model-error"),
+    "mocoda-online": ("mocoda_profiles", "mocoda-online"),
     "csr-ablation": ("csr_ablation", None),
     "csr-cartpole": ("csr_profiles", "csr-cartpole"),
     "csr-synthetic": ("csr_profiles", "csr-synthetic"),

@@ -32,16 +32,15 @@ seed is the same random system for every variant).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from agents.csr import CSRAgent, CSRConfig, TaskResult, run_sequence
-from benchmarks.csr import agent_config, model_diagnostics, task_references
 from benchmarks.csr_profiles import PROFILES_BY_BENCH as CSR_PROFILES
 from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
 from benchmarks.stats import estimate
 from causal_envs.tasks import make_sequence
+
+if TYPE_CHECKING:
+    from agents.csr import CSRAgent, CSRConfig, TaskResult
 
 __all__ = ["BENCHMARK", "PROFILES", "VARIANTS", "Profile", "main", "variant_config"]
 
@@ -115,6 +114,8 @@ def variant_config(variant: str, source: str, seed: int, device: str) -> CSRConf
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {tuple(VARIANTS)}, got {variant!r}")
     _, method, world = VARIANTS[variant]
+    from benchmarks.csr import agent_config  # deferred: torch, for runs only (--help lists)
+
     config = agent_config(CSR_PROFILES["csr-synthetic"][source], method, seed, device)
     return replace(config, world=replace(config.world, **world))
 
@@ -126,6 +127,11 @@ def cells(p: Profile) -> list[Cell]:
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     """Train the cell's variant on the seed's source task; its score and world model."""
+    import torch  # deferred: torch, for runs only (--help lists the profiles without it)
+
+    from agents.csr import CSRAgent, run_sequence  # deferred: torch, as above
+    from benchmarks.csr import model_diagnostics, task_references  # deferred: torch, as above
+
     variant, seed = cell.key["variant"], int(cell.key["seed"])
     profile = CSR_PROFILES["csr-synthetic"][ctx.profile.source]
     seq = make_sequence(profile.sequence, seed=seed, **profile.seq_kwargs)

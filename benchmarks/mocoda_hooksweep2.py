@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +42,9 @@ from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.cache import augmented_datasets
 from augment.recipes import HOOKSWEEP2
 from benchmarks.claims import CLAIMS, Verdict
+from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS, PROFILES_BY_BENCH, HookSweep2Profile
 from benchmarks.results import output_dir
-from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.datasets import (
     DatasetError,
     TransitionDataset,
@@ -57,120 +57,13 @@ from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.datasets.remote import MIRROR_ENV
 from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER
 
-__all__ = ["BENCHMARK", "DATASETS", "PROFILES", "Profile", "evaluate_sweep", "main"]
+__all__ = ["BENCHMARK", "PROFILES", "evaluate_sweep", "main"]
 
 ENV_ID = "HookSweep2-v0"
-#: dataset name -> the augment method that makes it
-DATASETS = {"emp": "emp", "mocoda": "mocoda", "mocoda-p": "mocoda-u"}
+PROFILES = PROFILES_BY_BENCH["mocoda-hooksweep2"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    """One budget of the benchmark."""
-
-    description: str
-    seeds: tuple[int, ...]
-    n_expert: int
-    total_size: int
-    model_hidden: tuple[int, ...]
-    model_epochs: int
-    model_lr: float
-    #: the models' learning-rate schedule and arithmetic (see `augment.DynamicsConfig`)
-    model_schedule: str = "constant"
-    model_precision: str = "fp32"
-    agents: tuple[str, ...]
-    hidden: tuple[int, ...]
-    n_updates: int
-    eval_every: int
-    eval_episodes: int
-    datasets: tuple[str, ...] = tuple(DATASETS)
-
-    def __post_init__(self) -> None:
-        check_profile(
-            self,
-            positive=(
-                "n_expert",
-                "total_size",
-                "model_epochs",
-                "n_updates",
-                "eval_every",
-                "eval_episodes",
-            ),
-            choices={"datasets": tuple(DATASETS)},
-        )
-
-
-_QUICK_DATA = {
-    "n_expert": 60_000,
-    "total_size": 240_000,
-    "model_hidden": (256, 256),
-    "model_epochs": 8,
-    "model_lr": 1e-3,
-    # measured on the focus data (seed 0): the local model's held-out NLL -2.98 against -2.16
-    # with the constant schedule, and 30 s against 46 s to train
-    "model_schedule": "cosine",
-    "model_precision": "auto",  # bf16 where the device has it natively
-}
-PROFILES = {
-    "quick": Profile(
-        description=(
-            "1 seed; 60k expert transitions -> 240k; models 2x256, 8 epochs (cosine from 1e-3, "
-            "bf16 products where native); agents 3x256, 6k updates"
-        ),
-        seeds=(0,),
-        **_QUICK_DATA,
-        agents=("td3bc", "bcq"),
-        hidden=(256, 256, 256),
-        n_updates=6_000,
-        eval_every=2_000,
-        eval_episodes=60,
-    ),
-    "paper": Profile(
-        description=(
-            "5 seeds; 1M expert transitions -> 5M; models 2x512 (160 passes = 4000 epochs of "
-            "40k); agents 3x512, 1M updates"
-        ),
-        seeds=(0, 1, 2, 3, 4),
-        n_expert=1_000_000,
-        total_size=5_000_000,
-        model_hidden=(512, 512),
-        model_epochs=160,
-        model_lr=2e-4,
-        agents=("td3bc", "bcq", "cql"),
-        hidden=(512, 512, 512),
-        n_updates=1_000_000,
-        eval_every=50_000,
-        eval_episodes=100,
-    ),
-    "focus": Profile(
-        description="the quick profile's data; TD3-BC 3x256, 40k updates; EMP and MOCODA-P",
-        seeds=(0,),
-        **_QUICK_DATA,
-        agents=("td3bc",),
-        hidden=(256, 256, 256),
-        n_updates=40_000,
-        eval_every=5_000,
-        eval_episodes=60,
-        datasets=("emp", "mocoda-p"),
-    ),
-    "smoke": Profile(
-        description="seconds: checks the code, not the result (the test suite runs it)",
-        seeds=(0,),
-        n_expert=1_500,
-        total_size=4_000,
-        model_hidden=(32, 32),
-        model_epochs=1,
-        model_lr=1e-3,
-        agents=("td3bc", "bcq"),
-        hidden=(32, 32),
-        n_updates=20,
-        eval_every=10,
-        eval_episodes=4,
-    ),
-}
-
-
-def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
+def pipeline_config(p: HookSweep2Profile, seed: int, n_rows: int) -> MoCoDAConfig:
     """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions (the density
     floor of MOCODA-P's re-weighting is the HookSweep2 recipe's, `augment.recipes`)."""
     config = MoCoDAConfig(
@@ -191,7 +84,11 @@ def pipeline_config(p: Profile, seed: int, n_rows: int) -> MoCoDAConfig:
 
 
 def fit_models(
-    expert: TransitionDataset, p: Profile, seed: int, device: str = "auto", progress: bool = True
+    expert: TransitionDataset,
+    p: HookSweep2Profile,
+    seed: int,
+    device: str = "auto",
+    progress: bool = True,
 ) -> tuple[MoCoDA, dict[str, float]]:
     """MoCoDA's parent model and locally factored dynamics on the expert data, with the
     profile's model settings (no cache: this is the timing experiment); returns the fitted
@@ -251,7 +148,7 @@ def expert_data(seed: int, n: int) -> tuple[str, TransitionDataset]:
 
 
 def seed_datasets(
-    seed: int, p: Profile, profile_name: str = "", device: str = "auto"
+    seed: int, p: HookSweep2Profile, profile_name: str = "", device: str = "auto"
 ) -> dict[str, TransitionDataset]:
     """The profile's datasets (EMP, MOCODA, MOCODA-P) for ``seed``, relabelled with target
     goals: from MoCoDA's shared cache (`augment.cache`) where the same expert data was
@@ -259,7 +156,7 @@ def seed_datasets(
     name, expert = expert_data(seed, p.n_expert)
     made = augmented_datasets(
         name,
-        [DATASETS[d] for d in p.datasets],
+        [HOOKSWEEP2_DATASETS[d] for d in p.datasets],
         pipeline_config(p, seed, len(expert)),
         device=device,
         profile=f"mocoda-hooksweep2 {profile_name}".strip(),
@@ -268,7 +165,7 @@ def seed_datasets(
     rate = expert.metadata["expert_success_rate"]
     out = {}
     for d in p.datasets:
-        data = made[DATASETS[d]]
+        data = made[HOOKSWEEP2_DATASETS[d]]
         data.metadata["expert_success_rate"] = rate
         out[d] = data
     return out
@@ -300,7 +197,12 @@ def evaluate_sweep(act, n_episodes: int, seed: int) -> dict[str, float]:
 
 
 def _run_cell(
-    seed: int, name: str, data: TransitionDataset, agent_name: str, p: Profile, device: str
+    seed: int,
+    name: str,
+    data: TransitionDataset,
+    agent_name: str,
+    p: HookSweep2Profile,
+    device: str,
 ) -> dict:
     torch.manual_seed(seed)
     cls = AGENTS[agent_name]
@@ -334,7 +236,7 @@ def _run_cell(
 def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
     """dataset -> agent -> success mean/std over seeds."""
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for d in DATASETS:
+    for d in HOOKSWEEP2_DATASETS:
         for a in agents:
             succ = [c["success_rate"] for c in cells if c["dataset"] == d and c["agent"] == a]
             if succ:
@@ -370,7 +272,7 @@ def report(
         "",
         f"{'dataset':10s}" + "".join(f"{a:>18s}" for a in p.agents),
     ]
-    for d in DATASETS:
+    for d in HOOKSWEEP2_DATASETS:
         row = f"{d.upper():10s}"
         for a in p.agents:
             c = t.get(d, {}).get(a)
@@ -382,7 +284,7 @@ def report(
         lines.append(row)
     if data:
         lines += ["", "what each dataset holds for the target task (mean over seeds):"]
-        for d in DATASETS:
+        for d in HOOKSWEEP2_DATASETS:
             rows = [v[d] for v in data.values() if d in v]
             if rows:
                 succ = 100 * np.mean([r["success_fraction"] for r in rows])
@@ -404,7 +306,7 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
         1, len(p.agents), figsize=(5 * len(p.agents), 4), squeeze=False, layout="constrained"
     )
     for ax, agent in zip(axes[0], p.agents, strict=True):
-        for d in DATASETS:
+        for d in HOOKSWEEP2_DATASETS:
             curves = [
                 c["curve_success"] for c in cells if c["agent"] == agent and c["dataset"] == d
             ]
@@ -425,7 +327,7 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
     return save_figure(fig, folder.parent / f"mocoda_hooksweep2_{profile_name}_curves.png")
 
 
-def cells(p: Profile) -> list[Cell]:
+def cells(p: HookSweep2Profile) -> list[Cell]:
     """seed x dataset x agent; each needs its seed's datasets."""
     return [
         Cell({"seed": seed, "dataset": d, "agent": a}, needs=(f"datasets/seed{seed}",))

@@ -29,7 +29,7 @@ same proposals. Finished seeds are kept in the results file and skipped on a re-
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,15 +40,17 @@ from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.density import BinnedGaussianKDE
 from augment.plots import plot_augmented_nav2d, plot_error_maps_nav2d
 from benchmarks.claims import CLAIMS, Verdict
+from benchmarks.mocoda_profiles import PROFILES_BY_BENCH, ModelErrorProfile
 from benchmarks.results import output_dir
-from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import estimate
 from causal_envs.core import CausalEnvWithDynamics, ContractError
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
-__all__ = ["BENCHMARK", "PROFILES", "Profile", "main", "run_seed"]
+__all__ = ["BENCHMARK", "PROFILES", "main", "run_seed"]
 
+PROFILES = PROFILES_BY_BENCH["mocoda-model-error"]
 ARCHS = ("unfactored", "global", "local")
 DISTRIBUTIONS = ("empirical", "dyn", "mocoda", "mocoda-u", "uniform")
 OOD = ("mocoda", "mocoda-u", "uniform")
@@ -60,54 +62,6 @@ AUTHORS_MOCODA_U = {"unfactored": 0.97, "global": 0.47, "local": 0.35}
 AUTHORS_TRAIN_SECONDS = 291.5 + 458.8 + 663.1
 #: the two predictions scored: the authors' (a member's sample, std / 3) and the mean
 METRICS = ("sample", "mean")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    """One budget of the benchmark: the seeds, the dynamics models (the architecture is set
-    per model) and the number of inputs each distribution is scored on."""
-
-    description: str
-    seeds: tuple[int, ...]
-    models: DynamicsConfig
-    n_eval: int
-
-    def __post_init__(self) -> None:
-        check_profile(self, positive=("n_eval",))
-
-
-PROFILES = {
-    "quick": Profile(
-        description="the fast models (2x128 on raw inputs, 20 epochs of batch 256, cosine decay "
-        "from lr 1e-3); 2 seeds",
-        seeds=(0, 1),
-        models=DynamicsConfig(),
-        n_eval=5_000,
-    ),
-    "paper": Profile(
-        description="the authors' models, budget and stopping rule (2x256, raw inputs, up to 600 "
-        "epochs of 29 steps at lr 1e-4); 5 seeds",
-        seeds=(0, 1, 2, 3, 4),
-        models=DynamicsConfig.authors_nav2d(),
-        n_eval=5_000,
-    ),
-    # the authors' budget with the hidden layers' products in bfloat16: the time and the error
-    # beside the paper profile's float32 (e.g. --seeds 0 for both)
-    "paper-bf16": Profile(
-        description="the authors' models and budget, the hidden layers' products in bf16 (needs "
-        "native bf16: a GPU, or a CPU with AVX-512 BF16 or AMX; elsewhere emulated, far slower); "
-        "5 seeds",
-        seeds=(0, 1, 2, 3, 4),
-        models=DynamicsConfig.authors_nav2d(precision="bf16"),
-        n_eval=5_000,
-    ),
-    "smoke": Profile(
-        description="one epoch; checks the code, not the models (the test suite runs it)",
-        seeds=(0,),
-        models=DynamicsConfig(epochs=1),
-        n_eval=500,
-    ),
-}
 
 
 def _errors(mocoda: MoCoDA, inputs: np.ndarray, seed: int) -> dict[str, dict[str, np.ndarray]]:
@@ -127,7 +81,7 @@ def _errors(mocoda: MoCoDA, inputs: np.ndarray, seed: int) -> dict[str, dict[str
 
 def run_seed(
     seed: int,
-    profile: Profile,
+    profile: ModelErrorProfile,
     *,
     env_id: str = "CausalNav2D-v0",
     data: TransitionDataset | None = None,
@@ -385,7 +339,7 @@ def report(results: list[dict], profile_name: str) -> str:
     return "\n".join(lines)
 
 
-def cells(p: Profile) -> list[Cell]:
+def cells(p: ModelErrorProfile) -> list[Cell]:
     """One cell per seed: its three ensembles, the five datasets and the error table."""
     return [Cell({"seed": seed}) for seed in p.seeds]
 

@@ -27,8 +27,7 @@ same process.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,151 +36,20 @@ import numpy as np
 import torch
 
 from agents import AGENTS, evaluate
-from augment import DynamicsConfig, MoCoDAConfig
+from augment import MoCoDAConfig
 from augment.cache import augmented_datasets
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
-from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.mocoda_profiles import FAST_MODELS, NAV2D_DATASETS, PROFILES_BY_BENCH, Nav2DProfile
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import estimate
 from causal_envs.core.device import resolve_precision
 from causal_envs.datasets.plots import draw_nav2d_arena, pyplot, save_figure
 
-__all__ = ["BENCHMARK", "PROFILES", "Profile", "main"]
+__all__ = ["BENCHMARK", "PROFILES", "main"]
 
 ENV_ID = "CausalNav2D-v0"
-DATASETS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    """One budget of the benchmark."""
-
-    description: str
-    seeds: tuple[int, ...]
-    #: the dynamics models (architecture set per use)
-    models: DynamicsConfig
-    n_updates: int
-    eval_every: int
-    eval_episodes: int
-    total_size: int
-    agents: tuple[str, ...]
-    hidden: tuple[int, ...]
-    crosscheck_updates: int
-    datasets: tuple[str, ...] = DATASETS
-    #: agent name -> config overrides (e.g. a smaller BCQ proposal count for the main job)
-    agent_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_profile(
-            self,
-            positive=("n_updates", "eval_every", "eval_episodes", "total_size"),
-            non_negative=("crosscheck_updates",),
-            choices={"agents": tuple(AGENTS), "datasets": DATASETS},
-        )
-
-
-#: the fast dynamics models (DynamicsConfig's defaults): 2x128 on raw inputs, 20 epochs of
-#: batch 256, cosine from 1e-3
-FAST = DynamicsConfig()
-#: the authors' dynamics models: 2x256, 600 epochs of 29 steps at a constant 1e-4
-AUTHORS = DynamicsConfig.authors_nav2d()
-
-#: every agent on every dataset, one seed, 3k updates of 2x256 networks, the fast models
-FULL = Profile(
-    description="1 seed; TD3-BC, BCQ and CQL 2x256, 3k updates, on all five datasets; the "
-    "d3rlpy cross-check; the fast dynamics models",
-    seeds=(0,),
-    models=FAST,
-    n_updates=3_000,
-    eval_every=1_000,
-    eval_episodes=100,
-    total_size=200_000,
-    agents=("td3bc", "bcq", "cql"),
-    hidden=(256, 256),
-    crosscheck_updates=3_000,
-)
-
-PROFILES: dict[str, Profile] = {
-    # the main job: the full profile's budget for BCQ alone, on the three datasets that show
-    # MoCoDA's effect, with a cheaper proposer (it fits in 5 minutes on 2 cores)
-    "quick": replace(
-        FULL,
-        description="the main job: 1 seed; BCQ 2x256 (10 proposals, proposer 500 steps), 3k "
-        "updates, on EMP, MOCODA and MOCODA-U; the fast dynamics models",
-        agents=("bcq",),
-        crosscheck_updates=0,
-        datasets=("emp", "mocoda", "mocoda-u"),
-        agent_settings={"bcq": {"n_proposals": 10, "mdn_steps": 500}},
-    ),
-    "full": FULL,
-    # TD3-BC needs more updates than the full profile gives it: EMP vs MOCODA(-U) at 15k
-    "focus": Profile(
-        description="1 seed; TD3-BC 2x256, 15k updates; EMP, MOCODA, MOCODA-U",
-        seeds=(0,),
-        models=FAST,
-        n_updates=15_000,
-        eval_every=2_500,
-        eval_episodes=100,
-        total_size=200_000,
-        agents=("td3bc",),
-        hidden=(256, 256),
-        crosscheck_updates=15_000,
-        datasets=("emp", "mocoda", "mocoda-u"),
-    ),
-    # TD3-BC at the paper's agent budget on the fast models' data: does lower model error
-    # close the gap to the authors' 20.3 steps? bf16 products where the device has them
-    # natively, float32 elsewhere (the fp32 control: --profile td3bc-paper-fp32); the
-    # cross-check times both precisions against d3rlpy in one process
-    "td3bc-paper": Profile(
-        description="3 seeds; TD3-BC 2x512 (bf16 products where native), batch 500, 25k "
-        "updates; EMP and "
-        "MOCODA-U; the fast dynamics models; d3rlpy cross-check 5k updates",
-        seeds=(0, 1, 2),
-        models=FAST,
-        n_updates=25_000,
-        eval_every=2_500,
-        eval_episodes=100,
-        total_size=200_000,
-        agents=("td3bc",),
-        hidden=(512, 512),
-        crosscheck_updates=5_000,
-        datasets=("emp", "mocoda-u"),
-        agent_settings={"td3bc": {"precision": "auto"}},
-    ),
-    "paper": Profile(
-        description="5 seeds; agents 2x512, 25k updates; the authors' dynamics models",
-        seeds=(0, 1, 2, 3, 4),
-        models=AUTHORS,
-        n_updates=25_000,
-        eval_every=2_500,
-        eval_episodes=100,
-        total_size=200_000,
-        agents=("td3bc", "bcq", "cql"),
-        hidden=(512, 512),
-        crosscheck_updates=25_000,
-    ),
-    "smoke": Profile(
-        description="seconds: checks the code, not the result (the test suite runs it)",
-        seeds=(0,),
-        models=DynamicsConfig(epochs=1),
-        n_updates=30,
-        eval_every=15,
-        eval_episodes=8,
-        total_size=50_000,
-        agents=("td3bc", "bcq", "cql"),
-        hidden=(32, 32),
-        crosscheck_updates=30,
-        agent_settings={"bcq": {"mdn_steps": 20}},
-    ),
-}
-#: the fp32 control of td3bc-paper: the same cells in float32 (e.g. ``--seeds 0``)
-PROFILES["td3bc-paper-fp32"] = replace(
-    PROFILES["td3bc-paper"],
-    description="td3bc-paper's cells in float32: the control for its bf16 products",
-    crosscheck_updates=0,
-    agent_settings={},
-)
-
+PROFILES = PROFILES_BY_BENCH["mocoda-nav2d"]
 #: the cell that runs d3rlpy's TD3+BC beside ours on MOCODA-U (its ``agent`` coordinate)
 CROSSCHECK = "td3bc-vs-d3rlpy"
 
@@ -195,11 +63,11 @@ def make_agent(name: str, profile_name: str, seed: int, device: str) -> Any:
     return cls(cls.config_class(**kwargs))
 
 
-def _datasets(seed: int, p: Profile, device: str) -> dict[str, Any]:
+def _datasets(seed: int, p: Nav2DProfile, device: str) -> dict[str, Any]:
     """The profile's datasets of one seed, from the shared augmented cache (`augment.cache`:
     what ``causal-envs augment`` made with the same settings is reused), the rest made."""
     cfg = MoCoDAConfig(total_size=p.total_size, dynamics=p.models, seed=seed)
-    profile = "quick" if p.models == FAST and p.total_size == 200_000 else None
+    profile = "quick" if p.models == FAST_MODELS and p.total_size == 200_000 else None
     return augmented_datasets(
         "nav2d/empirical", p.datasets, cfg, device=device, profile=profile, progress=True
     )
@@ -210,7 +78,7 @@ def _run_cell(
     dataset_name: str,
     data: Any,
     agent_name: str,
-    p: Profile,
+    p: Nav2DProfile,
     profile_name: str,
     folder: Path,
     device: str,
@@ -281,7 +149,7 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
     bootstrap interval from 5 seeds, the seeds' range below: `benchmarks.stats.estimate`),
     and mean/std of the success rate."""
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for d in DATASETS:
+    for d in NAV2D_DATASETS:
         for a in agents:
             rows = [c for c in cells if c["dataset"] == d and c["agent"] == a]
             if rows:
@@ -512,7 +380,7 @@ def crosscheck_d3rlpy(data: Any, seed: int, profile_name: str, device: str) -> d
     }
 
 
-def cells(p: Profile) -> list[Cell]:
+def cells(p: Nav2DProfile) -> list[Cell]:
     """seed x dataset x agent, then one d3rlpy cross-check cell per profile (first seed)."""
     out = [
         Cell({"seed": seed, "dataset": d, "agent": a}, needs=(f"datasets/seed{seed}",))

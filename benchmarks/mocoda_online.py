@@ -59,7 +59,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,29 +69,25 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
 import causal_envs  # noqa: F401  (registers the envs)
-from augment import DynamicsConfig
 from augment.sb3 import MoCoDAReplayBuffer, online_config
-from benchmarks.runner import Benchmark, Cell, RunContext, check_profile, run
+from benchmarks.mocoda_profiles import ONLINE_METHODS, PROFILES_BY_BENCH, OnlineProfile
+from benchmarks.runner import Benchmark, Cell, RunContext, run
 from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, Estimate, estimate
 from benchmarks.two_masses import GOALS, MAX_EPISODE_STEPS, make_two_masses
-from causal_envs.core import check_int, check_real
 from causal_envs.datasets.plots import pyplot, save_figure
 
 __all__ = [
     "BENCHMARK",
     "ENVS",
     "EVAL_SEED_BASE",
-    "METHODS",
     "PROFILES",
     "OnlineEnv",
-    "Profile",
     "main",
     "make_env",
     "train_cell",
 ]
 
-#: the methods (cell coordinate ``method``): SAC with SB3's buffer, SAC with MoCoDA's
-METHODS = ("sac", "sac-mocoda")
+PROFILES = PROFILES_BY_BENCH["mocoda-online"]
 #: the methods as the figure's legend names them
 LABELS = {"sac": "SAC (SB3's replay buffer)", "sac-mocoda": "SAC + MoCoDAReplayBuffer"}
 #: the registered id of the nav2d env (the MoCoDA buffer gets the id: it pickles)
@@ -160,109 +156,6 @@ _BUFFER_KEYWORDS = frozenset(
     for name, param in inspect.signature(MoCoDAReplayBuffer.__init__).parameters.items()
     if param.kind is inspect.Parameter.KEYWORD_ONLY and name != "env"
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Profile:
-    """One budget of the benchmark.
-
-    Attributes:
-        description: one line for ``--help`` and the report.
-        seeds: the training seeds (each seeds SAC, its env and, through NumPy's generator,
-            the MoCoDA buffer).
-        steps: env steps of training per cell (a multiple of ``eval_every``).
-        eval_every: env steps between evaluations (the first is before training).
-        eval_episodes: deterministic episodes per evaluation (reset seeds
-            ``EVAL_SEED_BASE + i``).
-        success_level: the report's "steps to reach this success rate", in (0, 1].
-        learning_starts: SAC's random steps before its first update (SB3's default: 100).
-        batch_size: SAC's batch (SB3's default: 256).
-        net_arch: SAC's actor and critic hidden layers; empty for SB3's default (256, 256).
-        envs, methods: which of `ENVS` and `METHODS` the cells cover.
-        mocoda_kwargs: MoCoDAReplayBuffer keywords that replace its defaults (empty: the
-            defaults; the smoke profile fits tiny models early).
-    """
-
-    description: str
-    seeds: tuple[int, ...]
-    steps: int
-    eval_every: int
-    eval_episodes: int
-    success_level: float = 0.8
-    learning_starts: int = 100
-    batch_size: int = 256
-    net_arch: tuple[int, ...] = ()
-    envs: tuple[str, ...] = tuple(ENVS)
-    methods: tuple[str, ...] = METHODS
-    mocoda_kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        check_profile(
-            self,
-            positive=("steps", "eval_every", "eval_episodes", "batch_size"),
-            non_negative=("learning_starts",),
-            choices={"envs": tuple(ENVS), "methods": METHODS},
-        )
-        kind = type(self).__name__
-        if self.steps % self.eval_every:
-            raise ValueError(
-                f"{kind}.steps ({self.steps}) must be a multiple of eval_every "
-                f"({self.eval_every}), so that the last evaluation is at the end of training"
-            )
-        check_real(f"{kind}.success_level", self.success_level, 0.0, 1.0, low_open=True)
-        if not isinstance(self.net_arch, tuple):
-            raise ValueError(
-                f"{kind}.net_arch must be a tuple of layer sizes, got {self.net_arch!r}"
-            )
-        for units in self.net_arch:
-            check_int(f"{kind}.net_arch", units, 1)
-        for name, values in (("envs", self.envs), ("methods", self.methods)):
-            if not isinstance(values, tuple) or not values or len(set(values)) != len(values):
-                raise ValueError(f"{kind}.{name} must be a non-empty tuple without repeats")
-        unknown = set(self.mocoda_kwargs) - _BUFFER_KEYWORDS
-        if unknown:
-            raise ValueError(
-                f"{kind}.mocoda_kwargs has {sorted(unknown)}, not MoCoDAReplayBuffer keywords "
-                f"the profile may set (those are {sorted(_BUFFER_KEYWORDS)})"
-            )
-
-
-#: the smoke profile's MoCoDA: a fit after 100 real steps, every 100 after, tiny models
-_SMOKE_MOCODA = {
-    "min_real": 100,
-    "refit_every": 100,
-    "pool_size": 500,
-    "refit_epochs": 1,
-    "mocoda_config": online_config(
-        n_components=4,
-        dynamics=DynamicsConfig(
-            epochs=1, steps_per_epoch=5, hidden=(16,), embed_dim=8, batch_size=64, ensemble_size=2
-        ),
-    ),
-}
-
-PROFILES: dict[str, Profile] = {
-    "quick": Profile(
-        description="5 seeds nobody tuned on; SAC (SB3's defaults) for 16k env steps, evaluated "
-        "every 1k on 20 episodes; the MoCoDA buffer's defaults; about 5 min a cell, two side by "
-        "side on 2 cores",
-        seeds=(5, 6, 7, 8, 9),
-        steps=16_000,
-        eval_every=1_000,
-        eval_episodes=20,
-    ),
-    "smoke": Profile(
-        description="seconds: checks the code, not the result (the test suite runs it)",
-        seeds=(0,),
-        steps=300,
-        eval_every=150,
-        eval_episodes=2,
-        learning_starts=50,
-        batch_size=32,
-        net_arch=(16, 16),
-        mocoda_kwargs=_SMOKE_MOCODA,
-    ),
-}
 
 
 # ----------------------------------------------------------------------------- one cell
@@ -336,7 +229,9 @@ class _Evaluator(BaseCallback):
         self.seconds += time.perf_counter() - start
 
 
-def train_cell(env_name: str, method: str, seed: int, p: Profile, device: str) -> dict[str, Any]:
+def train_cell(
+    env_name: str, method: str, seed: int, p: OnlineProfile, device: str
+) -> dict[str, Any]:
     """Train SAC (``method``: ``"sac"`` or ``"sac-mocoda"``) on ``env_name`` for ``p.steps``
     env steps from ``seed``, evaluating as it goes; return the cell's record.
 
@@ -345,8 +240,8 @@ def train_cell(env_name: str, method: str, seed: int, p: Profile, device: str) -
     (``train_seconds``), ``seconds_per_step`` and, for sac-mocoda, the buffer's fits
     (``refit_seconds``, ``n_refits``). Deterministic for a seed on one torch thread.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in ONLINE_METHODS:
+        raise ValueError(f"method must be one of {ONLINE_METHODS}, got {method!r}")
     kwargs: dict[str, Any] = {
         "learning_starts": p.learning_starts,
         "batch_size": p.batch_size,
@@ -362,6 +257,8 @@ def train_cell(env_name: str, method: str, seed: int, p: Profile, device: str) -
             "env": _online_env(env_name).buffer_source(),
             **p.mocoda_kwargs,
         }
+        if p.mocoda_config:
+            kwargs["replay_buffer_kwargs"]["mocoda_config"] = online_config(**p.mocoda_config)
     model = SAC("MlpPolicy", make_env(env_name), **kwargs)
     evaluator = _Evaluator(env_name, p.eval_every, p.eval_episodes)
     start = time.perf_counter()
@@ -421,8 +318,19 @@ def first_step_at(curve: list[Mapping[str, float]], level: float) -> int | None:
 
 
 # ----------------------------------------------------------------------------- the runner
-def cells(p: Profile) -> list[Cell]:
-    """env x method x seed, one CPU each."""
+def cells(p: OnlineProfile) -> list[Cell]:
+    """env x method x seed, one CPU each; the profile's MoCoDA settings are checked first, so
+    a misspelt one fails when the run starts."""
+    unknown = set(p.mocoda_kwargs) - _BUFFER_KEYWORDS
+    if unknown:
+        raise ValueError(
+            f"OnlineProfile.mocoda_kwargs has {sorted(unknown)}, not MoCoDAReplayBuffer keywords "
+            f"the profile may set (those are {sorted(_BUFFER_KEYWORDS)})"
+        )
+    online_config(**p.mocoda_config)
+    missing = set(p.envs) - set(ENVS)
+    if missing:
+        raise ValueError(f"OnlineProfile.envs has {sorted(missing)}, not among {tuple(ENVS)}")
     return [
         Cell({"env": e, "method": m, "seed": s}) for e in p.envs for m in p.methods for s in p.seeds
     ]
@@ -455,7 +363,7 @@ def _median_steps(firsts: list[int | None]) -> float | None:
     return median if np.isfinite(median) else None
 
 
-def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
+def summarise(records: list[dict], p: OnlineProfile) -> dict[str, Any]:
     """The results as JSON-able data. Per env and method: the estimates over seeds of
     `ESTIMATED` (mean, interval, its kind), the first step at ``success_level`` of each seed,
     how many seeds reached it and the median, the mean success curve with its interval at
@@ -467,7 +375,7 @@ def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
     for env_name in ENVS:
         per_method: dict[str, Any] = {}
         estimates: dict[str, dict[str, Estimate]] = {}
-        for m in METHODS:
+        for m in ONLINE_METHODS:
             rs = sorted(
                 (r for r in records if r["env"] == env_name and r["method"] == m),
                 key=lambda r: r["seed"],
@@ -499,7 +407,7 @@ def summarise(records: list[dict], p: Profile) -> dict[str, Any]:
         if not per_method:
             continue
         env_out: dict[str, Any] = {"methods": per_method}
-        if set(METHODS) <= set(per_method):
+        if set(ONLINE_METHODS) <= set(per_method):
             sac, mocoda = estimates["sac"], estimates["sac-mocoda"]
             env_out["cost_ratio"] = mocoda["seconds_per_step"].value / sac["seconds_per_step"].value
             env_out["finding"] = finding(env_name, sac, mocoda, env_out["cost_ratio"])
@@ -546,7 +454,7 @@ def _fmt(d: Mapping[str, Any], digits: int = 2, scale: float = 1.0) -> str:
     )
 
 
-def report(records: list[dict], profile_name: str, p: Profile) -> str:
+def report(records: list[dict], profile_name: str, p: OnlineProfile) -> str:
     """The markdown report: per env, a table of the two methods, the fits' cost, a finding."""
     s = summarise(records, p)
     level = f"{100 * p.success_level:.0f}%"
@@ -606,7 +514,7 @@ def report(records: list[dict], profile_name: str, p: Profile) -> str:
     return "\n".join(lines)
 
 
-def plot(records: list[dict], profile_name: str, p: Profile, folder: Path) -> list[Path]:
+def plot(records: list[dict], profile_name: str, p: OnlineProfile, folder: Path) -> list[Path]:
     """Per env one column: the success rate (top) and the mean episode length, the steps to
     the env's termination or its limit when the episode did not terminate (bottom; on
     two-masses the success rule is looser than the termination), against env steps; each

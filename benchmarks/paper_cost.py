@@ -33,6 +33,7 @@ from augment.methods import MODEL_FOR_METHOD
 from benchmarks import csr, mocoda_hooksweep2, mocoda_model_error, mocoda_nav2d, provenance
 from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.ensemble_step import batched_product_gflops, training_steps
+from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device
 from causal_envs.datasets import TransitionDataset
@@ -190,7 +191,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
     expert_step = (time.perf_counter() - start) / len(expert)
     cfg = mocoda_hooksweep2.pipeline_config(p, seed=0, n_rows=p.n_expert).dynamics
     model_step = ensemble_step_s("HookSweep2-v0", cfg, device)
-    models = {MODEL_FOR_METHOD[m] for m in mocoda_hooksweep2.DATASETS.values() if m != "emp"}
+    models = {MODEL_FOR_METHOD[m] for m in HOOKSWEEP2_DATASETS.values() if m != "emp"}
     train_rows = p.n_expert - min(5_000, p.n_expert // 10)
     per_seed_inputs = (
         p.n_expert * expert_step + len(models) * training_steps(cfg, train_rows) * model_step

@@ -29,6 +29,7 @@ import numpy as np
 
 from benchmarks import provenance
 from benchmarks.claims import ANCHORS, CLAIMS
+from benchmarks.mocoda_profiles import NAV2D_DATASETS
 from benchmarks.stats import estimate, interval_label
 
 __all__ = [
@@ -146,16 +147,13 @@ def _join(*parts: str) -> str:
 def nav2d_agents(name: str) -> str:
     """`mocoda-nav2d`'s table: per dataset and agent, steps to the goal (mean and interval
     over seeds, each seed's value), success and the L-route share; the claim's verdict."""
-    from benchmarks.mocoda_nav2d import (
-        DATASETS,
-        claim_verdict,
-    )  # deferred: torch & co.
+    from benchmarks.mocoda_nav2d import claim_verdict  # deferred: torch & co.
 
     record = load_record(name)
     cells = [c for c in record.cells() if "mean_steps" in c]
     agents = list(dict.fromkeys(c["agent"] for c in cells))
     rows = []
-    for d in DATASETS:
+    for d in NAV2D_DATASETS:
         for a in agents:
             mine = [c for c in cells if c["dataset"] == d and c["agent"] == a]
             if not mine:

@@ -1,7 +1,5 @@
 import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -282,37 +280,3 @@ def test_every_profile_validates_and_a_misspelt_setting_fails_as_the_run_starts(
     )
     with pytest.raises(TypeError, match="detect_step"):
         csr.cells(bad)
-
-
-def test_listing_the_profiles_does_not_import_torch():
-    code = (
-        "import sys\n"
-        "from benchmarks.cli import build_parser\n"
-        "build_parser().parse_args(['bench', 'csr-cartpole', '--profile', 'quick'])\n"
-        "from benchmarks.csr_profiles import PROFILES_BY_BENCH\n"
-        "assert 'quick' in PROFILES_BY_BENCH['csr-cartpole']\n"
-        "print('torch' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
-
-
-def test_profile_help_lists_each_profile_with_its_description_and_a_bad_one_names_the_choices(
-    capsys,
-):
-    from benchmarks.cli import build_parser
-    from benchmarks.csr_profiles import PROFILES_BY_BENCH
-
-    profiles = PROFILES_BY_BENCH["csr-cartpole"]
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "csr-cartpole", "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
-    for name, profile in profiles.items():
-        assert f"{name}: {' '.join(profile.description.split())}" in shown
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["bench", "csr-cartpole", "--profile", "nope"])
-    assert (
-        "invalid choice: 'nope' (choose from 'quick', 'paper', 'smoke')" in capsys.readouterr().err
-    )
-    args = build_parser().parse_args(["bench", "csr-cartpole", "--profile", "smoke"])
-    assert args.profile == "smoke"

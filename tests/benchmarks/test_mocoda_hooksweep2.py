@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks import mocoda_hooksweep2 as bench
+from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS
 from benchmarks.results import output_dir
 
 
@@ -11,7 +12,7 @@ from benchmarks.results import output_dir
 def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     state = bench.main("smoke", fresh=True)
     p = bench.PROFILES["smoke"]
-    assert len(state["cells"]) == len(bench.DATASETS) * len(p.agents)
+    assert len(state["cells"]) == len(HOOKSWEEP2_DATASETS) * len(p.agents)
     for cell in state["cells"].values():
         assert 0.0 <= cell["success_rate"] <= 1.0
         assert len(cell["curve_success"]) == p.n_updates // p.eval_every
@@ -28,7 +29,7 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
 
     cached = bench.seed_datasets(0, p, "smoke", "cpu")
     assert "found in the cache" in capsys.readouterr().out
-    for name in bench.DATASETS:
+    for name in HOOKSWEEP2_DATASETS:
         data = cached[name]
         assert data.metadata["cached"] and data.metadata["config"]["recipe"] == "hooksweep2-boxes"
         assert data.metadata["source_transitions"] == p.n_expert

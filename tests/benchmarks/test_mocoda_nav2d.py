@@ -5,6 +5,7 @@ import json
 import pytest
 
 from benchmarks import mocoda_nav2d as bench
+from benchmarks.mocoda_profiles import NAV2D_DATASETS, OFFLINE_AGENTS
 from benchmarks.results import output_dir
 
 
@@ -17,7 +18,7 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     state = bench.main("smoke", fresh=True, crosscheck=True)
     out = capsys.readouterr().out
     assert len(state["cells"]) == 5 * 3 + 1  # and the d3rlpy cross-check
-    for d in bench.DATASETS:
+    for d in NAV2D_DATASETS:
         for a in ("td3bc", "bcq", "cql"):
             cell = state["cells"][cell_id(0, d, a)]
             assert 0 < cell["mean_steps"] <= 70 and 0 <= cell["success_rate"] <= 1
@@ -28,7 +29,7 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
     cross = state["summary"]["crosscheck"]
     assert "d3rlpy TD3+BC" in out and cross["d3rlpy_updates_per_s"] > 0
     saved = json.loads((output_dir() / "mocoda_nav2d_smoke.json").read_text())
-    assert set(saved["summary"]["table"]) == set(bench.DATASETS)
+    assert set(saved["summary"]["table"]) == set(NAV2D_DATASETS)
     assert len(list((output_dir() / "mocoda_nav2d_smoke" / "cells").glob("*.json"))) == 16
     for name in ("curves", "trajectories"):
         assert (output_dir() / f"mocoda_nav2d_smoke_{name}.png").stat().st_size > 10_000
@@ -61,7 +62,7 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
     assert len(stored) == 2  # the third cell was interrupted: no file, it will be redone
     monkeypatch.setattr(bench, "_run_cell", real)
     only_bcq = bench.main("smoke", crosscheck=False, where={"agent": {"bcq"}})
-    assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in bench.DATASETS)
+    assert sorted(only_bcq["cells"]) == sorted(cell_id(0, d, "bcq") for d in NAV2D_DATASETS)
     # the finished cells are resumed, not recomputed (one agent's cells: short for the suite;
     # the full resume is test_smoke_run_fills_every_cell_resumes_and_plots)
     finished = calls[:2]
@@ -81,3 +82,9 @@ def test_an_interrupted_run_keeps_finished_cells_and_selection_works(monkeypatch
 def test_a_selection_without_agent_cells_draws_nothing(tmp_path):
     """`--cells agent=td3bc-vs-d3rlpy` runs the cross-check alone: no curves to draw."""
     assert bench.plot([], "smoke", tmp_path) == []
+
+
+def test_the_profiles_name_the_offline_agents():
+    from agents import AGENTS
+
+    assert OFFLINE_AGENTS == tuple(AGENTS)

@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks import mocoda_online as bench
 from benchmarks import render
+from benchmarks.mocoda_profiles import ONLINE_ENVS, ONLINE_METHODS
 from benchmarks.results import output_dir
 from benchmarks.two_masses import GOALS, make_two_masses
 from tests.test_docs import ROOT, run_page
@@ -25,7 +26,7 @@ TIMINGS = ("train_seconds", "seconds_per_step", "eval_seconds", "refit_seconds")
 @pytest.mark.smoke
 def test_smoke_profile_runs_reports_plots_and_resumes(capsys, monkeypatch):
     state = bench.main("smoke", fresh=True)
-    assert len(state["cells"]) == len(bench.ENVS) * len(bench.METHODS) * len(SMOKE.seeds)
+    assert len(state["cells"]) == len(bench.ENVS) * len(ONLINE_METHODS) * len(SMOKE.seeds)
     evaluations = [0, *range(SMOKE.eval_every, SMOKE.steps + 1, SMOKE.eval_every)]
     for record in state["cells"].values():
         assert [row["env_steps"] for row in record["curve"]] == evaluations
@@ -51,7 +52,7 @@ def test_smoke_profile_runs_reports_plots_and_resumes(capsys, monkeypatch):
     assert summary["success_level"] == SMOKE.success_level
     for env_name in bench.ENVS:
         env_out = summary["envs"][env_name]
-        assert set(env_out["methods"]) == set(bench.METHODS)
+        assert set(env_out["methods"]) == set(ONLINE_METHODS)
         assert env_out["cost_ratio"] > 0 and env_name in env_out["finding"]
         row = env_out["methods"]["sac-mocoda"]
         assert row["final_success"]["interval"] == "range of 1 seed"
@@ -119,14 +120,32 @@ def test_another_seed_gives_another_curve():
         ({"methods": ("sac", "sac")}, "methods"),
         ({"seeds": ()}, "seeds"),
         ({"seeds": (1, 1)}, "seeds"),
-        ({"mocoda_kwargs": {"env": "CausalNav2D-v0"}}, "mocoda_kwargs"),
-        ({"mocoda_kwargs": {"refit_evry": 10}}, "mocoda_kwargs"),
+        ({"mocoda_kwargs": {"mocoda_config": {}}}, "mocoda_config"),
         ({"description": ""}, "description"),
     ],
 )
 def test_bad_profiles_are_refused(change, field):
     with pytest.raises(ValueError, match=field):
         replace(SMOKE, **change)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "field"),
+    [
+        ({"mocoda_kwargs": {"env": "CausalNav2D-v0"}}, ValueError, "mocoda_kwargs"),
+        ({"mocoda_kwargs": {"refit_evry": 10}}, ValueError, "mocoda_kwargs"),
+        ({"mocoda_config": {"n_component": 4}}, TypeError, "n_component"),
+    ],
+)
+def test_settings_only_the_buffer_knows_are_refused_when_the_run_starts(change, error, field):
+    # the profiles are torch-free (the command line lists them): the MoCoDA buffer's keywords
+    # and online_config's are checked by `cells`, before any cell runs
+    with pytest.raises(error, match=field):
+        bench.cells(replace(SMOKE, **change))
+
+
+def test_the_profiles_name_the_benchmarks_envs():
+    assert ONLINE_ENVS == tuple(bench.ENVS)
 
 
 def test_the_cells_are_env_x_method_x_seed():
