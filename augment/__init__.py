@@ -25,7 +25,7 @@ from augment.methods import METHODS, MODEL_FOR_METHOD
 
 if TYPE_CHECKING:
     from augment.density import BinnedGaussianKDE
-    from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
+    from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble, TrainingConfig
     from augment.parents import GaussianMixtureParams, ParentSetSampler, StratifiedParentSampler
     from augment.pipeline import MoCoDA, MoCoDAConfig
     from augment.rejection import UniformRejection
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "BinnedGaussianKDE": "augment.density",
     "DynamicsConfig": "augment.dynamics.config",
+    "TrainingConfig": "augment.dynamics.config",
     "EnsembleTrainer": "augment.dynamics",
     "FactoredEnsemble": "augment.dynamics",
     "GaussianMixtureParams": "augment.parents",
@@ -65,6 +66,7 @@ __all__ = [
     "ParentSetSampler",
     "Rollout",
     "StratifiedParentSampler",
+    "TrainingConfig",
     "UniformRejection",
     "model_rollout",
 ]

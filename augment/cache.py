@@ -12,10 +12,11 @@ nothing.
 
 Examples:
     >>> import tempfile
-    >>> from augment import DynamicsConfig, MoCoDAConfig
+    >>> from augment import DynamicsConfig, MoCoDAConfig, TrainingConfig
     >>> from augment.cache import augmented_datasets
     >>> root = tempfile.mkdtemp()
-    >>> toy = MoCoDAConfig(total_size=50_000, dynamics=DynamicsConfig(epochs=1))
+    >>> one_epoch = DynamicsConfig(training=TrainingConfig(epochs=1))
+    >>> toy = MoCoDAConfig(total_size=50_000, dynamics=one_epoch)
     >>> made = augmented_datasets("nav2d/empirical", ["mocoda-u"], toy, root=root, log=None)
     >>> again = augmented_datasets("nav2d/empirical", ["mocoda-u"], toy, root=root, log=None)
     >>> made["mocoda-u"].equals(again["mocoda-u"]), again["mocoda-u"].metadata["cached"]
@@ -105,9 +106,10 @@ def augmented_datasets(
         raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {list(methods)}")
     spec = get_spec(source)
     recipe = recipe_for(spec.env_id)
-    if config.dynamics.precision == "auto":  # keyed by the arithmetic that will run
+    if config.dynamics.training.precision == "auto":  # keyed by the arithmetic that will run
         ran = resolve_precision("auto", resolve_device(device))
-        config = replace(config, dynamics=replace(config.dynamics, precision=ran))
+        training = replace(config.dynamics.training, precision=ran)
+        config = replace(config, dynamics=replace(config.dynamics, training=training))
     mocoda = MoCoDA(  # refuses an env without the contract
         recipe.target(spec.env_id),
         config,

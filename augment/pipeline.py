@@ -4,10 +4,11 @@ Examples:
     A toy budget (one epoch; the defaults are the paper's, and take minutes):
 
     >>> import tempfile
-    >>> from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+    >>> from augment import DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
     >>> from causal_envs.datasets import load_dataset
     >>> data = load_dataset("nav2d/empirical", root=tempfile.mkdtemp())
-    >>> toy = MoCoDAConfig(total_size=60_000, dynamics=DynamicsConfig(epochs=1))
+    >>> one_epoch = DynamicsConfig(training=TrainingConfig(epochs=1))
+    >>> toy = MoCoDAConfig(total_size=60_000, dynamics=one_epoch)
     >>> mocoda = MoCoDA("CausalNav2D-v0", toy).fit(data)
     >>> out = mocoda.generate("mocoda-u")  # the 40k empirical transitions + 20k generated
     >>> len(out), out.metadata["n_generated"]
@@ -38,7 +39,7 @@ which are episodes of their depth.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
@@ -232,7 +233,7 @@ class MoCoDA:
         if self.data is None:
             raise RuntimeError("call fit() first")
         if architecture not in self.models:
-            cfg = DynamicsConfig(**{**asdict(self.config.dynamics), "architecture": architecture})
+            cfg = replace(self.config.dynamics, architecture=architecture)
             model = FactoredEnsemble(
                 self.structure, cfg, self.env.local_mask, self.env_id, self.device
             )

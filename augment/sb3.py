@@ -100,7 +100,7 @@ from stable_baselines3.her.goal_selection_strategy import GoalSelectionStrategy
 from stable_baselines3.her.her_replay_buffer import HerReplayBuffer
 from threadpoolctl import threadpool_limits
 
-from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
+from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble, TrainingConfig
 from augment.methods import MODEL_FOR_METHOD
 from augment.pipeline import MoCoDA, MoCoDAConfig
 from causal_envs.core import (
@@ -137,11 +137,12 @@ def online_config(**overrides: Any) -> MoCoDAConfig:
     Examples:
         >>> from augment.sb3 import online_config
         >>> cfg = online_config(n_components=8)
-        >>> cfg.n_components, cfg.dynamics.epochs, cfg.dynamics.steps_per_epoch
+        >>> cfg.n_components, cfg.dynamics.training.epochs, cfg.dynamics.training.steps_per_epoch
         (8, 10, 50)
     """
     # inputs standardised: a buffer's env may be of any scale
-    dynamics = DynamicsConfig(epochs=10, steps_per_epoch=50, batch_size=256, normalise_inputs=True)
+    training = TrainingConfig(epochs=10, steps_per_epoch=50, batch_size=256)
+    dynamics = DynamicsConfig(normalise_inputs=True, training=training)
     settings: dict[str, Any] = {"n_components": 16, "val_size": 0, "dynamics": dynamics}
     return MoCoDAConfig(**{**settings, **overrides})
 
@@ -299,7 +300,7 @@ class _MoCoDABuffer:
     def min_rows(config: MoCoDAConfig) -> int:
         """The fewest real transitions a fit with ``config`` can use: one per mixture
         component, and enough for the dynamics trainer's validation split and one batch."""
-        dyn = config.dynamics
+        dyn = config.dynamics.training
         eighth = dyn.batch_size // 8
         if dyn.val_rows is not None:
             trainable = dyn.val_rows + max(eighth, 1)
@@ -414,7 +415,8 @@ class _MoCoDABuffer:
         ``sample`` calls this when a fit is due; call it yourself to fit at another time.
         The parent mixtures are fitted afresh on (at most ``max_fit_rows`` of) the real
         transitions; the dynamics model continues from its last weights for
-        ``refit_epochs`` epochs, or trains for ``mocoda_config.dynamics.epochs`` the first time.
+        ``refit_epochs`` epochs, or trains for ``mocoda_config.dynamics.training.epochs`` the
+        first time.
         """
         start = time.perf_counter()
         # NumPy's BLAS on one thread: the mixtures' and samplers' matrices are tiny (a parent
@@ -468,10 +470,9 @@ class _MoCoDABuffer:
                 model.load_state_dict(self._dynamics_state)
                 self._dynamics_state = None
                 warm = True
+        epochs = self.refit_epochs if warm else base.training.epochs
         model.config = replace(
-            model.config,
-            epochs=self.refit_epochs if warm else base.epochs,
-            seed=base.seed + k,
+            model.config, training=replace(base.training, epochs=epochs), seed=base.seed + k
         )
         data, rows = mocoda.data, mocoda.train_rows
         EnsembleTrainer(model).fit(
@@ -600,10 +601,10 @@ class MoCoDAReplayBuffer(_MoCoDABuffer, ReplayBuffer):
 
         >>> import gymnasium as gym, numpy as np
         >>> from augment.sb3 import MoCoDAReplayBuffer, online_config
-        >>> from augment import DynamicsConfig
+        >>> from augment import DynamicsConfig, TrainingConfig
         >>> env = gym.make("CausalNav2D-v0")
-        >>> tiny = online_config(n_components=4, dynamics=DynamicsConfig(
-        ...     epochs=1, steps_per_epoch=5, hidden=(16,), embed_dim=8, batch_size=64))
+        >>> tiny = online_config(n_components=4, dynamics=DynamicsConfig(hidden=(16,),
+        ...     embed_dim=8, training=TrainingConfig(epochs=1, steps_per_epoch=5, batch_size=64)))
         >>> buf = MoCoDAReplayBuffer(1_000, env.observation_space, env.action_space, env=env,
         ...     min_real=100, pool_size=500, fraction=0.25, mocoda_config=tiny, seed=0)
         >>> obs, _ = env.reset(seed=0)

@@ -70,8 +70,9 @@ PHASES = ("batch", "forward", "loss", "backward", "optimiser", "flush", "validat
 
 def training_steps(cfg: DynamicsConfig, rows: int) -> int:
     """Gradient steps of a training run of ``cfg`` on ``rows`` rows (validation split out)."""
-    per_pass = max(1, (rows - cfg.validation_rows(rows)) // cfg.batch_size)
-    return cfg.epochs * (cfg.steps_per_epoch or per_pass)
+    train = cfg.training
+    per_pass = max(1, (rows - train.validation_rows(rows)) // train.batch_size)
+    return train.epochs * (train.steps_per_epoch or per_pass)
 
 
 def _cpu_seconds() -> tuple[float, int]:
@@ -100,7 +101,7 @@ def product_rate(
     """GFLOP/s of the batched product at the widest hidden layer's shape: ``E * groups``
     matrices of ``batch x h`` times ``h x h``."""
     return batched_product_gflops(
-        cfg.ensemble_size * groups, cfg.batch_size, max(cfg.hidden), dtype, device
+        cfg.ensemble_size * groups, cfg.training.batch_size, max(cfg.hidden), dtype, device
     )
 
 
@@ -144,17 +145,18 @@ def trainer_step_s(
 ) -> dict[str, float]:
     """Seconds, minor page faults and kernel seconds per step of `EnsembleTrainer.fit` over
     `STEPS` steps (validations included at the config's rate), after a warm-up run."""
-    steps = training_steps(replace(cfg, epochs=1), len(data[0]))  # one epoch, as in training
-    epochs = max(1, STEPS // steps)
-    timed = replace(cfg, architecture=arch, epochs=epochs, patience=None)
-    if timed.stopping == "authors":  # the rule only stops in the last 50 epochs: not here
-        timed = replace(timed, stopping="best")
-    EnsembleTrainer(_model(replace(timed, epochs=1), arch, device)).fit(*data)  # warm-up
+    one_epoch = replace(cfg, training=replace(cfg.training, epochs=1))
+    steps = training_steps(one_epoch, len(data[0]))  # one epoch, as in training
+    # the authors' rule only stops in its last 50 epochs: never within these few
+    training = replace(cfg.training, epochs=max(1, STEPS // steps), patience=None, stopping="best")
+    timed = replace(cfg, architecture=arch, training=training)
+    warm_up = replace(timed, training=replace(training, epochs=1))
+    EnsembleTrainer(_model(warm_up, arch, device)).fit(*data)
     model = _model(timed, arch, device)
     sys0, faults0 = _cpu_seconds()
     log = EnsembleTrainer(model).fit(*data)
     sys1, faults1 = _cpu_seconds()
-    n = epochs * steps
+    n = training.epochs * steps
     return {
         "step_s": log.seconds / n,
         "minor_faults_per_step": (faults1 - faults0) / n,
@@ -168,29 +170,32 @@ def phases(cfg: DynamicsConfig, arch: str, data: tuple, device: torch.device) ->
     """Seconds per step of each part of a training step, the trainer's calls timed one by one
     (medians over `STEPS` steps; the flush and the validation amortised over the steps each
     serves)."""
+    train = cfg.training
     model = _model(replace(cfg, architecture=arch), arch, device)
     s, a, s2 = data
-    n_val = cfg.validation_rows(len(s))
+    n_val = train.validation_rows(len(s))
     model.set_normalisation(np.concatenate([s, a], 1)[n_val:], s2[n_val:])
     x, m = model.model_inputs(s, a)
     y = model.normalised_targets(s2)
     x_tr, m_tr, y_tr = x[n_val:], m[n_val:], y[n_val:]
     trainer = EnsembleTrainer(model)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=train.lr, weight_decay=train.weight_decay, fused=True
+    )
     gen = torch.Generator(device=device).manual_seed(0)
     order = trainer.member_orders(len(x_tr), gen)
-    per_pass = len(x_tr) // cfg.batch_size
+    per_pass = len(x_tr) // train.batch_size
     times: dict[str, list[float]] = {p: [] for p in PHASES[:5]}
     state: dict[str, Any] = {}
 
     def gather() -> None:
         j = state["j"]
-        idx = order[:, j * cfg.batch_size : (j + 1) * cfg.batch_size]
+        idx = order[:, j * train.batch_size : (j + 1) * train.batch_size]
         state["batch"] = x_tr[idx], m_tr[idx], y_tr[idx]
 
     def forward() -> None:
         xb, mb, _ = state["batch"]
-        with training_autocast(device, cfg.precision):
+        with training_autocast(device, train.precision):
             state["pred"] = model(xb, mb)
 
     def loss() -> None:
@@ -222,7 +227,7 @@ def phases(cfg: DynamicsConfig, arch: str, data: tuple, device: torch.device) ->
     val_s = statistics.median(
         _timed(lambda: trainer.validation_nll(x_va, m_va, y_va), device) for _ in range(3)
     )
-    result["validation"] = val_s / (cfg.val_every_steps or cfg.steps_per_epoch or per_pass)
+    result["validation"] = val_s / (train.val_every_steps or train.steps_per_epoch or per_pass)
     return result
 
 
@@ -253,11 +258,13 @@ def peer_step_s(cfg: DynamicsConfig, data: tuple, device: torch.device) -> dict[
     x = torch.as_tensor(np.concatenate([s, a], 1), device=device)
     y = torch.as_tensor(s2, device=device)
     peer = _PeerMLP(cfg, x.shape[1], y.shape[1]).to(device)
-    opt = torch.optim.Adam(peer.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(
+        peer.parameters(), lr=cfg.training.lr, weight_decay=cfg.training.weight_decay
+    )
     gen = torch.Generator(device=device).manual_seed(0)
 
     def step() -> None:
-        idx = torch.randint(len(x), (cfg.batch_size,), generator=gen, device=device)
+        idx = torch.randint(len(x), (cfg.training.batch_size,), generator=gen, device=device)
         mean, var = peer(x[idx])
         loss = gaussian_nll(mean, var, y[idx])
         opt.zero_grad()
@@ -298,11 +305,11 @@ def measure(profile: str = "paper", device: str = AUTO) -> dict[str, Any]:
         "models": {},
     }
     for precision in precisions:
-        pcfg = replace(cfg, precision=precision)
+        pcfg = replace(cfg, training=replace(cfg.training, precision=precision))
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         for arch in ARCHS:
             model = _model(replace(pcfg, architecture=arch), arch, dev)
-            e, b = cfg.ensemble_size, cfg.batch_size
+            e, b = cfg.ensemble_size, cfg.training.batch_size
             s, a, s2 = (column[:b] for column in data)
             x, m = model.model_inputs(s, a)
             y = model.normalised_targets(s2)

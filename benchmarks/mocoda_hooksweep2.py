@@ -38,7 +38,7 @@ import torch
 import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
 from agents.common import TransitionSampler
-from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
 from augment.cache import augmented_datasets
 from augment.recipes import HOOKSWEEP2
 from benchmarks.claims import CLAIMS, Verdict
@@ -70,12 +70,14 @@ def pipeline_config(p: HookSweep2Profile, seed: int, n_rows: int) -> MoCoDAConfi
         total_size=p.total_size,
         dynamics=DynamicsConfig(
             hidden=p.model_hidden,
-            batch_size=512,
-            epochs=p.model_epochs,
-            lr=p.model_lr,
-            schedule=p.model_schedule,
-            precision=p.model_precision,
             seed=seed,
+            training=TrainingConfig(
+                batch_size=512,
+                epochs=p.model_epochs,
+                lr=p.model_lr,
+                schedule=p.model_schedule,
+                precision=p.model_precision,
+            ),
         ),
         val_size=min(5_000, n_rows // 10),
         seed=seed,

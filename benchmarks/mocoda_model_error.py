@@ -95,8 +95,8 @@ def run_seed(
     Any registered `CausalEnvWithDynamics` works (its
     ``transition_fn`` is the truth the models are scored against); ``data`` is its offline
     dataset (default: MoCoDA's Nav2D data for ``seed``) and ``config`` the pipeline's settings
-    (default: MoCoDA's Nav2D with the profile's models; a given ``config`` keeps its network
-    sizes and gets the profile's training: epochs, learning rate and schedule);
+    (default: MoCoDA's Nav2D with the profile's models; a given ``config`` keeps its networks
+    and is trained as the profile's models are: their `TrainingConfig`);
     ``device`` is where the ensembles train (see `causal_envs.core.device`). The plots are Nav2D's
     arena.
     """
@@ -107,14 +107,7 @@ def run_seed(
     if config is None:
         cfg = MoCoDAConfig(dynamics=m, seed=seed)
     else:
-        dynamics = replace(
-            config.dynamics,
-            epochs=m.epochs,
-            lr=m.lr,
-            schedule=m.schedule,
-            steps_per_epoch=m.steps_per_epoch,
-            precision=m.precision,
-        )
+        dynamics = replace(config.dynamics, training=m.training)
         cfg = replace(config, dynamics=dynamics, seed=seed)
     mocoda = MoCoDA(env_id, cfg, device=device)
     if not isinstance(mocoda.env, CausalEnvWithDynamics):
@@ -289,8 +282,8 @@ def report(results: list[dict], profile_name: str) -> str:
         "",
         f"pipeline timings, seed {r0['seed']}"
         + (
-            f" (an epoch is {steps} steps of batch {profile.models.batch_size}; the authors' is "
-            "29 of 512)"
+            f" (an epoch is {steps} steps of batch {profile.models.training.batch_size}; the "
+            "authors' is 29 of 512)"
             if steps
             else ""
         )
@@ -305,7 +298,8 @@ def report(results: list[dict], profile_name: str) -> str:
     train = sum(t[f"train_{a}_s"] for a in ARCHS)
     # the authors' budget, whatever the arithmetic (precision changes the speed, not the steps)
     authors = DynamicsConfig.authors_nav2d()
-    same_budget = replace(profile.models, seed=0, precision="fp32") == authors
+    fp32 = replace(profile.models.training, precision="fp32")
+    same_budget = replace(profile.models, seed=0, training=fp32) == authors
     line = (
         f"  the three ensembles: {train / 60:.1f} min (the authors' three at their budget: "
         f"{AUTHORS_TRAIN_SECONDS / 60:.1f} min on another 2-core machine"
@@ -313,7 +307,7 @@ def report(results: list[dict], profile_name: str) -> str:
     if same_budget:
         ratio = AUTHORS_TRAIN_SECONDS / train
         line += (
-            f"; ours in {profile.models.precision} "
+            f"; ours in {profile.models.training.precision} "
             + (f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower")
             + ", across machines"
         )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from augment import DynamicsConfig
+from augment import DynamicsConfig, TrainingConfig
 from benchmarks.runner import check_profile
 from causal_envs.core import check_int, check_real
 
@@ -150,7 +150,7 @@ NAV2D_PROFILES: dict[str, Nav2DProfile] = {
     "smoke": Nav2DProfile(
         description="seconds: checks the code, not the result (the test suite runs it)",
         seeds=(0,),
-        models=DynamicsConfig(epochs=1),
+        models=DynamicsConfig(training=TrainingConfig(epochs=1)),
         n_updates=30,
         eval_every=15,
         eval_episodes=8,
@@ -318,13 +318,15 @@ MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
         "native bf16: a GPU, or a CPU with AVX-512 BF16 or AMX; elsewhere emulated, far slower); "
         "5 seeds",
         seeds=(0, 1, 2, 3, 4),
-        models=DynamicsConfig.authors_nav2d(precision="bf16"),
+        models=DynamicsConfig.authors_nav2d(
+            training=TrainingConfig.authors_nav2d(precision="bf16")
+        ),
         n_eval=5_000,
     ),
     "smoke": ModelErrorProfile(
         description="one epoch; checks the code, not the models (the test suite runs it)",
         seeds=(0,),
-        models=DynamicsConfig(epochs=1),
+        models=DynamicsConfig(training=TrainingConfig(epochs=1)),
         n_eval=500,
     ),
 }
@@ -410,7 +412,10 @@ _SMOKE_BUFFER = {"min_real": 100, "refit_every": 100, "pool_size": 500, "refit_e
 _SMOKE_MOCODA = {
     "n_components": 4,
     "dynamics": DynamicsConfig(
-        epochs=1, steps_per_epoch=5, hidden=(16,), embed_dim=8, batch_size=64, ensemble_size=2
+        hidden=(16,),
+        embed_dim=8,
+        ensemble_size=2,
+        training=TrainingConfig(epochs=1, steps_per_epoch=5, batch_size=64),
     ),
 }
 

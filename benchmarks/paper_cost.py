@@ -58,14 +58,15 @@ def ensemble_step_s(env_id: str, cfg: DynamicsConfig, device: str, rows: int = 8
     does not depend on the values; the validation passes are included, as in training).
     ``rows`` are trained on; a profile that holds out a fixed number of rows (``val_rows``,
     the authors' 20,000) gets those on top."""
-    rows += cfg.val_rows or 0
+    rows += cfg.training.val_rows or 0
     env = gym.make(env_id).unwrapped
     space = getattr(env, "state_space", env.observation_space)
     rng = np.random.default_rng(0)
     s = rng.uniform(space.low, space.high, (rows, space.shape[0])).astype(np.float32)
     act = env.action_space
     a = rng.uniform(act.low, act.high, (rows, act.shape[0])).astype(np.float32)
-    cfg = replace(cfg, epochs=2, steps_per_epoch=None, patience=None, stopping="best")
+    training = replace(cfg.training, epochs=2, steps_per_epoch=None, patience=None, stopping="best")
+    cfg = replace(cfg, training=training)
     model = FactoredEnsemble(env.causal_structure, cfg, env.local_mask, env_id, device)
     log = EnsembleTrainer(model).fit(s, a, s)
     return log.seconds / (2 * log.steps_per_epoch)

@@ -25,7 +25,7 @@ import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
 from agents.csr import CSRAgent, CSRConfig, adapt
 from agents.csr import WorldModelParams as W
-from augment import DynamicsConfig, FactoredEnsemble, MoCoDA, MoCoDAConfig
+from augment import DynamicsConfig, FactoredEnsemble, MoCoDA, MoCoDAConfig, TrainingConfig
 from causal_envs.core.device import check_device_spec, resolve_device
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.tasks import make_sequence
@@ -78,7 +78,9 @@ def test_mocoda_pipeline_trains_and_samples_on_the_given_device(meta_default, na
         total_size=10_000,
         val_size=1_000,
         n_components=4,
-        dynamics=DynamicsConfig(epochs=1, ensemble_size=2, hidden=(16,), embed_dim=8),
+        dynamics=DynamicsConfig(
+            ensemble_size=2, hidden=(16,), embed_dim=8, training=TrainingConfig(epochs=1)
+        ),
     )
     mocoda = MoCoDA("CausalNav2D-v0", config, device="cpu").fit(
         nav2d_data, models=("local", "unfactored")
@@ -92,7 +94,9 @@ def test_mocoda_pipeline_trains_and_samples_on_the_given_device(meta_default, na
 
 def test_a_saved_ensemble_loads_onto_the_device_asked_for(meta_default, nav2d_data, tmp_path):
     env = gym.make("CausalNav2D-v0").unwrapped
-    cfg = DynamicsConfig(epochs=1, ensemble_size=2, hidden=(16,), embed_dim=8)
+    cfg = DynamicsConfig(
+        ensemble_size=2, hidden=(16,), embed_dim=8, training=TrainingConfig(epochs=1)
+    )
     model = FactoredEnsemble(env.causal_structure, cfg, env.local_mask, "CausalNav2D-v0", "cpu")
     path = model.save(tmp_path / "model.pt")
     loaded = FactoredEnsemble.load(path, device="cpu")

@@ -11,7 +11,7 @@ Three architectures share one batched implementation:
 ``"global"`` is the composer with the constant sparsest graph as mask, so the three differ only
 in the mask they feed it. The parts, split as mbrl-lib splits them:
 
-- `config`: `DynamicsConfig` and the `TrainingLog`;
+- `config`: `DynamicsConfig`, its `TrainingConfig` and the `TrainingLog`;
 - `layer`: `MaskedComposerEnsemble`, every member and output
   node in one batched matmul, each member outputting a mean and a variance per dimension;
 - `model`: `FactoredEnsemble`, the model in state units
@@ -21,9 +21,9 @@ in the mask they feed it. The parts, split as mbrl-lib splits them:
 
 Rolling a model out is `causal_envs.core.rollout.model_rollout`.
 
-The torch-free names (`DynamicsConfig`, `TrainingLog`, `ARCHITECTURES`) import without torch;
-the others load their modules on first use (PEP 562), so the command line can build a config
-without importing torch.
+The torch-free names (`DynamicsConfig`, `TrainingConfig`, `TrainingLog`, `ARCHITECTURES`)
+import without torch; the others load their modules on first use (PEP 562), so the command
+line can build a config without importing torch.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from augment.dynamics.config import (
     STOPPING_RULES,
     DynamicsConfig,
     MaskFn,
+    TrainingConfig,
     TrainingLog,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "FactoredEnsemble",
     "MaskFn",
     "MaskedComposerEnsemble",
+    "TrainingConfig",
     "TrainingLog",
     "gaussian_nll",
     "zero_tiny_",

@@ -16,6 +16,7 @@ __all__ = [
     "STOPPING_RULES",
     "DynamicsConfig",
     "MaskFn",
+    "TrainingConfig",
     "TrainingLog",
 ]
 
@@ -34,30 +35,15 @@ MaskFn = Callable[[NDArray, NDArray], NDArray]
 
 
 @dataclass
-class DynamicsConfig:
-    """Hyperparameters. The defaults are this project's fast Nav2D models: 2x128 hidden units
-    reading raw inputs, 20 epochs of minibatches of 256 with the learning rate decaying from
-    1e-3 to 0 (cosine). On 2 cores they train the three Nav2D ensembles in about a minute and
-    generate MOCODA-U transitions with less model error than the authors' models (see the
-    model-error results). The schedule, widths and epochs were chosen on Nav2D seeds 0 and 1;
-    the batch of 256 (against 512: the locally factored model's MOCODA-U error 0.15, 0.17,
-    0.12 against 0.29, 0.25, 0.24) on seeds 0-2, with raw inputs.
-    `DynamicsConfig.authors_nav2d` gives the authors' models and budget.
+class TrainingConfig:
+    """How a dynamics ensemble is trained: the optimiser, the budget, the held-out split, when
+    training stops and which weights it keeps, and the arithmetic. Kept apart from the model's
+    shape (`DynamicsConfig`), as mbrl-lib keeps its trainer's arguments apart from its model's
+    config: a different budget is ``replace(config.training, epochs=...)``. The defaults are
+    the fast Nav2D models' (see `DynamicsConfig`); `TrainingConfig.authors_nav2d` gives the
+    authors' budget and stopping rule.
 
     Attributes:
-        architecture: ``"unfactored"``, ``"global"`` or ``"local"`` (see `augment.dynamics`).
-        ensemble_size: members, each trained on its own shuffle of the data.
-        hidden: widths of each member's MLP after the embedding.
-        embed_dim: width of each input node's embedding in the masked composer.
-        normalise_inputs: False (the default, and the authors' code): the networks read
-            ``[s, a]`` as they are, right for inputs of unit scale such as Nav2D's; True: they
-            read them standardised by the training rows' mean and std, for inputs far from
-            unit scale (HookSweep2's pipeline and the online buffers set it). On Nav2D,
-            standardised inputs made the unfactored model's MOCODA-U error 3.8 times larger at
-            the authors' budget (seed 0: 2.28 against 0.60) and 1.4 times at the fast default
-            (seeds 0-4: 1.16 against 0.81, the batch going from 512 to 256 at the same time;
-            docs/results.md, "MoCoDA model error"). The next-state targets are standardised
-            either way.
         lr, weight_decay: Adam's.
         schedule: ``"constant"`` (the authors') or ``"cosine"``: the learning rate decays
             from ``lr`` to 0 over the ``epochs``, step by step.
@@ -65,8 +51,8 @@ class DynamicsConfig:
         epochs: passes over the training split (or of ``steps_per_epoch`` steps).
         steps_per_epoch: steps in an epoch; None: one pass over the training split (on Nav2D's
             30.6k training rows, 119 steps of 256). The authors' epoch is 29 steps.
-        patience: stop when the validation NLL has not improved for this many epochs (None: run
-            all epochs).
+        patience: stop when the validation NLL has not improved for this many validations
+            (None: run all epochs).
         val_fraction: the share of rows held out for validation (and model selection).
         val_rows: hold out this many rows instead (None: ``val_fraction`` of them). The
             authors hold out 20,000 of Nav2D's 35,000, which leaves 15,000 to train on: 29
@@ -75,14 +61,12 @@ class DynamicsConfig:
             False (ours): each member draws its own, a cheap source of ensemble diversity.
         val_every_steps: validate (and select the best weights) at the end of an epoch once
             this many steps have passed since the last validation, and after the last epoch;
-            None: after every epoch. The authors validate every 100 steps. ``patience``
-            counts validations.
+            None: after every epoch. The authors validate every 100 steps.
         stopping: ``"best"`` (ours): validate as ``val_every_steps`` says, run every epoch
             (or until ``patience``) and restore the weights of the best validation;
             ``"authors"`` (MoCoDA's code, ``fit_dynamics``): validate every ``val_every_steps``
             steps, mid-epoch too (after steps 1, 101, 201, ...); in the last 50 epochs stop at
             the first validation lower than each of the nine before it; keep the last weights.
-        std_divisor: at generation the predicted std is divided by this.
         precision: ``"fp32"``, ``"bf16"``: training steps run the hidden layers' products
             in bfloat16 (autocast; the embedding, the output layer, the loss, the weights and
             Adam stay float32, and prediction and generation are float32 always), or
@@ -91,14 +75,8 @@ class DynamicsConfig:
             (AMX, GPU tensor cores) those products run faster than float32; with AVX-512 BF16
             alone they ran slower on the CPU we measured, and without it (AVX2 only) torch
             emulates them, 37x slower (docs/agents.md, "precision").
-        seed: initial weights, the split and the mini-batches.
     """
 
-    architecture: str = "local"
-    ensemble_size: int = 5
-    hidden: tuple[int, ...] = (128, 128)
-    embed_dim: int = 128
-    normalise_inputs: bool = False
     lr: float = 1e-3
     weight_decay: float = 5e-5
     schedule: str = "cosine"
@@ -111,18 +89,15 @@ class DynamicsConfig:
     shared_minibatch: bool = False
     val_every_steps: int | None = None
     stopping: str = "best"
-    std_divisor: float = 3.0
     precision: str = "fp32"
-    seed: int = 0
 
     @classmethod
-    def authors_nav2d(cls, **overrides: object) -> DynamicsConfig:
-        """The authors' Nav2D models and budget (MoCoDA appendix B.3 and their code): 2x256
-        hidden units, a constant learning rate of 1e-4, 600 epochs of 29 steps of batch 512
-        (20,000 rows held out for validation every 100 steps, members sharing each
-        minibatch), and their stopping rule (``stopping="authors"``)."""
+    def authors_nav2d(cls, **overrides: object) -> TrainingConfig:
+        """The authors' Nav2D budget (MoCoDA appendix B.3 and their code): a constant learning
+        rate of 1e-4, 600 epochs of 29 steps of batch 512 (20,000 rows held out for validation
+        every 100 steps, members sharing each minibatch), and their stopping rule
+        (``stopping="authors"``)."""
         settings: dict[str, object] = {
-            "hidden": (256, 256),
             "batch_size": 512,
             "lr": 1e-4,
             "schedule": "constant",
@@ -142,8 +117,7 @@ class DynamicsConfig:
 
     def __post_init__(self) -> None:
         check_precision(self.precision)
-        for name in ("normalise_inputs", "shared_minibatch"):
-            setattr(self, name, check_bool(name, getattr(self, name)))
+        self.shared_minibatch = check_bool("shared_minibatch", self.shared_minibatch)
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.stopping not in STOPPING_RULES:
@@ -153,18 +127,85 @@ class DynamicsConfig:
                 "stopping='authors' validates every val_every_steps steps and has its own "
                 "stopping test: set val_every_steps (the authors': 100) and leave patience None"
             )
+        check_fields(self, _TRAINING_RULES)
+
+
+@dataclass
+class DynamicsConfig:
+    """A dynamics ensemble: its factorisation and shape, the seed, and how it is trained
+    (`TrainingConfig`). The defaults are this project's fast Nav2D models: 2x128 hidden units
+    reading raw inputs, trained 20 epochs of minibatches of 256 with the learning rate decaying
+    from 1e-3 to 0 (cosine). On 2 cores they train the three Nav2D ensembles in about a minute
+    and generate MOCODA-U transitions with less model error than the authors' models (see the
+    model-error results). The schedule, widths and epochs were chosen on Nav2D seeds 0 and 1;
+    the batch of 256 (against 512: the locally factored model's MOCODA-U error 0.15, 0.17,
+    0.12 against 0.29, 0.25, 0.24) on seeds 0-2, with raw inputs.
+    `DynamicsConfig.authors_nav2d` gives the authors' models and budget.
+
+    Attributes:
+        architecture: ``"unfactored"``, ``"global"`` or ``"local"`` (see `augment.dynamics`).
+        ensemble_size: members, each trained on its own shuffle of the data.
+        hidden: widths of each member's MLP after the embedding.
+        embed_dim: width of each input node's embedding in the masked composer.
+        normalise_inputs: False (the default, and the authors' code): the networks read
+            ``[s, a]`` as they are, right for inputs of unit scale such as Nav2D's; True: they
+            read them standardised by the training rows' mean and std, for inputs far from
+            unit scale (HookSweep2's pipeline and the online buffers set it). On Nav2D,
+            standardised inputs made the unfactored model's MOCODA-U error 3.8 times larger at
+            the authors' budget (seed 0: 2.28 against 0.60) and 1.4 times at the fast default
+            (seeds 0-4: 1.16 against 0.81, the batch going from 512 to 256 at the same time;
+            docs/results.md, "MoCoDA model error"). The next-state targets are standardised
+            either way.
+        std_divisor: at generation the predicted std is divided by this.
+        seed: initial weights, the split and the mini-batches.
+        training: how it is trained (`TrainingConfig`).
+    """
+
+    architecture: str = "local"
+    ensemble_size: int = 5
+    hidden: tuple[int, ...] = (128, 128)
+    embed_dim: int = 128
+    normalise_inputs: bool = False
+    std_divisor: float = 3.0
+    seed: int = 0
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    @classmethod
+    def authors_nav2d(cls, **overrides: object) -> DynamicsConfig:
+        """The authors' Nav2D models (2x256 hidden units) trained on their budget and with
+        their stopping rule (`TrainingConfig.authors_nav2d`)."""
+        settings: dict[str, object] = {
+            "hidden": (256, 256),
+            "training": TrainingConfig.authors_nav2d(),
+        }
+        return cls(**{**settings, **overrides})
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, object]) -> DynamicsConfig:
+        """The config that ``dataclasses.asdict`` wrote as ``settings`` (its ``training`` a
+        dict too), e.g. from a saved ensemble."""
+        training = settings.get("training", {})
+        if not isinstance(training, dict):
+            raise ValueError(f"training must be a dict of TrainingConfig fields, got {training!r}")
+        return cls(**{**settings, "training": TrainingConfig(**training)})
+
+    def __post_init__(self) -> None:
+        self.normalise_inputs = check_bool("normalise_inputs", self.normalise_inputs)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
             )
-        check_fields(self, _RULES)
+        if not isinstance(self.training, TrainingConfig):
+            raise TypeError(
+                f"training must be a TrainingConfig, got {type(self.training).__name__}: "
+                "the budget and optimiser settings go there, e.g. "
+                "DynamicsConfig(training=TrainingConfig(epochs=1))"
+            )
+        check_fields(self, _MODEL_RULES)
 
 
-#: DynamicsConfig's numeric fields and their ranges (`causal_envs.core.check_fields`)
-_RULES: dict[str, Int | Real | Sizes] = {
-    "ensemble_size": Int(1),
-    "hidden": Sizes(),
-    "embed_dim": Int(1),
+#: the numeric fields and their ranges (`causal_envs.core.check_fields`)
+_TRAINING_RULES: dict[str, Int | Real | Sizes] = {
     "lr": Real(0.0, low_open=True),
     "weight_decay": Real(0.0),
     "batch_size": Int(1),
@@ -174,6 +215,11 @@ _RULES: dict[str, Int | Real | Sizes] = {
     "val_fraction": Real(0.0, 1.0, low_open=True, high_open=True),
     "val_rows": Int(1, optional=True),
     "val_every_steps": Int(1, optional=True),
+}
+_MODEL_RULES: dict[str, Int | Real | Sizes] = {
+    "ensemble_size": Int(1),
+    "hidden": Sizes(),
+    "embed_dim": Int(1),
     "std_divisor": Real(0.0, low_open=True),
     "seed": Int(0),
 }
@@ -190,7 +236,7 @@ class TrainingLog:
     val_epochs: list[int] = field(default_factory=list)
     #: the arithmetic the training steps ran in (``"auto"`` resolved: `causal_envs.core.device`)
     precision: str = "fp32"
-    #: `DynamicsConfig.stopping`; with ``"authors"`` the last validation is of the kept weights
+    #: `TrainingConfig.stopping`; with ``"authors"`` the last validation is of the kept weights
     stopping: str = "best"
     best_epoch: int = -1
     seconds: float = 0.0

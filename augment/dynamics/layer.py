@@ -109,7 +109,7 @@ class MaskedComposerEnsemble(nn.Module):
         embedding per root (the roots partition the inputs, so each input row of ``W_g`` is
         its own root's).
 
-        Under ``torch.autocast`` (``DynamicsConfig.precision="bf16"``) only the hidden layers'
+        Under ``torch.autocast`` (``TrainingConfig.precision="bf16"``) only the hidden layers'
         products run in low precision: the embedding reads the inputs and the output layer
         writes the means and variances in float32.
         """

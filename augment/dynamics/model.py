@@ -27,8 +27,9 @@ from causal_envs.core.device import AUTO, resolve_device
 
 __all__ = ["FORMAT_VERSION", "FactoredEnsemble"]
 
-#: version 2: the network's parameters live under ``layer.`` (version 1 files are remapped)
-FORMAT_VERSION = 2
+#: version 3: the config's training settings nested under ``training`` (`TrainingConfig`);
+#: a file of another version is refused with a message to train and save it again
+FORMAT_VERSION = 3
 _NORMALISERS = ("x_mean", "x_std", "y_mean", "y_std")
 
 
@@ -238,7 +239,7 @@ class FactoredEnsemble(nn.Module):
                 f"(found {version!r}); train and save it again"
             )
         state = payload["state_dict"]
-        config = DynamicsConfig(**payload["config"])
+        config = DynamicsConfig.from_dict(payload["config"])
         if config.architecture == "local" and mask_fn is None:
             if payload["env_id"] is None:
                 raise ValueError("this local model was saved without env_id: pass mask_fn")

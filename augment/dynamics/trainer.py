@@ -64,11 +64,11 @@ def _beats_window(val_nll: list[float]) -> bool:
 class EnsembleTrainer:
     """Trains every member of ``model`` on its own shuffle of the data (or one shared shuffle).
 
-    A ``config.val_fraction`` of the rows (or ``config.val_rows``; chosen with ``config.seed``)
-    is held out. With ``config.stopping="best"`` the weights of the lowest validation NLL are
-    kept (with ``config.patience``, training stops after that many validations without
-    improvement); with ``"authors"``, MoCoDA's code's rule decides when to stop and the last
-    weights are kept (see `DynamicsConfig`).
+    Its settings are the model's ``config.training`` (`TrainingConfig`): a ``val_fraction``
+    of the rows (or ``val_rows``; chosen with ``config.seed``) is held out. With
+    ``stopping="best"`` the weights of the lowest validation NLL are kept (with ``patience``,
+    training stops after that many validations without improvement); with ``"authors"``,
+    MoCoDA's code's rule decides when to stop and the last weights are kept.
     """
 
     def __init__(self, model: FactoredEnsemble) -> None:
@@ -87,6 +87,7 @@ class EnsembleTrainer:
         from tqdm import tqdm  # deferred: tqdm's import is only needed to train (~0.1 s)
 
         model, cfg, st = self.model, self.config, self.model.structure
+        train = cfg.training
         s, _ = as_batch(states, st.state_dim, "states")
         a, _ = as_batch(actions, st.action_dim, "actions")
         s2, _ = as_batch(next_states, st.state_dim, "next_states")
@@ -94,11 +95,11 @@ class EnsembleTrainer:
             raise ValueError(
                 f"states, actions, next_states differ in length: {len(s)}, {len(a)}, {len(s2)}"
             )
-        n_val = cfg.validation_rows(len(s))
+        n_val = train.validation_rows(len(s))
         if n_val >= len(s):
             raise ValueError(f"val_rows={n_val} leaves no rows to train on (the data has {len(s)})")
-        if len(s) - n_val < cfg.batch_size // 8:
-            raise ValueError(f"too few rows ({len(s)}) to train with batch size {cfg.batch_size}")
+        if len(s) - n_val < train.batch_size // 8:
+            raise ValueError(f"too few rows ({len(s)}) to train with batch size {train.batch_size}")
         rng = np.random.default_rng(cfg.seed)
         perm = rng.permutation(len(s))
         tr, va = perm[n_val:], perm[:n_val]
@@ -110,31 +111,31 @@ class EnsembleTrainer:
         dev = model.device
         # fused: one kernel for every parameter's update (CPU and CUDA alike)
         opt = torch.optim.Adam(
-            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True
+            model.parameters(), lr=train.lr, weight_decay=train.weight_decay, fused=True
         )
         gen = torch.Generator(device=dev).manual_seed(cfg.seed)
         flush = flushes_denormals(dev)
         if flush:  # on the host, each step's large temporaries are reused (core.memory)
             retain_freed_memory()
         n_tr = len(tr)
-        per_pass = max(1, n_tr // cfg.batch_size)
-        steps = cfg.steps_per_epoch or per_pass
-        total_steps = steps * cfg.epochs
+        per_pass = max(1, n_tr // train.batch_size)
+        steps = train.steps_per_epoch or per_pass
+        total_steps = steps * train.epochs
         schedule = (
             torch.optim.lr_scheduler.LambdaLR(
                 opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total_steps) / total_steps))
             )
-            if cfg.schedule == "cosine"
+            if train.schedule == "cosine"
             else None
         )
         step_count = validated_at = 0
         params = [p for p in model.parameters() if p.requires_grad]
         log = TrainingLog(
             steps_per_epoch=steps,
-            precision=resolve_precision(cfg.precision, dev),
-            stopping=cfg.stopping,
+            precision=resolve_precision(train.precision, dev),
+            stopping=train.stopping,
         )
-        authors = cfg.stopping == "authors"
+        authors = train.stopping == "authors"
         best, best_state, since_best = math.inf, None, 0
 
         def validate(epoch: int) -> float:
@@ -148,20 +149,20 @@ class EnsembleTrainer:
             return val
 
         start = time.perf_counter()
-        bar = tqdm(range(cfg.epochs), desc=f"{cfg.architecture} ensemble", disable=not progress)
+        bar = tqdm(range(train.epochs), desc=f"{cfg.architecture} ensemble", disable=not progress)
         stop = False
         for epoch in bar:
             model.train()
             total = torch.zeros((), device=dev)  # summed on the device: no per-step sync
             # the authors' rule tests its validations in the last AUTHORS_LATE_EPOCHS epochs
-            late = cfg.epochs - epoch < AUTHORS_LATE_EPOCHS
+            late = train.epochs - epoch < AUTHORS_LATE_EPOCHS
             for i in range(steps):
                 j = i % per_pass
                 if j == 0:  # a fresh shuffle at every pass over the data
                     order = self.member_orders(n_tr, gen)
-                idx = order[:, j * cfg.batch_size : (j + 1) * cfg.batch_size]  # (E, batch)
+                idx = order[:, j * train.batch_size : (j + 1) * train.batch_size]  # (E, batch)
                 # training steps only: validation is float32
-                with training_autocast(dev, cfg.precision):
+                with training_autocast(dev, train.precision):
                     mean, var = model(x_tr[idx], m_tr[idx])  # float32 out, either way
                 loss = gaussian_nll(mean, var, y_tr[idx])
                 opt.zero_grad(set_to_none=True)
@@ -175,7 +176,7 @@ class EnsembleTrainer:
                         params + [v for p in params for v in opt.state[p].values() if v.ndim]
                     )
                 total += loss.detach()
-                if authors and (step_count - 1) % cfg.val_every_steps == 0:
+                if authors and (step_count - 1) % train.val_every_steps == 0:
                     validate(epoch)
                     if late and _beats_window(log.val_nll):
                         stop = True
@@ -187,8 +188,12 @@ class EnsembleTrainer:
                 if stop or (late and _beats_window(log.val_nll)):
                     break
                 continue
-            last = epoch == cfg.epochs - 1
-            if cfg.val_every_steps and not last and step_count - validated_at < cfg.val_every_steps:
+            last = epoch == train.epochs - 1
+            if (
+                train.val_every_steps
+                and not last
+                and step_count - validated_at < train.val_every_steps
+            ):
                 continue  # not yet time to validate (the authors validate every 100 steps)
             val = validate(epoch)
             if val < best:
@@ -197,7 +202,7 @@ class EnsembleTrainer:
             else:
                 since_best += 1
             bar.set_postfix(train=f"{train_nll:.3f}", val=f"{val:.3f}")
-            if cfg.patience is not None and since_best >= cfg.patience:
+            if train.patience is not None and since_best >= train.patience:
                 break
         if authors:
             # the authors keep the last weights; validate them if training went on past the
@@ -215,7 +220,7 @@ class EnsembleTrainer:
         """``(ensemble_size, n)``: the order in which each member sees the ``n`` training rows,
         one shuffle per member, or one for all with ``shared_minibatch``."""
         cfg, dev = self.config, self.model.device
-        if cfg.shared_minibatch:
+        if cfg.training.shared_minibatch:
             order = torch.randperm(n, generator=generator, device=dev)
             return order.expand(cfg.ensemble_size, -1)
         perms = [

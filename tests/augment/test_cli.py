@@ -4,13 +4,15 @@ import pytest
 import torch
 
 import augment.cli
-from augment.dynamics.config import DynamicsConfig
+from augment.dynamics.config import DynamicsConfig, TrainingConfig
 from benchmarks.cli import main
 from causal_envs.datasets import DatasetError, load_augmented
 
 
 def test_augment_makes_datasets_the_env_can_load(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(augment.cli.PROFILES, "quick", DynamicsConfig(epochs=1))
+    monkeypatch.setitem(
+        augment.cli.PROFILES, "quick", DynamicsConfig(training=TrainingConfig(epochs=1))
+    )
     png = tmp_path / "aug.png"
     argv = [
         "augment",
@@ -73,7 +75,7 @@ def test_augment_reuses_the_cache_and_the_benchmark_shares_it(monkeypatch, tmp_p
 
     root = tmp_path / "cache"
     monkeypatch.setenv("CAUSAL_ENVS_DATA_DIR", str(root))
-    fast = DynamicsConfig(epochs=1)
+    fast = DynamicsConfig(training=TrainingConfig(epochs=1))
     monkeypatch.setitem(augment.cli.PROFILES, "quick", fast)
     argv = ["augment", "nav2d/empirical", "--methods", "mocoda"]
     assert main(argv) == 0
@@ -117,7 +119,9 @@ def test_minari_cli_works_on_a_cache_with_augmented_sets(monkeypatch, tmp_path):
     root = tmp_path / "cache"
     monkeypatch.setenv("CAUSAL_ENVS_DATA_DIR", str(root))
     generate_dataset("cartpole/task1", root=root)
-    toy = MoCoDAConfig(total_size=50_000, dynamics=DynamicsConfig(epochs=1))
+    toy = MoCoDAConfig(
+        total_size=50_000, dynamics=DynamicsConfig(training=TrainingConfig(epochs=1))
+    )
     augmented_datasets("nav2d/empirical", ["mocoda-u", "emp"], toy, root=root, log=None)
     env = {**__import__("os").environ, "MINARI_DATASETS_PATH": str(root), "COLUMNS": "200"}
     cli = [sys.executable, "-c", "from minari.cli import app; app()"]

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 
 import gymnasium as gym
@@ -6,15 +7,26 @@ import pytest
 import torch
 
 import causal_envs  # noqa: F401
-from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble, zero_tiny_
+from augment.dynamics import (
+    DynamicsConfig,
+    EnsembleTrainer,
+    FactoredEnsemble,
+    TrainingConfig,
+    zero_tiny_,
+)
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 from causal_envs.envs.nav2d import NAV2D_STRUCTURE, Nav2DModel
 
 MASK = gym.make("CausalNav2D-v0").unwrapped.local_mask
+TRAINING_FIELDS = {f.name for f in dataclasses.fields(TrainingConfig)}
 
 
 def model(arch, **kw):
-    cfg = DynamicsConfig(architecture=arch, hidden=(32, 32), embed_dim=16, **kw)
+    """A small Nav2D ensemble; ``kw`` are DynamicsConfig's or TrainingConfig's fields."""
+    training = {k: kw.pop(k) for k in list(kw) if k in TRAINING_FIELDS}
+    cfg = DynamicsConfig(
+        architecture=arch, hidden=(32, 32), embed_dim=16, training=TrainingConfig(**training), **kw
+    )
     return FactoredEnsemble(NAV2D_STRUCTURE, cfg, MASK, "CausalNav2D-v0")
 
 
@@ -197,11 +209,12 @@ def test_cosine_schedule_decays_to_zero_over_the_fixed_epochs(data):
 
 def test_schedule_and_epoch_length_are_checked():
     with pytest.raises(ValueError, match="schedule must be one of"):
-        DynamicsConfig(schedule="linear")
+        TrainingConfig(schedule="linear")
     with pytest.raises(ValueError, match="steps_per_epoch must be an integer >= 1"):
-        DynamicsConfig(steps_per_epoch=0)
+        TrainingConfig(steps_per_epoch=0)
     authors = DynamicsConfig.authors_nav2d()
-    assert (authors.hidden, authors.lr, authors.epochs, authors.steps_per_epoch) == (
+    t = authors.training
+    assert (authors.hidden, t.lr, t.epochs, t.steps_per_epoch) == (
         (256, 256),
         1e-4,
         600,
@@ -216,9 +229,9 @@ def test_members_draw_their_own_minibatches_unless_shared_as_the_authors_do():
     assert own.shape == shared.shape == (5, 100)
     assert not torch.equal(own[0], own[1]) and all(torch.equal(shared[0], r) for r in shared)
     authors = DynamicsConfig.authors_nav2d()
-    assert authors.shared_minibatch and authors.val_rows == 20_000
+    assert authors.training.shared_minibatch and authors.training.val_rows == 20_000
     with pytest.raises(ValueError, match="val_rows must be an integer >= 1"):
-        DynamicsConfig(val_rows=0)
+        TrainingConfig(val_rows=0)
 
 
 def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
@@ -229,7 +242,7 @@ def test_validation_every_so_many_steps_and_after_the_last_epoch(data):
     assert log.val_epochs == [3, 6] and len(log.train_nll) == 7 and len(log.val_nll) == 2
     assert log.best_epoch in log.val_epochs
     with pytest.raises(ValueError, match="val_every_steps must be an integer >= 1"):
-        DynamicsConfig(val_every_steps=0)
+        TrainingConfig(val_every_steps=0)
 
 
 def test_the_authors_stopping_rule_stops_late_at_a_new_low_and_keeps_the_last_weights(data):
@@ -254,9 +267,9 @@ def test_the_authors_stopping_rule_stops_late_at_a_new_low_and_keeps_the_last_we
     assert not np.allclose(m.predict_all(s, a)[0], best.predict_all(s, a)[0])
     for bad in (dict(val_every_steps=None), dict(val_every_steps=100, patience=3)):
         with pytest.raises(ValueError, match="stopping='authors' validates every"):
-            DynamicsConfig(stopping="authors", **bad)
+            TrainingConfig(**bad, stopping="authors")
     with pytest.raises(ValueError, match="stopping must be one of"):
-        DynamicsConfig(stopping="early")
+        TrainingConfig(stopping="early")
 
 
 def test_bf16_training_learns_as_float32_does_and_is_deterministic(data):
@@ -277,7 +290,7 @@ def test_bf16_training_learns_as_float32_does_and_is_deterministic(data):
     assert np.array_equal(bf16.sample(s, a, rng), again.sample(s, a, np.random.default_rng(1)))
     assert bf16.predict_all(s, a)[0].dtype == np.float32  # prediction is float32 always
     with pytest.raises(ValueError, match="precision must be one of"):
-        DynamicsConfig(precision="fp16")
+        TrainingConfig(precision="fp16")
 
 
 def test_bf16_keeps_the_embedding_and_the_output_layer_in_float32():
@@ -315,3 +328,19 @@ def test_inputs_are_fed_raw_unless_normalised(data):
     assert torch.allclose(x, torch.tensor(np.concatenate([s[:8], a[:8]], 1)))
     with pytest.raises(ValueError, match="normalise_inputs must be True or False"):
         DynamicsConfig(normalise_inputs="no")
+
+
+def test_the_training_settings_are_their_own_config_and_a_saved_one_round_trips(tmp_path, data):
+    # a flat training keyword names where it belongs; a budget change is one replace
+    with pytest.raises(TypeError, match="epochs"):
+        DynamicsConfig(epochs=1)
+    with pytest.raises(TypeError, match="training must be a TrainingConfig"):
+        DynamicsConfig(training={"epochs": 1})
+    cfg = DynamicsConfig.authors_nav2d(training=TrainingConfig.authors_nav2d(precision="bf16"))
+    assert cfg.hidden == (256, 256) and cfg.training.precision == "bf16"
+    assert cfg.training.stopping == "authors" and cfg.training.batch_size == 512
+    assert DynamicsConfig.from_dict(dataclasses.asdict(cfg)) == cfg
+    m = model("global", epochs=1, batch_size=256)
+    EnsembleTrainer(m).fit(data.observations, data.actions, data.next_observations)
+    path = m.save(tmp_path / "m.pt")
+    assert FactoredEnsemble.load(path).config == m.config

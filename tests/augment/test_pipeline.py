@@ -2,14 +2,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
 from causal_envs.datasets.nav2d import generate_nav2d_empirical
 
 SMALL = dict(
     total_size=3_000,
     n_components=4,
     val_size=200,
-    dynamics=DynamicsConfig(hidden=(32, 32), embed_dim=16, epochs=2, batch_size=256),
+    dynamics=DynamicsConfig(
+        hidden=(32, 32), embed_dim=16, training=TrainingConfig(epochs=2, batch_size=256)
+    ),
 )
 
 

@@ -37,12 +37,14 @@ def test_the_training_log_records_the_arithmetic_that_ran():
     import gymnasium as gym
 
     import causal_envs  # noqa: F401  (registers the envs)
-    from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
+    from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble, TrainingConfig
     from causal_envs.datasets.nav2d import generate_nav2d_empirical
     from causal_envs.envs.nav2d import NAV2D_STRUCTURE
 
     data = generate_nav2d_empirical(seed=0, n_per_behaviour=500)
-    cfg = DynamicsConfig(epochs=1, hidden=(16,), embed_dim=8, precision="auto")
+    cfg = DynamicsConfig(
+        hidden=(16,), embed_dim=8, training=TrainingConfig(epochs=1, precision="auto")
+    )
     mask = gym.make("CausalNav2D-v0").unwrapped.local_mask
     model = FactoredEnsemble(NAV2D_STRUCTURE, cfg, mask, "CausalNav2D-v0", CPU)
     log = EnsembleTrainer(model).fit(data.observations, data.actions, data.next_observations)

@@ -16,7 +16,7 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.env_util import make_vec_env
 
 import causal_envs  # noqa: F401  (registers the envs)
-from augment import DynamicsConfig
+from augment import DynamicsConfig, TrainingConfig
 from augment.sb3 import MoCoDAHerReplayBuffer, MoCoDAReplayBuffer, online_config
 from causal_envs.core import ContractError
 from causal_envs.envs.hooksweep.model import GRIPPER_TABLE_Z
@@ -24,7 +24,10 @@ from causal_envs.envs.hooksweep.model import GRIPPER_TABLE_Z
 TINY = online_config(
     n_components=4,
     dynamics=DynamicsConfig(
-        epochs=2, steps_per_epoch=10, hidden=(32, 32), embed_dim=16, batch_size=64, ensemble_size=3
+        hidden=(32, 32),
+        embed_dim=16,
+        ensemble_size=3,
+        training=TrainingConfig(epochs=2, steps_per_epoch=10, batch_size=64),
     ),
 )
 BATCH = 64
@@ -250,7 +253,10 @@ def hooksweep2_goal_observation(states: np.ndarray, goals: np.ndarray) -> dict[s
 TINY_HS = online_config(
     n_components=2,
     dynamics=DynamicsConfig(
-        epochs=1, steps_per_epoch=10, hidden=(32,), embed_dim=8, batch_size=64, ensemble_size=2
+        hidden=(32,),
+        embed_dim=8,
+        ensemble_size=2,
+        training=TrainingConfig(epochs=1, steps_per_epoch=10, batch_size=64),
     ),
 )
 

@@ -2,11 +2,14 @@
 
 import pytest
 
-from augment import DynamicsConfig
+from augment import DynamicsConfig, TrainingConfig
 from benchmarks import ensemble_step
 
 TINY = DynamicsConfig.authors_nav2d(
-    ensemble_size=2, hidden=(16, 16), embed_dim=8, batch_size=64, val_rows=500, epochs=3
+    ensemble_size=2,
+    hidden=(16, 16),
+    embed_dim=8,
+    training=TrainingConfig.authors_nav2d(batch_size=64, val_rows=500, epochs=3),
 )
 
 

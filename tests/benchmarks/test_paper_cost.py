@@ -2,12 +2,14 @@
 
 import numpy as np
 
-from augment import DynamicsConfig
+from augment import DynamicsConfig, TrainingConfig
 from benchmarks import ensemble_step, paper_cost
 
 
 def test_unit_timings_are_measured_and_positive():
-    cfg = DynamicsConfig(ensemble_size=2, hidden=(16,), embed_dim=8, batch_size=64)
+    cfg = DynamicsConfig(
+        ensemble_size=2, hidden=(16,), embed_dim=8, training=TrainingConfig(batch_size=64)
+    )
     assert paper_cost.ensemble_step_s("CausalNav2D-v0", cfg, "cpu", rows=1_000) > 0
     assert ensemble_step.training_steps(DynamicsConfig.authors_nav2d(), 35_000) == 600 * 29
     # the authors' models hold out 20,000 rows: those come on top of the rows trained on

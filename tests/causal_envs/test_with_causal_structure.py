@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
 from causal_envs.core import CausalEnv, ContractError, check_causal_env
 from causal_envs.datasets import random_rollouts
 from causal_envs.wrappers import WithCausalStructure
@@ -315,7 +315,10 @@ def test_mocoda_fits_and_generates_on_the_wrapped_env():
         n_components=4,
         val_size=200,
         dynamics=DynamicsConfig(
-            ensemble_size=2, hidden=(32, 32), embed_dim=16, epochs=2, batch_size=256
+            ensemble_size=2,
+            hidden=(32, 32),
+            embed_dim=16,
+            training=TrainingConfig(epochs=2, batch_size=256),
         ),
         seed=0,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
 from causal_envs.datasets import (
     TransitionDataset,
     load_stored,
@@ -39,7 +39,9 @@ def augmented() -> TransitionDataset:
         n_components=2,
         val_size=100,
         seed=0,
-        dynamics=DynamicsConfig(hidden=(16, 16), embed_dim=8, epochs=1, batch_size=128),
+        dynamics=DynamicsConfig(
+            hidden=(16, 16), embed_dim=8, training=TrainingConfig(epochs=1, batch_size=128)
+        ),
     )
     out = MoCoDA("CausalNav2D-v0", config).fit(data, models=("local",)).generate("mocoda")
     assert out.metadata["n_empirical"] == N_EMPIRICAL
