@@ -391,6 +391,10 @@ def run(
     cell_config = {k: v for k, v in config.items() if k != "seeds"}
     stem = f"{bench.stem}_{profile_name}"
     folder = output_dir() / stem
+    if (folder.parent / f"{stem}.json").is_dir():  # refused now, not after the run's work
+        raise RunError(
+            f"{folder.parent / f'{stem}.json'} is a directory where the merged results belong"
+        )
     if fresh and folder.exists():
         for f in sorted(folder.rglob("*"), reverse=True):
             f.unlink() if f.is_file() else f.rmdir()

@@ -30,6 +30,7 @@ from causal_envs.datasets import (
     pack_dataset,
 )
 from causal_envs.datasets.plots import pyplot, save_figure, save_png
+from causal_envs.datasets.staging import reclaim_staging
 from causal_envs.datasets.storage import verify_minari_files
 from causal_envs.tasks import SEQUENCES, make_sequence
 
@@ -248,6 +249,8 @@ def _space(space: gym.Space) -> str:
 def cmd_dataset_list(args: argparse.Namespace) -> None:
     root = data_root(args.data_dir)
     print(f"cache: {root}")
+    if root.is_dir():
+        reclaim_staging(root)  # a dead writer's staging, not shown as a dataset or left behind
     for name, spec in sorted(DATASETS.items()):
         cached = (root / spec.dataset_id()).exists()
         print(f"{name:20s} {spec.dataset_id():40s} {'cached' if cached else 'not cached'}")
@@ -256,6 +259,7 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
     print(f"augmented sets ({len(augmented)}; made by causal-envs augment or a benchmark):")
     for m in augmented:
         models = m.get("config", {}).get("dynamics", {})
+        training = models.get("training", {})
         print(
             f"  {m['method']:9s} of {m.get('source')} seed {m.get('seed')}"
             + (
@@ -269,7 +273,8 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
         )
         print(
             f"  {'':9s} source sha256 {str(m.get('source_digest'))[:16]}..., models "
-            f"{models.get('hidden')} x {models.get('epochs')} epochs ({models.get('schedule')}), "
+            f"{models.get('hidden')} x {training.get('epochs')} epochs "
+            f"({training.get('schedule')}), "
             f"causal-envs {m.get('package_version')} -> {m['path']}"
         )
 

@@ -33,7 +33,7 @@ from causal_envs.datasets.reference import (
 )
 from causal_envs.datasets.remote import fetch_archive, pack_archive
 from causal_envs.datasets.rollouts import generate_task_rollouts
-from causal_envs.datasets.staging import dataset_lock
+from causal_envs.datasets.staging import dataset_lock, reclaim_staging
 from causal_envs.datasets.storage import load_stored, package_version, read_metadata, save_minari
 from causal_envs.datasets.transitions import TransitionDataset
 from causal_envs.tasks import make_sequence
@@ -261,6 +261,7 @@ def generate_dataset(
     # one generator per dataset at a time: a second one waits, then finds the first's result
     with dataset_lock(dataset_id, base, purpose="generate"):
         if (path / "data" / "metadata.json").exists() and not force:
+            reclaim_staging(base)  # a dead writer's copy does not outlive a cache hit either
             return path
         data = spec.generate(seed)
         env = spec.env(seed)

@@ -41,7 +41,12 @@ from tqdm import tqdm
 from causal_envs.core.fs import StorageError, check_directory, describe_os_error, ensure_free_space
 from causal_envs.datasets.errors import DatasetError
 from causal_envs.datasets.staging import dataset_lock, staged_dataset
-from causal_envs.datasets.storage import file_facts, load_stored, package_version
+from causal_envs.datasets.storage import (
+    file_facts,
+    load_stored,
+    package_version,
+    verify_minari_files,
+)
 
 __all__ = ["ARCHIVE_FORMAT", "MIRROR_ENV", "fetch_archive", "mirror_url", "pack_archive"]
 
@@ -63,6 +68,7 @@ def pack_archive(
     loaded (and so verified) first. ``name``, ``seed`` and ``command`` (the one that
     generates it) go into the manifest."""
     load_stored(dataset_id, base, regenerate_hint=command)  # refuses a corrupt or missing one
+    verify_minari_files(dataset_id, base, regenerate_hint=command)  # and a modified HDF5 file
     folder = base / dataset_id
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     archive = Path(out) / f"{dataset_id}.tar"
@@ -185,16 +191,16 @@ def _download(url: str, part: Path, size: int, progress: bool) -> None:
                         for block in iter(lambda r=response: r.read(_CHUNK), b""):
                             f.write(block)
                             bar.update(len(block))
-                    if part.stat().st_size < size:
+                    got = part.stat().st_size
+                    whole = _file_size(response)
+                    if whole is not None and got >= whole and whole < size:
+                        # all the server has, delivered: no retry can make it longer
+                        raise _short_file(url, part, whole, size)
+                    if got < size:
                         raise ConnectionError("the connection closed before the end of the file")
             except urllib.error.HTTPError as err:
                 if err.code == 416:  # nothing at or after byte `have`: the file is short
-                    part.unlink(missing_ok=True)
-                    raise DatasetError(
-                        f"the mirror's {url} ends at {have:,} bytes where its manifest says "
-                        f"{size:,}: the mirror is inconsistent (repack it); nothing was "
-                        "installed"
-                    ) from None
+                    raise _short_file(url, part, have, size) from None
                 if err.code < 500:  # missing or forbidden: no retry makes it appear
                     raise DatasetError(
                         f"downloading {url} failed: HTTP {err.code} {err.reason}"
@@ -207,6 +213,26 @@ def _download(url: str, part: Path, size: int, progress: bool) -> None:
                 TimeoutError,
             ) as err:
                 failures = _after_failure(url, failures, str(err), err)
+
+
+def _file_size(response: Any) -> int | None:
+    """The whole file's size as the server states it: a 206's ``Content-Range`` total, a
+    200's ``Content-Length``; None where it does not say."""
+    if response.status == 206:
+        total = (response.headers.get("Content-Range") or "").rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length") or ""
+    return int(length) if length.isdigit() else None
+
+
+def _short_file(url: str, part: Path, whole: int, size: int) -> DatasetError:
+    """The error for a mirror whose file is shorter than its manifest says (the partial
+    download removed: nothing can complete it)."""
+    part.unlink(missing_ok=True)
+    return DatasetError(
+        f"the mirror's {url} ends at {whole:,} bytes where its manifest says {size:,}: the "
+        "mirror is inconsistent (repack it); nothing was installed"
+    )
 
 
 def _after_failure(url: str, failures: int, last: str, err: Exception) -> int:
@@ -308,6 +334,8 @@ def fetch_archive(
                 dest.mkdir(parents=True)
                 _unpack(part, dest, manifest)
                 unpacked = load_stored(dataset_id, tmp, regenerate_hint=regenerate_hint)
+                # a load checks Minari's files by size only: their digests before installing
+                verify_minari_files(dataset_id, tmp, regenerate_hint=regenerate_hint)
                 _check_identity(dest, unpacked.metadata, dataset_id, name, seed)
         except DatasetError:
             if part.exists() and part.stat().st_size >= size:

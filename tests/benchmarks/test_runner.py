@@ -277,3 +277,10 @@ def test_every_benchmark_profile_refuses_bad_fields(module, profile, bad, messag
     with pytest.raises(ValueError, match=message):
         dataclasses.replace(base, **bad)
     dataclasses.replace(base, seeds=(__import__("numpy").int64(3),))  # NumPy integers are fine
+
+
+def test_a_directory_where_the_merged_results_belong_is_refused_before_any_cell_runs():
+    (output_dir() / "toy_bench_small.json").mkdir(parents=True)
+    with pytest.raises(RunError, match=r"toy_bench_small.json is a directory where the merged"):
+        run(toy.BENCHMARK, "small", seeds=(0,))
+    assert not (output_dir() / "toy_bench_small" / "cells" / "seed=0__size=3.json").exists()

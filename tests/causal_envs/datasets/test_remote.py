@@ -269,3 +269,40 @@ def test_the_cli_packs_and_downloads(mirror, tmp_path, capsys):
     assert ID in capsys.readouterr().out
     assert main(["dataset", "--data-dir", str(tmp_path / "c"), "download", NAME]) == 1
     assert "CAUSAL_ENVS_MIRROR" in capsys.readouterr().err
+
+
+def test_a_modified_hdf5_file_is_neither_packed_nor_installed(mirror, tmp_path, monkeypatch):
+    """One flipped byte in Minari's HDF5 file keeps its size, which is all a load checks: the
+    packer and the installer both check its digest against the one recorded at writing."""
+    url, folder, _, source = mirror
+    hdf5 = next((source / ID / "data").glob("*.hdf5"))
+    raw = bytearray(hdf5.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    hdf5.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match="does not match the digest recorded"):
+        pack_dataset(NAME, out=tmp_path / "packed", root=source)
+    # an archive packed by a packer that did not check (its manifest matches the bad file)
+    monkeypatch.setattr(remote, "verify_minari_files", lambda *a, **k: {})
+    pack_dataset(NAME, out=folder, root=source)
+    monkeypatch.undo()
+    root = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="does not match the digest recorded"):
+        download_dataset(NAME, mirror=url, root=root, progress=False)
+    assert _leftovers(root) == []
+
+
+def test_a_short_archive_on_a_server_without_ranges_says_inconsistent_not_resume(
+    mirror, tmp_path
+):
+    """``python -m http.server`` ignores Range and sends the whole (short) file each time: a
+    complete response that ends before the manifest's size is the mirror's fault."""
+    url, folder, handler, _ = mirror
+    tar = folder / f"{ID}.tar"
+    full = tar.stat().st_size
+    tar.write_bytes(tar.read_bytes()[: full // 2])
+    handler.do_GET = http.server.SimpleHTTPRequestHandler.do_GET  # no Range support
+    root = tmp_path / "cache"
+    for _ in range(2):
+        with pytest.raises(DatasetError, match=rf"ends at {full // 2:,} bytes.*inconsistent"):
+            download_dataset(NAME, mirror=url, root=root, progress=False)
+    assert _leftovers(root) == []

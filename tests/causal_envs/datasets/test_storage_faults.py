@@ -318,3 +318,18 @@ def test_a_generator_killed_mid_write_leaves_nothing_visible_and_is_reclaimed(tm
     assert not staged[0].exists()  # and the load reclaimed it
     save(generate_nav2d_empirical(seed=5, n_per_behaviour=100), tmp_path)
     assert leftovers(tmp_path) == []
+
+
+def test_a_dead_writers_staging_goes_at_a_cache_hit_and_at_dataset_list(tmp_path, capsys):
+    """A writer killed before its final rename over a cached dataset: neither the next plain
+    ``generate`` (which finds the dataset made) nor ``dataset list`` leaves its copy behind."""
+    from benchmarks.cli import main
+    from causal_envs.datasets import generate_dataset
+
+    generate_dataset("cartpole/task1", root=tmp_path)
+    dead = _dead_staging(tmp_path)
+    generate_dataset("cartpole/task1", root=tmp_path)
+    assert not dead.exists()
+    dead = _dead_staging(tmp_path)
+    assert main(["dataset", "--data-dir", str(tmp_path), "list"]) == 0
+    assert "cartpole/task1" in capsys.readouterr().out and not dead.exists()
