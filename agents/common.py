@@ -462,11 +462,35 @@ class OfflineAgent:
         check_keys(
             payload, path, kind, ("config", "dims", "n_updates", "logs", "generator", "state")
         )
-        config = {**payload["config"], "device": str(device)}
-        agent = cls(cls.config_class(**config))
-        agent._ensure_built(*payload["dims"])
-        for key, module in agent._modules().items():
-            module.load_state_dict(payload["state"][key])
+        settings, dims, state = payload["config"], payload["dims"], payload["state"]
+        if not isinstance(settings, dict):
+            raise CheckpointError(f"{path}: its config is not a dict of {cls.name} settings")
+        if not (
+            isinstance(dims, list | tuple)
+            and len(dims) == 2
+            and all(type(d) is int and d > 0 for d in dims)
+        ):
+            raise CheckpointError(
+                f"{path}: its dims must be the observation and action sizes, got {dims!r}"
+            )
+        try:
+            agent = cls(cls.config_class(**{**settings, "device": str(device)}))
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(
+                f"{path}: its {cls.name} config is not this version's ({err})"
+            ) from None
+        agent._ensure_built(*dims)
+        modules = agent._modules()
+        held = state if isinstance(state, dict) else {}
+        check_keys(held, path, f"{kind}'s state", tuple(modules))
+        for key, module in modules.items():
+            try:
+                module.load_state_dict(state[key])
+            except (RuntimeError, TypeError, ValueError, KeyError) as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+                raise CheckpointError(
+                    f"{path}: its {key!r} does not fit a {cls.name} agent of these sizes ({reason})"
+                ) from None
         agent.n_updates = payload["n_updates"]
         agent.logs = payload["logs"]
         agent._gen.set_state(payload["generator"])

@@ -44,6 +44,8 @@ class BatchedVectorEnv(VectorEnv):
 
     num_envs: int
     _prev_done: NDArray[np.bool_]
+    #: every sub-env's state; None before the first reset and after ``close``
+    _state: NDArray | None
 
     def _init_autoreset(self, mode: AutoresetMode | str) -> None:
         self.autoreset_mode = as_autoreset_mode(mode)
@@ -59,7 +61,10 @@ class BatchedVectorEnv(VectorEnv):
         raise NotImplementedError
 
     def _reset_mask(self, options: dict[str, Any] | None) -> NDArray[np.bool_] | None:
-        """``options["reset_mask"]`` checked, or None for a full reset."""
+        """``options["reset_mask"]`` checked, or None for a full reset (``options`` must be
+        a dict or None)."""
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"options must be a dict or None, got {options!r}")
         if not options or "reset_mask" not in options:
             return None
         mask = np.asarray(options["reset_mask"])
@@ -69,6 +74,10 @@ class BatchedVectorEnv(VectorEnv):
                 f"{mask.dtype} {mask.shape}"
             )
         return mask
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """End every episode: a later ``step`` needs a ``reset``, as on the single envs."""
+        self._state = None
 
     def _partial_reset(self, mask: NDArray[np.bool_]) -> tuple[NDArray, dict[str, Any]]:
         self._restart(mask)

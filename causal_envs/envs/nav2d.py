@@ -364,7 +364,7 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, OfflineDatasetMixin, BatchedVectorEnv
             raise ValueError("CausalNav2DVectorEnv does not render; use the single env to render")
         self.num_envs = int(num_envs)
         self.max_episode_steps = int(max_episode_steps)
-        self.include_mask_in_info = bool(include_mask_in_info)
+        self.include_mask_in_info = check_bool("include_mask_in_info", include_mask_in_info)
         self.render_mode = None
         self.batch_model = Nav2DModel(**task_kwargs)
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)
@@ -394,9 +394,15 @@ class CausalNav2DVectorEnv(Nav2DCausalAPI, OfflineDatasetMixin, BatchedVectorEnv
             return self._partial_reset(mask)
         super().reset(seed=seed)
         if options and "state" in options:
-            start = np.broadcast_to(np.asarray(options["state"], np.float64), (self.num_envs, 2))
+            wanted = f"options['state'] must broadcast to ({self.num_envs}, 2) in [0, 1]"
+            try:
+                start = np.broadcast_to(
+                    np.asarray(options["state"], np.float64), (self.num_envs, 2)
+                )
+            except (TypeError, ValueError):
+                raise ValueError(f"{wanted}, got {options['state']!r}") from None
             if not np.isfinite(start).all() or (start < 0).any() or (start > 1).any():
-                raise ValueError("options['state'] must broadcast to (num_envs, 2) in [0, 1]")
+                raise ValueError(f"{wanted}, got {options['state']!r}")
             self._state = start.astype(np.float32)
         else:
             self._state = self.batch_model.sample_starts(self.np_random, self.num_envs)

@@ -236,3 +236,27 @@ def test_bcq_refuses_a_bad_update_count_before_pre_training(monkeypatch):
     monkeypatch.setattr(MDNEnsemble, "nll", never)
     with pytest.raises(ValueError, match="n_updates"):
         BCQ().fit(bandit(50), -5)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda p: p["state"].pop("actor"), r"state checkpoint: it lacks 'actor'"),
+        (lambda p: p.update(state=[1, 2]), r"state checkpoint: it lacks 'actor'"),
+        (lambda p: p["config"].update(bogus=1), r"td3bc config is not this version.s.*bogus"),
+        (lambda p: p.update(config=[1]), r"its config is not a dict"),
+        (lambda p: p.update(dims=(4,)), r"its dims must be the observation and action sizes"),
+        (lambda p: p.update(dims=[3, 1]), r"its 'actor' does not fit a td3bc agent"),
+        (lambda p: p["config"].update(hidden=[8]), r"its 'actor' does not fit a td3bc agent"),
+    ],
+)
+def test_a_checkpoint_with_broken_contents_is_a_checkpoint_error(tmp_path, edit, message):
+    from causal_envs.core.checkpoint import CheckpointError
+
+    agent = TD3BC(TD3BCConfig(hidden=(16, 16), seed=0))
+    agent.fit(bandit(200), 2, progress=False)
+    payload = torch.load(agent.save(tmp_path / "a.pt"), weights_only=True)
+    edit(payload)
+    torch.save(payload, tmp_path / "b.pt")
+    with pytest.raises(CheckpointError, match=message):
+        TD3BC.load(tmp_path / "b.pt")

@@ -41,6 +41,8 @@ ACTION_SCALE = 0.05
 #: sequence can pull the gripper through the table or stretch the arm without bound
 MOCAP_WORKSPACE = np.array([[0.88, 0.3, 0.42], [1.48, 1.2, 0.8]])
 _INITIAL_QPOS = {"robot0:slide0": 0.405, "robot0:slide1": 0.48, "robot0:slide2": 0.0}
+#: the largest frame side ``render`` draws (an offscreen framebuffer of that size)
+MAX_FRAME_SIDE = 4096
 #: gymnasium-robotics' Fetch start: the gripper target relative to the default grip position,
 #: with gripper_extra_height 0.2 added to z
 _GRIPPER_START_OFFSET = np.array([-0.498, 0.005, -0.431 + 0.2])
@@ -83,9 +85,13 @@ class HookSweep2CausalAPI:
             raise ValueError(
                 f"goals and next_states differ in batch size: {len(goals)} != {len(s2)}"
             )
-        g, _ = as_batch(
-            np.broadcast_to(np.asarray(g, np.float64), (len(s2), GOAL_DIM)), GOAL_DIM, "goals"
-        )
+        g = np.asarray(g, np.float64)
+        if g.shape not in ((GOAL_DIM,), (len(s2), GOAL_DIM)):
+            raise ValueError(
+                f"goals must be one goal of {GOAL_DIM} or one per transition "
+                f"({len(s2)}, {GOAL_DIM}), got shape {g.shape}"
+            )
+        g, _ = as_batch(np.broadcast_to(g, (len(s2), GOAL_DIM)), GOAL_DIM, "goals")
         reward, _ = self.batch_model.reward(box_positions(s2), g, s2[:, 2])
         return reward
 
@@ -181,9 +187,20 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         self.include_mask_in_info = check_bool("include_mask_in_info", include_mask_in_info)
         self.width = check_int("width", width, 1)
         self.height = check_int("height", height, 1)
+        if max(self.width, self.height) > MAX_FRAME_SIDE:
+            raise ValueError(
+                f"width and height must be at most {MAX_FRAME_SIDE} pixels, got "
+                f"{self.width} x {self.height}"
+            )
         self._started = False  # reset() starts an episode; close() ends it
 
         self.model = build_model()
+        # the offscreen framebuffer holds the frame asked for (the scene's is 640 x 480)
+        frame = self.model.vis.global_
+        frame.offwidth, frame.offheight = (
+            max(frame.offwidth, self.width),
+            max(frame.offheight, self.height),
+        )
         self.data = mujoco.MjData(self.model)
         self.dt = N_SUBSTEPS * self.model.opt.timestep
         self._grip_site = self.model.site("robot0:grip").id
@@ -376,6 +393,9 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
                 f"desired_goal must end in {GOAL_DIM + 1} or {GOAL_DIM} elements, got shape "
                 f"{goal.shape}"
             )
+        for name, value in (("achieved_goal", ach), ("desired_goal", goal)):
+            if not np.isfinite(value).all():
+                raise ValueError(f"{name} must be finite, got {value!r}")
         if ach.shape[-1] == GOAL_DIM + 1:
             z = ach[..., GOAL_DIM]
         else:

@@ -291,9 +291,7 @@ def test_a_modified_hdf5_file_is_neither_packed_nor_installed(mirror, tmp_path, 
     assert _leftovers(root) == []
 
 
-def test_a_short_archive_on_a_server_without_ranges_says_inconsistent_not_resume(
-    mirror, tmp_path
-):
+def test_a_short_archive_on_a_server_without_ranges_says_inconsistent_not_resume(mirror, tmp_path):
     """``python -m http.server`` ignores Range and sends the whole (short) file each time: a
     complete response that ends before the manifest's size is the mirror's fault."""
     url, folder, handler, _ = mirror

@@ -163,3 +163,24 @@ def test_torchrl_trains_dqn_on_the_native_vector_env(mode):
         episodes += int(batch["next", "done"].sum())
     assert frames == 2_048 and episodes > 0
     assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("env_id", ["CausalNav2D-v0", "CausalCartPole-v0"])
+def test_bad_reset_options_are_refused_and_a_closed_vector_env_needs_a_reset(env_id):
+    env = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    env.reset(seed=0)
+    for bad in ([1], "state", 3):
+        with pytest.raises(ValueError, match="options must be a dict or None"):
+            env.reset(options=bad)
+    env.close()
+    with pytest.raises(gym.error.ResetNeeded, match="reset"):
+        env.step(env.action_space.sample())
+
+
+def test_nav2d_vector_env_names_a_bad_start_state_and_a_bad_flag():
+    env = gym.make_vec("CausalNav2D-v0", num_envs=2, vectorization_mode="vector_entry_point")
+    for bad in ("ab", [0.1, 0.2, 0.3], [[0.1, 0.2]] * 3, [0.1, float("nan")]):
+        with pytest.raises(ValueError, match=r"options\['state'\] must broadcast to \(2, 2\)"):
+            env.reset(options={"state": bad})
+    with pytest.raises(ValueError, match="include_mask_in_info must be True or False"):
+        gym.make_vec("CausalNav2D-v0", num_envs=2, include_mask_in_info="no")

@@ -115,6 +115,24 @@ def test_render_headless():
         pytest.skip(f"headless OpenGL unavailable: {err}")
     assert frame.shape == (64, 96, 3) and frame.dtype == np.uint8 and frame.std() > 5
     e.close()
+    wide = gym.make("HookSweep2-v0", render_mode="rgb_array", width=1000, height=500)
+    wide.reset(seed=0)
+    assert wide.render().shape == (500, 1000, 3)  # larger than the scene's 640 x 480 buffer
+    wide.close()
+    with pytest.raises(ValueError, match="at most 4096 pixels"):
+        gym.make("HookSweep2-v0", width=5000)
+
+
+def test_goals_of_a_bad_shape_or_not_finite_are_refused():
+    env = gym.make("HookSweep2-v0").unwrapped
+    env.reset(seed=0)
+    s, a = np.zeros((2, env.observation_space["observation"].shape[0])), np.zeros((2, 4))
+    for bad in (np.zeros(3), np.zeros((2, 5)), np.zeros((3, 6))):
+        with pytest.raises(ValueError, match="goals"):
+            env.reward_fn(s, a, s, goals=bad)
+    for achieved, desired in ((np.zeros(7), np.full(7, np.nan)), (np.full(7, np.inf), np.zeros(7))):
+        with pytest.raises(ValueError, match="must be finite"):
+            env.compute_reward(achieved, desired, {})
 
 
 # ----------------------------------------------------------------------------- batched model
