@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from causal_envs.core.fs import StorageError, check_directory, describe_os_error, ensure_free_space
 from causal_envs.datasets.errors import DatasetError
-from causal_envs.datasets.staging import dataset_lock, staged_dataset
+from causal_envs.datasets.staging import MIN_FREE_BYTES, dataset_lock, staged_dataset
 from causal_envs.datasets.storage import (
     file_facts,
     load_stored,
@@ -321,7 +321,10 @@ def fetch_archive(
         try:
             downloads.mkdir(exist_ok=True)
             have = part.stat().st_size if part.exists() else 0
-            ensure_free_space(downloads, size - have, f"downloading {dataset_id}")
+            # the rest of the archive and the unpacked dataset beside it, asked for before
+            # any byte is transferred (the archive goes once the dataset is installed)
+            unpacked = sum(int(f["bytes"]) for f in manifest["files"]) + MIN_FREE_BYTES
+            ensure_free_space(downloads, size - have + unpacked, f"downloading {dataset_id}")
             _download(f"{base_url}/{dataset_id}.tar", part, size, progress)
             if file_facts(part) != {"bytes": size, "sha256": digest}:
                 part.unlink()
@@ -329,14 +332,14 @@ def fetch_archive(
                     f"the downloaded archive of {dataset_id} does not match the SHA-256 in its "
                     "manifest (corrupt or replaced on the mirror); nothing was installed"
                 )
-            with staged_dataset(dataset_id, base, True, 2 * size) as tmp:
+            with staged_dataset(dataset_id, base, True, unpacked) as tmp:
                 dest = tmp / dataset_id
                 dest.mkdir(parents=True)
                 _unpack(part, dest, manifest)
-                unpacked = load_stored(dataset_id, tmp, regenerate_hint=regenerate_hint)
+                installed = load_stored(dataset_id, tmp, regenerate_hint=regenerate_hint)
                 # a load checks Minari's files by size only: their digests before installing
                 verify_minari_files(dataset_id, tmp, regenerate_hint=regenerate_hint)
-                _check_identity(dest, unpacked.metadata, dataset_id, name, seed)
+                _check_identity(dest, installed.metadata, dataset_id, name, seed)
         except DatasetError:
             if part.exists() and part.stat().st_size >= size:
                 part.unlink()  # complete but unusable: nothing to resume

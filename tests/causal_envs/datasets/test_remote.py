@@ -23,6 +23,7 @@ from causal_envs.datasets import (
     remote,
 )
 from causal_envs.datasets.remote import MIRROR_ENV
+from causal_envs.datasets.staging import MIN_FREE_BYTES
 from causal_envs.datasets.storage import file_facts
 
 NAME, ID = "cartpole/task1", "causal-envs/cartpole/task1-v0"
@@ -304,3 +305,29 @@ def test_a_short_archive_on_a_server_without_ranges_says_inconsistent_not_resume
         with pytest.raises(DatasetError, match=rf"ends at {full // 2:,} bytes.*inconsistent"):
             download_dataset(NAME, mirror=url, root=root, progress=False)
     assert _leftovers(root) == []
+
+
+def test_the_space_check_counts_the_archive_and_the_unpacked_dataset_before_transferring(
+    mirror, tmp_path, monkeypatch
+):
+    """Room for the archive alone is not enough: the unpacked copy sits beside it until the
+    install ends. Too little is refused before a byte is transferred; enough installs."""
+    from collections import namedtuple
+
+    url, folder, handler, _ = mirror
+    manifest = json.loads((folder / f"{ID}.manifest.json").read_text())
+    archive = manifest["archive"]["bytes"]
+    unpacked = sum(f["bytes"] for f in manifest["files"]) + MIN_FREE_BYTES
+    usage = namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    for free, ok in ((archive + unpacked - 1, False), (archive + unpacked, True)):
+        handler.ranges.clear()
+        monkeypatch.setattr(shutil, "disk_usage", lambda p, f=free: usage(f, 0, f))
+        root = tmp_path / f"cache-{ok}"
+        if ok:
+            download_dataset(NAME, mirror=url, root=root, progress=False)
+        else:
+            with pytest.raises(DatasetError, match=r"downloading .* needs about"):
+                download_dataset(NAME, mirror=url, root=root, progress=False)
+            assert handler.ranges == []  # refused before the transfer
+        monkeypatch.setattr(shutil, "disk_usage", real)
