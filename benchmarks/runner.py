@@ -556,6 +556,21 @@ def _check_reachable(address: str, timeout: float) -> None:
             f"({err.strerror or err}); start one with `ray start --head --port {port}` or "
             "check the address"
         ) from None
+    # something listens; Ray's head speaks gRPC there (a web server or a silent port does not,
+    # and Ray would retry it for minutes)
+    import grpc  # deferred: installed with Ray, needed only to reach a cluster
+
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise RunError(
+            f"the server at --address {address} does not answer as a Ray cluster's head "
+            f"(no gRPC handshake within {timeout:g} s): check the address and port (`ray "
+            "status` on the head prints it)"
+        ) from None
+    finally:
+        channel.close()
 
 
 def _run_ray(
@@ -584,7 +599,11 @@ def _run_ray(
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
         if address is None:  # "local": a new instance, even where `ray start` runs a cluster
             kwargs["num_cpus"] = workers
-        ray.init(address=address or "local", **kwargs)
+        try:
+            ray.init(address=address or "local", **kwargs)
+        except (ConnectionError, RuntimeError, TimeoutError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise RunError(f"Ray could not connect to --address {address}: {reason}") from None
     try:
         prepare = ray.remote(max_retries=3)(_prepare)
         cell_task = ray.remote(max_retries=3)(_ray_cell)

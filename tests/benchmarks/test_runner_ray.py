@@ -76,6 +76,42 @@ def test_a_dead_address_fails_fast_with_an_error_naming_it(monkeypatch):
         run(toy.BENCHMARK, "small", backend="ray", address="nohost")
 
 
+@pytest.mark.parametrize("server", ["silent", "http"])
+def test_an_address_where_something_else_listens_fails_fast(monkeypatch, server):
+    """A port that accepts and says nothing, or a web server: not a Ray head. Refused within
+    the stated timeout, where Ray alone hangs for minutes."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    from benchmarks import runner
+
+    if server == "silent":
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port, stop = listener.getsockname()[1], listener.close
+    else:
+        web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        port = web.server_address[1]
+
+        def stop():
+            web.shutdown()
+            web.server_close()
+
+    monkeypatch.setattr(runner, "RAY_CONNECT_TIMEOUT", 3.0)
+    start = time.perf_counter()
+    try:
+        with pytest.raises(RunError, match=rf"127\.0\.0\.1:{port} does not answer as a Ray"):
+            run(toy.BENCHMARK, "small", backend="ray", address=f"127.0.0.1:{port}")
+    finally:
+        stop()
+    assert time.perf_counter() - start < 30
+    assert not ray.is_initialized()
+
+
 def test_a_cuda_run_on_a_cluster_without_gpus_is_refused(local_ray):
     with pytest.raises(RunError, match="the Ray cluster has no GPU"):
         run(toy.BENCHMARK, "small", backend="ray", device="cuda")
