@@ -98,14 +98,20 @@ def check_directory(path: str | os.PathLike, what: str = "directory") -> Path:
     return path
 
 
-def ensure_free_space(path: str | os.PathLike, needed: int, what: str) -> None:
+def ensure_free_space(path: str | os.PathLike, needed: int, what: str, reserved: int = 0) -> None:
     """Raise `StorageError` before a write of about ``needed`` bytes into ``path`` (an existing
-    directory) if its filesystem has less free space than that."""
+    directory) if its filesystem has less free space than that, once ``reserved`` bytes
+    (promised to other writes in progress) are set aside."""
     free = shutil.disk_usage(path).free
-    if free < needed:
+    if free - reserved < needed:
+        held = (
+            f", {reserved / 2**20:,.1f} MiB of it reserved by writes in progress"
+            if reserved
+            else ""
+        )
         raise StorageError(
             f"{what} needs about {needed / 2**20:,.1f} MiB in {path}, which has "
-            f"{free / 2**20:,.1f} MiB free: free some space or point the cache elsewhere"
+            f"{free / 2**20:,.1f} MiB free{held}: free some space or point the cache elsewhere"
         )
 
 

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from causal_envs.core.fs import (
     FileLock,
@@ -35,6 +35,8 @@ from causal_envs.datasets.errors import DatasetError
 __all__ = ["MIN_FREE_BYTES", "dataset_lock", "reclaim_staging", "staged_dataset"]
 
 _STAGING_PREFIX = ".tmp-"
+#: the file in a staging directory that holds the bytes its writer reserved
+_RESERVED = "reserved"
 #: a staging directory before its owner holds its lock (invisible to `reclaim_staging`)
 _STARTING_PREFIX = ".new-"
 #: the room a write asks for when its caller names none
@@ -60,17 +62,34 @@ def staged_dataset(
     dataset is swapped into ``<root>/<dataset_id>``, and the staging root is always removed.
     A filesystem error (full disk, lost permission) becomes a `DatasetError`; nothing is left
     behind."""
+    parts = PurePosixPath(dataset_id).parts if isinstance(dataset_id, str) else ()
+    if not parts or dataset_id.startswith("/") or {".", ".."} & set(parts) or "\\" in dataset_id:
+        raise DatasetError(
+            f"dataset_id must be a relative name such as 'namespace/name-v0' that stays inside "
+            f"the cache, got {dataset_id!r}"
+        )
+    space: FileLock | None = None
     try:
         root = check_directory(root, "dataset cache directory")
         reclaim_staging(root)
         final = root / dataset_id
         if os.path.lexists(final) and not overwrite:
             raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
-        ensure_free_space(root, needed, f"writing dataset {dataset_id}")
+        # one writer at a time checks the room and stakes its claim (the "reserved" file of
+        # its staging), so that writers side by side cannot all count the same free space
+        space = FileLock(root / ".locks" / "space.lock")
+        space.acquire()
+        ensure_free_space(
+            root, needed, f"writing dataset {dataset_id}", reserved=_reserved_by_others(root)
+        )
         starting = Path(tempfile.mkdtemp(prefix=_STARTING_PREFIX, dir=root))
     except StorageError as err:
+        if space is not None:
+            space.release()
         raise DatasetError(str(err)) from err
     except OSError as err:
+        if space is not None:
+            space.release()
         if isinstance(err, FileExistsError):
             raise
         raise DatasetError(
@@ -83,6 +102,8 @@ def staged_dataset(
         owner.acquire()
         tmp = starting.with_name(_STAGING_PREFIX + starting.name[len(_STARTING_PREFIX) :])
         os.rename(starting, tmp)
+        (tmp / _RESERVED).write_text(str(needed))
+        space.release()
         (tmp / "target").write_text(dataset_id)
         yield tmp
         (tmp / "complete").touch()
@@ -96,8 +117,32 @@ def staged_dataset(
             "nothing was left behind"
         ) from err
     finally:
+        space.release()
         shutil.rmtree(tmp, ignore_errors=True)  # before the lock goes: no reclaim races it
         owner.release()
+
+
+def _reserved_by_others(root: Path) -> int:
+    """Bytes that live writers under ``root`` have reserved (`staged_dataset`'s ``needed``)
+    and not yet written: free space they will take. Dead writers' staging counts for
+    nothing (`reclaim_staging` removes it)."""
+    total = 0
+    try:
+        entries = [p for p in root.iterdir() if p.name.startswith(_STAGING_PREFIX)]
+    except OSError:
+        return 0
+    for staging in entries:
+        try:
+            reserved = int((staging / _RESERVED).read_text())
+            lock = FileLock(staging / "owner.lock", create=False)
+            if lock.acquire(blocking=False):  # nobody holds it: a dead writer
+                lock.release()
+                continue
+            written = sum(f.stat().st_size for f in staging.rglob("*") if f.is_file())
+        except (OSError, ValueError):
+            continue  # finishing or gone: its bytes are on the disk or freed
+        total += max(0, reserved - written)
+    return total
 
 
 def _move_into_place(tmp: Path, dataset_id: str, root: Path) -> None:

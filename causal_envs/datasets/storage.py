@@ -195,6 +195,7 @@ def save_minari(
     """
     import minari  # deferred: minari + h5py (~0.6 s), not needed to list or plan datasets
 
+    _check_writable(data)
     meta = data.metadata
     needed = (
         _needed_bytes(data)
@@ -202,7 +203,7 @@ def save_minari(
         + data.n_episodes * _HDF5_EPISODE_BYTES
     )
     with staged_dataset(dataset_id, root, overwrite, needed) as tmp, _minari_root(tmp):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _hdf5_errors(dataset_id, root):
             # the project has no contact address but its code (in code_permalink)
             warnings.filterwarnings("ignore", message="`author_email` is set to None")
             ds = minari.create_dataset_from_buffers(
@@ -221,8 +222,29 @@ def save_minari(
         data_dir = tmp / dataset_id / "data"
         block = _write_flat(data, data_dir, "minari")
         block["minari_files"] = {_MINARI_FILE: file_facts(data_dir / _MINARI_FILE)}
-        ds.storage.update_metadata({_META_KEY: block})
+        with _hdf5_errors(dataset_id, root):
+            ds.storage.update_metadata({_META_KEY: block})
     return Path(root) / dataset_id
+
+
+def _check_writable(data: Any) -> None:
+    if not isinstance(data, TransitionDataset):
+        raise TypeError(f"data must be a TransitionDataset, got {type(data).__name__}")
+
+
+@contextlib.contextmanager
+def _hdf5_errors(dataset_id: str, root: str | os.PathLike) -> Iterator[None]:
+    """h5py reports a failed write (a disk that filled after the space check, say) as a
+    ``RuntimeError``: a `DatasetError` here, so that the staging is removed and the user
+    reads one line."""
+    try:
+        yield
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatasetError(
+            f"writing dataset {dataset_id} under {root} failed in Minari's HDF5 file "
+            f"({reason}); nothing was left behind"
+        ) from None
 
 
 def transitions_from_minari(ds: Any) -> TransitionDataset:
@@ -267,6 +289,7 @@ def save_flat(
     For transition sets that are not episodes (MoCoDA's generated transitions): Minari's
     per-episode groups would cost a group per transition. `load_stored` reads both.
     """
+    _check_writable(data)
     with staged_dataset(dataset_id, root, overwrite, _needed_bytes(data)) as tmp:
         data_dir = tmp / dataset_id / "data"
         data_dir.mkdir(parents=True)

@@ -333,3 +333,43 @@ def test_a_dead_writers_staging_goes_at_a_cache_hit_and_at_dataset_list(tmp_path
     dead = _dead_staging(tmp_path)
     assert main(["dataset", "--data-dir", str(tmp_path), "list"]) == 0
     assert "cartpole/task1" in capsys.readouterr().out and not dead.exists()
+
+
+def test_writers_side_by_side_cannot_count_the_same_free_space(small, tmp_path, monkeypatch):
+    """A live writer's staging holds the bytes it reserved: a second writer that would fit in
+    the free space alone, but not beside it, is refused with one line; a dead writer's
+    reservation counts for nothing."""
+    usage = shutil.disk_usage(tmp_path)
+    free = 200 * 2**20
+    monkeypatch.setattr(
+        "causal_envs.core.fs.shutil.disk_usage", lambda p: usage._replace(free=free)
+    )
+    other = tmp_path / ".tmp-other"
+    other.mkdir()
+    (other / "reserved").write_text(str(free - 2**20))  # all but 1 MiB promised elsewhere
+    held = FileLock(other / "owner.lock")
+    held.acquire()
+    try:
+        with pytest.raises(DatasetError, match=r"MiB of it reserved by writes in progress"):
+            save(small, tmp_path)
+        assert not (tmp_path / ID).exists()
+    finally:
+        held.release()  # the other writer dies: its reservation lapses
+    save(small, tmp_path)
+    assert load(tmp_path).equals(small) and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("bad_id", ["../escape-v0", "/abs/x-v0", "a/../../b-v0", "", "a\\b-v0"])
+def test_a_dataset_id_that_leaves_the_cache_is_refused(small, tmp_path, bad_id):
+    root = tmp_path / "cache"
+    root.mkdir()
+    with pytest.raises(DatasetError, match="dataset_id must be a relative name"):
+        storage_module.save_flat(small, bad_id, root)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+def test_writing_something_that_is_not_a_dataset_is_a_type_error(tmp_path):
+    minari_kw = {"env": "CausalNav2D-v0", "description": "t"}
+    for write, kw in ((storage_module.save_flat, {}), (storage_module.save_minari, minari_kw)):
+        with pytest.raises(TypeError, match="data must be a TransitionDataset, got dict"):
+            write({"observations": []}, ID, tmp_path, **kw)
