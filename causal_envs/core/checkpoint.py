@@ -53,7 +53,11 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # torch's own text opens with advice to load the file unsafely: quote only what it
+        # found (e.g. "unsupported GLOBAL posix.system")
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        found = [line for line in lines if "GLOBAL" in line or "Unsupported" in line]
+        reason = (found or ["objects that are not tensors or plain values"])[0]
         raise CheckpointError(
             f"{path} was not loaded: it holds objects beyond tensors and plain values, which a "
             f"{kind} checkpoint never does (a weights-only load refused: {reason})"

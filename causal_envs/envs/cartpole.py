@@ -10,6 +10,7 @@ friction.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -359,6 +360,12 @@ def _model_from_kwargs(kwargs: dict[str, Any]) -> CartPoleModel:
         raise ValueError("pass either batch_model= or individual constants, not both")
     if model is not None and not isinstance(model, CartPoleModel):
         raise TypeError(f"batch_model must be a CartPoleModel, got {type(model).__name__}")
+    known = {f.name for f in dataclasses.fields(CartPoleModel)}
+    if unknown := set(kwargs) - known:
+        raise TypeError(
+            f"unknown CausalCartPole keyword(s) {sorted(unknown)}; the physics takes "
+            f"{sorted(known)} (or batch_model=)"
+        )
     return model if model is not None else CartPoleModel(**kwargs)
 
 

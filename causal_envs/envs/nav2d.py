@@ -263,6 +263,8 @@ class CausalNav2DEnv(Nav2DCausalAPI, OfflineDatasetMixin, gym.Env[np.ndarray, np
         super().reset(seed=seed)
         if options is not None and not isinstance(options, dict):
             raise ValueError(f"options must be a dict (e.g. {{'state': (x, y)}}), got {options!r}")
+        if unknown := set(options or {}) - {"state"}:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; use 'state'")
         if options and "state" in options:
             try:
                 start = np.asarray(options["state"], dtype=np.float64)

@@ -210,3 +210,9 @@ def test_constants_take_numpy_scalars_and_reject_garbage():
         gym.make("CausalCartPole-v0", friction_cart=(np.nan,))
     with pytest.raises(ValueError, match="force_scales must be a sequence"):
         gym.make("CausalCartPole-v0", force_scales=1.0)
+
+
+def test_a_misspelt_physics_keyword_names_the_keywords_it_takes():
+    message = r"unknown CausalCartPole keyword\(s\) \['gravty'\].*gravity"
+    with pytest.raises(TypeError, match=message):
+        gym.make("CausalCartPole-v0", gravty=3.0)

@@ -319,3 +319,9 @@ def test_success_is_reported_in_info_as_gymnasium_robotics_does():
     _, _, terminated, _, infos = vec.step(np.full((2, 2), 0.2, np.float32))
     np.testing.assert_array_equal(infos["is_success"], terminated)
     np.testing.assert_array_equal(infos["is_success"], [True, False])
+
+
+def test_an_unknown_reset_option_is_refused():
+    env = gym.make("CausalNav2D-v0")
+    with pytest.raises(ValueError, match=r"unknown reset options \['stat'\]; use 'state'"):
+        env.reset(options={"stat": (0.1, 0.1)})
