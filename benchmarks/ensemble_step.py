@@ -35,7 +35,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import gymnasium as gym
@@ -295,7 +295,7 @@ def measure(profile: str = "paper", device: str = AUTO) -> dict[str, Any]:
     steps = training_steps(cfg, ROWS)
     out: dict[str, Any] = {
         "profile": profile,
-        "config": {k: v for k, v in vars(cfg).items() if k != "architecture"},
+        "config": {k: v for k, v in asdict(cfg).items() if k != "architecture"},
         "device": str(dev),
         "threads": torch.get_num_threads(),
         "native_bf16": native_bf16(dev),

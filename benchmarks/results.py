@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import provenance
-from causal_envs.core import atomic_path
+from causal_envs.core import atomic_path, jsonable
 from causal_envs.core.fs import check_directory
 
 __all__ = ["output_dir", "write_json"]
@@ -32,5 +32,5 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
         payload = {**payload, "provenance": provenance.collect()}
     path = output_dir() / f"{name}.json"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps(jsonable(payload), indent=2, sort_keys=True))
     return path

@@ -1,5 +1,7 @@
 """The ensemble-step profile: its figures are measured, add up, and the report reads them."""
 
+import json
+
 import pytest
 
 from augment import DynamicsConfig, TrainingConfig
@@ -38,6 +40,9 @@ def test_every_architecture_is_measured_against_the_product_rate_and_the_peer(ti
     text = ensemble_step.report(r)
     assert "peer (the authors' layout" in text and "where a step's time goes" in text
     assert "the profile's training (87 steps a model), fp32" in text
+    # the record is plain JSON (what main writes): the config's training settings nested
+    assert r["config"]["training"]["batch_size"] == 64
+    json.dumps(r)
 
 
 def test_an_unknown_profile_is_refused():
