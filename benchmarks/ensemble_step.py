@@ -52,7 +52,15 @@ from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device, training_autocast
 from causal_envs.core.memory import ENV_SWITCH
 
-__all__ = ["PROFILES", "main", "measure", "peer_comparison", "report", "training_steps"]
+__all__ = [
+    "PROFILES",
+    "main",
+    "measure",
+    "peer_comparison",
+    "peer_work",
+    "report",
+    "training_steps",
+]
 
 ENV_ID = "CausalNav2D-v0"
 ARCHS = ("unfactored", "global", "local")
@@ -273,11 +281,14 @@ def peer_step_s(cfg: DynamicsConfig, data: tuple, device: torch.device) -> dict[
 
     for _ in range(10):
         step()
+    with FlopCounterMode(display=False) as counter:
+        step()
     sys0, faults0 = _cpu_seconds()
     seconds = _timed(lambda: [step() for _ in range(STEPS)], device)
     sys1, faults1 = _cpu_seconds()
     return {
         "step_s": seconds / STEPS,
+        "flops_per_step": int(counter.get_total_flops()),
         "minor_faults_per_step": (faults1 - faults0) / STEPS,
         "kernel_s_per_step": (sys1 - sys0) / STEPS,
     }
@@ -346,6 +357,22 @@ def peer_comparison(r: dict[str, Any]) -> tuple[float, float]:
     return ours, r["peer"]["step_s"] / ours
 
 
+def peer_work(r: dict[str, Any]) -> str:
+    """What a step of ours computes against the peer's, and how fast per FLOP; empty for a
+    record that did not count the peer's FLOPs."""
+    peer = r["peer"]
+    if "flops_per_step" not in peer:
+        return ""
+    ours_s, _ = peer_comparison(r)
+    ours_flops = r["models"]["unfactored/fp32"]["flops_per_step"]
+    work = ours_flops / peer["flops_per_step"]
+    rate = (ours_flops / ours_s) / (peer["flops_per_step"] / peer["step_s"])
+    return (
+        f"; ours computes {work:.2f}x the peer's FLOPs a step (the input embedding the "
+        f"authors' plain MLP lacks), at {rate:.2f}x its FLOP rate"
+    )
+
+
 def _line(name: str, r: dict[str, Any]) -> str:
     return (
         f"{name}: {r['step_s'] * 1e3:.1f} ms a step, {r['flops_per_step'] / 1e9:.2f} GFLOP "
@@ -370,7 +397,7 @@ def report(r: dict[str, Any]) -> str:
         "",
         f"peer (the authors' layout: one nn.Sequential per member), unfactored float32: "
         f"{peer['step_s'] * 1e3:.1f} ms a step, {peer['minor_faults_per_step']:.0f} page faults; "
-        f"ours without its validations {ours * 1e3:.1f} ms, {speed:.2f}x its speed",
+        f"ours without its validations {ours * 1e3:.1f} ms, {speed:.2f}x its speed{peer_work(r)}",
         "",
         "where a step's time goes (ms): " + ", ".join(PHASES),
     ]

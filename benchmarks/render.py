@@ -286,7 +286,12 @@ def ensemble_step(name: str, defaults: str | None = None) -> str:
     rate, where the step's time goes, the peer, and the profile's projected training; with
     ``defaults``, a run with glibc's allocator defaults (``CAUSAL_ENVS_RETAIN_FREED_MEMORY=0``)
     beside it."""
-    from benchmarks.ensemble_step import ARCHS, PHASES, peer_comparison  # deferred: torch
+    from benchmarks.ensemble_step import (  # deferred: torch
+        ARCHS,
+        PHASES,
+        peer_comparison,
+        peer_work,
+    )
 
     record = load_record(name)
     d = record.data
@@ -332,7 +337,7 @@ def ensemble_step(name: str, defaults: str | None = None) -> str:
         f"The peer, the unfactored network laid out as the authors' code lays it out (one "
         f"`nn.Sequential` per member), float32: {peer['step_s'] * 1e3:.1f} ms a step and "
         f"{peer['minor_faults_per_step']:.0f} page faults; ours, without its validations, "
-        f"{ours_s * 1e3:.1f} ms: {speed:.2f}x its speed. The three models' "
+        f"{ours_s * 1e3:.1f} ms: {speed:.2f}x its speed{peer_work(d)}. The three models' "
         "training at this profile: "
         + "; ".join(f"{p} {m:.1f} min" for p, m in d["projected_three_min"].items())
         + f" ({', '.join(ARCHS)})."

@@ -37,8 +37,11 @@ def test_every_architecture_is_measured_against_the_product_rate_and_the_peer(ti
     flops = {a: r["models"][f"{a}/fp32"]["flops_per_step"] for a in ensemble_step.ARCHS}
     assert flops["global"] > flops["unfactored"]
     assert r["peer"]["step_s"] > 0
+    # the peer's plain MLP has no input embedding: fewer FLOPs a step than ours
+    assert 0 < r["peer"]["flops_per_step"] < flops["unfactored"]
     text = ensemble_step.report(r)
     assert "peer (the authors' layout" in text and "where a step's time goes" in text
+    assert "x the peer's FLOPs a step" in text
     assert "the profile's training (87 steps a model), fp32" in text
     # the record is plain JSON (what main writes): the config's training settings nested
     assert r["config"]["training"]["batch_size"] == 64
