@@ -73,7 +73,7 @@ class TrainingConfig:
             ``"auto"``: bf16 where the device has native bfloat16 products, else fp32
             (`causal_envs.core.device.resolve_precision`). Where bfloat16 has matrix units
             (AMX, GPU tensor cores) those products run faster than float32. With AVX-512 BF16
-            alone it depends on the CPU and the sizes: the authors' Nav2D steps ran 1.3-1.6x
+            alone it depends on the CPU and the sizes: the authors' Nav2D steps ran 1.2-1.5x
             faster on an AMD EPYC (docs/results.md, "where a training step's time goes"), the
             fast models' no faster; without it (AVX2 only) torch emulates them, 37x slower
             (docs/agents.md, "precision").
