@@ -8,6 +8,12 @@ one still starting. The next write, load or generation reclaims it (`reclaim_sta
 restoring the dataset it was replacing if the writer died between the two renames of an
 overwrite, so ``--force`` never leaves the user with nothing.
 
+**Room.** A write asks for the room it needs before it starts, under
+``<root>/.locks/space.lock``, and records it in its staging's ``reserved``: a writer counts
+the free space less what live writers have reserved and not yet written, so two writers side
+by side cannot both count the same megabytes and fill the disk midway (where h5py can crash).
+A dead writer's reservation counts for nothing.
+
 **Readers and writers.** The swap into place (a write's, or a reclaim's restore) holds
 ``<root>/.locks/<id>.lock`` exclusively and a load holds it shared from its first look at
 the dataset to its last byte, so a reader never sees half of one version and half of
