@@ -259,7 +259,7 @@ def cmd_dataset_list(args: argparse.Namespace) -> None:
     print(f"augmented sets ({len(augmented)}; made by causal-envs augment or a benchmark):")
     for m in augmented:
         models = m.get("config", {}).get("dynamics", {})
-        training = models.get("training", {})
+        training = models.get("training", models)  # sets made before the split: flat
         print(
             f"  {m['method']:9s} of {m.get('source')} seed {m.get('seed')}"
             + (
