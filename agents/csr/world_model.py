@@ -166,6 +166,9 @@ class _ConvEncoder(nn.Module):
             nn.ELU(),
             nn.Flatten(),
         )
+        # channels-last kernels: the frames arrive (B, H, W, C), which permuted is a
+        # channels-last (B, C, H, W) already, so nothing is copied between layouts
+        self.net.to(memory_format=torch.channels_last)
         self.out = nn.Linear(64 * (h // 16) * (w // 16), embed)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -188,9 +191,11 @@ class _ConvDecoder(nn.Module):
             nn.ELU(),
             nn.ConvTranspose2d(16, c, 4, 2, 1),
         )
+        # channels-last, as the encoder: the frames leave (B, H, W, C) without a copy
+        self.net.to(memory_format=torch.channels_last)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        x = self.fc(h).view(-1, 64, *self.grid)
+        x = self.fc(h).view(-1, 64, *self.grid).contiguous(memory_format=torch.channels_last)
         return self.net(x).permute(0, 2, 3, 1)
 
 

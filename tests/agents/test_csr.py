@@ -383,6 +383,17 @@ def test_pixel_observations_train_and_expand():
     before = agent.world.prediction_error(batch)
     agent.expand_latent(2)
     assert agent.world.prediction_error(batch) == pytest.approx(before, rel=1e-5)
+    # the frames' convolutions run channels-last (the layout (B, H, W, C) frames permute to),
+    # and a decoded batch comes back (B, H, W, C) without a layout copy
+    convs = [
+        m
+        for m in agent.world.modules()
+        if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)
+    ]
+    assert len(convs) == 8
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    frames = agent.world.obs_out(torch.zeros(3, agent.world.obs_out.fc.in_features))
+    assert frames.shape == (3, *env.observation_space.shape) and frames.is_contiguous()
 
 
 def test_the_continuation_reads_the_whole_state_whatever_the_reward_mask():
