@@ -44,7 +44,14 @@ from agents.csr.replay import SequenceReplay
 from agents.csr.world_model import StructuredWorldModel, WorldModelConfig, WorldModelParams
 from causal_envs.core import Int, Real, check_fields
 from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
-from causal_envs.core.device import AUTO, keep_on_host, resolve_device
+from causal_envs.core.device import (
+    AUTO,
+    check_precision,
+    keep_on_host,
+    resolve_device,
+    resolve_precision,
+    training_autocast,
+)
 from causal_envs.core.rollout import model_rollout
 
 __all__ = [
@@ -165,8 +172,14 @@ class CSRConfig:
     #: where the world model and the policy train and act: "auto" (CUDA if available), "cpu",
     #: "cuda", "cuda:N"
     device: str = AUTO
+    #: the world model's training step: "fp32", "bf16" (its forward pass and loss under
+    #: bfloat16 autocast: convolutions and matrix products in bf16, the weights, gradients and
+    #: optimiser in float32), or "auto" (bf16 where the device multiplies bfloat16 natively).
+    #: Acting, imagination and the policy step stay float32
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        check_precision(self.precision)
         if self.adaptation not in ADAPTATIONS:
             raise ValueError(f"adaptation must be one of {ADAPTATIONS}, got {self.adaptation!r}")
         if self.expansion not in EXPANSIONS:
@@ -260,6 +273,8 @@ class CSRAgent:
         torch.manual_seed(c.seed)
         self.rng = np.random.default_rng(c.seed)
         self.device = resolve_device(c.device)
+        #: the arithmetic of the world model's training steps ("auto" resolved)
+        self._precision = resolve_precision(c.precision, self.device)
         with self.device:  # every parameter is made on the device
             self.world = StructuredWorldModel(
                 WorldModelConfig.for_env(tuple(obs_shape), n_actions, c.world)
@@ -356,7 +371,9 @@ class CSRAgent:
         losses (detached 0-d tensors) and the batch's posterior states ``(B, T, latent_dim)``
         (detached; imagination starts from them)."""
         self.world.train()
-        loss, parts, states = self.world.loss(batch)
+        with training_autocast(self.device, self._precision):
+            loss, parts, states = self.world.loss(batch)
+        loss, states = loss.float(), states.float()
         if self._group is not None and self.config.group_sparsity > 0:
             group = self.world.group_norms()[self._group].sum()
             loss = loss + self.config.group_sparsity * group

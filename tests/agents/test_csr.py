@@ -791,3 +791,33 @@ def test_a_diverging_filter_is_named_not_passed_on_as_nan_logits():
     with pytest.raises(FloatingPointError, match="online filter diverged"):
         for _ in range(5):
             obs, *_ = env.step(agent.act(obs, greedy=False))
+
+
+def test_bf16_world_model_steps_learn_as_float32_does_and_are_deterministic():
+    """``precision="bf16"``: the world model's loss under bfloat16 autocast; it learns as the
+    float32 step does on the same data, keeps float32 weights, and repeats with a seed."""
+
+    def train(precision):
+        env = make_sequence("cartpole", seed=0).make(0)
+        cfg = CSRConfig(
+            world=W(latent_dim=4, hidden=32),
+            batch_size=4,
+            seq_len=10,
+            seed=0,
+            precision=precision,
+            device="cpu",
+        )
+        agent = CSRAgent(env.observation_space.shape, 2, cfg)
+        replay = agent.new_replay(env)
+        agent.collect(env, 200, replay, random=True)
+        losses = [float(agent.update(replay, policy=False)["loss/obs"]) for _ in range(60)]
+        floats = [t for t in agent.world.state_dict().values() if t.is_floating_point()]
+        assert all(t.dtype == torch.float32 for t in floats)
+        return losses
+
+    fp32, bf16 = train("fp32"), train("bf16")
+    assert bf16 == train("bf16")
+    assert np.mean(bf16[-10:]) < 0.5 * np.mean(bf16[:10])  # it learns...
+    assert np.mean(bf16[-10:]) == pytest.approx(np.mean(fp32[-10:]), rel=0.1)  # ...as fp32 does
+    with pytest.raises(ValueError, match="precision"):
+        CSRConfig(precision="fp16")
