@@ -38,6 +38,7 @@ from benchmarks.runner import BACKENDS, RunError, parse_cell_filter, parse_seeds
 from causal_envs import __version__
 from causal_envs.cli import USER_ERRORS, non_negative_int
 from causal_envs.cli import register as register_data_verbs
+from causal_envs.core.legacy_gym import quiet_legacy_gym
 from causal_envs.datasets import DATASETS
 from causal_envs.tasks.atari import ATARI_TASKS
 
@@ -529,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":  # a results directory that cannot be, refused up front
             output_dir()
             provenance.code()  # the code as the run starts: later edits are not its own
+            quiet_legacy_gym()  # SB3 and procgen import gym: its notice is not the run's
         args.func(args)
     except (*USER_ERRORS, RunError, RecordError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -45,6 +45,7 @@ from benchmarks import provenance
 from benchmarks.results import output_dir, write_json
 from causal_envs.core import atomic_path, check_int, exit_with_parent, jsonable
 from causal_envs.core.device import AUTO, check_device_spec, resolve_device, resolve_precision
+from causal_envs.core.legacy_gym import quiet_legacy_gym
 
 __all__ = [
     "BACKENDS",
@@ -274,6 +275,7 @@ def _in_process(ctx: RunContext) -> RunContext:
     """``ctx`` in the process that runs the work: its thread count set, its device resolved."""
     import torch  # deferred: only a process that runs cells needs torch
 
+    quiet_legacy_gym()  # a worker process imports SB3 or procgen as the driver does
     torch.set_num_threads(max(1, ctx.threads))
     return dataclasses.replace(ctx, device=str(resolve_device(ctx.device)))
 

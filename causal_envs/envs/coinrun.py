@@ -7,8 +7,6 @@ no known causal structure (it is a pixel game): it is here for CSR's CoinRun tas
 
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from causal_envs.core import check_discrete_action
+from causal_envs.core.legacy_gym import quiet_legacy_gym
 
 __all__ = ["PROCGEN_TIMEOUT", "CoinRunEnv", "procgen_gym3_env"]
 
@@ -24,13 +23,11 @@ __all__ = ["PROCGEN_TIMEOUT", "CoinRunEnv", "procgen_gym3_env"]
 def procgen_gym3_env() -> type:
     """procgen's ``ProcgenGym3Env`` class, imported quietly.
 
-    procgen's gym3 interface imports the legacy ``gym`` package, which prints a four-line
-    "unmaintained" notice to stderr on import; this package never uses ``gym`` itself, so the
-    notice is kept from our users' terminals, as is the ResourceWarning of a file procgen's
-    import leaves open.
+    procgen's gym3 interface imports the legacy ``gym`` package, whose import notice is kept
+    from our users' terminals (`causal_envs.core.legacy_gym`), as is the ResourceWarning of a
+    file procgen's import leaves open.
     """
-    with contextlib.redirect_stderr(io.StringIO()):
-        import gym  # noqa: F401  # deferred: only to silence its import notice, see above
+    quiet_legacy_gym()
     with warnings.catch_warnings():  # procgen's import leaves its version.txt open
         warnings.simplefilter("ignore", ResourceWarning)
         from procgen import ProcgenGym3Env  # deferred: procgen loads its game library (~0.5 s)
