@@ -26,6 +26,7 @@ from causal_envs.core import (
     atomic_path,
     check_fields,
     check_int,
+    first_line,
 )
 from causal_envs.core.checkpoint import CheckpointError, check_keys, load_checkpoint
 from causal_envs.core.device import (
@@ -487,9 +488,9 @@ class OfflineAgent:
             try:
                 module.load_state_dict(state[key])
             except (RuntimeError, TypeError, ValueError, KeyError) as err:
-                reason = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
                 raise CheckpointError(
-                    f"{path}: its {key!r} does not fit a {cls.name} agent of these sizes ({reason})"
+                    f"{path}: its {key!r} does not fit a {cls.name} agent of these sizes "
+                    f"({first_line(err)})"
                 ) from None
         agent.n_updates = payload["n_updates"]
         agent.logs = payload["logs"]

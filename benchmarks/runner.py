@@ -43,7 +43,7 @@ from typing import Any
 
 from benchmarks import provenance
 from benchmarks.results import output_dir, write_json
-from causal_envs.core import atomic_path, check_int, exit_with_parent, jsonable
+from causal_envs.core import atomic_path, check_int, exit_with_parent, first_line, jsonable
 from causal_envs.core.device import AUTO, check_device_spec, resolve_device, resolve_precision
 from causal_envs.core.legacy_gym import quiet_legacy_gym
 
@@ -604,8 +604,9 @@ def _run_ray(
         try:
             ray.init(address=address or "local", **kwargs)
         except (ConnectionError, RuntimeError, TimeoutError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RunError(f"Ray could not connect to --address {address}: {reason}") from None
+            raise RunError(
+                f"Ray could not connect to --address {address}: {first_line(err)}"
+            ) from None
     try:
         prepare = ray.remote(max_retries=3)(_prepare)
         cell_task = ray.remote(max_retries=3)(_ray_cell)

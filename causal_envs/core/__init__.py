@@ -13,7 +13,14 @@ from .contract import (
     LatentStructureEnv,
     check_causal_env,
 )
-from .fs import FileLock, StorageError, check_directory, ensure_free_space, file_mode
+from .fs import (
+    FileLock,
+    StorageError,
+    check_directory,
+    ensure_free_space,
+    file_mode,
+    first_line,
+)
 from .io import atomic_path, jsonable
 from .offline import OfflineDatasetMixin, dataset_provider, register_dataset_provider
 from .processes import exit_with_parent
@@ -71,6 +78,7 @@ __all__ = [
     "ensure_free_space",
     "exit_with_parent",
     "file_mode",
+    "first_line",
     "jsonable",
     "register_dataset_provider",
 ]

@@ -48,6 +48,13 @@ def file_mode() -> int:
     return 0o666 & ~_umask()
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message (its type's name when it has none): what a
+    one-line error of ours quotes of a library's longer one."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def describe_os_error(err: OSError) -> str:
     """A one-line cause for ``err`` that says what to do about the common ones."""
     what = {

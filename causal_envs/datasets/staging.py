@@ -74,28 +74,25 @@ def staged_dataset(
             f"dataset_id must be a relative name such as 'namespace/name-v0' that stays inside "
             f"the cache, got {dataset_id!r}"
         )
-    space: FileLock | None = None
+    # one writer at a time checks the room and stakes its claim (the "reserved" file of its
+    # staging), so that writers side by side cannot all count the same free space
+    space = FileLock(Path(root) / ".locks" / "space.lock")
     try:
         root = check_directory(root, "dataset cache directory")
         reclaim_staging(root)
         final = root / dataset_id
         if os.path.lexists(final) and not overwrite:
             raise FileExistsError(f"dataset {dataset_id} already exists at {final}")
-        # one writer at a time checks the room and stakes its claim (the "reserved" file of
-        # its staging), so that writers side by side cannot all count the same free space
-        space = FileLock(root / ".locks" / "space.lock")
         space.acquire()
         ensure_free_space(
             root, needed, f"writing dataset {dataset_id}", reserved=_reserved_by_others(root)
         )
         starting = Path(tempfile.mkdtemp(prefix=_STARTING_PREFIX, dir=root))
     except StorageError as err:
-        if space is not None:
-            space.release()
+        space.release()
         raise DatasetError(str(err)) from err
     except OSError as err:
-        if space is not None:
-            space.release()
+        space.release()
         if isinstance(err, FileExistsError):
             raise
         raise DatasetError(

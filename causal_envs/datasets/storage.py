@@ -39,9 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from causal_envs.core.fs import (
-    broken_link,
-)
+from causal_envs.core.fs import broken_link, first_line
 from causal_envs.datasets.errors import DatasetError
 from causal_envs.datasets.staging import (
     MIN_FREE_BYTES,
@@ -240,10 +238,9 @@ def _hdf5_errors(dataset_id: str, root: str | os.PathLike) -> Iterator[None]:
     try:
         yield
     except RuntimeError as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DatasetError(
             f"writing dataset {dataset_id} under {root} failed in Minari's HDF5 file "
-            f"({reason}); nothing was left behind"
+            f"({first_line(err)}); nothing was left behind"
         ) from None
 
 
