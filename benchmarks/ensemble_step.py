@@ -30,7 +30,6 @@ Timings compare only within one run on one machine; the record names the machine
 from __future__ import annotations
 
 import itertools
-import os
 import resource
 import statistics
 import time
@@ -50,7 +49,7 @@ from augment.dynamics.trainer import FLUSH_EVERY, flushes_denormals, gaussian_nl
 from benchmarks import provenance
 from benchmarks.results import write_json
 from causal_envs.core.device import AUTO, native_bf16, resolve_device, training_autocast
-from causal_envs.core.memory import ENV_SWITCH
+from causal_envs.core.memory import retention_switched_on
 
 __all__ = [
     "PROFILES",
@@ -311,7 +310,7 @@ def measure(profile: str = "paper", device: str = AUTO) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "native_bf16": native_bf16(dev),
         "machine": provenance.this_machine(),
-        "retain_freed_memory": os.environ.get(ENV_SWITCH, "1") != "0",
+        "retain_freed_memory": retention_switched_on(),
         "training_steps": steps,
         "models": {},
     }

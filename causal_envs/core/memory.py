@@ -23,7 +23,7 @@ import functools
 import os
 import platform
 
-__all__ = ["retain_freed_memory"]
+__all__ = ["retain_freed_memory", "retention_switched_on"]
 
 #: set to ``0`` to leave glibc's defaults alone
 ENV_SWITCH = "CAUSAL_ENVS_RETAIN_FREED_MEMORY"
@@ -36,13 +36,19 @@ MMAP_THRESHOLD = 64 << 20
 TRIM_THRESHOLD = 512 << 20
 
 
+def retention_switched_on() -> bool:
+    """Whether ``CAUSAL_ENVS_RETAIN_FREED_MEMORY`` leaves `retain_freed_memory` on (it is,
+    unless set to ``0``)."""
+    return os.environ.get(ENV_SWITCH, "1") != "0"
+
+
 @functools.cache
 def retain_freed_memory() -> bool:
     """Ask glibc to keep freed blocks of up to `MMAP_THRESHOLD` bytes, and up to
     `TRIM_THRESHOLD` bytes of free heap, for reuse rather than returning them to the kernel.
     Applies once per process; returns whether it applied (False off Linux/glibc, or when
     ``CAUSAL_ENVS_RETAIN_FREED_MEMORY`` is ``0``)."""
-    if os.environ.get(ENV_SWITCH, "1") == "0":
+    if not retention_switched_on():
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
