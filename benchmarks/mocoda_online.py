@@ -328,9 +328,6 @@ def cells(p: OnlineProfile) -> list[Cell]:
             f"the profile may set (those are {sorted(_BUFFER_KEYWORDS)})"
         )
     online_config(**p.mocoda_config)
-    missing = set(p.envs) - set(ENVS)
-    if missing:
-        raise ValueError(f"OnlineProfile.envs has {sorted(missing)}, not among {tuple(ENVS)}")
     return [
         Cell({"env": e, "method": m, "seed": s}) for e in p.envs for m in p.methods for s in p.seeds
     ]
