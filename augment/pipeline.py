@@ -66,7 +66,10 @@ from causal_envs.core.rollout import model_rollout
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.transitions import ARRAY_FIELDS
 
-__all__ = ["METHODS", "MODEL_FOR_METHOD", "MoCoDA", "MoCoDAConfig"]
+__all__ = ["METHODS", "MODEL_FOR_METHOD", "PARENT_BOUNDS", "MoCoDA", "MoCoDAConfig"]
+
+#: what `MoCoDAConfig.parent_bounds` may be
+PARENT_BOUNDS = ("reject", "keep")
 
 
 @dataclass
@@ -84,6 +87,10 @@ class MoCoDAConfig:
     truncate: float | None = None
     #: the parent mixtures' covariances: "full" (ours) or "diag" (the authors' GMMs)
     parent_covariance: str = "full"
+    #: parent samples outside the env's state or action space: "reject" (ours: they are drawn
+    #: again, and generated next states are clipped to the state space) or "keep" (the
+    #: authors' code: such parents are labelled as the model predicts, nothing clipped)
+    parent_bounds: str = "reject"
     #: hyperparameters of every dynamics model; the architecture is set per use
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     #: rows held out from the parent model (chosen with the seed)
@@ -113,11 +120,31 @@ class MoCoDAConfig:
                 "seed": Int(0),
             },
         )
+        for name, allowed in (
+            ("parent_weights", ("fitted", "uniform")),
+            ("parent_covariance", ("full", "diag")),
+            ("parent_bounds", PARENT_BOUNDS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         lo, hi = self.dyn_depth
         if not 1 <= lo <= hi:
             raise ValueError(
                 f"dyn_depth must be (low, high) with 1 <= low <= high, got {self.dyn_depth}"
             )
+
+    def with_authors_parents(self) -> MoCoDAConfig:
+        """These settings with the authors' parent model (their code, spitis/mocoda): mixtures
+        with uniform component weights and diagonal covariances, noise truncated at 2.5
+        standard deviations, and parents outside the spaces kept (MoCoDA appendix C.1 names
+        the mixtures; the rest is their code's)."""
+        return replace(
+            self,
+            parent_weights="uniform",
+            parent_covariance="diag",
+            truncate=2.5,
+            parent_bounds="keep",
+        )
 
 
 class MoCoDA:
@@ -249,20 +276,24 @@ class MoCoDA:
         sd = self.structure.state_dim
         return rows[:, :sd].astype(np.float32), rows[:, sd:].astype(np.float32)
 
-    def _valid(self, rows: NDArray) -> NDArray[np.bool_]:
+    def inside_spaces(self, rows: NDArray) -> NDArray[np.bool_]:
+        """Which rows ``[s, a]`` lie inside the env's state and action spaces."""
         return ((rows >= self.low) & (rows <= self.high)).all(axis=1)
 
     def sample_parents(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
-        """``n`` parent rows ``[s, a]`` from the parent model, all inside the env's spaces."""
+        """``n`` parent rows ``[s, a]`` from the parent model, all inside the env's spaces
+        (unless ``parent_bounds="keep"``: then as drawn)."""
         if self.parent_sampler is None:
             raise RuntimeError("call fit() first")
+        if self.config.parent_bounds == "keep":
+            return self.parent_sampler.sample(n, rng)
         kept: list[NDArray] = []
         have = 0
         for _ in range(100):
             if have >= n:
                 break
             draw = self.parent_sampler.sample(int(1.2 * (n - have)) + 64, rng)
-            draw = draw[self._valid(draw)]
+            draw = draw[self.inside_spaces(draw)]
             kept.append(draw)
             have += len(draw)
         if have < n:
@@ -283,7 +314,9 @@ class MoCoDA:
 
     def _label(self, s: NDArray, a: NDArray, s2: NDArray, ends: NDArray) -> TransitionDataset:
         obs = self.state_space
-        s2 = np.clip(s2, obs.low, obs.high).astype(np.float32)
+        if self.config.parent_bounds == "reject":
+            s2 = np.clip(s2, obs.low, obs.high)
+        s2 = s2.astype(np.float32)
         if self.goal_conditioned:  # labelled once, with their goals, by _with_goals
             rewards, terminals = np.zeros(len(s), np.float32), np.zeros(len(s), np.bool_)
         else:

@@ -4,6 +4,7 @@
     causal-envs bench mocoda-nav2d --profile full     # TD3-BC, BCQ, CQL on all five datasets
     causal-envs bench mocoda-nav2d --profile focus    # TD3-BC at 15k updates, EMP vs MOCODA(-U)
     causal-envs bench mocoda-nav2d --profile paper    # 5 seeds, 25k updates, the authors' models
+    causal-envs bench mocoda-nav2d --profile authors-parents   # TD3-BC on the authors' parents
 
 For each seed the MoCoDA pipeline (``augment``) makes the profile's datasets among EMP, DYN,
 MOCODA, MOCODA-U and RAND (200k transitions each) from the seed's empirical data; the
@@ -11,10 +12,11 @@ profile's agents (TD3-BC, BCQ, CQL) are trained on each and evaluated on the tar
 (start in the bottom-left box, reach the goal box near the top-right corner within 70 steps).
 The metrics: the number of steps to the goal (70 on failure), averaged over evaluation
 episodes, mean ± std over seeds, the success rate, and the share of episodes on the data's
-L-shaped route (`l_route_fraction`). The paper's claim, with the criterion the report's
-verdict reads (`benchmarks.claims.CLAIMS["mocoda-nav2d"]`): on MOCODA-U data the agents take
-the direct route (the authors' TD3-BC: 20.3 steps); on EMP data they follow its L-shaped
-route. The report ends with one sentence of what the run showed.
+L-shaped route (`l_route_fraction`); beside them the authors' own figure (`authors_metric`:
+the mean of the last five evaluations during training, 71 = failure). The paper's claim,
+with the criterion the report's verdict reads (`benchmarks.claims.CLAIMS["mocoda-nav2d"]`):
+on MOCODA-U data the agents take the direct route (the authors' TD3-BC: 20.3 steps); on
+EMP data they follow its L-shaped route. The report ends with one sentence of what the run showed.
 
 The cells are seed x dataset x agent and run on the shared runner (`benchmarks.runner`):
 each finished cell is its own results file, a re-run skips finished cells and reuses the
@@ -67,7 +69,10 @@ def _datasets(seed: int, p: Nav2DProfile, device: str) -> dict[str, Any]:
     """The profile's datasets of one seed, from the shared augmented cache (`augment.cache`:
     what ``causal-envs augment`` made with the same settings is reused), the rest made."""
     cfg = MoCoDAConfig(total_size=p.total_size, dynamics=p.models, seed=seed)
-    profile = "quick" if p.models == FAST_MODELS and p.total_size == 200_000 else None
+    if p.parents == "authors":
+        cfg = cfg.with_authors_parents()
+    quick = p.models == FAST_MODELS and p.total_size == 200_000 and p.parents == "ours"
+    profile = "quick" if quick else None
     return augmented_datasets(
         "nav2d/empirical", p.datasets, cfg, device=device, profile=profile, progress=True
     )
@@ -144,6 +149,29 @@ def l_route_fraction(trajectories: list[np.ndarray]) -> float:
     return float(np.mean([o > L_ROUTE_OFF_DIAGONAL for o in off]))
 
 
+#: the authors' figure averages this many of the last evaluations during training
+AUTHORS_LAST_EVALUATIONS = 5
+
+
+def authors_metric(curve_steps: list, curve_success: list) -> float | None:
+    """The authors' figure for one run: the mean of the last five evaluations during training
+    of the steps to the goal, a failure counted 71 (None for fewer than five evaluations).
+
+    Our evaluations count a failure 70, so each evaluation's mean gains its failure rate.
+    Theirs evaluate 10 episodes each, ours ``eval_episodes // 2``: the same expectation, less
+    noise.
+
+    Examples:
+        >>> authors_metric([[i, 30.0] for i in range(6)], [[i, 0.5] for i in range(6)])
+        30.5
+    """
+    n = AUTHORS_LAST_EVALUATIONS
+    if len(curve_steps) < n or len(curve_success) != len(curve_steps):
+        return None
+    last = zip(curve_steps[-n:], curve_success[-n:], strict=True)
+    return float(np.mean([steps + (1.0 - success) for (_, steps), (_, success) in last]))
+
+
 def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
     """dataset -> agent -> mean, std and interval of the mean of the steps over seeds (a 95%
     bootstrap interval from 5 seeds, the seeds' range below: `benchmarks.stats.estimate`),
@@ -155,6 +183,10 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
             if rows:
                 steps = [c["mean_steps"] for c in rows]
                 succ = [c["success_rate"] for c in rows]
+                theirs = [
+                    authors_metric(c.get("curve_steps", []), c.get("curve_success", []))
+                    for c in rows
+                ]
                 ell = [c.get("l_route_fraction", float("nan")) for c in rows]
                 norm = [c.get("normalized_score", float("nan")) for c in rows]
                 out.setdefault(d, {})[a] = {
@@ -166,10 +198,21 @@ def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dic
                     "steps_interval_kind": e.label,
                     "steps_by_seed": steps,
                     "success_mean": float(np.mean(succ)),
+                    **(_authors_columns(theirs) if None not in theirs else {}),
                     "success_std": float(np.std(succ)),
                     "seeds": len(rows),
                 }
     return out
+
+
+def _authors_columns(values: list[float]) -> dict[str, Any]:
+    """The table's columns of the authors' metric over seeds."""
+    e = estimate(values)
+    return {
+        "authors_steps_mean": float(np.mean(values)),
+        "authors_steps_interval": [e.low, e.high],
+        "authors_steps_by_seed": values,
+    }
 
 
 def claim_verdict(cells: list[dict]) -> Verdict | None:
@@ -221,6 +264,26 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
                         f"  {d:9s} {a:6s} [{lo:5.1f}, {hi:5.1f}] {c['steps_interval_kind']} "
                         f"({each})"
                     )
+    theirs = [
+        (d, a, c)
+        for d in p.datasets
+        for a in p.agents
+        if "authors_steps_mean" in (c := t.get(d, {}).get(a, {}))
+    ]
+    if theirs:
+        lines += [
+            "",
+            "the authors' metric (mean of the last five evaluations during training, 71 = "
+            f"failure; ours of {p.eval_episodes // 2} episodes each, theirs of 10) [interval]:",
+        ]
+        for d, a, c in theirs:
+            lo, hi = c["authors_steps_interval"]
+            lines.append(f"  {d:9s} {a:6s} {c['authors_steps_mean']:5.1f} [{lo:5.1f}, {hi:5.1f}]")
+    if p.parents == "authors":
+        lines.append(
+            "MOCODA and MOCODA-U from the authors' parent model (uniform weights, diagonal "
+            "covariances, truncation 2.5, out-of-space parents kept)"
+        )
     lines += CLAIMS["mocoda-nav2d"].report_lines(claim_verdict(cells))
     sentence = finding(t, p.agents)
     if sentence:

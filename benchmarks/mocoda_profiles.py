@@ -39,6 +39,10 @@ OFFLINE_AGENTS = ("td3bc", "bcq", "cql")
 NAV2D_DATASETS = ("emp", "dyn", "mocoda", "mocoda-u", "rand")
 
 
+#: the parent models a Nav2D profile may use (see `Nav2DProfile.parents`)
+PARENTS = ("ours", "authors")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Nav2DProfile:
     """One budget of `mocoda-nav2d`."""
@@ -57,13 +61,16 @@ class Nav2DProfile:
     datasets: tuple[str, ...] = NAV2D_DATASETS
     #: agent name -> config overrides (e.g. a smaller BCQ proposal count for the main job)
     agent_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the parent model: "ours" (`augment.MoCoDAConfig`'s defaults) or "authors" (their code's:
+    #: `augment.MoCoDAConfig.with_authors_parents`)
+    parents: str = "ours"
 
     def __post_init__(self) -> None:
         check_profile(
             self,
             positive=("n_updates", "eval_every", "eval_episodes", "total_size"),
             non_negative=("crosscheck_updates",),
-            choices={"agents": OFFLINE_AGENTS, "datasets": NAV2D_DATASETS},
+            choices={"agents": OFFLINE_AGENTS, "datasets": NAV2D_DATASETS, "parents": PARENTS},
         )
 
 
@@ -161,6 +168,16 @@ NAV2D_PROFILES: dict[str, Nav2DProfile] = {
         agent_settings={"bcq": {"mdn_steps": 20}},
     ),
 }
+# td3bc-paper's agents on the authors' parent model (uniform weights, diagonal covariances,
+# truncation 2.5, out-of-space parents kept): like with like against the authors' 20.3 steps
+NAV2D_PROFILES["authors-parents"] = replace(
+    NAV2D_PROFILES["td3bc-paper"],
+    description="5 seeds; TD3-BC 2x512 (bf16 products where native), batch 500, 25k updates; "
+    "EMP and MOCODA-U from the authors' parent model; the fast dynamics models",
+    seeds=(0, 1, 2, 3, 4),
+    crosscheck_updates=0,
+    parents="authors",
+)
 #: the fp32 control of td3bc-paper: the same cells in float32 (e.g. ``--seeds 0``)
 NAV2D_PROFILES["td3bc-paper-fp32"] = replace(
     NAV2D_PROFILES["td3bc-paper"],
@@ -291,9 +308,11 @@ class ModelErrorProfile:
     seeds: tuple[int, ...]
     models: DynamicsConfig
     n_eval: int
+    #: the parent model whose samples (MOCODA, MOCODA-U) are scored: see `Nav2DProfile.parents`
+    parents: str = "ours"
 
     def __post_init__(self) -> None:
-        check_profile(self, positive=("n_eval",))
+        check_profile(self, positive=("n_eval",), choices={"parents": PARENTS})
 
 
 MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
@@ -322,6 +341,17 @@ MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
             training=TrainingConfig.authors_nav2d(precision="bf16")
         ),
         n_eval=5_000,
+    ),
+    # the fast models scored on the authors' parent model's samples: like with like against
+    # the authors' errors (anchor mocoda-nav2d-authors-model-error)
+    "authors-parents": ModelErrorProfile(
+        description="the fast models, scored on the authors' parent model's MOCODA and MOCODA-U "
+        "(uniform weights, diagonal covariances, truncation 2.5, out-of-space parents kept); "
+        "5 seeds",
+        seeds=(0, 1, 2, 3, 4),
+        models=DynamicsConfig(),
+        n_eval=5_000,
+        parents="authors",
     ),
     "smoke": ModelErrorProfile(
         description="one epoch; checks the code, not the models (the test suite runs it)",

@@ -111,6 +111,28 @@ def test_parents_stay_inside_the_spaces(fitted):
     assert (p[:, :2] >= 0).all() and (p[:, :2] <= 1).all() and (np.abs(p[:, 2:]) <= 1).all()
 
 
+def test_the_authors_parents_keep_what_falls_outside_the_spaces(data):
+    """The authors' parent model (uniform weights, diagonal covariances, truncation 2.5) keeps
+    parents outside the spaces and labels them unclipped, as their code does; ours redraws."""
+    cfg = MoCoDAConfig(**SMALL).with_authors_parents()
+    assert (cfg.parent_weights, cfg.parent_covariance, cfg.truncate, cfg.parent_bounds) == (
+        "uniform",
+        "diag",
+        2.5,
+        "keep",
+    )
+    mocoda = MoCoDA("CausalNav2D-v0", cfg).fit(data, models=("local",))
+    parents = mocoda.sample_parents(20_000, np.random.default_rng(1))
+    outside = ~mocoda.inside_spaces(parents)
+    assert 0 < outside.mean() < 0.2
+    made = mocoda.generate("mocoda").observations
+    assert ((made < 0) | (made > 1)).any()  # labelled as drawn
+    with pytest.raises(ValueError, match="parent_bounds must be one of"):
+        MoCoDAConfig(parent_bounds="clip")
+    with pytest.raises(ValueError, match="parent_covariance must be one of"):
+        MoCoDAConfig(parent_covariance="spherical")
+
+
 def test_same_seed_same_augmented_data(data, generated):
     again = MoCoDA("CausalNav2D-v0", MoCoDAConfig(**SMALL)).fit(data, models=("local",))
     assert again.generate("mocoda-u").equals(generated["mocoda-u"])

@@ -88,3 +88,36 @@ def test_the_profiles_name_the_offline_agents():
     from agents import AGENTS
 
     assert OFFLINE_AGENTS == tuple(AGENTS)
+
+
+def test_the_authors_metric_averages_the_last_five_evaluations_failures_at_71():
+    """The authors' figure: the last five evaluations during training, a failure counted 71
+    (ours count 70), so 10% failures over 20 steps read 20 * 0.9 + 70 * 0.1 + 0.1."""
+
+    def cell(seed, n_evaluations):
+        steps = [[100 * (i + 1), 70.0 if i < 3 else 25.0] for i in range(n_evaluations)]
+        success = [[100 * (i + 1), 0.0 if i < 3 else 0.9] for i in range(n_evaluations)]
+        return {
+            "seed": seed,
+            "dataset": "mocoda-u",
+            "agent": "td3bc",
+            "mean_steps": 25.0,
+            "success_rate": 0.9,
+            "curve_steps": steps,
+            "curve_success": success,
+        }
+
+    row = bench.table([cell(0, 8), cell(1, 8)], ("td3bc",))["mocoda-u"]["td3bc"]
+    assert row["authors_steps_mean"] == pytest.approx(25.1)
+    assert row["authors_steps_by_seed"] == pytest.approx([25.1, 25.1])
+    short = bench.table([cell(0, 4)], ("td3bc",))["mocoda-u"]["td3bc"]
+    assert "authors_steps_mean" not in short  # fewer than five evaluations
+
+
+def test_a_profile_names_its_parent_model():
+    from dataclasses import replace
+
+    p = bench.PROFILES["authors-parents"]
+    assert p.parents == "authors" and set(p.datasets) == {"emp", "mocoda-u"}
+    with pytest.raises(ValueError, match="parents must be among"):
+        replace(p, parents="theirs")
