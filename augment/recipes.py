@@ -3,10 +3,12 @@ settings, so they cannot live in `MoCoDAConfig`.
 
 A recipe names, for the env a dataset was collected in:
 
-- ``target_env``: the env the augmented data is for. 2D Navigation's data is already labelled
-  for its target task (the same env); HookSweep2's expert data comes from the source task
-  (sweep one box), and MoCoDA relabels what it generates with goals of the target task
-  ``HookSweep2-v0`` (sweep both), MoCoDA section 5.2.
+- ``target_env`` and ``target_kwargs``: the env the augmented data is for, and how it is made.
+  2D Navigation's data is already labelled for its target task (the same env); HookSweep2's
+  expert data comes from the source task (sweep one box), and MoCoDA relabels what it
+  generates with goals of the target task ``HookSweep2-v1`` (sweep both), MoCoDA section 5.2,
+  made with ``terminate_on_success=True``: the authors' offline data ends a transition's
+  episode where the boxes reach their goals (done = reward > -0.3).
 - ``prepare``: the source rows as the dynamics see them (HookSweep2: the 16-dim states,
   without the goal the expert was given).
 - ``uniform_features`` and ``prefilter``: the feature map MOCODA-U/MOCODA-P re-weight to be
@@ -22,16 +24,17 @@ The recipe's name is part of an augmented set's cache key (`augment.cache`), so 
 never share a cached set.
 
 Examples:
-    >>> recipe_for("CausalNav2D-v0").name, recipe_for("HookSweep2Source-v0").target_env
-    ('default', 'HookSweep2-v0')
+    >>> recipe_for("CausalNav2D-v0").name, recipe_for("HookSweep2Source-v1").target_env
+    ('default', 'HookSweep2-v1')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 from numpy.typing import NDArray
 
 from causal_envs.datasets import TransitionDataset
@@ -50,6 +53,7 @@ class Recipe:
 
     name: str
     target_env: str | None = None
+    target_kwargs: Mapping[str, Any] = field(default_factory=dict)
     prepare: Callable[[TransitionDataset], TransitionDataset] | None = None
     uniform_features: Callable[[NDArray], NDArray] | None = None
     prefilter: Callable[[NDArray], NDArray] | None = None
@@ -66,9 +70,11 @@ class Recipe:
             config = replace(config, dynamics=dynamics)
         return config
 
-    def target(self, source_env: str) -> str:
-        """The env the augmented data is for, given the env the source data comes from."""
-        return self.target_env or source_env
+    def target(self, source_env: str) -> str | gym.Env:
+        """The env the augmented data is for, given the env the source data comes from: its
+        id, or the env made with ``target_kwargs`` when the recipe sets any."""
+        env_id = self.target_env or source_env
+        return gym.make(env_id, **self.target_kwargs) if self.target_kwargs else env_id
 
     def prepared(self, data: TransitionDataset) -> TransitionDataset:
         """The source rows as MoCoDA fits them."""
@@ -80,8 +86,9 @@ def _box_xy(rows: NDArray) -> NDArray:
 
 
 HOOKSWEEP2 = Recipe(
-    name="hooksweep2-boxes",
-    target_env="HookSweep2-v0",
+    name="hooksweep2-v1-boxes",
+    target_env="HookSweep2-v1",
+    target_kwargs={"terminate_on_success": True},
     prepare=states_only,
     uniform_features=_box_xy,
     prefilter=boxes_near,
@@ -91,7 +98,7 @@ HOOKSWEEP2 = Recipe(
 DEFAULT = Recipe(name="default")
 
 #: source env id -> its recipe (envs not listed use `DEFAULT`)
-RECIPES: dict[str, Recipe] = {"HookSweep2Source-v0": HOOKSWEEP2, "HookSweep2-v0": HOOKSWEEP2}
+RECIPES: dict[str, Recipe] = {"HookSweep2Source-v1": HOOKSWEEP2, "HookSweep2-v1": HOOKSWEEP2}
 
 
 def recipe_for(env_id: str) -> Recipe:

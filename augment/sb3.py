@@ -26,12 +26,12 @@ Two buffers, one per kind of observation:
 - `MoCoDAReplayBuffer` (a `ReplayBuffer`): ``Box`` observations. The observation is the env's
   state (a `CausalEnv`), or ``[state, goal]`` for a
   `GoalConditionedCausalEnv` with flat observations
-  (``HookSweep2-v0`` with ``flat_obs=True``). SB3 hands its env only to HER buffers, so this one
+  (``HookSweep2-v1`` with ``flat_obs=True``). SB3 hands its env only to HER buffers, so this one
   takes the env as a keyword: an env id (best: it pickles and is stored by ``model.save``), a
   Gymnasium env or an SB3 ``VecEnv``.
 - `MoCoDAHerReplayBuffer` (a `HerReplayBuffer`): Gymnasium-Robotics goal dicts
   (``observation``, ``achieved_goal``, ``desired_goal``) of a goal-conditioned causal env
-  (``HookSweep2-v0``). The real part of each batch is SB3's HER (real transitions and their
+  (``HookSweep2-v1``). The real part of each batch is SB3's HER (real transitions and their
   hindsight relabellings, ``n_sampled_goal`` as in SB3); the generated part is MoCoDA's. SB3
   passes it the env, as to any HER buffer.
 
@@ -719,7 +719,7 @@ class MoCoDAReplayBuffer(_MoCoDABuffer, ReplayBuffer):
 
 class MoCoDAHerReplayBuffer(_MoCoDABuffer, HerReplayBuffer):
     """SB3's `HerReplayBuffer` with MoCoDA's counterfactual transitions mixed into every batch,
-    for goal-conditioned causal envs with Gymnasium-Robotics goal dicts (``HookSweep2-v0``).
+    for goal-conditioned causal envs with Gymnasium-Robotics goal dicts (``HookSweep2-v1``).
 
     The real ``1 - fraction`` of each batch is SB3's HER sample (real transitions and their
     hindsight relabellings through the env's ``compute_reward``; ``n_sampled_goal=0`` turns

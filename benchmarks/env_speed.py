@@ -220,7 +220,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     mujoco_steps = 500 if quick else 5_000
     mujoco = {
         "Pusher-v5": single_env_timer("Pusher-v5", mujoco_steps),
-        "HookSweep2-v0": single_env_timer("HookSweep2-v0", mujoco_steps),
+        "HookSweep2-v1": single_env_timer("HookSweep2-v1", mujoco_steps),
     }
     machine = provenance.this_machine()
     return {

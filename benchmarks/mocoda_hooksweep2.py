@@ -14,7 +14,7 @@ and the locally factored dynamics model with the paper's heuristic mask, then ma
   than 0.3 apart and re-weighted to be uniform in the boxes' xy positions (KDE, bandwidth 0.05);
 
 every transition relabelled with a TARGET-task goal (both boxes to one side). TD3-BC and BCQ
-(3-layer networks, MoCoDA appendix B.5) train on each and are evaluated on ``HookSweep2-v0``:
+(3-layer networks, MoCoDA appendix B.5) train on each and are evaluated on ``HookSweep2-v1``:
 the metric is the success rate at the final (75th) step, mean ± std over seeds. The paper's
 claim: agents trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
 
@@ -59,7 +59,7 @@ from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER
 
 __all__ = ["BENCHMARK", "PROFILES", "evaluate_sweep", "main"]
 
-ENV_ID = "HookSweep2-v0"
+ENV_ID = "HookSweep2-v1"
 PROFILES = PROFILES_BY_BENCH["mocoda-hooksweep2"]
 
 
@@ -209,8 +209,7 @@ def _run_cell(
     torch.manual_seed(seed)
     cls = AGENTS[agent_name]
     kwargs: dict[str, Any] = {"seed": seed, "hidden": p.hidden, "device": device}
-    if p.n_updates < 100 and agent_name == "bcq":
-        kwargs["mdn_steps"] = 20
+    kwargs.update(p.agent_settings.get(agent_name, {}))
     agent = cls(cls.config_class(**kwargs))
     curve = []
     buffer = TransitionSampler(data.to_d4rl(), agent.device)

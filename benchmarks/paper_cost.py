@@ -191,7 +191,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
     expert = generate_hooksweep2_expert(1_000, seed=0, workers=1)
     expert_step = (time.perf_counter() - start) / len(expert)
     cfg = mocoda_hooksweep2.pipeline_config(p, seed=0, n_rows=p.n_expert).dynamics
-    model_step = ensemble_step_s("HookSweep2-v0", cfg, device)
+    model_step = ensemble_step_s("HookSweep2-v1", cfg, device)
     models = {MODEL_FOR_METHOD[m] for m in HOOKSWEEP2_DATASETS.values() if m != "emp"}
     train_rows = p.n_expert - min(5_000, p.n_expert // 10)
     per_seed_inputs = (

@@ -45,11 +45,11 @@ _ENVS = {
     "CausalCartPole-v0": ("cartpole:CausalCartPoleEnv", "cartpole:CausalCartPoleVectorEnv", 500),
     "SyntheticPOMDP-v0": ("synthetic:SyntheticPOMDPEnv", None, 256),
     "CoinRun-v0": ("coinrun:CoinRunEnv", None, 1000),
-    "HookSweep2-v0": ("hooksweep.env:HookSweep2Env", None, 75),
-    "HookSweep2Source-v0": ("hooksweep.env:HookSweep2Env", None, 75),
+    "HookSweep2-v1": ("hooksweep.env:HookSweep2Env", None, 75),
+    "HookSweep2Source-v1": ("hooksweep.env:HookSweep2Env", None, 75),
 }
 #: keyword arguments a registered id fixes (the source task of HookSweep2)
-_KWARGS = {"HookSweep2Source-v0": {"goal_mode": "sweep_one"}}
+_KWARGS = {"HookSweep2Source-v1": {"goal_mode": "sweep_one"}}
 #: the return at which an env counts as solved, where one is meaningful: CausalCartPole-v0 at
 #: its default physics is CartPole-v1 (same equations, constants and 500-step limit), whose
 #: threshold is 475. The others have none: Nav2D's best return depends on the start, and

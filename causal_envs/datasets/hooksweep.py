@@ -1,7 +1,7 @@
 """The empirical HookSweep2 dataset of MoCoDA (appendix C.2): a one-box sweeping expert.
 
 Whole 75-step episodes of `HookSweepExpert` on the
-source task (``HookSweep2Source-v0``: one box's goal shifted to a side of the table), with the
+source task (``HookSweep2Source-v1``: one box's goal shifted to a side of the table), with the
 paper's action noise. Observations are the flat ``[state (16), goal (6)]`` form; rewards are
 the source task's; nothing terminates, every 75th transition ends an episode.
 
@@ -37,7 +37,7 @@ def _chunk(seed: int, index: int, n_episodes: int) -> tuple[dict[str, np.ndarray
 
     ss = np.random.SeedSequence([seed, index])
     env_seed, expert_seed = ss.spawn(2)
-    env = gym.make("HookSweep2Source-v0", flat_obs=True)
+    env = gym.make("HookSweep2Source-v1", flat_obs=True)
     expert = HookSweepExpert(seed=expert_seed)
     episode_seeds = np.random.default_rng(env_seed).integers(0, 2**31 - 1, size=n_episodes)
     n = n_episodes * EPISODE_STEPS
@@ -99,7 +99,7 @@ def generate_hooksweep2_expert(
         episode_ends=ends,
         metadata={
             "generator": "hooksweep2/expert",
-            "env_id": "HookSweep2Source-v0",
+            "env_id": "HookSweep2Source-v1",
             "env_kwargs": {"flat_obs": True},
             "seed": seed,
             "n_episodes": n_episodes,

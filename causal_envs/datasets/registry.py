@@ -82,6 +82,9 @@ class DatasetSpec:
     #: pip requirements beyond causal-envs itself to recover the env (Minari's
     #: ``requirements``)
     requirements: tuple[str, ...] = ()
+    #: the data's version, the ``-vN`` of its Minari id: raised whenever what the generator
+    #: makes changes, so that a cached or mirrored copy of older data is never taken for it
+    version: int = 0
 
     def env(self, seed: int = 0) -> gym.Env:
         """The env the data belongs to, as Minari recovers it."""
@@ -89,7 +92,7 @@ class DatasetSpec:
 
     def dataset_id(self, seed: int = 0) -> str:
         seed_part = "" if seed == 0 else f"-seed{seed}"
-        return f"causal-envs/{self.name}{seed_part}-v0"
+        return f"causal-envs/{self.name}{seed_part}-v{self.version}"
 
     def regenerate_hint(self, seed: int = 0) -> str:
         seed_part = "" if seed == 0 else f" --seed {seed}"
@@ -106,7 +109,7 @@ def _hooksweep2_expert(name: str, n_transitions: int) -> Callable[[int], Transit
 
 
 def _hooksweep2_env(seed: int) -> gym.Env:
-    return gym.make("HookSweep2Source-v0", flat_obs=True)
+    return gym.make("HookSweep2Source-v1", flat_obs=True)
 
 
 def _causal_mask(env: gym.Env, data: TransitionDataset, state_dim: int | None = None) -> np.ndarray:
@@ -135,7 +138,7 @@ def _cartpole_infos(env: gym.Env, data: TransitionDataset) -> dict[str, np.ndarr
 _HOOKSWEEP2_DATASETS = [
     DatasetSpec(
         name=f"hooksweep2/{name}",
-        env_id="HookSweep2Source-v0",
+        env_id="HookSweep2Source-v1",
         description=(
             f"MoCoDA HookSweep2 empirical data: {size:,} transitions of a scripted expert "
             "sweeping ONE box to its goal (source task, action noise 0.1 on half the steps); "
@@ -148,6 +151,8 @@ _HOOKSWEEP2_DATASETS = [
         reference_episodes=20,  # of each reference policy (MuJoCo: about 9 s)
         step_infos=_hooksweep2_infos,
         requirements=("mujoco>=3.1", "gymnasium-robotics>=1.2"),
+        # v1: HookSweep2-v1's goals (one offset shared as the authors' code draws them)
+        version=1,
     )
     for name, size in (("expert", 1_000_000), ("expert-100k", 100_000))
 ]

@@ -5,7 +5,7 @@ A maintainer packs a cached dataset::
     causal-envs dataset pack hooksweep2/expert --out mirror/
 
 which writes, under ``mirror/``, the dataset's Minari folder as an uncompressed tar archive and
-a manifest beside it (``causal-envs/hooksweep2/expert-v0.tar`` and ``...-v0.manifest.json``:
+a manifest beside it (``causal-envs/hooksweep2/expert-v1.tar`` and ``...-v1.manifest.json``:
 every file's name, size and SHA-256, the archive's, the package version and the command that
 generates the data). Any static file server can host that folder as it is (``python -m
 http.server``, a bucket, a Hugging Face dataset repository's ``resolve/main/`` URL). A user

@@ -262,7 +262,7 @@ TINY_HS = online_config(
 
 
 def test_the_goal_observation_helper_matches_hooksweep2():
-    env = gym.make("HookSweep2-v0")
+    env = gym.make("HookSweep2-v1")
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step(env.action_space.sample())
     made = hooksweep2_goal_observation(obs["observation"][None], env.unwrapped.goal[None])
@@ -283,7 +283,7 @@ def test_sac_with_her_and_mocoda_on_hooksweep2_dict_goals(tmp_path):
     }
     model = SAC(
         "MultiInputPolicy",
-        "HookSweep2-v0",
+        "HookSweep2-v1",
         replay_buffer_class=MoCoDAHerReplayBuffer,
         replay_buffer_kwargs=kwargs,
         buffer_size=2_000,
@@ -324,7 +324,7 @@ def test_sac_with_her_and_mocoda_on_hooksweep2_dict_goals(tmp_path):
 
 
 def test_flat_goal_observations_are_state_then_goal():
-    env = gym.make("HookSweep2-v0", flat_obs=True)
+    env = gym.make("HookSweep2-v1", flat_obs=True)
     buf = MoCoDAReplayBuffer(
         400,
         env.observation_space,
@@ -403,7 +403,7 @@ def test_envs_the_buffer_cannot_use_are_refused():
 
 
 def test_the_her_buffer_needs_a_goal_env_and_a_goal_observation():
-    env = gym.make("HookSweep2-v0")
+    env = gym.make("HookSweep2-v1")
     args = (100, env.observation_space, env.action_space, env)
     with pytest.raises(ValueError, match="needs goal_observation"):
         MoCoDAHerReplayBuffer(*args, mocoda_config=TINY_HS, min_real=50)

@@ -29,11 +29,11 @@ def test_mujoco_envs_are_timed_beside_gymnasiums():
     rates = env_speed._interleaved(
         {
             "Pusher-v5": env_speed.single_env_timer("Pusher-v5", steps=20),
-            "HookSweep2-v0": env_speed.single_env_timer("HookSweep2-v0", steps=20),
+            "HookSweep2-v1": env_speed.single_env_timer("HookSweep2-v1", steps=20),
         },
         repeats=1,
     )
-    assert rates["Pusher-v5"] > 0 and rates["HookSweep2-v0"] > 0
+    assert rates["Pusher-v5"] > 0 and rates["HookSweep2-v1"] > 0
 
 
 def test_report_names_the_peer_and_targets():
@@ -54,7 +54,7 @@ def test_report_names_the_peer_and_targets():
             "to_minari_per_one_step_episode_s": 0.002,
             "to_minari_bytes_per_one_step_episode": 14_000.0,
         },
-        "mujoco": {"Pusher-v5": 1000.0, "HookSweep2-v0": 500.0},
+        "mujoco": {"Pusher-v5": 1000.0, "HookSweep2-v1": 500.0},
     }
     text = env_speed.report(r)
     assert "100 episodes read through Minari in 0.50 s (5.0 ms an episode, 100x" in text
@@ -63,7 +63,7 @@ def test_report_names_the_peer_and_targets():
     lines = {" ".join(line.split()) for line in text.splitlines()}  # whitespace aside
     assert "single env >= 1.0x CartPole-v1 2.50x met" in lines
     assert "vector env with masks >= 1e7 steps/s 5e+06 MISSED" in lines
-    assert "HookSweep2-v0 500 0.50x (2.00 ms a step)" in lines
+    assert "HookSweep2-v1 500 0.50x (2.00 ms a step)" in lines
 
 
 def test_cli_quick_run_writes_results(monkeypatch, tmp_path, capsys):

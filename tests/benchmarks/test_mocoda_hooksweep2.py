@@ -31,7 +31,9 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
     assert "found in the cache" in capsys.readouterr().out
     for name in HOOKSWEEP2_DATASETS:
         data = cached[name]
-        assert data.metadata["cached"] and data.metadata["config"]["recipe"] == "hooksweep2-boxes"
+        assert (
+            data.metadata["cached"] and data.metadata["config"]["recipe"] == "hooksweep2-v1-boxes"
+        )
         assert data.metadata["source_transitions"] == p.n_expert
         assert 0 <= data.metadata["expert_success_rate"] <= 1
         assert len(data) == p.total_size and data.observations.shape[1] == 22
@@ -39,8 +41,10 @@ def test_smoke_profile_runs_resumes_and_relabels_with_target_goals(capsys):
         shift = goals[:, [0, 3]] - GOAL_BASE[[0, 3]]
         assert (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()  # both to one side
         s2 = data.next_observations.astype(np.float64)
-        expected, _ = HookSweep2Model.reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
+        expected, success = HookSweep2Model.reward(np.c_[s2[:, 6:9], s2[:, 11:14]], goals, s2[:, 2])
         np.testing.assert_allclose(data.rewards, expected, atol=1e-5)
+        # the authors' offline labels: a transition that reaches the goals ends its episode
+        np.testing.assert_array_equal(data.terminals, success)
     assert cached["mocoda"].metadata["fit"]["models"]["local"]["seconds"] > 0
 
     # a re-run resumes: no cell is trained again

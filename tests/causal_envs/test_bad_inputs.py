@@ -42,7 +42,7 @@ def test_nav2d_takes_numpy_numbers_and_checks_reset_options():
         ("CausalNav2D-v0", {}),
         ("CausalCartPole-v0", {}),
         ("SyntheticPOMDP-v0", {}),
-        ("HookSweep2-v0", {}),
+        ("HookSweep2-v1", {}),
     ],
 )
 def test_a_closed_env_needs_a_reset_before_it_steps(env_id, kwargs):
@@ -60,8 +60,8 @@ def test_a_closed_env_needs_a_reset_before_it_steps(env_id, kwargs):
 def test_hooksweep2_checks_its_frame_size_and_needs_a_reset():
     for bad in ({"width": 0}, {"height": 2.5}, {"flat_obs": "yes"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            gym.make("HookSweep2-v0", **bad)
-    env = gym.make("HookSweep2-v0").unwrapped
+            gym.make("HookSweep2-v1", **bad)
+    env = gym.make("HookSweep2-v1").unwrapped
     with pytest.raises(gym.error.ResetNeeded, match="reset"):
         env.step(np.zeros(4))
 

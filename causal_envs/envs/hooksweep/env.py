@@ -1,4 +1,4 @@
-"""``HookSweep2-v0``: a Fetch robot sweeps two boxes across a table with a hook (MoCoDA §5.2)."""
+"""``HookSweep2-v1``: a Fetch robot sweeps two boxes across a table with a hook (MoCoDA §5.2)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ class HookSweep2CausalAPI:
 
     batch_model: HookSweep2Model
     goal: NDArray[np.float64]
+    #: whether an episode ends when both boxes reach their goals (see `HookSweep2Env`)
+    terminate_on_success: bool = False
     causal_structure: CausalStructure = HOOKSWEEP2_STRUCTURE
     state_space: spaces.Box = HookSweep2Model.state_space()
     goal_space: spaces.Box = HookSweep2Model.goal_space()
@@ -79,6 +81,15 @@ class HookSweep2CausalAPI:
     ) -> NDArray[np.float32]:
         """Rewards of transitions ``(s, a, s')`` for ``goals`` (rows of 6; default: the current
         episode's goal)."""
+        return self._reward_and_success(states, actions, next_states, goals)[0]
+
+    def _reward_and_success(
+        self,
+        states: ArrayLike,
+        actions: ArrayLike,
+        next_states: ArrayLike,
+        goals: ArrayLike | None,
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
         _, _, s2 = as_transitions(states, actions, next_states, STATE_DIM, 4)
         g = self.goal if goals is None else goals
         if goals is not None and np.ndim(goals) == 2 and len(goals) != len(s2):
@@ -92,8 +103,7 @@ class HookSweep2CausalAPI:
                 f"({len(s2)}, {GOAL_DIM}), got shape {g.shape}"
             )
         g, _ = as_batch(np.broadcast_to(g, (len(s2), GOAL_DIM)), GOAL_DIM, "goals")
-        reward, _ = self.batch_model.reward(box_positions(s2), g, s2[:, 2])
-        return reward
+        return self.batch_model.reward(box_positions(s2), g, s2[:, 2])
 
     def termination_fn(
         self,
@@ -102,9 +112,13 @@ class HookSweep2CausalAPI:
         next_states: ArrayLike,
         goals: ArrayLike | None = None,
     ) -> NDArray[np.bool_]:
-        """All ``False``: a HookSweep2 episode only ends by its time limit."""
+        """Whether each transition ends its episode: never (the env's default: episodes end
+        by their time limit), or, with ``terminate_on_success``, where the boxes reach
+        ``goals`` (``|reward| < 0.3``, the authors' offline labels)."""
         _, _, s2 = as_transitions(states, actions, next_states, STATE_DIM, 4)
-        return np.zeros(len(s2), dtype=np.bool_)
+        if not self.terminate_on_success:
+            return np.zeros(len(s2), dtype=np.bool_)
+        return self._reward_and_success(states, actions, next_states, goals)[1]
 
 
 class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
@@ -144,11 +158,16 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
 
     ## Starting State
     The robot at Fetch's start pose (gripper at about (1.34, 0.75, 0.56)); each box at
-    (1.85, 0.75) + U(-0.08, 0.08)^2, more than 0.1 apart, box 1 the one with the lower y. Goals:
-    (1.85, 0.70, 0.42, 1.85, 0.80, 0.42) + U(-0.1, 0.1) in each xy, shifted +-0.31 in x.
+    (1.85, 0.75) + U(-0.08, 0.08)^2, more than 0.1 apart, box 1 the one with the lower y. Goals,
+    as the authors' code draws them: from (1.85, 0.70, 0.42, 1.85, 0.80, 0.42), one offset of
+    U(-0.1, 0.1) in x and y plus +-0.31 in x added to both goals (``sweep_both``) or to one
+    random box's goal, the other staying at its base (``sweep_one``).
 
     ## Episode End
-    No termination; ``gym.make`` truncates after 75 steps.
+    ``gym.make`` truncates after 75 steps, and the metric is the success at that last step.
+    With ``terminate_on_success=True`` an episode also ends when the boxes reach their goals:
+    the labels of the authors' offline data (done = reward > -0.3), which MoCoDA's HookSweep2
+    recipe labels with (`augment.recipes`).
 
     ## Causal Structure
     Nodes gripper (6 dims), box1 (5), box2 (5), action (4). ``local_mask`` is the paper's
@@ -156,12 +175,16 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
     all ones when the boxes' xy positions are within L1 distance 0.05.
 
     ## Arguments
-    ``gym.make("HookSweep2-v0", goal_mode="sweep_both", flat_obs=False, render_mode=None,
-    include_mask_in_info=False, width=480, height=360)``; ``HookSweep2Source-v0`` is the same
-    with ``goal_mode="sweep_one"``.
+    ``gym.make("HookSweep2-v1", goal_mode="sweep_both", flat_obs=False, render_mode=None,
+    include_mask_in_info=False, width=480, height=360, terminate_on_success=False)``;
+    ``HookSweep2Source-v1`` is the same with ``goal_mode="sweep_one"``.
 
     ## Version History
-    * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics).
+    * v1: goals drawn as the authors' code draws them (one offset shared by both goals in the
+      target task; in the source task the unshifted goal stays at its base);
+      ``terminate_on_success``.
+    * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics); each goal
+      coordinate had its own noise.
     """
 
     #: the family of this env's named datasets (`OfflineDatasetMixin`)
@@ -177,6 +200,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         include_mask_in_info: bool = False,
         width: int = 480,
         height: int = 360,
+        terminate_on_success: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -185,6 +209,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         self.flat_obs = check_bool("flat_obs", flat_obs)
         self.render_mode = render_mode
         self.include_mask_in_info = check_bool("include_mask_in_info", include_mask_in_info)
+        self.terminate_on_success = check_bool("terminate_on_success", terminate_on_success)
         self.width = check_int("width", width, 1)
         self.height = check_int("height", height, 1)
         if max(self.width, self.height) > MAX_FRAME_SIDE:
@@ -349,7 +374,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         return (
             self._observation(state),
             float(reward),
-            False,
+            bool(success) and self.terminate_on_success,
             False,
             self._info(state, bool(success)),
         )
@@ -381,6 +406,13 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         the step's info dict or a sequence of them. ``desired_goal`` rows of 7 or 6: the box
         goals are its first 6 elements.
         """
+        reward, _ = self._goal_outcome(achieved_goal, desired_goal, info)
+        return float(reward) if reward.ndim == 0 else reward
+
+    def _goal_outcome(
+        self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """The reward and success of (batches of) goals: `compute_reward`'s checks and rules."""
         ach = np.asarray(achieved_goal, dtype=np.float64)
         goal = np.asarray(desired_goal, dtype=np.float64)
         if ach.ndim == 0 or ach.shape[-1] not in (GOAL_DIM, GOAL_DIM + 1):
@@ -401,12 +433,14 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         else:
             n = int(np.prod(ach.shape[:-1], dtype=np.int64))
             z = gripper_z_from_info(info, n).reshape(ach.shape[:-1])
-        reward, _ = self.batch_model.reward(ach[..., :GOAL_DIM], goal[..., :GOAL_DIM], z)
-        return float(reward) if reward.ndim == 0 else reward
+        return self.batch_model.reward(ach[..., :GOAL_DIM], goal[..., :GOAL_DIM], z)
 
     def compute_terminated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
-        """Never terminated (Gymnasium-Robotics' convention for its manipulation tasks)."""
-        return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
+        """Never terminated (Gymnasium-Robotics' convention for its manipulation tasks), or
+        with ``terminate_on_success`` where the achieved goals succeed."""
+        if not self.terminate_on_success:
+            return np.zeros(np.asarray(achieved_goal).shape[:-1], dtype=bool)
+        return self._goal_outcome(achieved_goal, desired_goal, info)[1]
 
     def compute_truncated(self, achieved_goal: ArrayLike, desired_goal: ArrayLike, info: Any):
         """Truncation is the TimeLimit wrapper's job."""

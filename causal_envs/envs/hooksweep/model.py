@@ -123,20 +123,24 @@ class HookSweep2Model:
                 return boxes[np.argsort(boxes[:, 1], kind="stable")]
 
     def sample_goals(self, n: int, rng: np.random.Generator) -> NDArray[np.float64]:
-        """``n`` goals ``(n, 6)``: base + U(-0.1, 0.1) in each xy, then +-0.31 in x for both
-        boxes (``sweep_both``, one side for both) or for one random box (``sweep_one``)."""
+        """``n`` goals ``(n, 6)`` as the authors' code draws them (spitis/mrl, the HookSweep2
+        env's ``_sample_goal``): one offset per goal, U(-0.1, 0.1) in x and y plus +-0.31 in x
+        (each side with probability 1/2), added to both box goals (``sweep_both``: the goals
+        keep their 0.10 spacing in y and share x) or to one random box's goal (``sweep_one``:
+        the other goal stays at its base, 0.05 from the table's centre)."""
         if not isinstance(n, int | np.integer) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         goals = np.tile(GOAL_BASE, (n, 1))
-        noise = rng.uniform(-GOAL_NOISE, GOAL_NOISE, size=(n, 4))
-        goals[:, [0, 1, 3, 4]] += noise
-        side = np.where(rng.random(n) < 0.5, GOAL_SHIFT, -GOAL_SHIFT)
+        offset = rng.uniform(-GOAL_NOISE, GOAL_NOISE, size=(n, 2))
+        offset[:, 0] += np.where(rng.random(n) < 0.5, GOAL_SHIFT, -GOAL_SHIFT)
         if self.goal_mode == "sweep_both":
-            goals[:, 0] += side
-            goals[:, 3] += side
+            goals[:, 0:2] += offset
+            goals[:, 3:5] += offset
         else:
-            which = rng.integers(0, 2, size=n)
-            goals[np.arange(n), 3 * which] += side
+            first = 3 * rng.integers(0, 2, size=n)
+            rows = np.arange(n)
+            goals[rows, first] += offset[:, 0]
+            goals[rows, first + 1] += offset[:, 1]
         return goals
 
     @staticmethod

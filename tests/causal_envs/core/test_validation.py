@@ -58,7 +58,7 @@ def test_transition_batches_are_checked_as_one():
     cart = gym.make("CausalCartPole-v0").unwrapped
     with pytest.raises(ValueError, match="differ in batch size"):
         cart.reward_fn(np.zeros((5, 4)), np.zeros(4, dtype=int), np.zeros((5, 4)))
-    hook = gym.make("HookSweep2-v0").unwrapped
+    hook = gym.make("HookSweep2-v1").unwrapped
     with pytest.raises(ValueError, match="differ in batch size"):
         hook.local_mask(np.zeros((3, 16)), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="goals and next_states differ"):

@@ -86,7 +86,7 @@ def test_synthetic_get_dataset_and_its_missing_reference(session_data_dir):
 
 def test_hooksweep2_relabel_reproduces_the_envs_rewards():
     data = generate_hooksweep2_expert(150, seed=4, workers=1)
-    for env_id in ("HookSweep2Source-v0", "HookSweep2-v0"):
+    for env_id in ("HookSweep2Source-v1", "HookSweep2-v1"):
         env = gym.make(env_id).unwrapped
         relabelled = d4rl.hooksweep2.relabel(env, data)
         np.testing.assert_allclose(relabelled.rewards, data.rewards, atol=1e-6)

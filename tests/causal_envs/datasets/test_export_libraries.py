@@ -315,13 +315,13 @@ def test_minari_splits_an_episode_where_its_rows_stop_chaining(augmented, minari
 def test_minari_takes_a_goal_conditioned_set_with_its_flat_env(goal_conditioned, minari_root):
     minari = pytest.importorskip("minari")
     pytest.importorskip("mujoco")
-    meta = {**goal_conditioned.metadata, "env_id": "HookSweep2-v0"}  # as MoCoDA's output says
+    meta = {**goal_conditioned.metadata, "env_id": "HookSweep2-v1"}  # as MoCoDA's output says
     to_minari(dataclasses.replace(goal_conditioned, metadata=meta), "me/hooksweep2-goals-v0")
     ds = minari.load_dataset("me/hooksweep2-goals-v0")
     assert ds.total_steps == 100 and ds.total_episodes == 3 + 40
     _assert_same_transitions(transitions_from_minari(ds), goal_conditioned)
     spec = json.loads(ds.storage.metadata["env_spec"])
-    assert spec["id"] == "HookSweep2-v0" and spec["kwargs"]["flat_obs"] is True
+    assert spec["id"] == "HookSweep2-v1" and spec["kwargs"]["flat_obs"] is True
 
 
 def test_minari_refuses_bad_input(augmented, goal_conditioned, minari_root):

@@ -28,7 +28,7 @@ def test_expert_data_layout_and_labels(small_chunks):
     assert (shifted.sum(axis=1) == 1).all()
     assert np.all(data.actions <= 1) and np.all(data.actions >= -1)
     assert 0 <= data.metadata["expert_success_rate"] <= 1
-    assert data.metadata["env_id"] == "HookSweep2Source-v0"
+    assert data.metadata["env_id"] == "HookSweep2Source-v1"
 
 
 def test_same_data_for_any_number_of_workers(small_chunks):
@@ -41,7 +41,7 @@ def test_same_data_for_any_number_of_workers(small_chunks):
 
 
 def test_registered_and_validated():
-    assert DATASETS["hooksweep2/expert"].env_id == "HookSweep2Source-v0"
+    assert DATASETS["hooksweep2/expert"].env_id == "HookSweep2Source-v1"
     assert "1,000,000" in DATASETS["hooksweep2/expert"].description
     env = DATASETS["hooksweep2/expert-100k"].make_env(0)
     assert env.observation_space.shape == (22,)

@@ -99,10 +99,10 @@ def test_cartpole_settings_either_make_a_finite_env_or_raise(kwargs):
             break
 
 
-@pytest.fixture(scope="module", params=["CausalNav2D-v0", "CausalCartPole-v0", "HookSweep2-v0"])
+@pytest.fixture(scope="module", params=["CausalNav2D-v0", "CausalCartPole-v0", "HookSweep2-v1"])
 def causal(request):
     kwargs = {"obs_type": "state"} if request.param == "CausalCartPole-v0" else {}
-    if request.param == "HookSweep2-v0":
+    if request.param == "HookSweep2-v1":
         kwargs = {"flat_obs": True}
     e = gym.make(request.param, **kwargs)
     e.reset(seed=0)  # HookSweep2 labels for the episode's goal

@@ -27,7 +27,7 @@ IDS = [s.id for s in REGISTERED]
 
 def test_every_env_is_covered():
     assert {"CausalNav2D-v0", "CausalCartPole-v0", "SyntheticPOMDP-v0", "CoinRun-v0"} <= set(IDS)
-    assert {"HookSweep2-v0", "HookSweep2Source-v0"} <= set(IDS)
+    assert {"HookSweep2-v1", "HookSweep2Source-v1"} <= set(IDS)
 
 
 @pytest.mark.parametrize("spec", REGISTERED, ids=IDS)

@@ -17,7 +17,7 @@ FAMILIES = [
     ("CausalCartPole-v0", {}),
     ("SyntheticPOMDP-v0", {"max_episode_steps": 20}),
     ("CoinRun-v0", {"max_episode_steps": 20}),
-    ("HookSweep2-v0", {"max_episode_steps": 10, "width": 160, "height": 120}),
+    ("HookSweep2-v1", {"max_episode_steps": 10, "width": 160, "height": 120}),
     ("ALE/Pong-v5", {"max_episode_steps": 20, "frameskip": 4}),
 ]
 

@@ -15,7 +15,7 @@ from causal_envs.envs.hooksweep.model import (
 
 @pytest.fixture(scope="module")
 def env():
-    e = gym.make("HookSweep2-v0")
+    e = gym.make("HookSweep2-v1")
     yield e
     e.close()
 
@@ -23,7 +23,7 @@ def env():
 # ----------------------------------------------------------------------------- API and contract
 @pytest.mark.parametrize("kwargs", [{}, {"flat_obs": True, "include_mask_in_info": True}])
 def test_gymnasium_check_env_passes(kwargs):
-    check_env(gym.make("HookSweep2-v0", **kwargs).unwrapped, skip_render_check=True)
+    check_env(gym.make("HookSweep2-v1", **kwargs).unwrapped, skip_render_check=True)
 
 
 def test_causal_contract_and_registration(env):
@@ -35,11 +35,11 @@ def test_causal_contract_and_registration(env):
         ("gripper", "box1", "action"),
         ("gripper", "box2", "action"),
     )
-    assert gym.spec("HookSweep2-v0").max_episode_steps == 75
-    assert gym.make("HookSweep2Source-v0").unwrapped.goal_mode == "sweep_one"
+    assert gym.spec("HookSweep2-v1").max_episode_steps == 75
+    assert gym.make("HookSweep2Source-v1").unwrapped.goal_mode == "sweep_one"
     assert env.unwrapped.batch_model == HookSweep2Model("sweep_both")
     with pytest.raises(ValueError, match="goal_mode must be one of"):
-        gym.make("HookSweep2-v0", goal_mode="sweep_three")
+        gym.make("HookSweep2-v1", goal_mode="sweep_three")
 
 
 def test_observation_layout(env):
@@ -54,14 +54,14 @@ def test_observation_layout(env):
     assert np.linalg.norm(b1 - b2) > 0.1 and b1[1] <= b2[1]
     assert np.all(np.abs(np.r_[b1, b2] - np.tile([1.85, 0.75], 2)) <= 0.08 + 1e-9)
     assert info["gripper_z"] == pytest.approx(s[2])
-    flat = gym.make("HookSweep2-v0", flat_obs=True)
+    flat = gym.make("HookSweep2-v1", flat_obs=True)
     fobs, _ = flat.reset(seed=3)
     np.testing.assert_allclose(fobs, np.r_[s, obs["desired_goal"][:6]])
 
 
 def test_seeded_resets_and_rollouts_are_deterministic():
     def rollout(seed):
-        e = gym.make("HookSweep2-v0", flat_obs=True)
+        e = gym.make("HookSweep2-v1", flat_obs=True)
         obs, _ = e.reset(seed=seed)
         rng = np.random.default_rng(0)
         out = [obs]
@@ -107,7 +107,7 @@ def test_bad_actions_are_rejected(env):
 
 
 def test_render_headless():
-    e = gym.make("HookSweep2-v0", render_mode="rgb_array", width=96, height=64)
+    e = gym.make("HookSweep2-v1", render_mode="rgb_array", width=96, height=64)
     e.reset(seed=0)
     try:
         frame = e.render()
@@ -115,16 +115,16 @@ def test_render_headless():
         pytest.skip(f"headless OpenGL unavailable: {err}")
     assert frame.shape == (64, 96, 3) and frame.dtype == np.uint8 and frame.std() > 5
     e.close()
-    wide = gym.make("HookSweep2-v0", render_mode="rgb_array", width=1000, height=500)
+    wide = gym.make("HookSweep2-v1", render_mode="rgb_array", width=1000, height=500)
     wide.reset(seed=0)
     assert wide.render().shape == (500, 1000, 3)  # larger than the scene's 640 x 480 buffer
     wide.close()
     with pytest.raises(ValueError, match="at most 4096 pixels"):
-        gym.make("HookSweep2-v0", width=5000)
+        gym.make("HookSweep2-v1", width=5000)
 
 
 def test_goals_of_a_bad_shape_or_not_finite_are_refused():
-    env = gym.make("HookSweep2-v0").unwrapped
+    env = gym.make("HookSweep2-v1").unwrapped
     env.reset(seed=0)
     s, a = np.zeros((2, env.observation_space["observation"].shape[0])), np.zeros((2, 4))
     for bad in (np.zeros(3), np.zeros((2, 5)), np.zeros((3, 6))):
@@ -177,15 +177,45 @@ def test_compute_reward_is_batched_and_matches_step(env):
 
 
 def test_goal_sampling_tasks():
+    """As the authors' code draws goals: one offset (U(-0.1, 0.1) in xy, +-0.31 in x) added to
+    both goals in the target task, to one goal in the source task (the other at its base)."""
     rng = np.random.default_rng(0)
     both = HookSweep2Model("sweep_both").sample_goals(1000, rng)
-    shift = both[:, [0, 3]] - GOAL_BASE[[0, 3]]
-    assert (np.abs(shift) > 0.2).all() and (np.sign(shift[:, 0]) == np.sign(shift[:, 1])).all()
+    offset = both - GOAL_BASE
+    np.testing.assert_allclose(offset[:, :3], offset[:, 3:])  # one offset for both goals
+    assert (np.abs(offset[:, 0]) > 0.2).all() and (np.abs(offset[:, 0]) < 0.41).all()
+    assert 0.4 < (offset[:, 0] > 0).mean() < 0.6
+    assert (np.abs(offset[:, 1]) <= 0.1).all() and (offset[:, [2, 5]] == 0).all()
     one = HookSweep2Model("sweep_one").sample_goals(1000, rng)
     shifted = np.abs(one[:, [0, 3]] - GOAL_BASE[[0, 3]]) > 0.2
     assert (shifted.sum(axis=1) == 1).all()
     assert 0.4 < shifted[:, 0].mean() < 0.6
+    unshifted = np.where(shifted[:, :1], one[:, 3:], one[:, :3])
+    base = np.where(shifted[:, :1], GOAL_BASE[3:], GOAL_BASE[:3])
+    np.testing.assert_array_equal(unshifted, base)  # the other goal stays at its base
     assert np.all(np.abs(one[:, [1, 4]] - GOAL_BASE[[1, 4]]) <= 0.1)
+
+
+def test_terminate_on_success_ends_episodes_where_the_boxes_reach_their_goals():
+    """By default nothing terminates (the metric is the success at the 75th step); with
+    terminate_on_success the step, termination_fn and compute_terminated end at success."""
+    boxes = np.array([[1.85, 0.70], [1.85, 0.80]])
+    at_goal = np.r_[boxes[0], 0.42, boxes[1], 0.42]
+    away = at_goal + np.r_[0.31, 0, 0, 0.31, 0, 0]
+    for flag in (False, True):
+        env = gym.make("HookSweep2-v1", terminate_on_success=flag)
+        u = env.unwrapped
+        for goal in (at_goal, away):
+            obs, _ = env.reset(seed=0, options={"boxes": boxes, "goal": goal})
+            obs, _, terminated, _, info = env.step(np.zeros(4, np.float32))
+            assert terminated == (flag and info["is_success"])
+            s = obs["observation"][None]
+            assert u.termination_fn(s, np.zeros((1, 4)), s, goal[None])[0] == terminated
+            ach, want = obs["achieved_goal"], obs["desired_goal"]
+            assert u.compute_terminated(ach, want, info) == terminated
+        assert info["is_success"] is False  # the last goal was away
+    with pytest.raises(ValueError, match="terminate_on_success"):
+        gym.make("HookSweep2-v1", terminate_on_success="yes")
 
 
 def test_local_mask_heuristic():
@@ -205,7 +235,7 @@ def test_local_mask_heuristic():
 def test_expert_sweeps_one_box_on_the_source_task():
     """The full measurement (100 seeds, with the paper's noise) is on the docs' datasets page;
     here 20 noiseless episodes must mostly succeed and the swept box must reach its side."""
-    e = gym.make("HookSweep2Source-v0")
+    e = gym.make("HookSweep2Source-v1")
     expert = HookSweepExpert(noise_prob=0.0, seed=0)
     wins = 0
     for seed in range(20):
@@ -226,7 +256,7 @@ def test_sb3_sac_with_her_trains_on_its_defaults():
     from stable_baselines3 import SAC, HerReplayBuffer
 
     torch.manual_seed(0)
-    env = gym.make("HookSweep2-v0")
+    env = gym.make("HookSweep2-v1")
     model = SAC("MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer, seed=0)
     model.learn(400)  # a few episodes: enough for HER to relabel, short for the suite
     assert model.num_timesteps == 400 and model.replay_buffer.size() > 0
