@@ -262,7 +262,14 @@ def model_error(name: str) -> str:
     rows.append(ratio)
     seeds = sorted(c["seed"] for c in cells)
     label = interval_label(len(cells)) if len(cells) > 1 else "one seed"
-    head = f"Seeds {', '.join(map(str, seeds))} ({label}); error x100, the authors' metric:"
+    head = f"Seeds {', '.join(map(str, seeds))} ({label}); error x100, the authors' metric"
+    if any(c.get("parents") == "authors" for c in cells):
+        outside = np.mean([c["outside_spaces_fraction"]["mocoda-u"] for c in cells])
+        head += (
+            "; MOCODA and MOCODA-U drawn from the authors' parent model "
+            f"({100 * outside:.1f}% of MOCODA-U's inputs outside the spaces)"
+        )
+    head += ":"
     table = _table(["model", *DISTRIBUTIONS], rows)
     timings = []
     for c in cells:
