@@ -54,8 +54,9 @@ ANCHORS: dict[str, Anchor] = {
             "2026-12-02, with the authors' parent model; the run is not committed here",
             "a 2-core x86 CPU",
             "`mocoda-nav2d` TD3-BC: same agent budget in the paper profiles (2x512, batch 500, "
-            "25k updates); different inputs (this project's parent model) and metric (one "
-            "final 100-episode evaluation, 70 = failure)",
+            "25k updates); the same inputs only in the `authors-parents` profile (the authors' "
+            "parent model); the report gives the authors' metric beside ours (one final "
+            "100-episode evaluation, 70 = failure)",
         ),
         Anchor(
             "mocoda-nav2d-authors-model-error",
@@ -65,8 +66,9 @@ ANCHORS: dict[str, Anchor] = {
             "the authors' code (spitis/mocoda), one seed, run by this project's maintainers "
             "before 2026-12-02; not committed here",
             "a 2-core x86 CPU",
-            "`mocoda-model-error`: same metric; our MOCODA-U comes from this project's parent "
-            "model, not the authors', so the inputs differ",
+            "`mocoda-model-error`: same metric; the same inputs only in its "
+            "`authors-parents` profile (the authors' parent model); its other profiles draw "
+            "MOCODA-U from this project's parent model",
         ),
         Anchor(
             "mocoda-nav2d-authors-model-error-amx",
