@@ -36,9 +36,11 @@ from causal_envs.envs.hooksweep.scene import build_model
 __all__ = ["MOCAP_WORKSPACE", "HookSweep2CausalAPI", "HookSweep2Env"]
 
 N_SUBSTEPS = 20
+#: an action moves the mocap target this far from the gripper link, per unit
 ACTION_SCALE = 0.05
-#: the mocap target is kept inside this box (x, y, z lows; x, y, z highs) so that no action
-#: sequence can pull the gripper through the table or stretch the arm without bound
+#: the mocap target is kept inside this box (x, y, z lows; x, y, z highs): without it an
+#: action sequence can stretch the arm until it drags the robot's base (the authors' env has
+#: no such bound), and the states leave any bounded space
 MOCAP_WORKSPACE = np.array([[0.88, 0.3, 0.42], [1.48, 1.2, 0.8]])
 _INITIAL_QPOS = {"robot0:slide0": 0.405, "robot0:slide1": 0.48, "robot0:slide2": 0.0}
 #: the largest frame side ``render`` draws (an offscreen framebuffer of that size)
@@ -133,9 +135,11 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
     in the centre.
 
     ## Action Space
-    ``Box(-1, 1, (4,), float32)``: the mocap target moves by ``0.05 * a[:3]`` (kept inside
-    ``MOCAP_WORKSPACE`` and within 0.05 of the gripper), ``a[3]`` drives the fingers as in
-    Fetch (they hold the hook either way). Each step runs 20 MuJoCo substeps of 2 ms.
+    ``Box(-1, 1, (4,), float32)``: as in Fetch, the mocap target is set to the gripper link's
+    position plus ``0.05 * a[:3]`` (kept inside ``MOCAP_WORKSPACE``), and ``a[3]`` drives the
+    fingers (they hold the hook either way). Each step runs 20 MuJoCo substeps of 2 ms. The
+    100 kg hook is carried by the mocap weld alone, so at rest it sinks about a millimetre a
+    step until it lies on the table.
 
     ## Observation Space
     A dict like Gymnasium-Robotics' goal envs: ``observation`` (16: gripper position, gripper
@@ -180,8 +184,10 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
     ``HookSweep2Source-v1`` is the same with ``goal_mode="sweep_one"``.
 
     ## Version History
-    * v1: goals drawn as the authors' code draws them (one offset shared by both goals in the
-      target task; in the source task the unshifted goal stays at its base);
+    * v1: the authors' task (their code, spitis/mrl): goals as they draw them (one offset
+      shared by both goals in the target task; in the source task the unshifted goal stays at
+      its base); their hook (50 kg a box, no gravity compensation, 2 mm below the grip site,
+      head toward -y), table (0.77 x 0.60) and control (target = gripper + 0.05 a, no leash);
       ``terminate_on_success``.
     * v0: initial version (MuJoCo bindings; Fetch assets from gymnasium-robotics); each goal
       coordinate had its own noise.
@@ -229,6 +235,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         self.data = mujoco.MjData(self.model)
         self.dt = N_SUBSTEPS * self.model.opt.timestep
         self._grip_site = self.model.site("robot0:grip").id
+        self._gripper_link = self.model.body("robot0:gripper_link").id
         self._mocap = int(self.model.body("robot0:mocap").mocapid[0])
         self._box_qpos = [self.model.joint(f"box{i}:joint").qposadr[0] for i in (1, 2)]
         self._box_qvel = [self.model.joint(f"box{i}:joint").dofadr[0] for i in (1, 2)]
@@ -360,11 +367,9 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
             raise gym.error.ResetNeeded("call reset() before step()")
         a = np.clip(check_action_array(action, (4,)), -1.0, 1.0)
         m, d = self.model, self.data
-        target = d.mocap_pos[self._mocap] + ACTION_SCALE * a[:3]
-        # a leash: the target never leads the gripper by more than one full step, so a hook
-        # blocked by a box or the table is not driven into it with unbounded force
-        grip = d.site_xpos[self._grip_site]
-        target = np.clip(target, grip - ACTION_SCALE, grip + ACTION_SCALE)
+        # Fetch's control (gymnasium-robotics' mocap_set_action): the mocap target is the
+        # gripper link's position plus the step's move, so a blocked hook is never driven on
+        target = d.xpos[self._gripper_link] + ACTION_SCALE * a[:3]
         d.mocap_pos[self._mocap] = np.clip(target, MOCAP_WORKSPACE[0], MOCAP_WORKSPACE[1])
         # Fetch's finger actuators are position servos driven relative to the current opening
         d.ctrl[:2] = d.qpos[self._finger_qpos] + a[3]

@@ -3,9 +3,10 @@
 No trained weights can be downloaded here, so the expert is a planner over three pushes:
 
 - *x-push*: the head's flat face (normal along x) is lowered beside a box and moved along x;
-- *y-push toward -y*: the base's -y side is lowered beside the box and moved toward -y;
-- *y-push toward +y*: the box sits in the pocket between the base and the head, and the base's
-  +y side pushes it.
+- *y-push away from the head's side* (toward +y, the head pointing to -y): the base's side is
+  lowered beside the box and moved;
+- *y-push toward the head's side*: the box sits in the pocket between the base and the head,
+  and the base's side facing it pushes it.
 
 Each push is planned from the current box positions: the expert tries hook placements and keeps
 one whose footprint, at lowering and along the whole push, stays clear of the other box. An
@@ -43,7 +44,8 @@ Z_HIGH = TABLE_TOP + 0.16  # high enough for the hook to pass over the boxes
 Z_CLEAR = TABLE_TOP + 0.09  # the hook's underside above the box tops, with a margin
 GAP = 0.02  # clearance between a face and its box when lowering
 MARGIN = 0.012  # clearance kept from the other box
-REACH = MOCAP_WORKSPACE + np.array([[0.02, 0.05, 0.0], [-0.01, -0.05, 0.0]])
+#: where the expert plans the gripper (x, y lows and highs): inside the env's mocap workspace
+REACH = MOCAP_WORKSPACE[:, :2] + np.array([[0.02, 0.05], [-0.01, -0.05]])
 
 
 def _rect(cx: NDArray, cy: NDArray, half: NDArray) -> NDArray[np.float64]:
@@ -110,17 +112,18 @@ def plan_push(
         side = HOOK_BASE_HALF[1] + BOX_HALF
         gy0 = p[1] - sign * (side + GAP) - oy
         gy1 = target - sign * side - oy
-        # box x within the base's length; toward +y it must also stay behind the head's face
+        # box x within the base's length; toward the head's side it must also stay behind
+        # the head's face (it sits in the pocket between the base and the head)
         base_lo = p[0] + BOX_HALF + 0.01 - ox - HOOK_BASE_HALF[0]
-        if sign > 0:
+        if sign * HOOK_HEAD_OFFSET[1] > 0:
             base_lo = p[0] + BOX_HALF + 0.01 - head_x + HOOK_HEAD_HALF[0]
         base_hi = p[0] - BOX_HALF - 0.01 - ox + HOOK_BASE_HALF[0]
         gx = np.linspace(base_lo, base_hi, 15)
         starts = np.stack([gx, np.full_like(gx, gy0)], axis=1)
         ends = np.stack([gx, np.full_like(gx, gy1)], axis=1)
         preference = np.abs(gx - (p[0] - ox))  # the box at the base's middle
-    ends = np.clip(ends, REACH[0, :2], REACH[1, :2])
-    reachable = ((starts >= REACH[0, :2] - 1e-9) & (starts <= REACH[1, :2] + 1e-9)).all(axis=1)
+    ends = np.clip(ends, REACH[0], REACH[1])
+    reachable = ((starts >= REACH[0] - 1e-9) & (starts <= REACH[1] + 1e-9)).all(axis=1)
     path = starts[:, None] + _PATH_T * (ends - starts)[:, None]  # (15, 12, 2)
     ok = reachable & ~_hits(starts, p, 0.004)
     if avoid_other:

@@ -5,16 +5,24 @@ The robot's XML and meshes come from the installed ``gymnasium_robotics`` packag
 Python code (which breaks on mujoco >= 3.12). The package is located without being imported,
 so importing it cannot register its own envs or fail on its Python code.
 
-Three edits make the Fetch model a hook-sweeping robot:
+The appendix (MoCoDA C.2) names the robot, the hook and the two boxes but gives no
+dimensions; the scene follows the authors' code (spitis/mrl, ``sweep_all.xml`` and
+``robot_hook.xml``): the table (half-size 0.77 x 0.60, top at z = 0.4), the boxes (half-size
+0.025, 2 kg, free joints with damping 0.01) and the hook. Three edits make the Fetch model a
+hook-sweeping robot:
 
-- the hook (MoCoDA appendix C.2: base box of half-size 0.35 x 0.015 x 0.03, head box 0.015 x
-  0.1 x 0.03 at (0.35, 0.085, 0), total mass 50) is a child body of ``robot0:gripper_link``,
-  so it is rigidly welded to the gripper; it is gravity-compensated so the mocap weld carries
-  the arm, not 50 kg;
+- the hook, a base box of half-size 0.35 x 0.015 x 0.03 and a head box of 0.015 x 0.1 x 0.03
+  at (0.35, 0.085, 0) in its frame, 50 kg each, is a child body of ``robot0:gripper_link`` at
+  the authors' pose, so it is rigidly welded to the gripper: 0.3 ahead of the grip site, 2 mm
+  below it, the head toward -y. Nothing compensates its weight: the mocap weld carries it;
 - the robot's own geoms do not collide (only the hook, the boxes, the table and the floor do):
-  the sweep happens with the hook, and mesh collisions would dominate the step time;
+  the sweep happens with the hook, and mesh collisions would dominate the step time (the
+  authors' robot collides);
 - the mocap weld's relative pose is reset to identity, as gymnasium-robotics' ``reset_mocap_welds``
   does, so the gripper follows the mocap body.
+
+The boxes' contacts are stiffer than MuJoCo's defaults (the authors'): under the 100 kg hook
+the defaults let a box sink 2 cm into the table.
 """
 
 from __future__ import annotations
@@ -37,14 +45,21 @@ __all__ = [
 
 HOOK_BASE_HALF = (0.35, 0.015, 0.03)
 HOOK_HEAD_HALF = (0.015, 0.1, 0.03)
-HOOK_HEAD_OFFSET = (0.35, 0.085, 0.0)
+#: each of the hook's two boxes weighs this much (kg), as in the authors' XML
 HOOK_MASS = 50.0
-#: where the hook's frame sits relative to the gripper site, in world axes: 0.3 ahead of the
-#: gripper (so the head, 0.65 ahead, reaches both sides of the table while the arm, kept at
-#: x <= 1.48, holds the hook level) and 1.5 cm up (so the hook
-#: floats just above the table when the gripper is at z = 0.42, the height the reward asks for)
-HOOK_OFFSET = (0.3, 0.0, 0.015)
-_GRIP_SITE_IN_GRIPPER = 0.02  # robot0:grip sits at (0.02, 0, 0) in robot0:gripper_link
+#: the hook's pose in the gripper link's frame (the authors' ``robot_hook.xml``): 0.3 along the
+#: link's z (world +x once the mocap holds the gripper), 2.2 cm along its x (world -z), turned
+#: by Euler angles (1.57, 1.57, 1.57) (MuJoCo's intrinsic xyz): its x along world +x and its
+#: y along world -y
+_HOOK_POS_IN_LINK = (0.022, 0.0, 0.3)
+_HOOK_EULER = (1.57, 1.57, 1.57)
+#: the head's centre in the hook's own frame
+_HEAD_IN_HOOK = (0.35, 0.085, 0.0)
+#: where the hook's frame sits relative to the grip site, in world axes: 0.3 ahead and 2 mm
+#: below (the grip site is 2 cm below the link's origin)
+HOOK_OFFSET = (0.3, 0.0, -0.002)
+#: the head's centre relative to the hook's frame, in world axes: the head points to -y
+HOOK_HEAD_OFFSET = (0.35, -0.085, 0.0)
 _SCENE = Path(__file__).with_name("assets") / "hooksweep2.xml"
 
 
@@ -71,34 +86,27 @@ def _scene_spec() -> mujoco.MjSpec:
 
 
 def _add_hook(spec: mujoco.MjSpec) -> None:
-    """Attach the hook to the gripper link, its axes aligned with the world's.
-
-    The mocap holds the gripper at quaternion (1, 0, 1, 0)/sqrt(2) (a +90 degree turn about y):
-    world +x is the gripper's +z and world -z its +x. The hook body therefore turns -90 degrees
-    about y and sits at the grip site plus ``HOOK_OFFSET`` expressed in gripper axes.
-    """
-    dx, dy, dz = HOOK_OFFSET
+    """Attach the hook to the gripper link as the authors' XML does: two boxes of 50 kg, no
+    gravity compensation (the mocap weld carries them, and the gripper sags about 2 cm below
+    its target)."""
+    quat = np.zeros(4)
+    mujoco.mju_euler2Quat(quat, np.array(_HOOK_EULER), "xyz")
     gripper = spec.body("robot0:gripper_link")
-    hook = gripper.add_body(
-        name="hook",
-        pos=[_GRIP_SITE_IN_GRIPPER - dz, dy, dx],
-        quat=[np.sqrt(0.5), 0.0, -np.sqrt(0.5), 0.0],
-        gravcomp=1.0,
-    )
+    hook = gripper.add_body(name="hook", pos=list(_HOOK_POS_IN_LINK), quat=quat)
     colour = [0.35, 0.35, 0.38, 1.0]
     box = mujoco.mjtGeom.mjGEOM_BOX
     hook.add_geom(
-        name="hook_base", type=box, size=list(HOOK_BASE_HALF), mass=HOOK_MASS / 2, rgba=colour
+        name="hook_base", type=box, size=list(HOOK_BASE_HALF), mass=HOOK_MASS, rgba=colour
     )
     hook.add_geom(
         name="hook_head",
         type=box,
-        pos=list(HOOK_HEAD_OFFSET),
+        pos=list(_HEAD_IN_HOOK),
         size=list(HOOK_HEAD_HALF),
-        mass=HOOK_MASS / 2,
+        mass=HOOK_MASS,
         rgba=colour,
     )
-    hook.add_site(name="hook_head", pos=list(HOOK_HEAD_OFFSET), size=[0.01, 0.01, 0.01])
+    hook.add_site(name="hook_head", pos=list(_HEAD_IN_HOOK), size=[0.01, 0.01, 0.01])
 
 
 def build_model() -> mujoco.MjModel:
