@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("list", help="list the environments, their spaces and masks")
     p.set_defaults(func=cmd_list)
 
-    p = subparsers.add_parser("render", help="save a strip of frames of a random-policy episode")
+    p = subparsers.add_parser("render", help="save a strip of frames of an episode")
     p.add_argument(
         "env_id",
         choices=causal_envs.ENV_IDS,
@@ -56,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
     p.add_argument("--frames", type=int, default=4, help="frames in the strip (4)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="episode seed (0)")
+    p.add_argument(
+        "--policy",
+        choices=("random", "expert"),
+        default="random",
+        help="random (default), or expert: HookSweep2's scripted expert without action noise",
+    )
     p.set_defaults(func=cmd_render)
 
     tasks = subparsers.add_parser("tasks", help="list task sequences or render their tasks")
@@ -214,12 +222,13 @@ def cmd_render(args: argparse.Namespace) -> None:
     if not 1 <= args.frames <= MAX_FRAMES:
         raise CLIError(f"--frames must be between 1 and {MAX_FRAMES}, got {args.frames}")
     env = gym.make(args.env_id, render_mode="rgb_array")
-    env.reset(seed=args.seed)
+    obs, _ = env.reset(seed=args.seed)
     env.action_space.seed(args.seed)
+    act = _render_policy(args.policy, env, args.seed)
     frames = [env.render()]
     done = False
     while not done:
-        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        obs, _, terminated, truncated, _ = env.step(act(obs))
         done = terminated or truncated
         frames.append(env.render())
     env.close()
@@ -228,6 +237,18 @@ def cmd_render(args: argparse.Namespace) -> None:
     strip = np.concatenate([x for i in pick for x in (frames[i], gap)][:-1], axis=1)
     save_png(strip, args.out)
     print(f"wrote {args.out} ({args.frames} of {len(frames)} frames)")
+
+
+def _render_policy(name: str, env: gym.Env, seed: int) -> Callable[[Any], Any]:
+    """The policy ``render`` runs: uniformly random actions, or an env's scripted expert."""
+    if name == "random":
+        return lambda obs: env.action_space.sample()
+    if getattr(env.unwrapped, "dataset_family", None) != "hooksweep2":
+        raise CLIError("--policy expert: only HookSweep2 has a scripted expert")
+    # deferred: the expert's planner is needed only here
+    from causal_envs.envs.hooksweep.expert import HookSweepExpert
+
+    return HookSweepExpert(noise_prob=0.0, seed=seed).act
 
 
 def _mask_kind(env: gym.Env) -> str:

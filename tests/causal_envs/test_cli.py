@@ -50,6 +50,19 @@ def test_render_strip(tmp_path):
     assert np.unique(img.reshape(-1, img.shape[-1]), axis=0).shape[0] > 5
 
 
+def test_render_the_hooksweep2_expert(tmp_path, capsys):
+    """HookSweep2's scripted expert renders (the docs' strip); other envs have none."""
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "expert.png"
+    argv = ["render", "HookSweep2Source-v1", "--out", str(out), "--frames", "2", "--seed", "1"]
+    assert main([*argv, "--policy", "expert"]) == 0
+    assert plt.imread(out).shape[:2] == (360, 2 * 480 + 4)
+    nav = ["render", "CausalNav2D-v0", "--out", str(out), "--policy", "expert"]
+    assert main(nav) == 1
+    assert "only HookSweep2 has a scripted expert" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv",
     [
