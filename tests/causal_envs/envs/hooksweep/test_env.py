@@ -295,3 +295,32 @@ def test_the_hook_is_the_authors():
     for _ in range(10):
         env.step(np.zeros(4, np.float32))
     assert 0.002 < z0 - d.site("robot0:grip").xpos[2] < 0.02
+
+
+def test_transition_fn_rebuilds_a_state_and_steps_it():
+    """transition_fn steps 16-dim states the simulator never saw whole: on expert steps it
+    lands near the real next state (the state omits the arm's redundant angle, the torso and
+    the boxes' orientation, so not exactly), leaves the episode alone and repeats itself."""
+    env = gym.make("HookSweep2Source-v1")
+    u = env.unwrapped
+    obs, _ = env.reset(seed=3)
+    expert = HookSweepExpert(seed=3)
+    states, actions, nexts = [], [], []
+    for _ in range(30):
+        a = expert.act(obs)
+        states.append(obs["observation"])
+        obs, *_ = env.step(a)
+        actions.append(a)
+        nexts.append(obs["observation"])
+    states, actions, nexts = map(np.array, (states, actions, nexts))
+    before = u.data.qpos.copy()
+    predicted = u.transition_fn(states, actions)
+    np.testing.assert_array_equal(u.data.qpos, before)  # the episode is untouched
+    error = np.linalg.norm(predicted - nexts, axis=1).mean()
+    moved = np.linalg.norm(nexts - states, axis=1).mean()
+    assert error < 0.012 and error < moved / 3, (error, moved)
+    np.testing.assert_array_equal(u.transition_fn(states[:3], actions[:3]), predicted[:3])
+    with pytest.raises(ValueError, match="batch size"):
+        u.transition_fn(states[:2], actions[:3])
+    with pytest.raises(ValueError):
+        u.transition_fn(states[:, :15], actions)
