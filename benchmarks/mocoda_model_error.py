@@ -1,8 +1,10 @@
-"""MoCoDA's model-error table on 2D Navigation (MoCoDA appendix C.1), with the pipeline's speed.
+"""MoCoDA's model-error table on 2D Navigation (MoCoDA appendix C.1) and HookSweep2, with the
+pipeline's speed.
 
     causal-envs bench mocoda-model-error              # quick profile (about 12 minutes)
     causal-envs bench mocoda-model-error --profile paper
     causal-envs bench mocoda-model-error --profile authors-parents   # the authors' parent model
+    causal-envs bench mocoda-model-error --profile hooksweep2        # HookSweep2
 
 For each seed: generate the empirical dataset, fit the parent model, train the unfactored,
 globally factored and locally factored ensembles on the same training split, and score each
@@ -23,6 +25,13 @@ The paper's claim: the locally factored model is more accurate than the unfactor
 distribution (MOCODA, MOCODA-U, uniform); the report prints its verdict from the criterion in
 `benchmarks.claims.CLAIMS["mocoda-model-error"]`.
 
+The ``hooksweep2`` profiles run the same on HookSweep2 (the scripted expert's source-task
+data, the HookSweep2 recipe of `augment.recipes`): MOCODA-U is then its MOCODA-P, uniform
+states are left out (boxes inside the table or in the air), and the truth is
+`HookSweep2Env.transition_fn`, the simulator rebuilt from each 16-dim state. A state leaves
+part of MuJoCo's out, so the record also keeps that truth's own error against the recorded
+next states of held-out expert rows (``truth_floor_x100``): the floor under every error.
+
 Also printed: the time of each pipeline stage, the time to generate 160k MOCODA / MOCODA-U
 transitions from fitted models, and our binned KDE against scikit-learn's KernelDensity on the
 same proposals. Finished seeds are kept in the results file and skipped on a re-run.
@@ -41,6 +50,7 @@ from sklearn.neighbors import KernelDensity
 from augment import METHODS, DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.density import BinnedGaussianKDE
 from augment.plots import plot_augmented_nav2d, plot_error_maps_nav2d
+from augment.recipes import HOOKSWEEP2, recipe_for
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.mocoda_profiles import PROFILES_BY_BENCH, ModelErrorProfile
 from benchmarks.results import output_dir
@@ -56,6 +66,14 @@ PROFILES = PROFILES_BY_BENCH["mocoda-model-error"]
 ARCHS = ("unfactored", "global", "local")
 DISTRIBUTIONS = ("empirical", "dyn", "mocoda", "mocoda-u", "uniform")
 OOD = ("mocoda", "mocoda-u", "uniform")
+#: the distributions scored per env: on HookSweep2 uniform states are mostly physical
+#: nonsense (boxes inside the table or in the air), and MOCODA-U is its MOCODA-P
+DISTRIBUTIONS_BY_ENV = {
+    "nav2d": DISTRIBUTIONS,
+    "hooksweep2": ("empirical", "dyn", "mocoda", "mocoda-u"),
+}
+#: the source env of each env's data (`augment.recipes` gives the target env and features)
+SOURCE_ENV = {"nav2d": "CausalNav2D-v0", "hooksweep2": "HookSweep2Source-v1"}
 #: the authors' MOCODA-U errors x100 on their metric: their code, one seed, on their parent
 #: model's MOCODA-U, on a 2-core CPU (anchor ``mocoda-nav2d-authors-model-error``)
 AUTHORS_MOCODA_U = {"unfactored": 0.97, "global": 0.47, "local": 0.35}
@@ -81,11 +99,38 @@ def _errors(mocoda: MoCoDA, inputs: np.ndarray, seed: int) -> dict[str, dict[str
     return out
 
 
+def distributions(results: list[dict]) -> tuple[str, ...]:
+    """The input distributions these results scored, in `DISTRIBUTIONS`' order."""
+    scored = results[0]["errors_sample_x100"]["local"]
+    return tuple(d for d in DISTRIBUTIONS if d in scored)
+
+
+def _env_inputs(seed: int, profile: ModelErrorProfile) -> tuple[str, TransitionDataset, Any]:
+    """The source env, its offline data and the pipeline's settings for a profile's env."""
+    if profile.env == "nav2d":
+        cfg = MoCoDAConfig(dynamics=profile.models, seed=seed)
+        if profile.parents == "authors":
+            cfg = cfg.with_authors_parents()
+        return SOURCE_ENV["nav2d"], generate_nav2d_empirical(seed), cfg
+    # deferred: the HookSweep2 benchmark (MuJoCo, the expert) serves only this env
+    from benchmarks.mocoda_hooksweep2 import expert_data
+
+    _, expert = expert_data(seed, profile.n_expert)
+    data = HOOKSWEEP2.prepared(expert)
+    cfg = MoCoDAConfig(
+        total_size=profile.data_ratio * len(data),
+        dynamics=replace(profile.models, seed=seed),
+        val_size=min(5_000, len(data) // 10),
+        seed=seed,
+    )
+    return SOURCE_ENV["hooksweep2"], data, HOOKSWEEP2.configured(cfg)
+
+
 def run_seed(
     seed: int,
     profile: ModelErrorProfile,
     *,
-    env_id: str = "CausalNav2D-v0",
+    env_id: str | None = None,
     data: TransitionDataset | None = None,
     config: MoCoDAConfig | None = None,
     plots: bool = False,
@@ -94,26 +139,34 @@ def run_seed(
 ) -> dict:
     """One seed: train the three ensembles, time the pipeline, score every distribution.
 
-    Any registered `CausalEnvWithDynamics` works (its
-    ``transition_fn`` is the truth the models are scored against); ``data`` is its offline
-    dataset (default: MoCoDA's Nav2D data for ``seed``) and ``config`` the pipeline's settings
-    (default: MoCoDA's Nav2D with the profile's models; a given ``config`` keeps its networks
-    and is trained as the profile's models are: their `TrainingConfig`);
-    ``device`` is where the ensembles train (see `causal_envs.core.device`). The plots are Nav2D's
-    arena.
+    Any registered env with a ``transition_fn`` works (the truth the models are scored
+    against; its recipe in `augment.recipes` gives the target env and MOCODA-U's features):
+    ``env_id`` with its offline dataset ``data`` and the pipeline's settings ``config`` (a
+    given ``config`` keeps its networks and is trained as the profile's models are: their
+    `TrainingConfig`). By default all three are the profile's env's (`_env_inputs`: Nav2D's
+    data for ``seed``, or HookSweep2's expert data). ``device`` is where the ensembles train
+    (see `causal_envs.core.device`). The plots are Nav2D's arena.
     """
     torch.manual_seed(seed)
     timings: dict[str, float] = {}
-    data = generate_nav2d_empirical(seed) if data is None else data
     m = profile.models
-    if config is None:
-        cfg = MoCoDAConfig(dynamics=m, seed=seed)
-        if profile.parents == "authors":
-            cfg = cfg.with_authors_parents()
+    if env_id is None:
+        env_id, default_data, cfg = _env_inputs(seed, profile)
+        data = default_data if data is None else data
     else:
+        data = generate_nav2d_empirical(seed) if data is None else data
+        cfg = MoCoDAConfig(dynamics=m, seed=seed) if config is None else config
+    if config is not None:
         dynamics = replace(config.dynamics, training=m.training)
         cfg = replace(config, dynamics=dynamics, seed=seed)
-    mocoda = MoCoDA(env_id, cfg, device=device)
+    recipe = recipe_for(env_id)
+    mocoda = MoCoDA(
+        recipe.target(env_id),
+        cfg,
+        uniform_features=recipe.uniform_features,
+        prefilter=recipe.prefilter,
+        device=device,
+    )
     if not isinstance(mocoda.env, CausalEnvWithDynamics):
         raise ContractError(f"{env_id} has no transition_fn to score the models against")
     start = time.perf_counter()
@@ -139,23 +192,36 @@ def run_seed(
     )
     rng = np.random.default_rng([seed, 99])
     n = profile.n_eval
+    sd = mocoda.structure.state_dim
     dyn = datasets["dyn"]
     dyn_rows = rng.choice(np.arange(len(data), len(dyn)), size=n, replace=False)
-    inputs = {
-        "empirical": np.concatenate([data.observations, data.actions], 1)[mocoda.val_rows[:n]],
-        "dyn": np.concatenate([dyn.observations, dyn.actions], 1)[dyn_rows],
-        "mocoda": mocoda.sample_parents(n, rng),
-        "mocoda-u": mocoda.sample_uniform_parents(n, rng),
-        "uniform": rng.uniform(mocoda.low, mocoda.high, size=(n, len(mocoda.low))),
+    held_out = mocoda.val_rows[:n]
+    make = {
+        "empirical": lambda: np.concatenate([data.observations, data.actions], 1)[held_out],
+        # a goal-conditioned env's datasets hold [state, goal]: the models read the state
+        "dyn": lambda: np.concatenate([dyn.observations[:, :sd], dyn.actions], 1)[dyn_rows],
+        "mocoda": lambda: mocoda.sample_parents(n, rng),
+        "mocoda-u": lambda: mocoda.sample_uniform_parents(n, rng),
+        "uniform": lambda: rng.uniform(mocoda.low, mocoda.high, size=(n, len(mocoda.low))),
     }
+    scored = DISTRIBUTIONS_BY_ENV.get(profile.env, DISTRIBUTIONS)
+    inputs = {d: make[d]() for d in scored}
+    start = time.perf_counter()
     errors = {dist: _errors(mocoda, x, seed) for dist, x in inputs.items()}
+    timings["score_s"] = time.perf_counter() - start
     tables = {
         metric: {
-            arch: {d: float(100 * errors[d][metric][arch].mean()) for d in DISTRIBUTIONS}
-            for arch in ARCHS
+            arch: {d: float(100 * errors[d][metric][arch].mean()) for d in scored} for arch in ARCHS
         }
         for metric in METRICS
     }
+    # the truth's own error where the data holds the real next states: the simulator stepped
+    # from the recorded state against the recorded next state (0 where the state is all of
+    # the simulator's, as on Nav2D)
+    s, a = inputs["empirical"][:, :sd], inputs["empirical"][:, sd:]
+    truth = mocoda.env.transition_fn(s.astype(np.float32), a.astype(np.float32))
+    recorded = data.next_observations[held_out][:, :sd]
+    truth_floor = float(100 * np.linalg.norm(truth - recorded, axis=1).mean())
     result: dict[str, Any] = {
         "seed": seed,
         "errors_x100": tables["mean"],
@@ -173,8 +239,12 @@ def run_seed(
             d: float(np.mean(~mocoda.inside_spaces(x))) for d, x in inputs.items()
         },
         "parents": profile.parents,
+        "env": profile.env,
+        "truth_floor_x100": truth_floor,
+        "n_empirical": len(data),
+        "n_generated": cfg.total_size - len(data),
     }
-    if plots:
+    if plots and profile.env == "nav2d":
         out = output_dir()
         plot_augmented_nav2d(datasets, out / "mocoda_nav2d_distributions.png")
         plot_error_maps_nav2d(
@@ -211,11 +281,13 @@ def _kde_vs_sklearn(mocoda: MoCoDA, rng: np.random.Generator, n: int = 20_000) -
 def summarise(results: list[dict]) -> dict[str, Any]:
     """Mean and std over seeds of each metric's table, and of the pipeline's wall time."""
 
+    scored = distributions(results)
+
     def table(key: str) -> dict[str, dict[str, tuple[float, float]]]:
         return {
             arch: {
                 d: (float(np.mean(v := [r[key][arch][d] for r in results])), float(np.std(v)))
-                for d in DISTRIBUTIONS
+                for d in scored
             }
             for arch in ARCHS
         }
@@ -230,19 +302,16 @@ def summarise(results: list[dict]) -> dict[str, Any]:
 
 
 def _table_lines(table: dict, title: str) -> list[str]:
-    lines = [title, "", f"{'model':12s}" + "".join(f"{d:>16s}" for d in DISTRIBUTIONS)]
+    scored = tuple(table["local"])
+    lines = [title, "", f"{'model':12s}" + "".join(f"{d:>16s}" for d in scored)]
     for arch in ARCHS:
         lines.append(
             f"{arch:12s}"
-            + "".join(
-                f"{table[arch][d][0]:>9.3f} ± {table[arch][d][1]:<4.2f}" for d in DISTRIBUTIONS
-            )
+            + "".join(f"{table[arch][d][0]:>9.3f} ± {table[arch][d][1]:<4.2f}" for d in scored)
         )
     lines.append(
         "unfactored / local: "
-        + ", ".join(
-            f"{d} {table['unfactored'][d][0] / table['local'][d][0]:.2f}x" for d in DISTRIBUTIONS
-        )
+        + ", ".join(f"{d} {table['unfactored'][d][0] / table['local'][d][0]:.2f}x" for d in scored)
     )
     return lines
 
@@ -258,6 +327,7 @@ def claim_verdict(results: list[dict]) -> Verdict:
                 for arch in ARCHS
             }
             for d in OOD
+            if d in distributions(results)
         }
     )
 
@@ -269,6 +339,27 @@ def report(results: list[dict], profile_name: str) -> str:
     seeds = [r["seed"] for r in results]
     r0 = results[0]
     steps = r0.get("steps_per_epoch", {}).get("local")
+    if profile.env == "nav2d":
+        beside = (
+            "on MOCODA-U, against the authors' figures on the same metric: "
+            + ", ".join(
+                f"{arch} {sample[arch]['mocoda-u'][0]:.3f} (authors {AUTHORS_MOCODA_U[arch]})"
+                for arch in ARCHS
+            )
+            + (
+                "; both on the authors' parent model"
+                if profile.parents == "authors"
+                else "; ours on this project's parent model, theirs on their own: the inputs differ"
+            )
+        )
+    else:
+        floor = np.mean([r["truth_floor_x100"] for r in results])
+        beside = (
+            "mocoda-u is HookSweep2's MOCODA-P (re-weighted to uniform box positions); the "
+            "truth is the simulator rebuilt from each state (HookSweep2Env.transition_fn), "
+            f"which lands {floor:.3f} from the recorded next state on held-out expert rows: "
+            "the floor under every error above"
+        )
     lines = [
         f"mocoda-model-error ({profile_name} profile: {profile.description}; seeds {seeds})",
         "",
@@ -277,16 +368,7 @@ def report(results: list[dict], profile_name: str) -> str:
             "the authors' metric: L2 error x100 of the generated next state (one random "
             "member's sample, std / 3), mean ± std over seeds",
         ),
-        "on MOCODA-U, against the authors' figures on the same metric: "
-        + ", ".join(
-            f"{arch} {sample[arch]['mocoda-u'][0]:.3f} (authors {AUTHORS_MOCODA_U[arch]})"
-            for arch in ARCHS
-        )
-        + (
-            "; both on the authors' parent model"
-            if profile.parents == "authors"
-            else "; ours on this project's parent model, theirs on their own: the inputs differ"
-        ),
+        beside,
         "",
         *_table_lines(mean, "the ensemble's mean prediction: L2 error x100"),
     ]
@@ -303,7 +385,7 @@ def report(results: list[dict], profile_name: str) -> str:
             else ""
         )
         + ":",
-        f"  fit parent model (2 GMMs x 32 components)  {t['fit_parent_model_s']:8.1f} s",
+        f"  fit parent model (32 components a set)     {t['fit_parent_model_s']:8.1f} s",
     ]
     for arch in ARCHS:
         lines.append(
@@ -315,10 +397,12 @@ def report(results: list[dict], profile_name: str) -> str:
     authors = DynamicsConfig.authors_nav2d()
     fp32 = replace(profile.models.training, precision="fp32")
     same_budget = replace(profile.models, seed=0, training=fp32) == authors
-    line = (
-        f"  the three ensembles: {train / 60:.1f} min (the authors' three at their budget: "
-        f"{AUTHORS_TRAIN_SECONDS / 60:.1f} min on another 2-core machine"
-    )
+    line = f"  the three ensembles: {train / 60:.1f} min"
+    if profile.env == "nav2d":
+        line += (
+            f" (the authors' three at their budget: {AUTHORS_TRAIN_SECONDS / 60:.1f} min on "
+            "another 2-core machine"
+        )
     if same_budget:
         ratio = AUTHORS_TRAIN_SECONDS / train
         line += (
@@ -326,9 +410,14 @@ def report(results: list[dict], profile_name: str) -> str:
             + (f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower")
             + ", across machines"
         )
-    lines.append(line + ")")
+    lines.append(line + (")" if profile.env == "nav2d" else ""))
+    n_data = r0.get("n_empirical", 40_000)
+    n_new = r0.get("n_generated", 160_000)
     for method in METHODS:
-        what = "40k empirical x5" if method == "emp" else "40k + 160k generated"
+        if method == "emp":
+            what = f"{n_data // 1000}k empirical repeated"
+        else:
+            what = f"{n_data // 1000}k + {n_new // 1000}k generated"
         lines.append(
             f"  make the {method:8s} dataset ({what:20s}) {t[f'generate_{method}_s']:8.2f} s"
         )

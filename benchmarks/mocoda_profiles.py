@@ -316,6 +316,10 @@ HOOKSWEEP2_PROFILES: dict[str, HookSweep2Profile] = {
 
 
 # ----------------------------------------------------------------------------- mocoda-model-error
+#: the envs `mocoda-model-error` scores models on
+MODEL_ERROR_ENVS = ("nav2d", "hooksweep2")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelErrorProfile:
     """One budget of `mocoda-model-error`: the seeds, the dynamics models (the architecture is set
@@ -327,9 +331,19 @@ class ModelErrorProfile:
     n_eval: int
     #: the parent model whose samples (MOCODA, MOCODA-U) are scored: see `Nav2DProfile.parents`
     parents: str = "ours"
+    #: the env (one of `MODEL_ERROR_ENVS`): 2D Navigation, or HookSweep2 on its scripted
+    #: expert's source-task data (``n_expert`` transitions, ``data_ratio`` times as many in
+    #: each generated dataset)
+    env: str = "nav2d"
+    n_expert: int = 60_000
+    data_ratio: int = 4
 
     def __post_init__(self) -> None:
-        check_profile(self, positive=("n_eval",), choices={"parents": PARENTS})
+        check_profile(
+            self,
+            positive=("n_eval", "n_expert", "data_ratio"),
+            choices={"parents": PARENTS, "env": MODEL_ERROR_ENVS},
+        )
 
 
 MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
@@ -369,6 +383,30 @@ MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
         models=DynamicsConfig(),
         n_eval=5_000,
         parents="authors",
+    ),
+    # HookSweep2: the hooksweep2 benchmark's quick models on 60k expert transitions, scored
+    # against the simulator rebuilt from each state (HookSweep2Env.transition_fn)
+    "hooksweep2": ModelErrorProfile(
+        description="HookSweep2: the quick models (2x256, 8 epochs of batch 512, cosine from "
+        "lr 1e-3, standardised inputs, bf16 products where native) on 60k expert transitions; "
+        "1,000 inputs a distribution; 3 seeds",
+        seeds=(0, 1, 2),
+        models=DynamicsConfig(
+            hidden=(256, 256),
+            training=TrainingConfig(
+                batch_size=512, epochs=8, lr=1e-3, schedule="cosine", precision="auto"
+            ),
+        ),
+        n_eval=1_000,
+        env="hooksweep2",
+    ),
+    "hooksweep2-smoke": ModelErrorProfile(
+        description="HookSweep2 in seconds; checks the code, not the models (the suite runs it)",
+        seeds=(0,),
+        models=DynamicsConfig(hidden=(32, 32), training=TrainingConfig(epochs=1)),
+        n_eval=20,
+        env="hooksweep2",
+        n_expert=1_500,
     ),
     "smoke": ModelErrorProfile(
         description="one epoch; checks the code, not the models (the test suite runs it)",

@@ -59,3 +59,18 @@ def test_the_locally_factored_model_beats_the_unfactored_one_out_of_distribution
     for d in bench.OOD:
         assert errors["local"][d] < errors["unfactored"][d], d
     assert errors["unfactored"]["mocoda-u"] > 2 * errors["local"]["mocoda-u"]
+
+
+@pytest.mark.smoke
+def test_the_hooksweep2_profile_scores_against_the_rebuilt_simulator(capsys):
+    """HookSweep2's table: its expert data, MOCODA-P for MOCODA-U, no uniform states, and the
+    truth's own error against recorded next states (the floor) in the record and the report."""
+    payload = bench.main("hooksweep2-smoke", fresh=True)
+    out = capsys.readouterr().out
+    cell = payload["cells"]["seed=0"]
+    assert cell["env"] == "hooksweep2" and cell["n_empirical"] == 1_500
+    assert set(cell["errors_sample_x100"]["local"]) == {"empirical", "dyn", "mocoda", "mocoda-u"}
+    # the rebuilt simulator is close to, not exactly, the recorded step
+    assert 0.05 < cell["truth_floor_x100"] < 1.5
+    assert "MOCODA-P" in out and "the floor under every error" in out
+    assert "uniform" not in payload["summary"]["errors_x100_mean_std"]["local"]
