@@ -285,6 +285,27 @@ HOOKSWEEP2_PROFILES: dict[str, HookSweep2Profile] = {
         eval_every=50_000,
         eval_episodes=100,
     ),
+    # the paper's ratios at a tenth of its data: 100k expert transitions -> 500k, the models'
+    # 160 passes over the data, TD3-BC's 100 passes over the augmented set (100k updates of
+    # 500; 3x256 where the paper's agents are 3x512), 200 evaluation episodes; estimated at 40
+    # minutes a cell on one core (about 25 ms an update), not yet run
+    "reduced": HookSweep2Profile(
+        description=(
+            "3 seeds; 100k expert transitions -> 500k; models 2x512 (160 passes, lr 2e-4); "
+            "TD3-BC 3x256, 100k updates; 200 evaluation episodes"
+        ),
+        seeds=(0, 1, 2),
+        n_expert=100_000,
+        total_size=500_000,
+        model_hidden=(512, 512),
+        model_epochs=160,
+        model_lr=2e-4,
+        agents=("td3bc",),
+        hidden=(256, 256, 256),
+        n_updates=100_000,
+        eval_every=20_000,
+        eval_episodes=200,
+    ),
     "focus": HookSweep2Profile(
         description="the quick profile's data; TD3-BC 3x256, 40k updates; EMP and MOCODA-P",
         seeds=(0,),
