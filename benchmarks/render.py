@@ -146,8 +146,10 @@ def _join(*parts: str) -> str:
 # ----------------------------------------------------------------------------- MoCoDA
 def nav2d_agents(name: str) -> str:
     """`mocoda-nav2d`'s table: per dataset and agent, steps to the goal (mean and interval
-    over seeds, each seed's value), success and the L-route share; the claim's verdict."""
-    from benchmarks.mocoda_nav2d import claim_verdict  # deferred: torch & co.
+    over seeds, each seed's value), success and the L-route share, and where the runs
+    evaluated five times or more the authors' metric (`benchmarks.mocoda_nav2d.authors_metric`);
+    the claim's verdict."""
+    from benchmarks.mocoda_nav2d import authors_metric, claim_verdict  # deferred: torch & co.
 
     record = load_record(name)
     cells = [c for c in record.cells() if "mean_steps" in c]
@@ -160,6 +162,7 @@ def nav2d_agents(name: str) -> str:
                 continue
             e = estimate([c["mean_steps"] for c in mine])
             seeds = ", ".join(f"{c['mean_steps']:.1f}" for c in mine)
+            theirs = [authors_metric(c["curve_steps"], c["curve_success"]) for c in mine]
             rows.append(
                 [
                     d.upper(),
@@ -168,13 +171,21 @@ def nav2d_agents(name: str) -> str:
                     seeds if e.n > 1 else "",
                     _pct(np.mean([c["success_rate"] for c in mine])),
                     _pct(np.mean([c.get("l_route_fraction", np.nan) for c in mine])),
+                    "" if None in theirs else estimate(theirs).format(),
                 ]
             )
-    table = _table(
-        ["dataset", "agent", "steps to the goal (70 = failure)", "per seed", "success", "L-route"],
-        rows,
-        "llrlrr",
-    )
+    header = [
+        "dataset",
+        "agent",
+        "steps to the goal (70 = failure)",
+        "per seed",
+        "success",
+        "L-route",
+        "the authors' metric",
+    ]
+    if not any(row[-1] for row in rows):  # no run evaluated five times
+        header, rows = header[:-1], [row[:-1] for row in rows]
+    table = _table(header, rows, "llrlrrr"[: len(header)])
     return _join(table, _verdict(claim_verdict(cells)), _source(record))
 
 
