@@ -401,8 +401,8 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> list[Path]:
             ax.set_xlabel("x" if i == len(agents) - 1 else "")
             ax.set_ylabel("y" if j == 0 else "")
     fig.suptitle(
-        f"MoCoDA 2D Navigation, seed {seed}: evaluation trajectories from the start box (blue) "
-        "to the goal (green); the entangled quadrant in orange"
+        f"MoCoDA 2D Navigation, seed {seed}: evaluation trajectories\nfrom the start box (blue) "
+        "to the goal (green);\nthe entangled quadrant in orange"
     )
     paths.append(save_figure(fig, folder.parent / f"mocoda_nav2d_{profile_name}_trajectories.png"))
     return paths
