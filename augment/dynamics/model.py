@@ -31,6 +31,21 @@ __all__ = ["FORMAT_VERSION", "FactoredEnsemble"]
 #: a file of another version is refused with a message to train and save it again
 FORMAT_VERSION = 3
 _NORMALISERS = ("x_mean", "x_std", "y_mean", "y_std")
+#: a dimension whose std over the training rows is below this is constant: it is centred,
+#: not scaled (as scikit-learn's StandardScaler does), so that a sample a hair off the
+#: constant is not read as thousands of standard deviations away
+CONSTANT_STD = 1e-6
+
+
+def _scale(std: NDArray) -> NDArray:
+    """Per-dimension scales from the training rows' std: the std (plus 1e-6), or 1 where
+    the dimension is constant.
+
+    Examples:
+        >>> _scale(np.array([0.5, 0.0]))
+        array([0.500001, 1.      ])
+    """
+    return np.where(std < CONSTANT_STD, 1.0, std + 1e-6)
 
 
 class FactoredEnsemble(nn.Module):
@@ -127,12 +142,12 @@ class FactoredEnsemble(nn.Module):
         by these rows' mean and std."""
         if self.config.normalise_inputs:
             self.x_mean.copy_(self.as_tensor(inputs.mean(0)))
-            self.x_std.copy_(self.as_tensor(inputs.std(0) + 1e-6))
+            self.x_std.copy_(self.as_tensor(_scale(inputs.std(0))))
         else:
             self.x_mean.zero_()
             self.x_std.fill_(1.0)
         self.y_mean.copy_(self.as_tensor(next_states.mean(0)))
-        self.y_std.copy_(self.as_tensor(next_states.std(0) + 1e-6))
+        self.y_std.copy_(self.as_tensor(_scale(next_states.std(0))))
 
     def model_inputs(self, states: NDArray, actions: NDArray) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs ``(B, input_dim)`` and node masks ``(B, n_roots, n_groups)``."""

@@ -330,6 +330,21 @@ def test_inputs_are_fed_raw_unless_normalised(data):
         DynamicsConfig(normalise_inputs="no")
 
 
+def test_a_constant_input_is_centred_not_scaled(data):
+    """An input that never varies in the data (HookSweep2's finger action, when the expert
+    never moves the fingers) keeps scale 1: a sample a hair off the constant stays a hair off,
+    not thousands of standard deviations away."""
+    s, a, s2 = data.observations, data.actions.copy(), data.next_observations
+    a[:, 1] = 0.0
+    m = model("unfactored", normalise_inputs=True)
+    m.set_normalisation(np.concatenate([s, a], 1), s2)
+    assert m.x_std[3] == 1.0 and m.x_std[2] != 1.0
+    off = a[:4].copy()
+    off[:, 1] = 1e-3
+    x, _ = m.model_inputs(s[:4], off)
+    assert torch.allclose(x[:, 3], torch.full((4,), 1e-3))
+
+
 def test_the_training_settings_are_their_own_config_and_a_saved_one_round_trips(tmp_path, data):
     # a flat training keyword names where it belongs; a budget change is one replace
     with pytest.raises(TypeError, match="epochs"):

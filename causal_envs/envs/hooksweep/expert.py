@@ -303,5 +303,5 @@ class HookSweepExpert:
             action[:3] = np.clip((target - grip) / 0.05, -1.0, 1.0)
             break
         if self.rng.random() < self.noise_prob:
-            action[:3] += self.rng.normal(0.0, self.noise_std, size=3)
+            action += self.rng.normal(0.0, self.noise_std, size=4)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
