@@ -75,6 +75,21 @@ _VELOCITY_DAMPING = 1e-3
 _ACHIEVED = np.r_[6:9, 11:14, 2]
 
 
+def _reinitialise_egl(err: Exception) -> bool:
+    """Initialise MuJoCo's EGL display again after something else in the process terminated
+    it (seen in the test suite after the task sequences' tests, which run CoinRun and Atari);
+    True if it did."""
+    if "EGL_NOT_INITIALIZED" not in str(err) or os.environ.get("MUJOCO_GL") != "egl":
+        return False
+    # deferred: only the EGL backend has a display to initialise
+    from mujoco import egl
+    from OpenGL import EGL
+
+    if egl.EGL_DISPLAY is None:
+        return False
+    return bool(EGL.eglInitialize(egl.EGL_DISPLAY, None, None))
+
+
 class HookSweep2CausalAPI:
     """The goal-conditioned causal contract of HookSweep2 over ``self.batch_model``:
     ``causal_structure``, ``state_space``/``goal_space``, ``sample_goals``, ``local_mask`` and the
@@ -476,7 +491,12 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            except Exception as err:  # EGL's errors are PyOpenGL's own classes
+                if not _reinitialise_egl(err):
+                    raise
+                self._renderer = mujoco.Renderer(self.model, self.height, self.width)
         self._renderer.update_scene(self.data, camera="overview")
         return self._renderer.render()
 

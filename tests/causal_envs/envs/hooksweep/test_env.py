@@ -1,3 +1,5 @@
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -324,3 +326,17 @@ def test_transition_fn_rebuilds_a_state_and_steps_it():
         u.transition_fn(states[:2], actions[:3])
     with pytest.raises(ValueError):
         u.transition_fn(states[:, :15], actions)
+
+
+@pytest.mark.skipif(os.environ.get("MUJOCO_GL") != "egl", reason="EGL rendering only")
+def test_render_survives_a_terminated_egl_display():
+    """Another library in the process may terminate the EGL display MuJoCo shares; the env
+    initialises it again instead of failing."""
+    from mujoco import egl
+    from OpenGL import EGL
+
+    e = gym.make("HookSweep2-v1", render_mode="rgb_array", width=64, height=48)
+    e.reset(seed=0)
+    EGL.eglTerminate(egl.EGL_DISPLAY)
+    assert e.render().shape == (48, 64, 3)
+    e.close()
