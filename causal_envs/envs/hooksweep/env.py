@@ -81,9 +81,8 @@ def _reinitialise_egl(err: Exception) -> bool:
     True if it did."""
     if "EGL_NOT_INITIALIZED" not in str(err) or os.environ.get("MUJOCO_GL") != "egl":
         return False
-    # deferred: only the EGL backend has a display to initialise
-    from mujoco import egl
-    from OpenGL import EGL
+    from mujoco import egl  # deferred: only the EGL backend has a display to initialise
+    from OpenGL import EGL  # deferred: PyOpenGL's EGL, installed with MuJoCo's EGL backend
 
     if egl.EGL_DISPLAY is None:
         return False
