@@ -13,7 +13,7 @@ import numpy as np
 from causal_envs.core import atomic_path
 from causal_envs.core.fs import StorageError, describe_os_error
 from causal_envs.datasets.transitions import TransitionDataset
-from causal_envs.envs.hooksweep.model import TABLE_CENTER
+from causal_envs.envs.hooksweep.model import TABLE_CENTER, TABLE_HALF
 from causal_envs.envs.nav2d import Nav2DModel
 
 __all__ = [
@@ -183,11 +183,8 @@ def plot_hooksweep2_dataset(
     for ax, (name, cols, colour) in zip(
         axes, (("box 1", [6, 7], "tab:red"), ("box 2", [11, 12], "tab:blue")), strict=True
     ):
-        ax.add_patch(
-            plt.Rectangle(
-                (TABLE_CENTER[0] - 0.45, TABLE_CENTER[1] - 0.45), 0.9, 0.9, color="0.92", zorder=0
-            )
-        )
+        (cx, cy), (hx, hy) = TABLE_CENTER, TABLE_HALF
+        ax.add_patch(plt.Rectangle((cx - hx, cy - hy), 2 * hx, 2 * hy, color="0.92", zorder=0))
         ax.scatter(obs[rows, cols[0]], obs[rows, cols[1]], s=1, alpha=0.15, color=colour)
         for x in (TABLE_CENTER[0] - 0.31, TABLE_CENTER[0], TABLE_CENTER[0] + 0.31):
             ax.axvline(x, color="0.5", lw=0.6, ls="--")

@@ -33,6 +33,7 @@ __all__ = [
     "STATE_DIM",
     "SUCCESS_DISTANCE",
     "TABLE_CENTER",
+    "TABLE_HALF",
     "TABLE_TOP",
     "HookSweep2Model",
     "box_positions",
@@ -48,6 +49,8 @@ BOX2 = slice(11, 14)
 #: the boxes' xy positions in a state (MOCODA-P's feature map)
 BOX_XY = [6, 7, 11, 12]
 TABLE_CENTER = (1.85, 0.75)
+#: the table's half-size in x and y (the authors' ``sweep_all.xml``)
+TABLE_HALF = (0.77, 0.60)
 TABLE_TOP = 0.4
 #: the gripper height the reward's on-table term pays for (appendix C.2)
 GRIPPER_TABLE_Z = 0.42

@@ -290,6 +290,9 @@ def test_the_hook_is_the_authors():
     np.testing.assert_allclose(head - base, HOOK_HEAD_OFFSET, atol=2e-3)
     hook = m.body("hook")
     assert m.body_subtreemass[hook.id] == pytest.approx(100.0)
+    from causal_envs.envs.hooksweep.model import TABLE_HALF
+
+    np.testing.assert_allclose(m.geom("table0").size[:2], TABLE_HALF)  # the authors' table
     assert m.body_gravcomp[hook.id] == 0.0
     # each step's target is the link's position plus the move: at rest the weld lets the
     # 100 kg sink, about a millimetre a step
