@@ -35,6 +35,8 @@ __all__ = [
 _LOG_2PI = float(np.log(2 * np.pi))
 #: the mixtures' covariances: full (ours, default) or diagonal (the authors' GMMs)
 COVARIANCES = ("full", "diag")
+#: how the mixtures' component weights are used: as EM fitted them, or all equal (the authors')
+WEIGHTS = ("fitted", "uniform")
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ class ParentSetSampler:
     ) -> None:
         if covariance not in COVARIANCES:
             raise ValueError(f"covariance must be one of {COVARIANCES}, got {covariance!r}")
-        if weights not in ("fitted", "uniform"):
+        if weights not in WEIGHTS:
             raise ValueError(f"weights must be 'fitted' or 'uniform', got {weights!r}")
         if not isinstance(n_components, int) or n_components < 1:
             raise ValueError(f"n_components must be a positive integer, got {n_components!r}")

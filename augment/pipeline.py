@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 import causal_envs  # noqa: F401  (registers the envs)
 from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.methods import METHODS, MODEL_FOR_METHOD
-from augment.parents import ParentSetSampler
+from augment.parents import COVARIANCES, WEIGHTS, ParentSetSampler
 from augment.rejection import UniformRejection
 from causal_envs.core import (
     CausalEnv,
@@ -121,8 +121,8 @@ class MoCoDAConfig:
             },
         )
         for name, allowed in (
-            ("parent_weights", ("fitted", "uniform")),
-            ("parent_covariance", ("full", "diag")),
+            ("parent_weights", WEIGHTS),
+            ("parent_covariance", COVARIANCES),
             ("parent_bounds", PARENT_BOUNDS),
         ):
             if getattr(self, name) not in allowed:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,16 @@ import torch
 import causal_envs  # noqa: F401  (registers the envs)
 from agents import AGENTS
 from agents.common import TransitionSampler
-from augment import DynamicsConfig, MoCoDA, MoCoDAConfig, TrainingConfig
+from augment import DynamicsConfig, MoCoDA, MoCoDAConfig
 from augment.cache import augmented_datasets
 from augment.recipes import HOOKSWEEP2
 from benchmarks.claims import CLAIMS, Verdict
-from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS, PROFILES_BY_BENCH, HookSweep2Profile
+from benchmarks.mocoda_profiles import (
+    HOOKSWEEP2_DATASETS,
+    PROFILES_BY_BENCH,
+    HookSweep2Profile,
+    hooksweep2_models,
+)
 from benchmarks.results import output_dir
 from benchmarks.runner import Benchmark, Cell, RunContext, run
 from causal_envs.datasets import (
@@ -64,25 +70,23 @@ PROFILES = PROFILES_BY_BENCH["mocoda-hooksweep2"]
 
 
 def pipeline_config(p: HookSweep2Profile, seed: int, n_rows: int) -> MoCoDAConfig:
-    """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions (the density
-    floor of MOCODA-P's re-weighting is the HookSweep2 recipe's, `augment.recipes`)."""
+    """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions."""
+    return pipeline_settings(hooksweep2_models(p), p.total_size, n_rows, seed)
+
+
+def pipeline_settings(
+    models: DynamicsConfig, total_size: int, n_rows: int, seed: int
+) -> MoCoDAConfig:
+    """MoCoDA's settings on ``n_rows`` HookSweep2 expert transitions: ``models``, datasets of
+    ``total_size``, a tenth of the rows (at most 5,000) held out from the parent model, and
+    the HookSweep2 recipe's density floor and standardised inputs (`augment.recipes`)."""
     config = MoCoDAConfig(
-        total_size=p.total_size,
-        dynamics=DynamicsConfig(
-            hidden=p.model_hidden,
-            seed=seed,
-            training=TrainingConfig(
-                batch_size=512,
-                epochs=p.model_epochs,
-                lr=p.model_lr,
-                schedule=p.model_schedule,
-                precision=p.model_precision,
-            ),
-        ),
+        total_size=total_size,
+        dynamics=replace(models, seed=seed),
         val_size=min(5_000, n_rows // 10),
         seed=seed,
     )
-    return HOOKSWEEP2.configured(config)  # its floor and standardised inputs
+    return HOOKSWEEP2.configured(config)
 
 
 def fit_models(

@@ -84,11 +84,13 @@ AUTHORS_TRAIN_SECONDS = 291.5 + 458.8 + 663.1
 METRICS = ("sample", "mean")
 
 
-def _errors(mocoda: MoCoDA, inputs: np.ndarray, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """metric -> architecture -> per-input L2 error against the simulator."""
+def _errors(
+    mocoda: MoCoDA, inputs: np.ndarray, truth: np.ndarray, seed: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """metric -> architecture -> per-input L2 error against ``truth``, the simulator's next
+    states of ``inputs``."""
     sd = mocoda.structure.state_dim
     s, a = inputs[:, :sd].astype(np.float32), inputs[:, sd:].astype(np.float32)
-    truth = mocoda.env.transition_fn(s, a)
     out: dict[str, dict[str, np.ndarray]] = {m: {} for m in METRICS}
     for arch in ARCHS:
         model = mocoda.models[arch]
@@ -113,17 +115,12 @@ def _env_inputs(seed: int, profile: ModelErrorProfile) -> tuple[str, TransitionD
             cfg = cfg.with_authors_parents()
         return SOURCE_ENV["nav2d"], generate_nav2d_empirical(seed), cfg
     # deferred: the HookSweep2 benchmark (MuJoCo, the expert) serves only this env
-    from benchmarks.mocoda_hooksweep2 import expert_data
+    from benchmarks.mocoda_hooksweep2 import expert_data, pipeline_settings
 
     _, expert = expert_data(seed, profile.n_expert)
     data = HOOKSWEEP2.prepared(expert)
-    cfg = MoCoDAConfig(
-        total_size=profile.data_ratio * len(data),
-        dynamics=replace(profile.models, seed=seed),
-        val_size=min(5_000, len(data) // 10),
-        seed=seed,
-    )
-    return SOURCE_ENV["hooksweep2"], data, HOOKSWEEP2.configured(cfg)
+    cfg = pipeline_settings(profile.models, profile.data_ratio * len(data), len(data), seed)
+    return SOURCE_ENV["hooksweep2"], data, cfg
 
 
 def run_seed(
@@ -207,7 +204,11 @@ def run_seed(
     scored = DISTRIBUTIONS_BY_ENV.get(profile.env, DISTRIBUTIONS)
     inputs = {d: make[d]() for d in scored}
     start = time.perf_counter()
-    errors = {dist: _errors(mocoda, x, seed) for dist, x in inputs.items()}
+    truths = {
+        d: mocoda.env.transition_fn(x[:, :sd].astype(np.float32), x[:, sd:].astype(np.float32))
+        for d, x in inputs.items()
+    }
+    errors = {d: _errors(mocoda, x, truths[d], seed) for d, x in inputs.items()}
     timings["score_s"] = time.perf_counter() - start
     tables = {
         metric: {
@@ -218,10 +219,8 @@ def run_seed(
     # the truth's own error where the data holds the real next states: the simulator stepped
     # from the recorded state against the recorded next state (0 where the state is all of
     # the simulator's, as on Nav2D)
-    s, a = inputs["empirical"][:, :sd], inputs["empirical"][:, sd:]
-    truth = mocoda.env.transition_fn(s.astype(np.float32), a.astype(np.float32))
     recorded = data.next_observations[held_out][:, :sd]
-    truth_floor = float(100 * np.linalg.norm(truth - recorded, axis=1).mean())
+    truth_floor = float(100 * np.linalg.norm(truths["empirical"] - recorded, axis=1).mean())
     result: dict[str, Any] = {
         "seed": seed,
         "errors_x100": tables["mean"],

@@ -232,6 +232,21 @@ class HookSweep2Profile:
         )
 
 
+def hooksweep2_models(p: HookSweep2Profile) -> DynamicsConfig:
+    """The dynamics models HookSweep2 profile ``p`` trains: its hidden layers, epochs,
+    learning rate, schedule and precision, in minibatches of 512."""
+    return DynamicsConfig(
+        hidden=p.model_hidden,
+        training=TrainingConfig(
+            batch_size=512,
+            epochs=p.model_epochs,
+            lr=p.model_lr,
+            schedule=p.model_schedule,
+            precision=p.model_precision,
+        ),
+    )
+
+
 #: the authors' offline agents on HookSweep2 where they differ from the agents' defaults (their
 #: Fetch script, spitis/mocoda): CQL's Q targets clipped to (-50, 0) and BCQ's behaviour model
 #: pre-trained for 10k steps
@@ -405,21 +420,18 @@ MODEL_ERROR_PROFILES: dict[str, ModelErrorProfile] = {
         n_eval=5_000,
         parents="authors",
     ),
-    # HookSweep2: the hooksweep2 benchmark's quick models on 60k expert transitions, scored
-    # against the simulator rebuilt from each state (HookSweep2Env.transition_fn)
+    # HookSweep2: the mocoda-hooksweep2 quick profile's models and data, scored against the
+    # simulator rebuilt from each state (HookSweep2Env.transition_fn)
     "hooksweep2": ModelErrorProfile(
         description="HookSweep2: the quick models (2x256, 8 epochs of batch 512, cosine from "
         "lr 1e-3, standardised inputs, bf16 products where native) on 60k expert transitions; "
         "1,000 inputs a distribution; 3 seeds",
         seeds=(0, 1, 2),
-        models=DynamicsConfig(
-            hidden=(256, 256),
-            training=TrainingConfig(
-                batch_size=512, epochs=8, lr=1e-3, schedule="cosine", precision="auto"
-            ),
-        ),
+        models=hooksweep2_models(HOOKSWEEP2_PROFILES["quick"]),
         n_eval=1_000,
         env="hooksweep2",
+        n_expert=HOOKSWEEP2_PROFILES["quick"].n_expert,
+        data_ratio=HOOKSWEEP2_PROFILES["quick"].total_size // HOOKSWEEP2_PROFILES["quick"].n_expert,
     ),
     "hooksweep2-smoke": ModelErrorProfile(
         description="HookSweep2 in seconds; checks the code, not the models (the suite runs it)",

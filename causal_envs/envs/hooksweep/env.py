@@ -64,10 +64,10 @@ _ARM_JOINTS = tuple(
         "wrist_roll",
     )
 )
-#: ``transition_fn``'s rebuild: where the boxes wait while the arm settles (the floor, out of
-#: the hook's reach), the settling rounds and their substeps, and the damping of the
+#: ``transition_fn``'s rebuild: where the two boxes wait while the arm settles (on the floor,
+#: out of the hook's reach), the settling rounds and their substeps, and the damping of the
 #: least-squares joint velocities
-_PARKED_BOX = np.array([2.8, 2.5, 0.025])
+_PARKED_BOXES = np.array([[2.8, 2.5, 0.025], [3.0, 2.5, 0.025]])
 _SETTLE_ROUNDS = 3
 _SETTLE_SUBSTEPS = 150
 _VELOCITY_DAMPING = 1e-3
@@ -365,7 +365,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         velocities that give the gripper its velocity (damped least squares), the boxes are
         placed upright with their xy velocities; then one step runs. On expert rollouts the
         result lands about 0.5 x100 (L2 over the 16 dims; `causal-envs bench
-        mocoda-hooksweep2`'s model-error record measures it) from the real next state, where
+        mocoda-model-error --profile hooksweep2` records it) from the real next state, where
         a step moves the state about 2.7: the floor of any model error measured against it.
         Next states are clipped to ``state_space`` (a state no episode reaches, a box inside
         the table say, can throw the boxes out of it). About 20 ms a row.
@@ -386,8 +386,7 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
             d.qpos[:] = self._start_qpos
             d.mocap_quat[self._mocap] = _GRIPPER_QUAT
             d.mocap_pos[self._mocap] = state[:3] + _LINK_ABOVE_GRIP
-            for k, qpos in enumerate(self._box_qpos):
-                parked = _PARKED_BOX + np.array([0.2 * k, 0.0, 0.0])
+            for qpos, parked in zip(self._box_qpos, _PARKED_BOXES, strict=True):
                 d.qpos[qpos : qpos + 7] = [*parked, 1.0, 0.0, 0.0, 0.0]
             for _ in range(_SETTLE_ROUNDS):
                 mujoco.mj_step(m, d, nstep=_SETTLE_SUBSTEPS)
