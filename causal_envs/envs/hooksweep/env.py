@@ -363,10 +363,10 @@ class HookSweep2Env(HookSweep2CausalAPI, OfflineDatasetMixin, gym.Env):
         under the mocap weld until the grip site sits at the state's gripper position (three
         corrections of 150 substeps, the boxes parked on the floor), its seven joints get the
         velocities that give the gripper its velocity (damped least squares), the boxes are
-        placed upright with their xy velocities; then one step runs. On expert rollouts the
-        result lands about 0.5 x100 (L2 over the 16 dims; `causal-envs bench
-        mocoda-model-error --profile hooksweep2` records it) from the real next state, where
-        a step moves the state about 2.7: the floor of any model error measured against it.
+        placed upright with their xy velocities; then one step runs. On held-out expert
+        steps the result lands about 0.5 x100 (L2 over the 16 dims; `causal-envs bench
+        mocoda-model-error --profile hooksweep2` records it) from the recorded next state: the
+        floor of any model error measured against it.
         Next states are clipped to ``state_space`` (a state no episode reaches, a box inside
         the table say, can throw the boxes out of it). About 20 ms a row.
         """
