@@ -15,8 +15,11 @@ and the locally factored dynamics model with the paper's heuristic mask, then ma
 
 every transition relabelled with a TARGET-task goal (both boxes to one side). TD3-BC and BCQ
 (3-layer networks, MoCoDA appendix B.5) train on each and are evaluated on ``HookSweep2-v1``:
-the metric is the success rate at the final (75th) step, mean ± std over seeds. The paper's
-claim: agents trained on MoCoDA data sweep both boxes; agents trained on EMP data do not.
+the metric is the success rate at the final (75th) step, the mean over seeds with its interval
+(`benchmarks.stats.estimate`: the seeds' range below five seeds). Two policies that need no data
+set the floor on the same evaluation episodes (`BASELINES`: the arm held still, uniformly random
+actions). The paper's claim: agents trained on MoCoDA data sweep both boxes; agents trained on
+EMP data do not.
 
 Finished (seed, dataset, agent) cells are written at once and skipped on a re-run; the expert
 data is stored and its augmentations come from MoCoDA's shared cache (`augment.cache`, HookSweep2's
@@ -51,6 +54,7 @@ from benchmarks.mocoda_profiles import (
 )
 from benchmarks.results import output_dir
 from benchmarks.runner import Benchmark, Cell, RunContext, run
+from benchmarks.stats import estimate, interval_label
 from causal_envs.datasets import (
     DatasetError,
     TransitionDataset,
@@ -63,10 +67,15 @@ from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.datasets.remote import MIRROR_ENV
 from causal_envs.envs.hooksweep.model import BOX_XY, TABLE_CENTER
 
-__all__ = ["BENCHMARK", "PROFILES", "evaluate_sweep", "main"]
+__all__ = ["BASELINES", "BENCHMARK", "PROFILES", "baseline_policy", "evaluate_sweep", "main"]
 
 ENV_ID = "HookSweep2-v1"
 PROFILES = PROFILES_BY_BENCH["mocoda-hooksweep2"]
+#: policies evaluated without data, the floor of the success rates: ``zero`` holds the arm
+#: still (every action 0: the boxes stay where they start), ``random`` draws uniform actions
+BASELINES = ("zero", "random")
+#: the ``dataset`` coordinate of a baseline's cell: it trains on nothing
+NO_DATA = "none"
 
 
 def pipeline_config(p: HookSweep2Profile, seed: int, n_rows: int) -> MoCoDAConfig:
@@ -202,6 +211,30 @@ def evaluate_sweep(act, n_episodes: int, seed: int) -> dict[str, float]:
     return {"success_rate": float(success.mean()), "final_reward": float(np.mean(reward))}
 
 
+def baseline_policy(name: str, seed: int):
+    """``act(obs) -> actions`` of the baseline ``name`` (`BASELINES`); ``random`` is seeded."""
+    if name == "zero":
+        return lambda obs: np.zeros((len(obs), 4), dtype=np.float32)
+    if name == "random":
+        rng = np.random.default_rng(seed)
+        return lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), 4)).astype(np.float32)
+    raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+
+
+def _run_baseline(seed: int, name: str, p: HookSweep2Profile) -> dict:
+    """A baseline policy on the evaluation episodes the agents of ``seed`` play."""
+    start = time.perf_counter()
+    ev = evaluate_sweep(baseline_policy(name, seed), p.eval_episodes, seed=1_000 + seed)
+    return {
+        "seed": seed,
+        "dataset": NO_DATA,
+        "agent": name,
+        "success_rate": ev["success_rate"],
+        "final_reward": ev["final_reward"],
+        "eval_seconds": time.perf_counter() - start,
+    }
+
+
 def _run_cell(
     seed: int,
     name: str,
@@ -238,19 +271,30 @@ def _run_cell(
     }
 
 
-def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, float]]]:
-    """dataset -> agent -> success mean/std over seeds."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for d in HOOKSWEEP2_DATASETS:
-        for a in agents:
+def table(cells: list[dict], agents: tuple[str, ...]) -> dict[str, dict[str, dict[str, Any]]]:
+    """dataset -> agent -> the success rate over seeds: mean, interval (`estimate`: the
+    seeds' range below five seeds), its label and the seeds; the baselines under `NO_DATA`."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for d, names in [*((d, agents) for d in HOOKSWEEP2_DATASETS), (NO_DATA, BASELINES)]:
+        for a in names:
             succ = [c["success_rate"] for c in cells if c["dataset"] == d and c["agent"] == a]
             if succ:
+                e = estimate(succ)
                 out.setdefault(d, {})[a] = {
-                    "success_mean": float(np.mean(succ)),
-                    "success_std": float(np.std(succ)),
+                    "success_mean": e.value,
+                    "success_low": e.low,
+                    "success_high": e.high,
+                    "interval": e.label,
                     "seeds": len(succ),
                 }
     return out
+
+
+def _fmt_success(c: dict[str, Any] | None) -> str:
+    if c is None:
+        return "-"
+    mean, low, high = (100 * c[k] for k in ("success_mean", "success_low", "success_high"))
+    return f"{mean:.1f}% [{low:.1f}, {high:.1f}]" if c["seeds"] > 1 else f"{mean:.1f}%"
 
 
 def claim_verdict(cells: list[dict]) -> Verdict | None:
@@ -267,26 +311,29 @@ def report(
 ) -> str:
     p = PROFILES[profile_name]
     t = table(cells, p.agents)
+    n_seeds = len({c["seed"] for c in cells})
+    label = interval_label(n_seeds) if n_seeds > 1 else "one seed"
     lines = [
         f"mocoda-hooksweep2 ({profile_name} profile: {p.description})",
         f"expert success on the source task (sweep one box): "
         f"{100 * np.mean(expert_rates):.1f}% over the seeds' data"
         if expert_rates
         else "",
-        "target task (sweep both): success rate at the final step, mean ± std over seeds",
+        "target task (sweep both): success rate at the final step over "
+        f"{p.eval_episodes} evaluation episodes, mean [{label}]",
         "",
-        f"{'dataset':10s}" + "".join(f"{a:>18s}" for a in p.agents),
+        f"{'dataset':10s}" + "".join(f"{a:>24s}" for a in p.agents),
     ]
     for d in HOOKSWEEP2_DATASETS:
         row = f"{d.upper():10s}"
         for a in p.agents:
-            c = t.get(d, {}).get(a)
-            row += (
-                f"{'-':>18s}"
-                if c is None
-                else f"{100 * c['success_mean']:>10.1f}% ± {100 * c['success_std']:<4.1f}"
-            )
+            row += f"{_fmt_success(t.get(d, {}).get(a)):>24s}"
         lines.append(row)
+    if NO_DATA in t:
+        lines.append(
+            "no data (the same episodes): "
+            + "; ".join(f"{a} policy {_fmt_success(c)}" for a, c in t[NO_DATA].items())
+        )
     if data:
         lines += ["", "what each dataset holds for the target task (mean over seeds):"]
         for d in HOOKSWEEP2_DATASETS:
@@ -333,12 +380,15 @@ def plot(cells: list[dict], profile_name: str, folder: Path) -> Path:
 
 
 def cells(p: HookSweep2Profile) -> list[Cell]:
-    """seed x dataset x agent; each needs its seed's datasets."""
+    """seed x dataset x agent, each needing its seed's datasets; then per seed the
+    `BASELINES`, which need nothing."""
     return [
         Cell({"seed": seed, "dataset": d, "agent": a}, needs=(f"datasets/seed{seed}",))
         for seed in p.seeds
         for d in p.datasets
         for a in p.agents
+    ] + [
+        Cell({"seed": seed, "dataset": NO_DATA, "agent": b}) for seed in p.seeds for b in BASELINES
     ]
 
 
@@ -351,6 +401,8 @@ def make_input(name: str, ctx: RunContext) -> dict[str, TransitionDataset]:
 
 def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
     seed, d, a = cell.key["seed"], cell.key["dataset"], cell.key["agent"]
+    if d == NO_DATA:
+        return _run_baseline(seed, a, ctx.profile)
     datasets = inputs[f"datasets/seed{seed}"]
     record = _run_cell(seed, d, datasets[d], a, ctx.profile, ctx.device)
     record["data"] = data_stats(datasets[d])
@@ -360,6 +412,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
 
 
 def _by_seed(records: list[dict]) -> tuple[list[float], dict[str, dict[str, dict]]]:
+    records = [r for r in records if r["dataset"] != NO_DATA]
     rates = {r["seed"]: r["expert_success_rate"] for r in records}
     data: dict[str, dict[str, dict]] = {}
     for r in records:

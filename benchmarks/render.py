@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks import provenance
 from benchmarks.claims import ANCHORS, CLAIMS
-from benchmarks.mocoda_profiles import NAV2D_DATASETS
+from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS, NAV2D_DATASETS
 from benchmarks.stats import estimate, interval_label
 
 __all__ = [
@@ -241,6 +241,55 @@ def nav2d_crosscheck(name: str) -> str:
     )
     table = _table(["agent", "steps", "success", "updates/s", "vs peer"], rows)
     return _join(head, table, _source(record))
+
+
+def hooksweep2_agents(name: str) -> str:
+    """`mocoda-hooksweep2`'s table: per dataset and agent, the success rate at the final step
+    (mean and interval over seeds, each seed's value) and what the data holds for the target
+    task; the no-data baselines on the same episodes; the claim's verdict."""
+    from benchmarks.mocoda_hooksweep2 import (  # deferred: torch & co.
+        NO_DATA,
+        claim_verdict,
+    )
+
+    record = load_record(name)
+    cells = record.cells()
+    agents = list(dict.fromkeys(c["agent"] for c in cells if c["dataset"] != NO_DATA))
+    rows = []
+    for d in [*HOOKSWEEP2_DATASETS, NO_DATA]:
+        names = agents if d != NO_DATA else list(dict.fromkeys(c["agent"] for c in cells))
+        for a in names:
+            mine = [c for c in cells if c["dataset"] == d and c["agent"] == a]
+            if not mine:
+                continue
+            e = estimate([100 * c["success_rate"] for c in mine])
+            held = ["", ""]
+            if d != NO_DATA:
+                held = [
+                    f"{100 * np.mean([c['data'][k] for c in mine]):.2f}%"
+                    for k in ("success_fraction", "both_swept_fraction")
+                ]
+            rows.append(
+                [
+                    d.upper() if d != NO_DATA else "none",
+                    a if d != NO_DATA else f"{a} policy",
+                    e.format() + ("" if e.n == 1 else f" ({e.label})"),
+                    ", ".join(f"{100 * c['success_rate']:.1f}" for c in mine) if e.n > 1 else "",
+                    *held,
+                ]
+            )
+    episodes = record.data.get("config", {}).get("eval_episodes")
+    head = (
+        f"Success at the final step (%) on the target task, {episodes} evaluation episodes per "
+        "seed and evaluation; the data columns: its transitions that succeed and its states with "
+        "both boxes on one side:"
+    )
+    table = _table(
+        ["dataset", "agent", "success (%)", "per seed", "successful rows", "both on one side"],
+        rows,
+        "llrlrr",
+    )
+    return _join(head, table, _verdict(claim_verdict(cells)), _source(record))
 
 
 def model_error(name: str) -> str:
@@ -1101,6 +1150,7 @@ RENDERERS: dict[str, Callable[..., str]] = {
     "nav2d-finding": nav2d_finding,
     "nav2d-crosscheck": nav2d_crosscheck,
     "model-error": model_error,
+    "hooksweep2-agents": hooksweep2_agents,
     "ensemble-step": ensemble_step,
     "csr-scores": csr_scores,
     "csr-ablation": csr_ablation,
