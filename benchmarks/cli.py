@@ -10,6 +10,7 @@ causal-envs bench dataset-download [--dataset NAME] [--quick]
 causal-envs bench dataset-card [--dataset NAME ...] [--all]
 causal-envs bench sb3-vec-env [--quick]
 causal-envs bench csr-detection --agent SOURCE.pt [SOURCE.pt ...] [--study probes [--quick]]
+causal-envs bench csr-detection-curves [--profile cartpole|coinrun|pong|paper]
 causal-envs bench paper-cost [--device cuda]
 causal-envs bench ensemble-step [--profile paper|quick] [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
@@ -248,6 +249,17 @@ def _model_error_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> 
     _runner_args(p)
 
 
+def _bench_detection_curves(args: argparse.Namespace) -> None:
+    from benchmarks import csr_detection_curves  # deferred: torch & co. load only to run
+
+    csr_detection_curves.main(profile=args.profile, fresh=args.fresh, **_runner_kwargs(args))
+
+
+def _detection_curves_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    _profile_args(p, (), profiles, default="cartpole")
+    _runner_args(p)
+
+
 def _bench_ablation(args: argparse.Namespace) -> None:
     from benchmarks import csr_ablation  # deferred: torch & co. load only to run
 
@@ -301,10 +313,13 @@ def _runner_args(p: argparse.ArgumentParser) -> None:
 
 
 def _profile_args(
-    p: argparse.ArgumentParser, extra: tuple[str, ...] = (), profiles: Profiles = None
+    p: argparse.ArgumentParser,
+    extra: tuple[str, ...] = (),
+    profiles: Profiles = None,
+    default: str = "quick",
 ) -> None:
-    """``--profile``; with the benchmark's ``profiles`` (name -> description), the choices are
-    its profiles and the help lists each one's description."""
+    """``--profile`` (``default`` unless given); with the benchmark's ``profiles`` (name ->
+    description), the choices are its profiles and the help lists each one's description."""
     if profiles is None:
         p.add_argument(
             "--profile",
@@ -314,7 +329,7 @@ def _profile_args(
         )
     else:
         p.add_argument(
-            "--profile", action=_ProfileAction, choices=profiles, default="quick", metavar="PROFILE"
+            "--profile", action=_ProfileAction, choices=profiles, default=default, metavar="PROFILE"
         )
     p.add_argument("--fresh", action="store_true", help="ignore finished cells of a previous run")
 
@@ -382,6 +397,7 @@ _PROFILE_SOURCES = {
     "mocoda-model-error": ("mocoda_profiles", "mocoda-model-error"),
     "mocoda-online": ("mocoda_profiles", "mocoda-online"),
     "csr-ablation": ("csr_ablation", None),
+    "csr-detection-curves": ("csr_detection_curves", None),
     "csr-cartpole": ("csr_profiles", "csr-cartpole"),
     "csr-synthetic": ("csr_profiles", "csr-synthetic"),
     "csr-coinrun": ("csr_profiles", "csr-coinrun"),
@@ -406,6 +422,12 @@ COMMANDS = {
         _csr_detection_args,
         "CSR's detection scored out of sample on source agents, beside the paper's rule and "
         "always/never expand (--study probes: the probe comparison)",
+    ),
+    "csr-detection-curves": (
+        _bench_detection_curves,
+        _detection_curves_args,
+        "CSR's detection step across each task switch: L_pred while theta is re-estimated, "
+        "from pixels (CartPole, CoinRun, Pong)",
     ),
     "sb3-vec-env": (
         _bench_sb3_vec_env,

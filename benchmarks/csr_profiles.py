@@ -13,11 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.runner import check_profile
 from causal_envs.core import check_int_or_ints, check_real
+from causal_envs.tasks.atari import DETECTION_FIGURE_PONG
 
 if TYPE_CHECKING:
     from agents.csr import Schedule
 
-__all__ = ["METHODS", "PROFILES_BY_BENCH", "CSRProfile", "bench_of_folder"]
+__all__ = [
+    "DETECTION_CURVES",
+    "METHODS",
+    "PROFILES_BY_BENCH",
+    "CSRProfile",
+    "CurvesProfile",
+    "bench_of_folder",
+]
 
 METHODS = ("csr", "adarl", "dreamer", "dqn", "oracle")
 
@@ -277,6 +285,91 @@ PROFILES_BY_BENCH["csr-synthetic"]["smoke"] = CSRProfile(
     world=_SMOKE_WORLD,
     methods=("csr",),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CurvesProfile:
+    """One budget of `csr-detection-curves`: the sequence and its options, the source task's
+    env steps, and the agent's settings (``detect_steps``: theta's re-estimation on each
+    task, the curve's length; ``every``: updates between two points of the curve)."""
+
+    description: str
+    sequence: str
+    seeds: tuple[int, ...]
+    source_steps: int
+    #: make_sequence keyword arguments (e.g. the Atari tasks)
+    seq_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: every task's gym.make keyword arguments (e.g. CoinRun's backgrounds held fixed)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    every: int = 250
+    #: CSRConfig fields
+    agent: dict[str, Any] = field(default_factory=dict)
+    #: the world model's WorldModelParams fields
+    world: dict[str, Any] = field(default_factory=dict)
+    #: episodes of the source agent's final evaluation
+    eval_episodes: int = 5
+
+    def __post_init__(self) -> None:
+        check_profile(self, positive=("source_steps", "every", "eval_episodes"))
+
+
+#: `csr-detection-curves`' profiles: the pixel sequences at CPU sizes (the quick pixel
+#: settings of csr-coinrun and csr-atari; theta re-estimated for CartPole's 2k updates of CSR
+#: appendix D.3), the paper's CartPole sizes, and a smoke run
+DETECTION_CURVES: dict[str, CurvesProfile] = {
+    "cartpole": CurvesProfile(
+        description="CartPole from 64x64 frames, seed 5 (never tuned on), 10k source steps, "
+        "theta re-estimated 2k updates per task (CSR appendix D.3: 2k in CartPole); latent 16",
+        sequence="cartpole",
+        seq_kwargs={"obs_type": "pixels"},
+        seeds=(5,),
+        source_steps=10_000,
+        agent={**_PIXELS, "detect_steps": 2_000},
+        world=_PIXELS_WORLD,
+    ),
+    "coinrun": CurvesProfile(
+        description="CoinRun with the backgrounds held fixed (the jump is the enemies', not "
+        "the colours'), seed 5, 10k source steps, 2k theta updates (the paper: 250k)",
+        sequence="coinrun",
+        env_kwargs={"use_backgrounds": False},
+        seeds=(5,),
+        source_steps=10_000,
+        agent={**_PIXELS, "detect_steps": 2_000},
+        world=_PIXELS_WORLD,
+    ),
+    "pong": CurvesProfile(
+        description="Pong with the tasks of CSR's detection figure ((mode, difficulty) (0,0), "
+        "(0,1), (1,1), (1,0)), seed 5, 10k source steps, 2k theta updates (the paper: 100k)",
+        sequence="atari/Pong",
+        seq_kwargs={"pairs": DETECTION_FIGURE_PONG},
+        seeds=(5,),
+        source_steps=10_000,
+        agent={**_PIXELS, "detect_steps": 2_000},
+        world=_PIXELS_WORLD,
+    ),
+    "paper": CurvesProfile(
+        description="CartPole from 64x64 frames at CSR Table 5's sizes, 50k source steps "
+        "(Table 1), 2k theta updates; GPU-sized",
+        sequence="cartpole",
+        seq_kwargs={"obs_type": "pixels"},
+        seeds=(5,),
+        source_steps=50_000,
+        agent=_PAPER_CARTPOLE,
+        world=_PAPER_CARTPOLE_WORLD,
+        eval_episodes=10,
+    ),
+    "smoke": CurvesProfile(
+        description="seconds: checks the code, not the result (the test suite runs it)",
+        sequence="cartpole",
+        seq_kwargs={"obs_type": "pixels"},
+        seeds=(0,),
+        source_steps=150,
+        every=4,
+        agent={**_SMOKE, "detect_steps": 10},
+        world=_SMOKE_WORLD,
+        eval_episodes=1,
+    ),
+}
 
 
 def bench_of_folder(folder: str) -> str | None:

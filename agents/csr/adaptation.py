@@ -32,6 +32,7 @@ caller keeps training); ``"finetune"`` (Dreamer) does nothing beyond widening th
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -121,9 +122,24 @@ class ExpansionController(nn.Module):
         return torch.distributions.Categorical(logits=self.net(x))
 
 
-def _train(agent: CSRAgent, replay: SequenceReplay, steps: int, policy: bool = False) -> None:
-    for _ in range(steps):
+#: ``observe(updates_done, replay)``: called every ``every`` updates of a training loop on
+#: ``replay`` (a study's measurement, e.g. the detection curves'; it must leave the agent as it
+#: found it)
+Observer = Callable[[int, SequenceReplay], None]
+
+
+def _train(
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    steps: int,
+    policy: bool = False,
+    observe: Observer | None = None,
+    every: int = 0,
+) -> None:
+    for i in range(1, steps + 1):
         agent.update(replay, policy=policy)
+        if observe is not None and every and (i % every == 0 or i == steps):
+            observe(i, replay)
 
 
 def _widen(
@@ -154,6 +170,8 @@ def _train_restricted(
     trainable: dict[str, torch.Tensor | None],
     steps: int,
     policy: bool = False,
+    observe: Observer | None = None,
+    every: int = 0,
 ) -> None:
     """Train the world model with only the ``trainable`` parameters (by name) learning: all
     of a tensor for ``None``, else the entries its boolean mask marks (the others' gradients
@@ -172,7 +190,7 @@ def _train_restricted(
     agent.rebuild_optimizers()
     tracking, agent.world.track_reward_stats = agent.world.track_reward_stats, False
     try:
-        _train(agent, replay, steps, policy=policy)
+        _train(agent, replay, steps, policy=policy, observe=observe, every=every)
     finally:
         agent.world.track_reward_stats = tracking
         for h in hooks:
@@ -186,17 +204,27 @@ def _train_restricted(
 THETA_PARTS = ("theta", "transition.edge_gain")
 
 
-def reestimate_theta(agent: CSRAgent, replay: SequenceReplay, steps: int) -> None:
+def reestimate_theta(
+    agent: CSRAgent,
+    replay: SequenceReplay,
+    steps: int,
+    observe: Observer | None = None,
+    every: int = 0,
+) -> None:
     """Step 1: only the domain-specific part learns (CSR §3.1): the change factor theta and
     theta_s's gains on the edges of the transition (frozen at any other time), each pulled
-    toward its current value by ``theta_reg`` so that only a change the data shows moves it."""
+    toward its current value by ``theta_reg`` so that only a change the data shows moves it.
+    ``observe(updates_done, replay)`` runs every ``every`` updates and after the last (the
+    detection curves measure the prediction error there)."""
     params = dict(agent.world.named_parameters())
     parts = [n for n in THETA_PARTS if params[n].numel()]
     gain = params["transition.edge_gain"]
     with agent.theta_anchored(parts):
         try:
             gain.requires_grad_(gain.numel() > 0)
-            _train_restricted(agent, replay, dict.fromkeys(parts), steps)
+            _train_restricted(
+                agent, replay, dict.fromkeys(parts), steps, observe=observe, every=every
+            )
         finally:
             gain.requires_grad_(False)
             agent.rebuild_optimizers()
@@ -404,7 +432,12 @@ def compare_with_reference(
 
 
 def detect(
-    agent: CSRAgent, env: gym.Env, task: int, replay: SequenceReplay | None = None
+    agent: CSRAgent,
+    env: gym.Env,
+    task: int,
+    replay: SequenceReplay | None = None,
+    observe: Observer | None = None,
+    every: int = 0,
 ) -> tuple[SequenceReplay, SequenceReplay, AdaptationReport]:
     """Algorithm 1's detection on the new task ``env``, up to the decision: widen what is
     observed directly (new actions, a wider vector observation), collect ``adapt_collect``
@@ -414,7 +447,8 @@ def detect(
 
     Returns the new task's replay, the probe the error was measured on (the replay itself
     unless a separate probe was collected) and the report. The agent is changed in place
-    (widened, theta re-estimated): detect on a copy to leave it as it was.
+    (widened, theta re-estimated): detect on a copy to leave it as it was. ``observe`` and
+    ``every`` watch theta's re-estimation on the probe (`reestimate_theta`).
     """
     c = agent.config
     report = AdaptationReport(task, agent.name, agent.threshold.tau, float("nan"))
@@ -457,7 +491,7 @@ def detect(
             f"trained the new actions' weights for {c.expand_steps} updates (the earlier "
             "actions' frozen)"
         )
-    reestimate_theta(agent, probe, c.detect_steps)
+    reestimate_theta(agent, probe, c.detect_steps, observe=observe, every=every)
     err_theta, tau = compare_with_reference(agent, probe, report)
     threshold = (tau or err_theta) * c.threshold_scale
     report.threshold = threshold

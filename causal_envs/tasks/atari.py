@@ -10,12 +10,14 @@ the raw mode and difficulty so a benchmark can use its own labels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import gymnasium as gym
 
 from causal_envs.tasks.base import Task, TaskSequence
 from causal_envs.wrappers import CheckedDiscreteActions, ResizeNearest
 
-__all__ = ["ATARI_TASKS", "atari_sequence"]
+__all__ = ["ATARI_TASKS", "DETECTION_FIGURE_PONG", "atari_sequence"]
 
 #: game -> [(mode, difficulty)] for tasks 1-4
 ATARI_TASKS: dict[str, list[tuple[int, int]]] = {
@@ -25,6 +27,9 @@ ATARI_TASKS: dict[str, list[tuple[int, int]]] = {
     "Gopher": [(0, 0), (0, 1), (2, 0), (2, 0)],
     "Pong": [(0, 0), (0, 1), (1, 0), (1, 0)],
 }
+#: the Pong tasks of CSR's detection figure (appendix D, Fig. 14): a new difficulty, then a
+#: new mode at the same difficulty, then the new mode at the first difficulty
+DETECTION_FIGURE_PONG: list[tuple[int, int]] = [(0, 0), (0, 1), (1, 1), (1, 0)]
 
 
 def _changes(prev: tuple[int, int], cur: tuple[int, int]) -> frozenset[str]:
@@ -42,9 +47,13 @@ def _wrap(env: gym.Env) -> gym.Env:
     return ResizeNearest(CheckedDiscreteActions(env))
 
 
-def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
+def atari_sequence(
+    game: str = "Pong", seed: int = 0, pairs: Sequence[tuple[int, int]] | None = None
+) -> TaskSequence:
     """The four tasks of ``game`` (one of `ATARI_TASKS`); ``seed`` is kept for the
-    sequence's record (the tasks are fixed).
+    sequence's record (the tasks are fixed). ``pairs``: other (mode, difficulty) tasks, the
+    first of them the source task (e.g. `DETECTION_FIGURE_PONG`); each must be one the
+    game offers.
 
     ALE's log is set to warnings and errors (``ale_py.LoggerMode.Warning``, a setting of
     the whole process): its banner, printed each time an emulator starts, would otherwise
@@ -55,7 +64,22 @@ def atari_sequence(game: str = "Pong", seed: int = 0) -> TaskSequence:
     gym.register_envs(ale_py)
     if game not in ATARI_TASKS:
         raise KeyError(f"unknown Atari game {game!r}; known: {sorted(ATARI_TASKS)}")
-    pairs = ATARI_TASKS[game]
+    if pairs is None:
+        pairs = ATARI_TASKS[game]
+    else:
+        pairs = [(int(m), int(d)) for m, d in pairs]
+        if not pairs:
+            raise ValueError("pairs must hold at least one (mode, difficulty) task")
+        env = gym.make(f"ALE/{game}-v5")
+        ale = env.unwrapped.ale
+        modes, difficulties = set(ale.getAvailableModes()), set(ale.getAvailableDifficulties())
+        env.close()
+        for m, d in pairs:
+            if m not in modes or d not in difficulties:
+                raise ValueError(
+                    f"{game} has no (mode {m}, difficulty {d}); its modes {sorted(modes)}, "
+                    f"difficulties {sorted(difficulties)}"
+                )
     tasks = []
     for i, (mode, difficulty) in enumerate(pairs):
         kwargs = {

@@ -821,3 +821,22 @@ def test_bf16_world_model_steps_learn_as_float32_does_and_are_deterministic():
     assert np.mean(bf16[-10:]) == pytest.approx(np.mean(fp32[-10:]), rel=0.1)  # ...as fp32 does
     with pytest.raises(ValueError, match="precision"):
         CSRConfig(precision="fp16")
+
+
+def test_watching_theta_re_estimation_leaves_it_as_it_would_have_been():
+    """The detection curves measure L_pred between theta's updates: the measurements run
+    every ``every`` updates and after the last, and theta ends where it ends unwatched."""
+    agent, _, replay = _small_agent()
+    agent.update(replay)
+    watched, seen = copy.deepcopy(agent), []
+
+    def observe(n, r):
+        seen.append((n, r is replay, watched.prediction_error(r)))
+
+    torch.manual_seed(1)
+    reestimate_theta(agent, replay, steps=7)
+    torch.manual_seed(1)
+    reestimate_theta(watched, replay, steps=7, every=3, observe=observe)
+    assert [s[:2] for s in seen] == [(3, True), (6, True), (7, True)]
+    assert seen[-1][2] == watched.prediction_error(replay)
+    torch.testing.assert_close(watched.world.theta, agent.world.theta, rtol=0, atol=0)

@@ -211,3 +211,22 @@ def test_an_atari_task_starts_without_ales_banner():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "A.L.E" not in out.stderr and "Stella" not in out.stderr, out.stderr
+
+
+def test_an_atari_sequence_takes_other_tasks_and_refuses_ones_the_game_lacks():
+    from causal_envs.tasks.atari import DETECTION_FIGURE_PONG
+
+    seq = make_sequence("atari/Pong", pairs=DETECTION_FIGURE_PONG)
+    assert [t.truth for t in seq.tasks] == [
+        {"mode": m, "difficulty": d} for m, d in DETECTION_FIGURE_PONG
+    ]
+    assert [sorted(t.changes) for t in seq.tasks] == [
+        [],
+        ["distribution_shift"],
+        ["state_expansion"],
+        ["distribution_shift"],
+    ]
+    with pytest.raises(ValueError, match=r"Pong has no \(mode 5, difficulty 0\)"):
+        make_sequence("atari/Pong", pairs=[(0, 0), (5, 0)])
+    with pytest.raises(ValueError, match="at least one"):
+        make_sequence("atari/Pong", pairs=[])
