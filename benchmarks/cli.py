@@ -12,6 +12,7 @@ causal-envs bench sb3-vec-env [--quick]
 causal-envs bench csr-detection --agent SOURCE.pt [SOURCE.pt ...] [--study probes [--quick]]
 causal-envs bench csr-detection-curves [--profile cartpole|coinrun|pong|paper]
 causal-envs bench paper-cost [--device cuda]
+causal-envs bench gpu-check --out DIR [--dry-run] [--device cuda] [--only NAME]
 causal-envs bench ensemble-step [--profile paper|quick] [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
@@ -338,6 +339,32 @@ def _paper_cost_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> N
     add_device_argument(p)
 
 
+def _bench_gpu_check(args: argparse.Namespace) -> None:
+    from benchmarks import gpu_check  # deferred: it imports the runner's provenance only
+
+    gpu_check.main(args.out, device=args.device, dry_run=args.dry_run, only=args.only)
+
+
+def _gpu_check_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument("--out", required=True, help="the folder for every step's JSON, plot and log")
+    p.add_argument("--dry-run", action="store_true", help="print the commands; run nothing")
+    p.add_argument(
+        "--only", default=None, metavar="NAME", help="only the steps whose name contains NAME"
+    )
+    p.add_argument(
+        "--device",
+        type=_gpu_check_device,
+        default="cuda",
+        help="cuda (default), cuda:N or cpu: the device every step runs on",
+    )
+
+
+def _gpu_check_device(value: str) -> str:
+    if value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {value!r}")
+
+
 def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
     p.add_argument("--quick", action="store_true", help="a short run (seconds)")
 
@@ -428,6 +455,12 @@ COMMANDS = {
         _detection_curves_args,
         "CSR's detection step across each task switch: L_pred while theta is re-estimated, "
         "from pixels (CartPole, CoinRun, Pong)",
+    ),
+    "gpu-check": (
+        _bench_gpu_check,
+        _gpu_check_args,
+        "on one GPU: every smoke profile, the paper-size costs and the pixel detection study, "
+        "into one folder (--dry-run lists the commands)",
     ),
     "sb3-vec-env": (
         _bench_sb3_vec_env,

@@ -358,6 +358,16 @@ DETECTION_CURVES: dict[str, CurvesProfile] = {
         world=_PAPER_CARTPOLE_WORLD,
         eval_episodes=10,
     ),
+    "gpu-check": CurvesProfile(
+        description="the paper profile with 10k source steps: `bench gpu-check`'s pixel "
+        "detection study (minutes on one GPU)",
+        sequence="cartpole",
+        seq_kwargs={"obs_type": "pixels"},
+        seeds=(5,),
+        source_steps=10_000,
+        agent=_PAPER_CARTPOLE,
+        world=_PAPER_CARTPOLE_WORLD,
+    ),
     "smoke": CurvesProfile(
         description="seconds: checks the code, not the result (the test suite runs it)",
         sequence="cartpole",

@@ -46,9 +46,18 @@ __all__ = ["main", "measure"]
 HOUR = 3600.0
 
 
-def _timed(fn: Callable[[], Any]) -> float:
+def _timed(fn: Callable[[], Any], device: str | None = None) -> float:
+    """Wall seconds of ``fn()``; on a CUDA ``device``, with the queued work finished before
+    and after (a training loop that reads nothing back would otherwise time its launches)."""
+    sync = (
+        (lambda: torch.cuda.synchronize(torch.device(device)))
+        if device is not None and torch.device(device).type == "cuda"
+        else (lambda: None)
+    )
+    sync()
     start = time.perf_counter()
     fn()
+    sync()
     return time.perf_counter() - start
 
 
@@ -84,7 +93,7 @@ def agent_update_s(
     agent = cls(cls.config_class(**kwargs))
     agent.fit(data.to_d4rl(), 10, progress=False)  # warm-up (and BCQ's 5 proposer steps)
     n = 60
-    return _timed(lambda: agent.fit(data.to_d4rl(), n, progress=False)) / n
+    return _timed(lambda: agent.fit(data.to_d4rl(), n, progress=False), device) / n
 
 
 def csr_unit_s(bench: str, device: str) -> dict[str, float]:
@@ -98,8 +107,8 @@ def csr_unit_s(bench: str, device: str) -> dict[str, float]:
     replay = agent.new_replay(env)
     agent.collect(env, config.seq_len + 64, replay, random=True)
     agent.update(replay)  # warm-up
-    update = _timed(lambda: [agent.update(replay) for _ in range(3)]) / 3
-    step = _timed(lambda: agent.collect(env, 100, replay)) / 100
+    update = _timed(lambda: [agent.update(replay) for _ in range(3)], device) / 3
+    step = _timed(lambda: agent.collect(env, 100, replay), device) / 100
     from stable_baselines3 import DQN  # deferred: SB3, only for the DQN rate
 
     pixels = len(env.observation_space.shape) == 3
@@ -114,7 +123,7 @@ def csr_unit_s(bench: str, device: str) -> dict[str, float]:
         **({"policy_kwargs": {"normalize_images": True}} if pixels else {}),
     )
     dqn.learn(200)  # warm-up, past learning_starts
-    dqn_step = _timed(lambda: dqn.learn(400, reset_num_timesteps=False)) / 400
+    dqn_step = _timed(lambda: dqn.learn(400, reset_num_timesteps=False), device) / 400
     env.close()
     return {"update_s": update, "env_step_s": step, "dqn_env_step_s": dqn_step}
 

@@ -15,13 +15,16 @@ from benchmarks import provenance
 from causal_envs.core import atomic_path, jsonable
 from causal_envs.core.fs import check_directory
 
-__all__ = ["output_dir", "write_json"]
+__all__ = ["OUTPUT_ENV", "output_dir", "write_json"]
+
+#: the environment variable that moves the results directory
+OUTPUT_ENV = "CAUSAL_ENVS_OUTPUT_DIR"
 
 
 def output_dir() -> Path:
     """The results directory (created on demand); `StorageError` naming
     ``$CAUSAL_ENVS_OUTPUT_DIR`` when it cannot be one (a file, a dead link, not writable)."""
-    path = Path(os.environ.get("CAUSAL_ENVS_OUTPUT_DIR", "outputs")) / "benchmarks"
+    path = Path(os.environ.get(OUTPUT_ENV, "outputs")) / "benchmarks"
     return check_directory(path, "results directory ($CAUSAL_ENVS_OUTPUT_DIR/benchmarks)")
 
 
