@@ -47,7 +47,13 @@ from agents.csr.continual import converged
 from benchmarks.claims import CLAIMS, Verdict
 from benchmarks.csr_profiles import METHODS, PROFILES_BY_BENCH, CSRProfile, bench_of_folder
 from benchmarks.runner import Benchmark, Cell, RunContext, run
-from benchmarks.stats import MIN_SEEDS_FOR_INTERVAL, confusion, estimate
+from benchmarks.stats import (
+    MIN_SEEDS_FOR_INTERVAL,
+    confusion,
+    estimate,
+    iqm,
+    stratified_interval,
+)
 from causal_envs.datasets.plots import pyplot, save_figure
 from causal_envs.tasks import make_sequence
 
@@ -525,6 +531,49 @@ def final_scores(rows: list[dict], task: int, key: str = "final_score") -> list[
     return [float(v) for v in out if v is not None and not np.isnan(v)]
 
 
+def task_aggregate(
+    rows: list[dict], n_tasks: int, statistic: str = "iqm", key: str = "final_score"
+) -> tuple[float, float, float, int] | None:
+    """One method's score aggregated over seeds x tasks: the IQM (or ``statistic="mean"``, the
+    mean over tasks of CSR Table 2) of the seeds that have every task's score, with the
+    stratified bootstrap interval of `benchmarks.stats.stratified_interval` (seeds resampled
+    within each task). Returns ``(value, low, high, seeds)``; None without a complete seed."""
+    matrix = []
+    for r in rows:
+        scores = [r["tasks"][i].get(key) if i < len(r["tasks"]) else None for i in range(n_tasks)]
+        if all(v is not None and np.isfinite(v) for v in scores):
+            matrix.append(scores)
+    if not matrix:
+        return None
+    fn = {"iqm": lambda a: iqm(a.ravel()), "mean": lambda a: float(a.mean())}.get(statistic)
+    if fn is None:
+        raise ValueError(f"statistic must be 'iqm' or 'mean', got {statistic!r}")
+    value, low, high = stratified_interval(np.asarray(matrix, dtype=float), fn)
+    return value, low, high, len(matrix)
+
+
+def _aggregate_lines(cells: list[dict], methods: tuple[str, ...], n_tasks: int) -> list[str]:
+    """Per method, the final score over every task: CSR Table 2's mean over tasks and the IQM
+    of Agarwal et al. (2021), each with its stratified bootstrap interval."""
+    lines = [
+        "",
+        "final score over all tasks: the mean over tasks (CSR Table 2's aggregate) and the IQM "
+        "of seeds x tasks, each [stratified bootstrap interval over seeds; below "
+        f"{MIN_SEEDS_FOR_INTERVAL} seeds read it as a spread, not a 95% CI]",
+    ]
+    for m in methods:
+        rows = [c for c in cells if c["method"] == m]
+        parts = []
+        for statistic in ("mean", "iqm"):
+            agg = task_aggregate(rows, n_tasks, statistic)
+            if agg is not None:
+                value, low, high, n = agg
+                parts.append(f"{statistic} {value:.1f} [{low:.1f}, {high:.1f}]")
+        if parts:
+            lines.append(f"{LABELS[m]:8s}" + "; ".join(parts) + f" ({n} seed{'s' * (n != 1)})")
+    return lines
+
+
 def _fmt_interval(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -583,6 +632,8 @@ def report(
         header,
     ]
     lines += _score_lines(cells, p.methods, n_tasks, "zero_shot")
+    if bench == "csr-atari":
+        lines += _aggregate_lines(cells, p.methods, n_tasks)
     lines += _draw_lines(cells, p.methods)
     lines += _reference_lines(cells, p.methods, n_tasks)
     targets = adaptation_targets(cells, p.fraction, p.optimum)

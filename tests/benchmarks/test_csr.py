@@ -280,3 +280,31 @@ def test_every_profile_validates_and_a_misspelt_setting_fails_as_the_run_starts(
     )
     with pytest.raises(TypeError, match="detect_step"):
         csr.cells(bad)
+
+
+def test_the_atari_aggregate_is_the_mean_over_tasks_and_the_iqm_over_seeds_and_tasks():
+    from benchmarks.csr import _aggregate_lines, task_aggregate
+
+    def cell(method, seed, scores):
+        tasks = [{"task": i, "final_score": v, "zero_shot": v} for i, v in enumerate(scores)]
+        return {"method": method, "seed": seed, "tasks": tasks}
+
+    rows = [
+        cell("csr", 0, [0.0, 10.0, 20.0, 30.0]),
+        cell("csr", 1, [4.0, 14.0, 24.0, 34.0]),
+        cell("csr", 2, [8.0, 18.0, 28.0, float("nan")]),  # incomplete: left out
+    ]
+    mean, low, high, n = task_aggregate(rows, 4, "mean")
+    assert (mean, n) == (17.0, 2) and low <= mean <= high
+    value, *_ = task_aggregate(rows, 4, "iqm")
+    # the middle half of the 8 scores 0, 4, 10, 14, 20, 24, 30, 34: 10, 14, 20, 24
+    assert value == 17.0
+    assert task_aggregate(rows[2:], 4) is None
+    with pytest.raises(ValueError, match="statistic"):
+        task_aggregate(rows, 4, "median")
+    text = "\n".join(
+        _aggregate_lines([*rows, cell("dqn", 0, [1.0, 2.0, 3.0, 4.0])], ("csr", "dqn"), 4)
+    )
+    assert "CSR Table 2's aggregate" in text
+    assert "CSR     mean 17.0 [" in text and "iqm 17.0 [" in text and "(2 seeds)" in text
+    assert "DQN     mean 2.5 [2.5, 2.5]; iqm 2.5 [2.5, 2.5] (1 seed)" in text
