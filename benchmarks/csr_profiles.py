@@ -338,57 +338,53 @@ class CurvesProfile:
 #: `csr-detection-curves`' profiles: the pixel sequences at CPU sizes (the quick pixel
 #: settings of csr-coinrun and csr-atari; theta re-estimated for CartPole's 2k updates of CSR
 #: appendix D.3), the paper's CartPole sizes, and a smoke run
+_CPU_CURVES: dict[str, Any] = {
+    "seeds": (5,),  # never tuned on
+    "source_steps": 10_000,
+    "agent": {**_PIXELS, "detect_steps": 2_000},
+    "world": _PIXELS_WORLD,
+}
+_PAPER_CURVES: dict[str, Any] = {
+    "sequence": "cartpole",
+    "seq_kwargs": {"obs_type": "pixels"},
+    "seeds": (5,),
+    "agent": _PAPER_CARTPOLE,
+    "world": _PAPER_CARTPOLE_WORLD,
+}
 DETECTION_CURVES: dict[str, CurvesProfile] = {
     "cartpole": CurvesProfile(
         description="CartPole from 64x64 frames, seed 5 (never tuned on), 10k source steps, "
         "theta re-estimated 2k updates per task (CSR appendix D.3: 2k in CartPole); latent 16",
         sequence="cartpole",
         seq_kwargs={"obs_type": "pixels"},
-        seeds=(5,),
-        source_steps=10_000,
-        agent={**_PIXELS, "detect_steps": 2_000},
-        world=_PIXELS_WORLD,
+        **_CPU_CURVES,
     ),
     "coinrun": CurvesProfile(
         description="CoinRun with the backgrounds held fixed (the jump is the enemies', not "
         "the colours'), seed 5, 10k source steps, 2k theta updates (the paper: 250k)",
         sequence="coinrun",
         env_kwargs={"use_backgrounds": False},
-        seeds=(5,),
-        source_steps=10_000,
-        agent={**_PIXELS, "detect_steps": 2_000},
-        world=_PIXELS_WORLD,
+        **_CPU_CURVES,
     ),
     "pong": CurvesProfile(
         description="Pong with the tasks of CSR's detection figure ((mode, difficulty) (0,0), "
         "(0,1), (1,1), (1,0)), seed 5, 10k source steps, 2k theta updates (the paper: 100k)",
         sequence="atari/Pong",
         seq_kwargs={"pairs": DETECTION_FIGURE_PONG},
-        seeds=(5,),
-        source_steps=10_000,
-        agent={**_PIXELS, "detect_steps": 2_000},
-        world=_PIXELS_WORLD,
+        **_CPU_CURVES,
     ),
     "paper": CurvesProfile(
         description="CartPole from 64x64 frames at CSR Table 5's sizes, 50k source steps "
         "(Table 1), 2k theta updates; GPU-sized",
-        sequence="cartpole",
-        seq_kwargs={"obs_type": "pixels"},
-        seeds=(5,),
         source_steps=50_000,
-        agent=_PAPER_CARTPOLE,
-        world=_PAPER_CARTPOLE_WORLD,
         eval_episodes=10,
+        **_PAPER_CURVES,
     ),
     "gpu-check": CurvesProfile(
         description="the paper profile with 10k source steps: `bench gpu-check`'s pixel "
         "detection study (minutes on one GPU)",
-        sequence="cartpole",
-        seq_kwargs={"obs_type": "pixels"},
-        seeds=(5,),
         source_steps=10_000,
-        agent=_PAPER_CARTPOLE,
-        world=_PAPER_CARTPOLE_WORLD,
+        **_PAPER_CURVES,
     ),
     "smoke": CurvesProfile(
         description="seconds: checks the code, not the result (the test suite runs it)",

@@ -181,19 +181,14 @@ NAV2D_PROFILES["authors-parents"] = replace(
 # the DYN control at the paper's agent budget: the 1-seed full grid has BCQ on DYN (the
 # unfactored model's rollouts from data states) as good as on MOCODA-U, where the paper's DYN
 # does not help; BCQ 2x512 for 25k updates on EMP, DYN, MOCODA and MOCODA-U
-NAV2D_PROFILES["dyn-control"] = Nav2DProfile(
+NAV2D_PROFILES["dyn-control"] = replace(
+    NAV2D_PROFILES["td3bc-paper"],
     description="3 seeds; BCQ 2x512, 25k updates, on EMP, DYN, MOCODA and MOCODA-U; the fast "
     "dynamics models (the paper's DYN control at its agent budget)",
-    seeds=(0, 1, 2),
-    models=FAST_MODELS,
-    n_updates=25_000,
-    eval_every=2_500,
-    eval_episodes=100,
-    total_size=200_000,
     agents=("bcq",),
-    hidden=(512, 512),
     crosscheck_updates=0,
     datasets=("emp", "dyn", "mocoda", "mocoda-u"),
+    agent_settings={},
 )
 #: the fp32 control of td3bc-paper: the same cells in float32 (e.g. ``--seeds 0``)
 NAV2D_PROFILES["td3bc-paper-fp32"] = replace(
