@@ -44,9 +44,11 @@ def _device(text: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_device_argument(p: argparse.ArgumentParser) -> None:
+def add_device_argument(
+    p: argparse.ArgumentParser, default: str = AUTO, help: str = DEVICE_HELP
+) -> None:
     """``--device auto|cpu|cuda|cuda:N`` (checked here, resolved where torch runs)."""
-    p.add_argument("--device", type=_device, default=AUTO, help=DEVICE_HELP)
+    p.add_argument("--device", type=_device, default=default, help=help)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -351,18 +351,7 @@ def _gpu_check_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> No
     p.add_argument(
         "--only", default=None, metavar="NAME", help="only the steps whose name contains NAME"
     )
-    p.add_argument(
-        "--device",
-        type=_gpu_check_device,
-        default="cuda",
-        help="cuda (default), cuda:N or cpu: the device every step runs on",
-    )
-
-
-def _gpu_check_device(value: str) -> str:
-    if value == "cpu" or value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()):
-        return value
-    raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {value!r}")
+    add_device_argument(p, default="cuda", help="the device every step runs on (cuda)")
 
 
 def _quick_arg(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
