@@ -32,8 +32,6 @@ from __future__ import annotations
 import itertools
 import resource
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -48,6 +46,7 @@ from augment.dynamics import DynamicsConfig, EnsembleTrainer, FactoredEnsemble
 from augment.dynamics.trainer import FLUSH_EVERY, flushes_denormals, gaussian_nll, zero_tiny_
 from benchmarks import provenance
 from benchmarks.results import write_json
+from benchmarks.timing import timed
 from causal_envs.core.device import AUTO, native_bf16, resolve_device, training_autocast
 from causal_envs.core.memory import retention_switched_on
 
@@ -121,21 +120,8 @@ def batched_product_gflops(
     a = torch.randn(count, rows, width, dtype=dtype, device=device)
     b = torch.randn(count, width, width, dtype=dtype, device=device)
     torch.bmm(a, b)
-    best = min(_timed(lambda: torch.bmm(a, b), device) for _ in range(5))
+    best = min(timed(lambda: torch.bmm(a, b), device) for _ in range(5))
     return 2 * count * rows * width * width / best / 1e9
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], Any], device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
 
 
 def step_flops(model: FactoredEnsemble, x: torch.Tensor, m: torch.Tensor, y: torch.Tensor) -> int:
@@ -218,21 +204,21 @@ def phases(cfg: DynamicsConfig, arch: str, data: tuple, device: torch.device) ->
     for i in range(STEPS + 10):
         state["j"] = i % per_pass
         for name, fn in parts.items():
-            seconds = _timed(fn, device)
+            seconds = timed(fn, device)
             if i >= 10:  # warm-up
                 times[name].append(seconds)
     result = {name: statistics.median(t) for name, t in times.items()}
     params = [p for p in model.parameters() if p.requires_grad]
     tensors = params + [v for p in params for v in opt.state[p].values() if v.ndim]
     result["flush"] = (
-        statistics.median(_timed(lambda: zero_tiny_(tensors), device) for _ in range(5))
+        statistics.median(timed(lambda: zero_tiny_(tensors), device) for _ in range(5))
         / FLUSH_EVERY
         if flushes_denormals(device)
         else 0.0
     )
     x_va, m_va, y_va = x[:n_val], m[:n_val], y[:n_val]
     val_s = statistics.median(
-        _timed(lambda: trainer.validation_nll(x_va, m_va, y_va), device) for _ in range(3)
+        timed(lambda: trainer.validation_nll(x_va, m_va, y_va), device) for _ in range(3)
     )
     result["validation"] = val_s / (train.val_every_steps or train.steps_per_epoch or per_pass)
     return result
@@ -283,7 +269,7 @@ def peer_step_s(cfg: DynamicsConfig, data: tuple, device: torch.device) -> dict[
     with FlopCounterMode(display=False) as counter:
         step()
     sys0, faults0 = _cpu_seconds()
-    seconds = _timed(lambda: [step() for _ in range(STEPS)], device)
+    seconds = timed(lambda: [step() for _ in range(STEPS)], device)
     sys1, faults1 = _cpu_seconds()
     return {
         "step_s": seconds / STEPS,

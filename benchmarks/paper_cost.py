@@ -35,6 +35,7 @@ from benchmarks.d3rlpy_peer import train_d3rlpy_td3bc
 from benchmarks.ensemble_step import batched_product_gflops, training_steps
 from benchmarks.mocoda_profiles import HOOKSWEEP2_DATASETS
 from benchmarks.results import write_json
+from benchmarks.timing import timed
 from causal_envs.core.device import AUTO, native_bf16, resolve_device
 from causal_envs.datasets import TransitionDataset
 from causal_envs.datasets.hooksweep import generate_hooksweep2_expert
@@ -44,21 +45,6 @@ from causal_envs.tasks import make_sequence
 __all__ = ["main", "measure"]
 
 HOUR = 3600.0
-
-
-def _timed(fn: Callable[[], Any], device: str | None = None) -> float:
-    """Wall seconds of ``fn()``; on a CUDA ``device``, with the queued work finished before
-    and after (a training loop that reads nothing back would otherwise time its launches)."""
-    sync = (
-        (lambda: torch.cuda.synchronize(torch.device(device)))
-        if device is not None and torch.device(device).type == "cuda"
-        else (lambda: None)
-    )
-    sync()
-    start = time.perf_counter()
-    fn()
-    sync()
-    return time.perf_counter() - start
 
 
 # ----------------------------------------------------------------------------- unit rates
@@ -93,7 +79,7 @@ def agent_update_s(
     agent = cls(cls.config_class(**kwargs))
     agent.fit(data.to_d4rl(), 10, progress=False)  # warm-up (and BCQ's 5 proposer steps)
     n = 60
-    return _timed(lambda: agent.fit(data.to_d4rl(), n, progress=False), device) / n
+    return timed(lambda: agent.fit(data.to_d4rl(), n, progress=False), device) / n
 
 
 def csr_unit_s(bench: str, device: str) -> dict[str, float]:
@@ -107,8 +93,8 @@ def csr_unit_s(bench: str, device: str) -> dict[str, float]:
     replay = agent.new_replay(env)
     agent.collect(env, config.seq_len + 64, replay, random=True)
     agent.update(replay)  # warm-up
-    update = _timed(lambda: [agent.update(replay) for _ in range(3)], device) / 3
-    step = _timed(lambda: agent.collect(env, 100, replay), device) / 100
+    update = timed(lambda: [agent.update(replay) for _ in range(3)], device) / 3
+    step = timed(lambda: agent.collect(env, 100, replay), device) / 100
     from stable_baselines3 import DQN  # deferred: SB3, only for the DQN rate
 
     pixels = len(env.observation_space.shape) == 3
@@ -123,7 +109,7 @@ def csr_unit_s(bench: str, device: str) -> dict[str, float]:
         **({"policy_kwargs": {"normalize_images": True}} if pixels else {}),
     )
     dqn.learn(200)  # warm-up, past learning_starts
-    dqn_step = _timed(lambda: dqn.learn(400, reset_num_timesteps=False), device) / 400
+    dqn_step = timed(lambda: dqn.learn(400, reset_num_timesteps=False), device) / 400
     env.close()
     return {"update_s": update, "env_step_s": step, "dqn_env_step_s": dqn_step}
 
@@ -155,7 +141,7 @@ def _nav2d(device: str) -> dict[str, Any]:
     ours = mocoda_nav2d.make_agent("td3bc", "paper", 0, device)
     ours.fit(data.to_d4rl(), 1, progress=False)
     episodes = p.eval_episodes // 2 or 1
-    eval_s = _timed(lambda: evaluate(ours.act, "CausalNav2D-v0", episodes, seed=0))
+    eval_s = timed(lambda: evaluate(ours.act, "CausalNav2D-v0", episodes, seed=0))
     peer = train_d3rlpy_td3bc(data, 100, 0, p.hidden, device)
     peer_update = 1 / peer["updates_per_s"] if peer else update["td3bc"]
     evals = p.n_updates // p.eval_every
@@ -211,7 +197,7 @@ def _hooksweep2(device: str) -> dict[str, Any]:
     update = {a: agent_update_s(a, p.hidden, data, device) for a in p.agents}
     agent = AGENTS["td3bc"](AGENTS["td3bc"].config_class(hidden=p.hidden, device=device))
     agent.fit(data.to_d4rl(), 1, progress=False)
-    eval_s = _timed(lambda: mocoda_hooksweep2.evaluate_sweep(agent.act, 4, seed=0))
+    eval_s = timed(lambda: mocoda_hooksweep2.evaluate_sweep(agent.act, 4, seed=0))
     eval_s *= p.eval_episodes / 4
     evals = p.n_updates // p.eval_every
     per_cell = {a: p.n_updates * update[a] + evals * eval_s for a in p.agents}
