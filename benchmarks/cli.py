@@ -14,6 +14,7 @@ causal-envs bench csr-detection-curves [--profile cartpole|coinrun|pong|paper]
 causal-envs bench paper-cost [--device cuda]
 causal-envs bench gpu-check --out DIR [--dry-run] [--device cuda] [--only NAME]
 causal-envs bench ensemble-step [--profile paper|quick] [--device cuda]
+causal-envs bench csr-step [--sizes quick,paper,paper-games] [--device cuda]
 causal-envs bench mocoda-model-error [--profile quick|paper]
 causal-envs bench mocoda-nav2d [--profile quick|paper] [--no-crosscheck]
 causal-envs bench mocoda-hooksweep2 [--profile quick|paper]
@@ -151,6 +152,22 @@ def _ensemble_step_args(p: argparse.ArgumentParser, profiles: Profiles = None) -
         default="paper",
         help="paper: the authors' Nav2D models (2x256, batch 512; default); quick: the fast "
         "default models (2x128)",
+    )
+    add_device_argument(p)
+
+
+def _bench_csr_step(args: argparse.Namespace) -> None:
+    from benchmarks import csr_step  # deferred: torch & co. load only to run
+
+    csr_step.main(sizes=tuple(args.sizes.split(",")), device=args.device)
+
+
+def _csr_step_args(p: argparse.ArgumentParser, profiles: Profiles = None) -> None:
+    p.add_argument(
+        "--sizes",
+        default="quick,paper,paper-games",
+        help="comma-separated: quick (csr-cartpole --profile pixels), paper (csr-cartpole's "
+        "paper profile), paper-games (CSR Table 5's CoinRun/Atari sizes)",
     )
     add_device_argument(p)
 
@@ -485,6 +502,12 @@ COMMANDS = {
         _bench_csr("csr-atari"),
         _atari_args,
         "CSR's Atari sequences (modes and difficulties), pixels",
+    ),
+    "csr-step": (
+        _bench_csr_step,
+        _csr_step_args,
+        "where an update of CSR's pixel world model and policy spends its time: FLOPs, "
+        "seconds, float32 and bf16, against the machine's product rate",
     ),
     "paper-cost": (
         _bench_paper_cost,

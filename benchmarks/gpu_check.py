@@ -9,12 +9,14 @@ What it runs (`steps`), each as its own ``causal-envs bench`` process with
 ``$CAUSAL_ENVS_OUTPUT_DIR`` set to ``--out`` (so their JSONs and plots land there, each with
 its provenance: commit, machine, GPU name and memory):
 
-1. ``paper-cost``: the seconds of every paper profile's inner loop at the paper's sizes - a
-   pixel world-model update of CSR at CSR Table 5's sizes among them - and the projected hours;
+1. ``paper-cost``: the seconds of every paper profile's inner loop at the paper's sizes and
+   the projected hours;
 2. ``ensemble-step --profile paper``: MoCoDA's ensemble training step against the device's
    batched-product rate and the authors' layout;
-3. the smoke profile of every benchmark the shared runner runs (code paths, not results);
-4. ``csr-detection-curves --profile gpu-check``: the CartPole pixel detection study at the
+3. ``csr-step --sizes paper,paper-games``: an update of CSR's pixel world model and policy at
+   the CartPole paper profile's and CSR Table 5's sizes, FLOPs and seconds;
+4. the smoke profile of every benchmark the shared runner runs (code paths, not results);
+5. ``csr-detection-curves --profile gpu-check``: the CartPole pixel detection study at the
    paper's sizes (10k source steps).
 
 Each step's command, exit status, wall seconds and the tail of its output go to
@@ -57,6 +59,7 @@ def steps(device: str) -> list[tuple[str, list[str]]]:
     out = [
         ("paper-cost", ["bench", "paper-cost"]),
         ("ensemble-step", ["bench", "ensemble-step", "--profile", "paper"]),
+        ("csr-step", ["bench", "csr-step", "--sizes", "paper,paper-games"]),
         *((f"{b} smoke", ["bench", b, "--profile", "smoke", "--fresh"]) for b in SMOKE_BENCHMARKS),
         (
             "pixel detection",

@@ -10,7 +10,8 @@ from benchmarks.runner import RunError
 def test_the_dry_run_lists_commands_the_command_line_accepts(capsys):
     record = gpu_check.main("unused", device="cuda:0", dry_run=True)
     names = [s["name"] for s in record["steps"]]
-    assert names[:2] == ["paper-cost", "ensemble-step"] and names[-1] == "pixel detection"
+    assert names[:3] == ["paper-cost", "ensemble-step", "csr-step"]
+    assert names[-1] == "pixel detection"
     assert {f"{b} smoke" for b in gpu_check.SMOKE_BENCHMARKS} <= set(names)
     parser = build_parser()
     for step in record["steps"]:
