@@ -126,6 +126,33 @@ def _run_cell(
     }
 
 
+#: both action components above this move the point up and right at once: the diagonal
+#: shortcut the empirical data (an L-shaped route, one component at a time) never shows
+DIAGONAL_ACTION = 0.3
+
+
+def data_stats(data: Any) -> dict[str, float]:
+    """What a Nav2D dataset holds for the shortcut: the share of its rows whose state lies in
+    the entangled quadrant, whose action has both components above `DIAGONAL_ACTION`, and
+    both; and how far its next states are from the simulator's for the same state and action
+    (mean L2 x100, the model-error table's unit: 0 for the empirical rows, the generating
+    model's error for the rest)."""
+    env = gym.make(ENV_ID).unwrapped
+    s = np.asarray(data.observations, dtype=np.float64)
+    a = np.asarray(data.actions, dtype=np.float64)
+    inside = env.batch_model.entangled(s)
+    diagonal = (a > DIAGONAL_ACTION).all(axis=1)
+    truth = env.transition_fn(s, a)
+    error = np.linalg.norm(np.asarray(data.next_observations, np.float64) - truth, axis=1)
+    env.close()
+    return {
+        "entangled_fraction": float(inside.mean()),
+        "diagonal_action_fraction": float(diagonal.mean()),
+        "entangled_diagonal_fraction": float((inside & diagonal).mean()),
+        "label_error_x100": float(100 * error.mean()),
+    }
+
+
 #: a trajectory takes the data's L-shaped route when it strays this far from the diagonal
 #: (``|x - y|``); the straight path from the start box to the goal box stays within 0.15
 L_ROUTE_OFF_DIAGONAL = 0.4
@@ -221,6 +248,28 @@ def claim_verdict(cells: list[dict]) -> Verdict | None:
     return CLAIMS["mocoda-nav2d"].judge_cells(cells, "mean_steps")
 
 
+def _data_lines(cells: list[dict], datasets: tuple[str, ...]) -> list[str]:
+    """What each dataset holds (`data_stats`), the mean over the seeds' data."""
+    lines = []
+    for d in datasets:
+        rows = [c["data"] for c in cells if c["dataset"] == d and "data" in c]
+        if rows:
+            mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+            lines.append(
+                f"  {d:9s} in the entangled quadrant {100 * mean['entangled_fraction']:5.1f}%, "
+                f"diagonal actions {100 * mean['diagonal_action_fraction']:5.1f}%, both "
+                f"{100 * mean['entangled_diagonal_fraction']:5.1f}%; next states "
+                f"{mean['label_error_x100']:.3f} from the simulator's (x100)"
+            )
+    if not lines:
+        return []
+    header = (
+        f"what each dataset holds (rows; diagonal: both action components > {DIAGONAL_ACTION}), "
+        "mean over seeds:"
+    )
+    return ["", header, *lines]
+
+
 def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str:
     p = PROFILES[profile_name]
     t = table(cells, p.agents)
@@ -284,6 +333,7 @@ def report(cells: list[dict], profile_name: str, crosscheck: dict | None) -> str
             "MOCODA and MOCODA-U from the authors' parent model (uniform weights, diagonal "
             "covariances, truncation 2.5, out-of-space parents kept)"
         )
+    lines += _data_lines(cells, p.datasets)
     lines += CLAIMS["mocoda-nav2d"].report_lines(claim_verdict(cells))
     sentence = finding(t, p.agents)
     if sentence:
@@ -479,7 +529,9 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
             "agent": a,
             **(crosscheck_d3rlpy(data, seed, ctx.profile_name, ctx.device) or {}),
         }
-    return _run_cell(seed, d, data, a, ctx.profile, ctx.profile_name, ctx.folder, ctx.device)
+    record = _run_cell(seed, d, data, a, ctx.profile, ctx.profile_name, ctx.folder, ctx.device)
+    record["data"] = data_stats(data)
+    return record
 
 
 def _split(records: list[dict]) -> tuple[list[dict], dict | None]:

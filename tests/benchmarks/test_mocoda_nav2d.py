@@ -2,6 +2,8 @@
 
 import json
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 from benchmarks import mocoda_nav2d as bench
@@ -23,7 +25,13 @@ def test_smoke_run_fills_every_cell_resumes_and_plots(capsys, monkeypatch):
             cell = state["cells"][cell_id(0, d, a)]
             assert 0 < cell["mean_steps"] <= 70 and 0 <= cell["success_rate"] <= 1
             assert cell["curve_steps"], "no evaluation during training"
-    assert "average steps to the goal" in out
+    held = {d: state["cells"][cell_id(0, d, "td3bc")]["data"] for d in NAV2D_DATASETS}
+    # the empirical rows are the simulator's own, the generated ones the models'; uniform
+    # actions hold the diagonal the data's L-shaped route lacks
+    assert held["emp"]["label_error_x100"] < 1e-3
+    assert all(held[d]["label_error_x100"] > 0 for d in ("dyn", "mocoda", "mocoda-u", "rand"))
+    assert held["rand"]["diagonal_action_fraction"] > held["emp"]["diagonal_action_fraction"]
+    assert "what each dataset holds" in out and "average steps to the goal" in out
     verdict = bench.claim_verdict(list(state["cells"].values()))
     assert f"verdict: {verdict}" in out and verdict.outcome != "reproduced"  # one seed
     cross = state["summary"]["crosscheck"]
@@ -121,3 +129,25 @@ def test_a_profile_names_its_parent_model():
     assert p.parents == "authors" and set(p.datasets) == {"emp", "mocoda-u"}
     with pytest.raises(ValueError, match="parents must be among"):
         replace(p, parents="theirs")
+
+
+def test_data_stats_count_the_quadrant_the_diagonal_and_the_labels_error():
+    from causal_envs.datasets import TransitionDataset
+
+    s = np.array([[0.1, 0.1], [0.6, 0.7], [0.6, 0.7], [0.9, 0.2]], np.float32)
+    a = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.0], [-0.2, 0.9]], np.float32)
+    truth = gym.make(bench.ENV_ID).unwrapped.transition_fn(s, a)
+    off = truth.copy()
+    off[0, 0] += 0.04  # one label 0.04 off: a mean error of 1.0 x100 over the four rows
+    data = TransitionDataset(
+        observations=s,
+        actions=a,
+        rewards=np.zeros(4, np.float32),
+        next_observations=off,
+        terminals=np.zeros(4, bool),
+        episode_ends=np.ones(4, bool),
+    )
+    stats = bench.data_stats(data)
+    assert stats["entangled_fraction"] == 0.5 and stats["diagonal_action_fraction"] == 0.5
+    assert stats["entangled_diagonal_fraction"] == 0.25
+    assert stats["label_error_x100"] == pytest.approx(1.0, abs=1e-4)
