@@ -104,14 +104,18 @@ def run_cell(cell: Cell, inputs: dict[str, Any], ctx: RunContext) -> dict[str, A
     start = time.perf_counter()
     agent.learn(source, p.source_steps)
     train_s = time.perf_counter() - start
-    score = float(np.mean(agent.evaluate(seq.make(0, **p.env_kwargs), p.eval_episodes)))
+    with seq.make(0, **p.env_kwargs) as evaluation:
+        score = float(np.mean(agent.evaluate(evaluation, p.eval_episodes)))
     tau = agent.record_threshold(env=source)
+    agent.end_episode()  # the copies below start their own episodes: the source env is done
+    source.close()
     print(f"seed {seed}: source task {train_s:.0f} s, score {score:.1f}, tau* {tau:.5f}")
     changes = [t.changes for t in seq.tasks]
     tasks = []
     for i, task in enumerate(seq.tasks):
         start = time.perf_counter()
-        row = task_curve(agent, seq.make(i, **p.env_kwargs), i, p.every)
+        with seq.make(i, **p.env_kwargs) as env:
+            row = task_curve(agent, env, i, p.every)
         needed = needs_new_variable(changes, i)
         row.update(
             task=i,

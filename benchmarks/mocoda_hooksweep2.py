@@ -78,6 +78,12 @@ BASELINES = ("zero", "random")
 NO_DATA = "none"
 
 
+def evaluation_seed(seed: int) -> int:
+    """The reset seed of the evaluation episodes of ``seed``'s cells: the agents and the
+    baselines of a seed play the same episodes."""
+    return 1_000 + seed
+
+
 def pipeline_config(p: HookSweep2Profile, seed: int, n_rows: int) -> MoCoDAConfig:
     """The MoCoDA settings of profile ``p`` for ``n_rows`` expert transitions."""
     return pipeline_settings(hooksweep2_models(p), p.total_size, n_rows, seed)
@@ -224,7 +230,7 @@ def baseline_policy(name: str, seed: int):
 def _run_baseline(seed: int, name: str, p: HookSweep2Profile) -> dict:
     """A baseline policy on the evaluation episodes the agents of ``seed`` play."""
     start = time.perf_counter()
-    ev = evaluate_sweep(baseline_policy(name, seed), p.eval_episodes, seed=1_000 + seed)
+    ev = evaluate_sweep(baseline_policy(name, seed), p.eval_episodes, evaluation_seed(seed))
     return {
         "seed": seed,
         "dataset": NO_DATA,
@@ -256,7 +262,7 @@ def _run_cell(
         chunk = min(p.eval_every, p.n_updates - done)
         agent.fit(buffer, chunk, progress=True)
         done += chunk
-        ev = evaluate_sweep(agent.act, p.eval_episodes, seed=1_000 + seed)
+        ev = evaluate_sweep(agent.act, p.eval_episodes, evaluation_seed(seed))
         curve.append((done, ev["success_rate"]))
         print(f"  {done:>7,} updates: success {100 * ev['success_rate']:.0f}%")
     seconds = time.perf_counter() - start

@@ -255,10 +255,10 @@ def hooksweep2_agents(name: str) -> str:
     record = load_record(name)
     cells = record.cells()
     agents = list(dict.fromkeys(c["agent"] for c in cells if c["dataset"] != NO_DATA))
+    baselines = list(dict.fromkeys(c["agent"] for c in cells if c["dataset"] == NO_DATA))
     rows = []
     for d in [*HOOKSWEEP2_DATASETS, NO_DATA]:
-        names = agents if d != NO_DATA else list(dict.fromkeys(c["agent"] for c in cells))
-        for a in names:
+        for a in agents if d != NO_DATA else baselines:
             mine = [c for c in cells if c["dataset"] == d and c["agent"] == a]
             if not mine:
                 continue
